@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs a test suite with node's test runner: `unit` (test/**, but not e2e or distributed),
+// `e2e` (test/e2e/**) or `distributed` (test/distributed/**). Test files end in `.test.ts`.
+import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+const suite = process.argv[2] ?? 'unit'
+const roots = { unit: ['test'], e2e: ['test/e2e'], distributed: ['test/distributed'] }[suite]
+if (!roots) {
+  console.error(`unknown suite ${suite} (unit | e2e | distributed)`)
+  process.exit(2)
+}
+const skipDirs = suite === 'unit' ? new Set(['test/e2e', 'test/distributed', 'test/fixtures']) : new Set()
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) {
+      if (!skipDirs.has(p)) walk(p, out)
+    } else if (name.endsWith('.test.ts')) out.push(p)
+  }
+  return out
+}
+
+const files = roots.flatMap((r) => walk(r, []))
+const extra = process.argv.slice(3)
+const args = ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files]
+const r = spawnSync(process.execPath, args, { stdio: 'inherit' })
+process.exit(r.status ?? 1)
