@@ -1,0 +1,182 @@
+/**
+ * Segment timing (SPEC §4 and §7): when segment N is due, where the live edge is, and what a
+ * GET of a media or init segment gets at time t, from the channel template alone (never from
+ * storage). Every function takes the time as epoch ms; none reads a clock.
+ */
+
+import type { ChannelConfig } from './channel-config.js'
+
+/** Longest TTL of a "not yet" 404, so that a far-future request is not cached for days. */
+export const MAX_TOO_EARLY_TTL_MS = 3_600_000
+/** TTL of the 404 for a channel the origin does not know (SPEC §7). */
+export const UNKNOWN_CHANNEL_TTL_MS = 5_000
+/** TTL of init segments and of manifests that do not exist (SPEC §7). */
+export const SHORT_TTL_MS = 1_000
+/** How long a stored segment outlives its DVR window: clock skew between nodes, in-flight reads. */
+export const EXPIRY_MARGIN_MS = 60_000
+/** Default number of segments behind the live edge that still count as "live edge" (SPEC §8). */
+export const DEFAULT_LIVE_EDGE_SEGMENTS = 3
+
+type Timing = Pick<
+  ChannelConfig,
+  | 'segmentDurationMs'
+  | 'availabilityStartTime'
+  | 'startNumber'
+  | 'dvrWindowMs'
+  | 'holdWindowMs'
+  | 'lateAllowanceMs'
+>
+
+/** A(N) = AST + (N − S + 1)·D: when segment N is expected to be complete and available (epoch ms). */
+export function availabilityAt(cfg: Timing, n: number): number {
+  return cfg.availabilityStartTime + (n - cfg.startNumber + 1) * cfg.segmentDurationMs
+}
+
+/**
+ * The live edge at time t: the highest N with A(N) ≤ t. Below S (S − 1 or less) when no
+ * segment is available yet.
+ */
+export function liveEdge(cfg: Timing, t: number): number {
+  return cfg.startNumber - 1 + Math.floor((t - cfg.availabilityStartTime) / cfg.segmentDurationMs)
+}
+
+/**
+ * Whether a request for segment n belongs to the live-edge priority class (SPEC §8): every
+ * segment not older than `liveEdgeSegments` behind the live edge, future ones included
+ * (those are answered from template math and held requests, never from old data).
+ * False for NaN (an impossible number is not worth priority).
+ */
+export function isLiveEdgeSegment(
+  cfg: Timing,
+  n: number,
+  t: number,
+  liveEdgeSegments = DEFAULT_LIVE_EDGE_SEGMENTS,
+): boolean {
+  return n >= liveEdge(cfg, t) - liveEdgeSegments
+}
+
+/** What to answer a GET/HEAD of a media segment (SPEC §7 table). */
+export type Decision =
+  | {
+      /** A candidate exists: select it (§6) and serve it. */
+      readonly action: 'serve'
+      /** TTL of a valid copy: the DVR window. */
+      readonly ttlMs: number
+      /** TTL when the copy served is defective: D, so that a valid late copy can replace it. */
+      readonly defectiveTtlMs: number
+    }
+  | {
+      readonly action: 'not-found'
+      readonly ttlMs: number
+      /**
+       * `before-start`: N < S. `invalid-number`: a number the template cannot produce (NaN
+       * from the matcher). `too-early`: t < A(N) − H, TTL up to the moment holding starts.
+       */
+      readonly reason: 'before-start' | 'invalid-number' | 'too-early'
+    }
+  | {
+      /** Hold the request; release it when a selectable candidate commits, else at `untilMs`. */
+      readonly action: 'hold'
+      /** A(N) + R: when to stop waiting and answer 410 (re-run `segmentDecision` then). */
+      readonly untilMs: number
+      /** A(N), for logs and CMSD. */
+      readonly availableAtMs: number
+    }
+  | {
+      readonly action: 'gone'
+      /** The DVR window. */
+      readonly ttlMs: number
+      /** `missing`: t ≥ A(N) + R and no candidate. `expired`: A(N) < t − DVR window. */
+      readonly reason: 'missing' | 'expired'
+    }
+
+/**
+ * The SPEC §7 answer for media segment `n` at time `t` (epoch ms), given whether a candidate
+ * (any stored copy that selection may pick) exists. Rows, in the order they apply:
+ * - n not a safe integer (NaN from the matcher) → 404, TTL = DVR window (`invalid-number`);
+ * - n < S → 404, TTL = DVR window (`before-start`);
+ * - A(n) < t − DVR window → 410, TTL = DVR window (`expired`), even when a candidate exists;
+ * - a candidate exists → serve, TTL = DVR window (D if the copy served is defective);
+ * - t < A(n) − H → 404, TTL = A(n) − H − t exactly, at most 1 h (`too-early`);
+ * - A(n) − H ≤ t < A(n) + R → hold until a candidate commits or A(n) + R;
+ * - t ≥ A(n) + R → 410, TTL = DVR window (`missing`).
+ */
+export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate: boolean): Decision {
+  const dvr = cfg.dvrWindowMs
+  if (!Number.isSafeInteger(n)) return { action: 'not-found', ttlMs: dvr, reason: 'invalid-number' }
+  if (n < cfg.startNumber) return { action: 'not-found', ttlMs: dvr, reason: 'before-start' }
+  const a = availabilityAt(cfg, n)
+  if (a < t - dvr) return { action: 'gone', ttlMs: dvr, reason: 'expired' }
+  if (hasCandidate) return { action: 'serve', ttlMs: dvr, defectiveTtlMs: cfg.segmentDurationMs }
+  const holdFrom = a - cfg.holdWindowMs
+  if (t < holdFrom) {
+    // Rounded up only when t has a fraction: the cached 404 must not outlive A(N) − H by a whole ms.
+    const ttlMs = Math.min(MAX_TOO_EARLY_TTL_MS, Math.ceil(holdFrom - t))
+    return { action: 'not-found', ttlMs, reason: 'too-early' }
+  }
+  const until = a + cfg.lateAllowanceMs
+  if (t < until) return { action: 'hold', untilMs: until, availableAtMs: a }
+  return { action: 'gone', ttlMs: dvr, reason: 'missing' }
+}
+
+/** What to answer a GET/HEAD of an init segment. */
+export type InitDecision =
+  | { readonly action: 'serve'; readonly ttlMs: number }
+  | { readonly action: 'not-found'; readonly ttlMs: number }
+  | { readonly action: 'hold'; readonly untilMs: number }
+
+/**
+ * The answer for an init segment at time t (SPEC §7: 200 or 404 with TTL 1 s, held like
+ * segment S). Held while A(S) − H ≤ t < A(S) + R and none is stored; otherwise 404 with a
+ * 1 s TTL, never 410: a restarting packager may still PUT it.
+ */
+export function initDecision(cfg: Timing, t: number, hasCandidate: boolean): InitDecision {
+  if (hasCandidate) return { action: 'serve', ttlMs: SHORT_TTL_MS }
+  const a = availabilityAt(cfg, cfg.startNumber)
+  const until = a + cfg.lateAllowanceMs
+  if (t >= a - cfg.holdWindowMs && t < until) return { action: 'hold', untilMs: until }
+  return { action: 'not-found', ttlMs: SHORT_TTL_MS }
+}
+
+/**
+ * TTL of a manifest that exists (SPEC §7): ⌊D/2⌋ for HLS playlists, `manifestTtlMs` for MPDs.
+ * Without a channel template, 1 s for both. A manifest that does not exist gets `SHORT_TTL_MS`.
+ */
+export function manifestTtlMs(
+  cfg: Pick<ChannelConfig, 'segmentDurationMs' | 'manifestTtlMs'> | undefined,
+  format: 'dash' | 'hls',
+): number {
+  if (cfg === undefined) return SHORT_TTL_MS
+  return format === 'hls' ? Math.floor(cfg.segmentDurationMs / 2) : cfg.manifestTtlMs
+}
+
+/** A(N) + G: until when selection may hold a request for a valid copy when only defective ones exist (§6). */
+export function selectionDeadline(cfg: Timing & Pick<ChannelConfig, 'selectionGraceMs'>, n: number): number {
+  return availabilityAt(cfg, n) + cfg.selectionGraceMs
+}
+
+/**
+ * When a stored copy of media segment n may be deleted (epoch ms, for `ObjectMeta.expiresAt`):
+ * the end of its DVR window plus `EXPIRY_MARGIN_MS`. Until then `segmentDecision` may still
+ * serve it; after A(n) + DVR window it answers 410 whatever storage holds.
+ */
+export function segmentExpiresAt(cfg: Timing, n: number): number {
+  return availabilityAt(cfg, n) + cfg.dvrWindowMs + EXPIRY_MARGIN_MS
+}
+
+/** Caching headers of an answer (SPEC §7): `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms`. */
+export interface CacheHeaders {
+  readonly 'Cache-Control': string
+  readonly 'Cache-TTL-Ms': string
+}
+
+/** `Cache-Control: max-age=⌊ttl/1000⌋` and `Cache-TTL-Ms: ttl` (negative and fractional TTLs floored to whole ms ≥ 0). */
+export function cacheControlFor(ttlMs: number): CacheHeaders {
+  const ms = ttlMs > 0 ? Math.floor(ttlMs) : 0
+  return { 'Cache-Control': `max-age=${Math.floor(ms / 1000)}`, 'Cache-TTL-Ms': String(ms) }
+}
+
+/** The `CMSD-Static` value of a segment answer (CTA-5006 `at`: availability time, epoch ms). */
+export function cmsdStatic(cfg: Timing, n: number): string {
+  return `at=${availabilityAt(cfg, n)}`
+}

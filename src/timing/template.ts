@@ -1,0 +1,330 @@
+/**
+ * DASH segment templates (ISO/IEC 23009-1 §5.3.9.4.4) compiled once per channel into one
+ * path matcher that tells, for every request, what kind of object a path names: a media
+ * segment (with its rendition and number), an init segment, a manifest, or anything else.
+ * `match()` runs on every delivery request, so it does no parsing and allocates only for
+ * media and init hits.
+ */
+
+/** One piece of a parsed template. */
+export type TemplatePart =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'representation' }
+  | { readonly kind: 'number'; readonly width: number }
+  | { readonly kind: 'bandwidth'; readonly width: number }
+
+/** What a path inside a channel names. */
+export type PathMatch =
+  | {
+      readonly kind: 'media'
+      readonly rendition: string
+      /**
+       * The segment number, or `NaN` when the path has the shape of the media template but
+       * holds a number the template cannot produce (wrong zero-padding width, a superfluous
+       * leading zero, a number past 2^53 − 1). `segmentDecision()` answers NaN with 404 and
+       * the DVR-window TTL, as SPEC §7 asks.
+       */
+      readonly number: number
+    }
+  | { readonly kind: 'init'; readonly rendition: string }
+  | { readonly kind: 'manifest'; readonly format: 'dash' | 'hls' }
+  | { readonly kind: 'other' }
+
+/** Classifies object paths (inside the channel, no leading slash). Build with {@link compilePathMatcher}. */
+export interface PathMatcher {
+  match(path: string): PathMatch
+}
+
+/** The templates a matcher is compiled from (a `ChannelConfig` fits). */
+export interface ChannelTemplates {
+  readonly media: string
+  readonly initialization: string
+}
+
+const MAX_WIDTH = 16
+
+/**
+ * Splits a template into literals and identifiers. Supports `$RepresentationID$`,
+ * `$Number$`, `$Number%0<w>d$`, `$Bandwidth$`, `$Bandwidth%0<w>d$` and `$$` (a literal `$`).
+ * Throws a `TypeError` saying what is wrong for anything else, including `$Time$` and
+ * `$SubNumber$`: liveorigin times segments by number, so it cannot serve time-addressed ones.
+ */
+export function parseTemplate(template: string): TemplatePart[] {
+  const parts: TemplatePart[] = []
+  let literal = ''
+  let i = 0
+  while (i < template.length) {
+    const open = template.indexOf('$', i)
+    if (open === -1) {
+      literal += template.slice(i)
+      break
+    }
+    literal += template.slice(i, open)
+    const close = template.indexOf('$', open + 1)
+    if (close === -1) throw new TypeError(`unclosed $ at position ${open} in template ${template}`)
+    const body = template.slice(open + 1, close)
+    i = close + 1
+    if (body === '') {
+      literal += '$'
+      continue
+    }
+    const pct = body.indexOf('%')
+    const name = pct === -1 ? body : body.slice(0, pct)
+    const format = pct === -1 ? undefined : body.slice(pct)
+    let width = 0
+    if (format !== undefined) {
+      const m = /^%0(\d+)d$/.exec(format)
+      const w = m ? Number(m[1]) : Number.NaN
+      if (!(w >= 1 && w <= MAX_WIDTH)) {
+        throw new TypeError(`format ${format} of $${name}$ must be %0<width>d with width 1-${MAX_WIDTH}`)
+      }
+      width = w
+    }
+    let part: TemplatePart
+    switch (name) {
+      case 'RepresentationID':
+        if (format !== undefined) throw new TypeError('$RepresentationID$ takes no format tag')
+        part = { kind: 'representation' }
+        break
+      case 'Number':
+        part = { kind: 'number', width }
+        break
+      case 'Bandwidth':
+        part = { kind: 'bandwidth', width }
+        break
+      case 'Time':
+      case 'SubNumber':
+        throw new TypeError(`$${name}$ is not supported: segments are timed by $Number$`)
+      default:
+        throw new TypeError(`unknown identifier $${body}$ in template ${template}`)
+    }
+    if (literal !== '') parts.push({ kind: 'literal', text: literal })
+    literal = ''
+    parts.push(part)
+  }
+  if (literal !== '') parts.push({ kind: 'literal', text: literal })
+  return parts
+}
+
+/** A template compiled for matching and rendering. */
+export interface CompiledTemplate {
+  readonly template: string
+  readonly parts: readonly TemplatePart[]
+  /** Anchored pattern; group 1 is the rendition (if the template has one), then the number. */
+  readonly pattern: RegExp
+  readonly hasRepresentation: boolean
+  readonly hasNumber: boolean
+  /** Zero-padding width of `$Number$` (0 = none). */
+  readonly numberWidth: number
+  /** Fixed text every matching path starts with, and ends with (fast rejection). */
+  readonly prefix: string
+  readonly suffix: string
+  readonly representationFirst: boolean
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
+
+/** Compiles one template (see {@link parseTemplate} for what it accepts). */
+export function compileTemplate(template: string): CompiledTemplate {
+  const parts = parseTemplate(template)
+  let source = '^'
+  let hasRepresentation = false
+  let hasNumber = false
+  let numberWidth = 0
+  let representationFirst = false
+  for (const p of parts) {
+    switch (p.kind) {
+      case 'literal':
+        source += escapeRegExp(p.text)
+        break
+      case 'representation':
+        if (hasRepresentation) throw new TypeError(`$RepresentationID$ appears more than once in ${template}`)
+        hasRepresentation = true
+        if (!hasNumber) representationFirst = true
+        // A rendition id never spans path segments; greedy, so the number binds to the last digits.
+        source += '([^/]+)'
+        break
+      case 'number':
+        if (hasNumber) throw new TypeError(`$Number$ appears more than once in ${template}`)
+        hasNumber = true
+        numberWidth = p.width
+        source += '(\\d+)'
+        break
+      case 'bandwidth':
+        source += '\\d+'
+        break
+    }
+  }
+  source += '$'
+  const first = parts[0]
+  const last = parts[parts.length - 1]
+  const prefix = first?.kind === 'literal' ? first.text : ''
+  const suffix = parts.length > 1 && last?.kind === 'literal' ? last.text : ''
+  return {
+    template,
+    parts,
+    pattern: new RegExp(source),
+    hasRepresentation,
+    hasNumber,
+    numberWidth,
+    prefix,
+    suffix,
+    representationFirst,
+  }
+}
+
+/**
+ * The number a digit run stands for under `%0<width>d` (width 0: plain `%d`), or NaN when
+ * printf could not have written it that way: shorter than the width, a leading zero that
+ * padding does not explain, or past `Number.MAX_SAFE_INTEGER`.
+ */
+export function parseTemplateNumber(digits: string, width: number): number {
+  const len = digits.length
+  if (len < width) return Number.NaN
+  if (len > Math.max(width, 1) && digits.charCodeAt(0) === 48) return Number.NaN
+  if (len > 16) return Number.NaN
+  const n = Number(digits)
+  return Number.isSafeInteger(n) ? n : Number.NaN
+}
+
+/** Values substituted when rendering a template. */
+export interface TemplateValues {
+  readonly rendition?: string
+  readonly number?: number
+  readonly bandwidth?: number
+}
+
+/** Renders a compiled template. Throws a `TypeError` when a value the template uses is missing or invalid. */
+export function renderTemplate(t: CompiledTemplate, values: TemplateValues): string {
+  let out = ''
+  for (const p of t.parts) {
+    switch (p.kind) {
+      case 'literal':
+        out += p.text
+        break
+      case 'representation':
+        if (values.rendition === undefined || values.rendition === '' || values.rendition.includes('/')) {
+          throw new TypeError(`template ${t.template} needs a rendition without '/'`)
+        }
+        out += values.rendition
+        break
+      case 'number':
+        out += formatInteger(values.number, p.width, 'number', t.template)
+        break
+      case 'bandwidth':
+        out += formatInteger(values.bandwidth, p.width, 'bandwidth', t.template)
+        break
+    }
+  }
+  return out
+}
+
+function formatInteger(value: number | undefined, width: number, what: string, template: string): string {
+  if (value === undefined || !Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`template ${template} needs a non-negative integer ${what}, got ${value}`)
+  }
+  return String(value).padStart(width, '0')
+}
+
+const OTHER: PathMatch = Object.freeze({ kind: 'other' })
+const DASH_MANIFEST: PathMatch = Object.freeze({ kind: 'manifest', format: 'dash' })
+const HLS_MANIFEST: PathMatch = Object.freeze({ kind: 'manifest', format: 'hls' })
+
+function manifestOf(path: string): PathMatch | undefined {
+  if (path.endsWith('.mpd')) return DASH_MANIFEST
+  if (path.endsWith('.m3u8')) return HLS_MANIFEST
+  return undefined
+}
+
+const templateCache = new Map<string, CompiledTemplate>()
+
+/** Compiles with a small cache, for the render helpers (configs hold few distinct templates). */
+function cachedTemplate(template: string): CompiledTemplate {
+  let t = templateCache.get(template)
+  if (t === undefined) {
+    if (templateCache.size >= 256) templateCache.clear()
+    t = compileTemplate(template)
+    templateCache.set(template, t)
+  }
+  return t
+}
+
+/**
+ * Compiles a channel's `media` and `initialization` templates into one matcher. Order of
+ * classification: `.mpd` / `.m3u8` suffix → manifest; then the media template; then the init
+ * template; else `other`. Without templates (a channel created by a bare PUT, SPEC §4), only
+ * manifests are recognised and everything else is `other`.
+ *
+ * Throws a `TypeError` when a template does not parse or the media template lacks `$Number$`
+ * (channel configs from `parseChannelConfig` never do).
+ */
+export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatcher {
+  if (cfg === undefined) return { match: (path) => manifestOf(path) ?? OTHER }
+  const media = compileTemplate(cfg.media)
+  const init = compileTemplate(cfg.initialization)
+  if (!media.hasNumber) throw new TypeError(`media template ${cfg.media} has no $Number$`)
+  if (init.hasNumber) throw new TypeError(`initialization template ${cfg.initialization} has $Number$`)
+  const mPattern = media.pattern
+  const mPrefix = media.prefix
+  const mSuffix = media.suffix
+  const mWidth = media.numberWidth
+  const mHasRep = media.hasRepresentation
+  const repFirst = media.representationFirst
+  const iPattern = init.pattern
+  const iPrefix = init.prefix
+  const iSuffix = init.suffix
+  const iHasRep = init.hasRepresentation
+  const iLiteral =
+    init.parts.length === 1 && init.parts[0]?.kind === 'literal' ? cfg.initialization : undefined
+
+  return {
+    match(path: string): PathMatch {
+      const manifest = manifestOf(path)
+      if (manifest !== undefined) return manifest
+      if (path.startsWith(mPrefix) && path.endsWith(mSuffix)) {
+        const m = mPattern.exec(path)
+        if (m !== null) {
+          const rendition = mHasRep ? (repFirst ? m[1]! : m[2]!) : ''
+          const digits = mHasRep ? (repFirst ? m[2]! : m[1]!) : m[1]!
+          return { kind: 'media', rendition, number: parseTemplateNumber(digits, mWidth) }
+        }
+      }
+      if (iLiteral !== undefined) return path === iLiteral ? { kind: 'init', rendition: '' } : OTHER
+      if (path.startsWith(iPrefix) && path.endsWith(iSuffix)) {
+        const m = iPattern.exec(path)
+        if (m !== null) return { kind: 'init', rendition: iHasRep ? m[1]! : '' }
+      }
+      return OTHER
+    },
+  }
+}
+
+/**
+ * The path of media segment `number` of `rendition` under the channel's template (what a
+ * packager would PUT). `bandwidth` is needed only when the template has `$Bandwidth$`.
+ */
+export function renderMediaPath(
+  cfg: Pick<ChannelTemplates, 'media'>,
+  rendition: string,
+  number: number,
+  bandwidth?: number,
+): string {
+  return renderTemplate(
+    cachedTemplate(cfg.media),
+    bandwidth === undefined ? { rendition, number } : { rendition, number, bandwidth },
+  )
+}
+
+/** The path of the init segment of `rendition` under the channel's template. */
+export function renderInitPath(
+  cfg: Pick<ChannelTemplates, 'initialization'>,
+  rendition: string,
+  bandwidth?: number,
+): string {
+  return renderTemplate(
+    cachedTemplate(cfg.initialization),
+    bandwidth === undefined ? { rendition } : { rendition, bandwidth },
+  )
+}
