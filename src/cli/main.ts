@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * The `liveorigin` command: `serve` runs the origin, `simulate` publishes a test channel
+ * from several pipelines, `--help` and `--version` say what they say.
+ */
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { ConfigError, loadConfig } from '../config/load.js'
+import type { Config } from '../config/schema.js'
+import { envName, settings } from '../config/settings.js'
+import { createLogger } from '../observability/log.js'
+import { serve } from '../server/serve.js'
+import { parseServeArgs } from './args.js'
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+export function helpText(): string {
+  const rows = settings.map((s) => {
+    const flag = s.flag ? `${s.flag} ` : ''
+    const def = s.default === undefined ? '' : ` (default ${JSON.stringify(s.default)})`
+    return `  ${flag}${s.path} / ${envName(s.path)}\n      ${s.doc}${def}`
+  })
+  return `liveorigin ${version()}: origin server for live video
+
+Usage:
+  liveorigin serve [--config file.yaml] [flags]   run the origin
+  liveorigin simulate [options]                   publish a test channel (liveorigin simulate --help)
+  liveorigin --help | --version
+
+Settings (YAML key / environment variable; flags win over environment, environment over file):
+${rows.join('\n')}
+`
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+function checkOpenMode(config: Config): void {
+  const open = Object.keys(config.ingest.tokens).length === 0
+  if (open && !isLoopback(config.host) && !config.ingest.insecureOpenIngest) {
+    throw new ConfigError(
+      `refusing open ingest (no ingest.tokens) on non-loopback host ${config.host}; configure ingest.tokens or pass --insecure-open-ingest`,
+    )
+  }
+}
+
+async function runServe(argv: string[]): Promise<void> {
+  const args = parseServeArgs(argv)
+  const config = loadConfig({ file: args.configFile ?? process.env.LIVEORIGIN_CONFIG, env: process.env, flags: args.flags })
+  checkOpenMode(config)
+  const log = createLogger(config.log.level, { role: 'main' })
+  const running = await serve(config, { log })
+  log.info({ ports: running.ports, host: config.host, storage: config.storage.driver }, 'liveorigin listening')
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'draining')
+    running.close().then(
+      () => {
+        log.info('stopped')
+        process.exit(0)
+      },
+      (err) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  if (command === '--version' || command === '-v') {
+    console.log(version())
+    return
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(helpText())
+    return
+  }
+  if (command === 'serve') {
+    if (rest.includes('--help')) {
+      console.log(helpText())
+      return
+    }
+    return runServe(rest)
+  }
+  if (command === 'simulate') {
+    const { runSimulate } = await import('./simulate.js')
+    return runSimulate(rest)
+  }
+  throw new ConfigError(`unknown command "${command}" (try liveorigin --help)`)
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof ConfigError || (err as { code?: string }).code === 'LIVEORIGIN_ERR_BAD_CONFIG') {
+    console.error(`liveorigin: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    console.error(`liveorigin: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  console.error(err)
+  process.exit(1)
+})

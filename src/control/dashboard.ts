@@ -1,0 +1,96 @@
+/**
+ * The dashboard page served by the control listener: one self-contained HTML document
+ * (no external assets) that polls the channel status API every second and draws, per
+ * channel, the live edge, the pipelines' health and a timeline of recent segments coloured
+ * by the copy served (valid, defective, waiting, missing).
+ */
+
+export function dashboardHtml(): string {
+  return PAGE
+}
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>liveorigin</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  :root { --bg:#0f1419; --panel:#171e26; --text:#d8dee6; --muted:#8a96a3; --ok:#2ea86b; --bad:#d9822b; --wait:#3d7bd9; --miss:#c23b3b; --grid:#232c36; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.4 system-ui, sans-serif; background:var(--bg); color:var(--text); }
+  header { display:flex; align-items:baseline; gap:16px; padding:14px 20px; border-bottom:1px solid var(--grid); }
+  header h1 { font-size:18px; margin:0; }
+  header .clock { color:var(--muted); font-variant-numeric:tabular-nums; }
+  main { padding:16px 20px; display:grid; gap:16px; }
+  section.channel { background:var(--panel); border-radius:8px; padding:14px 16px; }
+  .row { display:flex; gap:24px; flex-wrap:wrap; align-items:baseline; }
+  .name { font-size:16px; font-weight:600; }
+  .muted { color:var(--muted); }
+  table { border-collapse:collapse; margin-top:10px; font-variant-numeric:tabular-nums; }
+  th, td { text-align:left; padding:3px 12px 3px 0; }
+  th { color:var(--muted); font-weight:500; }
+  .pill { display:inline-block; padding:0 8px; border-radius:10px; font-size:12px; }
+  .pill.ok { background:var(--ok); color:#fff; } .pill.down { background:var(--miss); color:#fff; }
+  .timeline { margin-top:12px; display:grid; gap:4px; }
+  .lane { display:flex; align-items:center; gap:8px; }
+  .lane .label { width:90px; color:var(--muted); overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
+  .cells { display:flex; gap:2px; }
+  .cell { width:22px; height:22px; border-radius:3px; font-size:10px; display:flex; align-items:center; justify-content:center; color:#fff; cursor:default; }
+  .valid { background:var(--ok); } .defective { background:var(--bad); } .waiting { background:var(--wait); } .missing { background:var(--miss); }
+  .future { background:var(--grid); color:var(--muted); }
+  .legend { display:flex; gap:12px; margin-top:8px; font-size:12px; color:var(--muted); }
+  .legend span::before { content:''; display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; vertical-align:-1px; background:var(--c); }
+  .empty { color:var(--muted); padding:40px; text-align:center; }
+  .error { color:var(--miss); }
+</style>
+</head>
+<body>
+<header><h1>liveorigin</h1><span class="clock" id="clock"></span><span id="err" class="error"></span></header>
+<main id="main"><div class="empty">Loading…</div></main>
+<script>
+const main = document.getElementById('main')
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&':'&amp;', '<':'&lt;', '>':'&gt;', '"':'&quot;', "'":'&#39;' }[c]))
+function lane(rendition, segments, now) {
+  const cells = segments.map((s) => {
+    const future = s.availableAt > now && !s.served
+    const cls = future ? 'future' : s.outcome
+    const tip = 'segment ' + s.number + ' · ' + s.outcome + (s.served ? ' from ' + s.served : '') + '\\n' +
+      s.copies.map((c) => c.pipeline + (c.defects ? ' [' + c.defects + ']' : ' clean') + (c.lateMs ? ' late ' + c.lateMs + ' ms' : '')).join('\\n')
+    const mark = s.served ? esc(s.served.slice(0, 2)) : ''
+    return '<div class="cell ' + cls + '" title="' + esc(tip) + '">' + mark + '</div>'
+  }).join('')
+  return '<div class="lane"><div class="label">' + esc(rendition) + '</div><div class="cells">' + cells + '</div></div>'
+}
+function channel(st) {
+  const now = st.live ? st.live.now : Date.now()
+  const rows = (st.pipelines || []).map((p) =>
+    '<tr><td>' + esc(p.pipeline) + '</td><td><span class="pill ' + (p.healthy ? 'ok' : 'down') + '">' + (p.healthy ? 'healthy' : 'unhealthy') + '</span></td>' +
+    '<td>' + (p.lastSegment ?? '–') + '</td><td>' + (p.delivered ?? 0) + '</td><td>' + (p.late ?? 0) + '</td><td>' + (p.missing ?? 0) + '</td><td>' + (p.defective ?? 0) + '</td></tr>').join('')
+  const lanes = (st.timeline || []).map((t) => lane(t.rendition, t.segments, now)).join('')
+  return '<section class="channel"><div class="row"><span class="name">' + esc(st.name) + '</span>' +
+    (st.live ? '<span>live edge <b>' + st.live.liveEdge + '</b></span>' : '<span class="muted">no template</span>') +
+    '<span class="muted">' + esc(st.source) + '</span>' +
+    (st.masks && st.masks.length ? '<span class="muted">masks: ' + st.masks.map((m) => esc(m.pipeline) + ' ' + m.from + '–' + m.to).join(', ') + '</span>' : '') +
+    '</div>' +
+    (rows ? '<table><tr><th>pipeline</th><th>health</th><th>last segment</th><th>delivered</th><th>late</th><th>missing</th><th>defective</th></tr>' + rows + '</table>' : '') +
+    (lanes ? '<div class="timeline">' + lanes + '</div><div class="legend"><span style="--c:var(--ok)">valid</span><span style="--c:var(--bad)">defective</span><span style="--c:var(--wait)">waiting for a valid copy</span><span style="--c:var(--miss)">missing</span><span style="--c:var(--grid)">not yet due</span></div>' : '') +
+    '</section>'
+}
+async function refresh() {
+  document.getElementById('clock').textContent = new Date().toISOString()
+  try {
+    const list = await (await fetch('/api/v1/channels')).json()
+    const statuses = await Promise.all(list.channels.map((c) => fetch('/api/v1/channels/' + encodeURIComponent(c.name) + '/status').then((r) => r.json())))
+    main.innerHTML = statuses.length ? statuses.map(channel).join('') : '<div class="empty">No channels yet. PUT a segment or create a channel through the API.</div>'
+    document.getElementById('err').textContent = ''
+  } catch (e) {
+    document.getElementById('err').textContent = 'status unavailable: ' + e.message
+  }
+}
+refresh()
+setInterval(refresh, 1000)
+</script>
+</body>
+</html>
+`

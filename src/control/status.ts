@@ -1,0 +1,77 @@
+/**
+ * Channel descriptions for the control API: configuration plus live state, and the status
+ * view (live edge, per-pipeline health, and the recent segments with the copy each would
+ * be served from, which the dashboard draws as a timeline).
+ */
+import type { Context } from '../server/context.js'
+import { countDefects } from '../selection/defects.js'
+import { selectCandidate } from '../selection/select.js'
+import { availabilityAt, liveEdge } from '../timing/schedule.js'
+import { renderMediaPath } from '../timing/template.js'
+import type { Channel } from './channel-registry.js'
+
+/** Segments per rendition shown by the status view. */
+const TIMELINE_SEGMENTS = 30
+
+export function describeChannel(ctx: Context, channel: Channel) {
+  const now = ctx.now()
+  const cfg = channel.config
+  return {
+    name: channel.name,
+    source: channel.source,
+    config: cfg ?? null,
+    masks: channel.masks,
+    createdAt: new Date(channel.createdAt).toISOString(),
+    live: cfg
+      ? {
+          now,
+          liveEdge: liveEdge(cfg, now),
+          liveEdgeAvailableAt: availabilityAt(cfg, Math.max(cfg.startNumber, liveEdge(cfg, now))),
+        }
+      : null,
+  }
+}
+
+export async function channelStatus(ctx: Context, channel: Channel) {
+  const now = ctx.now()
+  const cfg = channel.config
+  const health = ctx.health.snapshot(channel, now)
+  if (!cfg) return { ...describeChannel(ctx, channel), pipelines: health, timeline: [] }
+  const edge = liveEdge(cfg, now)
+  const renditions = ctx.health.renditions(channel.name)
+  const timeline = []
+  for (const rendition of renditions) {
+    const from = Math.max(cfg.startNumber, edge - TIMELINE_SEGMENTS + 2)
+    const numbers = Array.from({ length: Math.max(0, edge + 2 - from) }, (_, i) => from + i)
+    const segments = await Promise.all(
+      numbers.map(async (n) => {
+        const path = renderMediaPath(cfg, rendition, n)
+        const list = await ctx.reader.candidates(channel.name, path)
+        const selection = selectCandidate(list, {
+          pipelines: cfg.pipelines,
+          masks: channel.masks,
+          number: n,
+          now,
+          availabilityAt: availabilityAt(cfg, n),
+          graceMs: cfg.selectionGraceMs,
+        })
+        return {
+          number: n,
+          availableAt: availabilityAt(cfg, n),
+          served: selection.kind === 'serve' ? selection.candidate.pipeline : null,
+          outcome: selection.kind === 'serve' ? (selection.defective ? 'defective' : 'valid') : selection.kind === 'wait' ? 'waiting' : 'missing',
+          copies: list
+            .map((m) => ({
+              pipeline: m.pipeline,
+              defects: m.defects,
+              defectCount: countDefects(m.defects),
+              lateMs: Math.max(0, m.committedAt - availabilityAt(cfg, n)),
+            }))
+            .sort((a, b) => a.pipeline.localeCompare(b.pipeline)),
+        }
+      }),
+    )
+    timeline.push({ rendition, segments })
+  }
+  return { ...describeChannel(ctx, channel), pipelines: health, timeline }
+}

@@ -1,0 +1,322 @@
+/**
+ * The delivery listener (GET/HEAD from CDNs and players). Decides from the channel template
+ * in memory what each request gets (SPEC §7): the selected copy of a segment, a 404 whose
+ * lifetime runs exactly to the moment the segment may be requested, a hold at the live edge
+ * released by the commit, or a 410 for a segment that will never come. Sheds DVR reads
+ * first under pressure (SPEC §8).
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { errors, type LiveOriginError } from '../errors.js'
+import { parseObjectName } from '../http/names.js'
+import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
+import { nextRequestId } from '../observability/log.js'
+import { classifyRead, type RequestClass } from '../overload/classify.js'
+import type { Context } from '../server/context.js'
+import type { Channel } from '../control/channel-registry.js'
+import type { ObjectMeta } from '../storage/types.js'
+import { selectCandidate } from '../selection/select.js'
+import { availabilityAt, cmsdStatic, segmentDecision } from '../timing/schedule.js'
+import {
+  blockingRequestTooFarAhead,
+  blockingTimeoutMs,
+  parseBlockingRequest,
+  parseMediaPlaylist,
+  playlistSatisfies,
+} from '../timing/hls.js'
+import { sendObject } from './send-object.js'
+import type { WakeReason } from './holds.js'
+
+const ALLOW = ['GET', 'HEAD']
+/** Lifetime of a 404 for an unknown channel (SPEC §7). */
+const UNKNOWN_CHANNEL_TTL_MS = 5000
+/** Lifetime of a 404 for an init segment or manifest, and of objects of template-less channels. */
+const SHORT_TTL_MS = 1000
+/** How long a segment's candidate list read by this process is reused (see ObjectReader.candidates). */
+const SEGMENT_LIST_REUSE_MS = 1000
+
+interface Exchange {
+  readonly ctx: Context
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly started: number
+  readonly klass: RequestClass
+  /** When the request was first held (epoch ms), if it was. */
+  heldSince: number | undefined
+  done: boolean
+}
+
+export function createDeliveryHandler(ctx: Context) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now()
+    let klass: RequestClass = 'live'
+    const finish = (status: number) => {
+      ctx.metrics.requests.inc({ role: 'delivery', class: klass, status: String(status) })
+      ctx.metrics.requestDuration.observe({ role: 'delivery' }, (performance.now() - started) / 1000)
+      ctx.metrics.inFlight.dec({ class: klass })
+    }
+    try {
+      checkMethod(req, ALLOW)
+      const name = parseObjectName(req.url ?? '/', true)
+      const channel = ctx.channels.get(name.channel)
+      if (!channel) {
+        ctx.metrics.inFlight.inc({ class: klass })
+        sendError(req, res, errors.unknownChannel(name.channel), ttlHeaders(UNKNOWN_CHANNEL_TTL_MS))
+        finish(404)
+        return
+      }
+      const match = channel.matcher?.match(name.path) ?? ({ kind: 'other' } as const)
+      const now = ctx.now()
+      klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
+      ctx.metrics.inFlight.inc({ class: klass })
+      if (!ctx.admission.admit(klass)) {
+        ctx.metrics.shed.inc({ class: klass })
+        shed(req, res, klass)
+        finish(503)
+        return
+      }
+      const ex: Exchange = { ctx, req, res, started, klass, heldSince: undefined, done: false }
+      res.once('finish', () => finish(res.statusCode))
+      res.once('close', () => {
+        if (!res.writableFinished) finish(499)
+      })
+      let work: Promise<void>
+      if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.number)
+      else if (match.kind === 'init') work = serveInit(ex, channel, name.path)
+      else if (match.kind === 'manifest') work = serveManifest(ex, channel, name.path, match.format, name.query)
+      else work = serveOther(ex, channel, name.path)
+      work.catch((err) => fail(ex, err))
+    } catch (err) {
+      const e = toLiveOriginError(err)
+      if (e.code === errors.internal.code) ctx.log.error({ err, url: req.url }, 'delivery failed')
+      ctx.metrics.inFlight.inc({ class: klass })
+      sendError(req, res, e)
+      finish(e.status)
+    }
+  }
+}
+
+function fail(ex: Exchange, err: unknown): void {
+  const e: LiveOriginError = toLiveOriginError(err)
+  if (e.code === errors.internal.code) {
+    ex.ctx.log.error({ err, url: ex.req.url, reqId: nextRequestId() }, 'delivery failed')
+    answerError(ex, errors.storageUnavailable('read failed'), SHORT_TTL_MS)
+    return
+  }
+  answerError(ex, e, SHORT_TTL_MS)
+}
+
+/** 503 for a shed request: the CDN caches the refusal for 5 s and backs off (SPEC §8). */
+function shed(req: IncomingMessage, res: ServerResponse, klass: RequestClass): void {
+  sendError(req, res, errors.overloaded(klass), {
+    'Cache-Control': 'max-age=5',
+    'Cache-TTL-Ms': '5000',
+    'Retry-After': '5',
+    'CMSD-Dynamic': '"liveorigin";du',
+  })
+}
+
+function heldHeaders(ex: Exchange): OutgoingHttpHeaders {
+  if (ex.heldSince === undefined) return {}
+  return { 'CMSD-Dynamic': `"liveorigin";ht=${Math.max(0, ex.ctx.now() - ex.heldSince)}` }
+}
+
+function answerError(ex: Exchange, err: LiveOriginError, ttlMs: number, extra: OutgoingHttpHeaders = {}): void {
+  if (ex.done) return
+  ex.done = true
+  sendError(ex.req, ex.res, err, { ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
+}
+
+async function answerObject(ex: Exchange, meta: ObjectMeta, ttlMs: number, extra: OutgoingHttpHeaders): Promise<void> {
+  if (ex.done) return
+  ex.done = true
+  await sendObject(ex.ctx.reader, ex.req, ex.res, meta, { ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
+}
+
+/**
+ * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry`.
+ * The client going away removes the waiter at once.
+ */
+function hold(ex: Exchange, key: string, deadline: number, retry: (reason: WakeReason) => void): void {
+  const { ctx } = ex
+  if (ctx.state.draining) {
+    answerError(ex, errors.shuttingDown(), 1000)
+    return
+  }
+  if (ctx.holds.size >= ctx.config.delivery.maxHeldRequests) {
+    answerError(ex, errors.overloaded('held'), 1000, { 'Retry-After': '1' })
+    return
+  }
+  ex.heldSince ??= ctx.now()
+  const since = performance.now()
+  ctx.metrics.held.inc()
+  const remove = ctx.holds.add(key, deadline, (reason) => {
+    ctx.metrics.held.dec()
+    ctx.metrics.holdDuration.observe({ outcome: reason === 'commit' ? 'released' : 'timeout' }, (performance.now() - since) / 1000)
+    ex.res.off('close', onClose)
+    retry(reason)
+  })
+  const onClose = () => {
+    if (remove()) {
+      ctx.metrics.held.dec()
+      ctx.metrics.holdDuration.observe({ outcome: 'disconnected' }, (performance.now() - since) / 1000)
+    }
+  }
+  ex.res.once('close', onClose)
+}
+
+async function serveSegment(ex: Exchange, channel: Channel, path: string, n: number): Promise<void> {
+  const { ctx } = ex
+  const cfg = channel.config!
+  const now = ctx.now()
+  if (Number.isNaN(n) || n < cfg.startNumber) {
+    ctx.metrics.timingAnswers.inc({ status: '404', reason: 'impossible-number' })
+    const extra: OutgoingHttpHeaders = Number.isNaN(n) ? {} : { 'CMSD-Static': cmsdStatic(cfg, n) }
+    answerError(ex, errors.notFound('segment'), cfg.dvrWindowMs, extra)
+    return
+  }
+  const cmsd = { 'CMSD-Static': cmsdStatic(cfg, n) }
+  // Decisions that never need storage: far in the future, or out of the DVR window.
+  const early = segmentDecision(cfg, n, now, false)
+  if (early.action === 'not-found') {
+    ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
+    answerError(ex, errors.notFound('segment'), early.ttlMs, cmsd)
+    return
+  }
+  if (early.action === 'gone' && early.reason === 'expired') {
+    ctx.metrics.timingAnswers.inc({ status: '410', reason: early.reason })
+    answerError(ex, errors.gone('segment'), early.ttlMs, cmsd)
+    return
+  }
+  const key = `${channel.name}/${path}`
+  const attempt = async (): Promise<void> => {
+    if (ex.done) return
+    const t = ctx.now()
+    const list = await ctx.reader.candidates(channel.name, path, SEGMENT_LIST_REUSE_MS)
+    const selection = selectCandidate(list, {
+      pipelines: cfg.pipelines,
+      masks: channel.masks,
+      number: n,
+      now: t,
+      availabilityAt: availabilityAt(cfg, n),
+      graceMs: cfg.selectionGraceMs,
+    })
+    if (selection.kind === 'serve') {
+      const meta = selection.candidate
+      const defective = selection.defective
+      ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
+      const extra: OutgoingHttpHeaders = { ...cmsd, 'Segment-Pipeline': meta.pipeline }
+      if (defective) extra['Segment-Defects'] = meta.defects
+      await answerObject(ex, meta, defective ? cfg.segmentDurationMs : cfg.dvrWindowMs, extra)
+      return
+    }
+    if (selection.kind === 'wait') {
+      hold(ex, key, selection.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      return
+    }
+    const d = segmentDecision(cfg, n, t, false)
+    if (d.action === 'hold') {
+      hold(ex, key, d.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      return
+    }
+    if (d.action === 'gone') {
+      if (d.reason === 'missing') ctx.metrics.selections.inc({ pipeline: 'none', outcome: 'missing' })
+      ctx.metrics.timingAnswers.inc({ status: '410', reason: d.reason })
+      answerError(ex, errors.gone('segment'), d.ttlMs, cmsd)
+      return
+    }
+    if (d.action === 'not-found') {
+      ctx.metrics.timingAnswers.inc({ status: '404', reason: d.reason })
+      answerError(ex, errors.notFound('segment'), d.ttlMs, cmsd)
+      return
+    }
+    // 'serve' without a candidate cannot happen: hasCandidate was false.
+    answerError(ex, errors.notFound('segment'), SHORT_TTL_MS, cmsd)
+  }
+  await attempt()
+}
+
+/** Init segments: 200, or held like segment S until A(S)+R, then 404 with a 1 s lifetime. */
+async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<void> {
+  const { ctx } = ex
+  const cfg = channel.config!
+  const key = `${channel.name}/${path}`
+  const attempt = async (): Promise<void> => {
+    if (ex.done) return
+    const list = await ctx.reader.candidates(channel.name, path)
+    const meta = ctx.health.preferred(channel, list, ctx.now())
+    if (meta) {
+      await answerObject(ex, meta, cfg.segmentDurationMs, { 'Segment-Pipeline': meta.pipeline })
+      return
+    }
+    const d = segmentDecision(cfg, cfg.startNumber, ctx.now(), false)
+    if (d.action === 'hold') {
+      hold(ex, key, d.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      return
+    }
+    answerError(ex, errors.notFound('init segment'), SHORT_TTL_MS)
+  }
+  await attempt()
+}
+
+async function serveManifest(
+  ex: Exchange,
+  channel: Channel,
+  path: string,
+  format: 'dash' | 'hls',
+  query: string,
+): Promise<void> {
+  const { ctx } = ex
+  const cfg = channel.config
+  const ttlMs = !cfg ? SHORT_TTL_MS : format === 'hls' ? Math.floor(cfg.segmentDurationMs / 2) : cfg.manifestTtlMs
+  const blocking = format === 'hls' && query ? parseBlockingRequest(new URLSearchParams(query)) : undefined
+  const key = `${channel.name}/${path}`
+  let deadline: number | undefined
+  const attempt = async (): Promise<void> => {
+    if (ex.done) return
+    const list = await ctx.reader.candidates(channel.name, path)
+    const meta = ctx.health.preferred(channel, list, ctx.now())
+    if (!blocking) {
+      if (meta) await answerObject(ex, meta, ttlMs, { 'Segment-Pipeline': meta.pipeline })
+      else answerError(ex, errors.notFound('manifest'), SHORT_TTL_MS)
+      return
+    }
+    // LL-HLS blocking playlist reload: hold until the playlist has the requested segment/part.
+    if (!meta) {
+      answerError(ex, errors.notFound('playlist'), SHORT_TTL_MS)
+      return
+    }
+    const playlist = parseMediaPlaylist((await ctx.reader.body(meta)).toString('utf8'))
+    if (playlistSatisfies(playlist, blocking.msn, blocking.part)) {
+      await answerObject(ex, meta, ttlMs, { 'Segment-Pipeline': meta.pipeline })
+      return
+    }
+    if (deadline === undefined) {
+      if (blockingRequestTooFarAhead(playlist, blocking.msn)) {
+        answerError(ex, errors.badQuery(`_HLS_msn=${blocking.msn} is more than 2 segments past the playlist`), SHORT_TTL_MS)
+        return
+      }
+      deadline = ctx.now() + blockingTimeoutMs(playlist)
+    }
+    if (ctx.now() >= deadline) {
+      answerError(ex, errors.storageUnavailable('the requested media sequence number did not arrive in time'), SHORT_TTL_MS)
+      return
+    }
+    hold(ex, key, deadline, () => void attempt().catch((err) => fail(ex, err)))
+  }
+  await attempt()
+}
+
+/** Objects that are neither segments nor manifests, and everything of template-less channels. */
+async function serveOther(ex: Exchange, channel: Channel, path: string): Promise<void> {
+  const { ctx } = ex
+  const list = await ctx.reader.candidates(channel.name, path)
+  const meta = ctx.health.preferred(channel, list, ctx.now())
+  if (!meta) {
+    answerError(ex, errors.notFound('object'), SHORT_TTL_MS)
+    return
+  }
+  const ttl = channel.config ? channel.config.segmentDurationMs : SHORT_TTL_MS
+  const extra: OutgoingHttpHeaders = { 'Segment-Pipeline': meta.pipeline }
+  if (meta.defects) extra['Segment-Defects'] = meta.defects
+  await answerObject(ex, meta, ttl, extra)
+}

@@ -1,0 +1,169 @@
+/**
+ * The read path: candidates (every pipeline's commit record of an object) and bodies, from
+ * the in-process memory cache, then the shared cache tier (memcached, when configured),
+ * then storage. Concurrent reads of one object on one process share one storage read
+ * (single flight). Bodies are cached by upload token, which never changes meaning, so a
+ * cached body can never be stale; candidate lists are always read from the shared tier or
+ * storage so that a reader sees every acknowledged write.
+ */
+import type { ObjectStore } from '../storage/object-store.js'
+import type { CacheStore, ObjectMeta } from '../storage/types.js'
+import { SingleFlight } from '../cache/single-flight.js'
+import type { Metrics } from '../observability/metrics.js'
+
+export interface MemoryTier {
+  peek(key: string): Buffer | undefined
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
+  delete(key: string): Promise<void>
+}
+
+export interface ReaderOptions {
+  /** Bodies larger than this are streamed from storage and not cached in memory. */
+  maxCachedObjectBytes: number
+}
+
+const RECENT_LISTS = 10_000
+
+export function candidatesKey(channel: string, path: string): string {
+  return `c:${channel}/${path}`
+}
+
+export function bodyKey(token: string): string {
+  return `b:${token}`
+}
+
+export class ObjectReader {
+  readonly #store: ObjectStore
+  readonly #memory: MemoryTier
+  readonly #shared: CacheStore | undefined
+  readonly #metrics: Metrics
+  readonly #options: ReaderOptions
+  readonly #lists = new SingleFlight<string, ObjectMeta[]>()
+  readonly #bodies = new SingleFlight<string, Buffer>()
+  /** Recently read non-empty candidate lists, for immutable media segments (see `candidates`). */
+  readonly #recent = new Map<string, { list: ObjectMeta[]; at: number }>()
+
+  constructor(
+    store: ObjectStore,
+    memory: MemoryTier,
+    shared: CacheStore | undefined,
+    metrics: Metrics,
+    options: ReaderOptions,
+  ) {
+    this.#store = store
+    this.#memory = memory
+    this.#shared = shared
+    this.#metrics = metrics
+    this.#options = options
+  }
+
+  /**
+   * Every pipeline's committed copy of (channel, path). With `maxAgeMs` > 0 a non-empty list
+   * read by this process less than `maxAgeMs` ago is reused: media segments are written once,
+   * and a commit or removal announced on the bus drops the entry at once, so the reuse only
+   * matters for writes this process hears nothing about (other nodes), bounded by `maxAgeMs`.
+   */
+  candidates(channel: string, path: string, maxAgeMs = 0): Promise<ObjectMeta[]> {
+    const key = candidatesKey(channel, path)
+    if (maxAgeMs > 0) {
+      const hit = this.#recent.get(key)
+      if (hit && performance.now() - hit.at < maxAgeMs) return Promise.resolve(hit.list)
+    }
+    return this.#lists.do(key, async () => {
+      const list = await this.#readCandidates(channel, path, key)
+      if (list.length > 0) {
+        this.#recent.delete(key)
+        this.#recent.set(key, { list, at: performance.now() })
+        if (this.#recent.size > RECENT_LISTS) this.#recent.delete(this.#recent.keys().next().value!)
+      }
+      return list
+    })
+  }
+
+  /** Forgets what this process knows of (channel, path) after a commit or removal anywhere. */
+  invalidate(channel: string, path: string): void {
+    this.#recent.delete(candidatesKey(channel, path))
+  }
+
+  /** Storage reads in progress (after single flight). */
+  inFlight(): number {
+    return this.#lists.inFlight() + this.#bodies.inFlight()
+  }
+
+  async #readCandidates(channel: string, path: string, key: string): Promise<ObjectMeta[]> {
+    if (this.#shared) {
+      const hit = await this.#shared.get(key)
+      if (hit) {
+        try {
+          return JSON.parse(hit.toString('utf8')) as ObjectMeta[]
+        } catch {
+          // A garbled entry is treated as a miss.
+        }
+      }
+    }
+    return this.#store.list(channel, path)
+  }
+
+  /** True when the body is small enough to be served from (and kept in) memory. */
+  cacheable(meta: ObjectMeta): boolean {
+    return meta.size <= this.#options.maxCachedObjectBytes
+  }
+
+  /** A cached body, synchronously, if this process has it. */
+  peek(meta: ObjectMeta): Buffer | undefined {
+    const hit = this.#memory.peek(bodyKey(meta.token))
+    this.#metrics.cacheOps.inc({ tier: 'memory', op: 'get', result: hit ? 'hit' : 'miss' })
+    return hit
+  }
+
+  /** The whole body of a cacheable object: memory, shared tier, then storage (single flight). */
+  body(meta: ObjectMeta): Promise<Buffer> {
+    const key = bodyKey(meta.token)
+    const hit = this.#memory.peek(key)
+    if (hit) return Promise.resolve(hit)
+    return this.#bodies.do(key, async () => {
+      let bytes: Buffer | undefined
+      if (this.#shared) {
+        bytes = await this.#shared.get(key)
+        if (bytes && bytes.length !== meta.size) bytes = undefined
+      }
+      if (!bytes) {
+        this.#metrics.objectReads.inc()
+        bytes = await this.#store.readAll(meta)
+      }
+      await this.#memory.set(key, bytes, ttlOf(meta))
+      return bytes
+    })
+  }
+
+  /** Streams (part of) a body straight from storage, for objects too large to cache. */
+  stream(meta: ObjectMeta, range?: { start: number; end: number }): AsyncIterable<Buffer> {
+    this.#metrics.objectReads.inc()
+    return this.#store.read(meta, range)
+  }
+
+  /** Write-through after a commit on this process: the new body and the new candidate list. */
+  async written(meta: ObjectMeta, body: Buffer | undefined): Promise<void> {
+    if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))
+    if (this.#shared) {
+      const list = await this.#store.list(meta.channel, meta.path)
+      const ttl = ttlOf(meta)
+      await Promise.all([
+        this.#shared.set(candidatesKey(meta.channel, meta.path), Buffer.from(JSON.stringify(list)), ttl),
+        body ? this.#shared.set(bodyKey(meta.token), body, ttl) : Promise.resolve(),
+      ])
+    }
+  }
+
+  /** After a removal: the shared tier's candidate list is rewritten from storage. */
+  async removed(channel: string, path: string): Promise<void> {
+    if (!this.#shared) return
+    const list = await this.#store.list(channel, path)
+    await this.#shared.set(candidatesKey(channel, path), Buffer.from(JSON.stringify(list)), 60_000)
+  }
+}
+
+/** Cache lifetime of an object: until it expires, or an hour for objects that never do. */
+function ttlOf(meta: ObjectMeta): number {
+  return meta.expiresAt > 0 ? Math.max(1000, meta.expiresAt - Date.now()) : 3_600_000
+}

@@ -1,0 +1,64 @@
+/**
+ * Small helpers shared by the three listeners: JSON error bodies, lifetime headers and
+ * method checks. Every answer carries `Cache-Control` and `Cache-TTL-Ms` (SPEC §7).
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'
+
+/** `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms` in milliseconds. */
+export function ttlHeaders(ttlMs: number): { 'Cache-Control': string; 'Cache-TTL-Ms': string } {
+  const ms = Math.max(0, Math.floor(ttlMs))
+  return { 'Cache-Control': `max-age=${Math.floor(ms / 1000)}`, 'Cache-TTL-Ms': String(ms) }
+}
+
+/** Lifetime of error answers that are not about an object's timing (a 400 for a bad name, …). */
+export const ERROR_TTL_MS = 1000
+
+export function toLiveOriginError(err: unknown): LiveOriginError {
+  return isLiveOriginError(err) ? err : errors.internal()
+}
+
+/** Writes `err` as `{"error": {"code", "message"}}` with its status and headers. */
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: LiveOriginError,
+  extraHeaders: OutgoingHttpHeaders = {},
+): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const body = JSON.stringify(err.toJSON())
+  res.writeHead(err.status, {
+    ...ttlHeaders(ERROR_TTL_MS),
+    ...err.headers,
+    ...extraHeaders,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+  })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+export function sendJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, {
+    ...ttlHeaders(0),
+    'Cache-Control': 'no-store',
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+  })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+/** Throws 405 with `Allow` unless `req.method` is one of `allowed`. */
+export function checkMethod(req: IncomingMessage, allowed: readonly string[]): void {
+  if (!allowed.includes(req.method ?? '')) throw errors.methodNotAllowed(req.method ?? '?', allowed.join(', '))
+}

@@ -1,0 +1,145 @@
+/**
+ * Everything one process of the origin shares between its listeners: configuration,
+ * storage (with instrumentation and optional pressure injection), caches, the channel
+ * registry, the event bus, held requests, metrics and the logger.
+ */
+import { createMemoryCache } from '../cache/memory.js'
+import type { Config } from '../config/schema.js'
+import { ChannelRegistry } from '../control/channel-registry.js'
+import { HoldTable } from '../delivery/holds.js'
+import { ObjectReader } from '../delivery/reader.js'
+import { AdmissionController, LatencyWindow } from '../overload/admission.js'
+import { createLogger, type Logger } from '../observability/log.js'
+import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { HealthBook } from '../selection/health-book.js'
+import { createEmbeddedDriver } from '../storage/embedded.js'
+import { withInjectedPressure } from '../storage/inject.js'
+import { instrumentCache, instrumentDriver } from '../storage/instrumented.js'
+import { ObjectStore } from '../storage/object-store.js'
+import type { CacheStore, StorageDriver } from '../storage/types.js'
+import { type Bus, createBus } from './bus.js'
+
+export interface Context {
+  readonly config: Config
+  readonly driver: StorageDriver
+  readonly store: ObjectStore
+  readonly shared: CacheStore | undefined
+  readonly reader: ObjectReader
+  readonly channels: ChannelRegistry
+  readonly bus: Bus
+  readonly holds: HoldTable
+  readonly health: HealthBook
+  readonly metrics: Metrics
+  readonly log: Logger
+  readonly admission: AdmissionController
+  /** Clock used for every timing decision (epoch ms). */
+  readonly now: () => number
+  /** Mutable process state: `draining` once shutdown has begun. */
+  readonly state: { draining: boolean }
+  close(): Promise<void>
+}
+
+export interface ContextOptions {
+  /** Bus to use (the supervisor gives workers an IPC-backed one). */
+  bus?: Bus
+  log?: Logger
+  now?: () => number
+  /** Wraps the storage driver (tests count operations with it). */
+  wrapDriver?: (driver: StorageDriver) => StorageDriver
+  defaultMetrics?: boolean
+}
+
+async function openDriver(config: Config): Promise<StorageDriver> {
+  if (config.storage.driver === 'cassandra') {
+    const { createCassandraDriver } = await import('../storage/cassandra.js')
+    return createCassandraDriver((config.storage.cassandra ?? {}) as Parameters<typeof createCassandraDriver>[0])
+  }
+  return createEmbeddedDriver({ dataDir: config.storage.dataDir })
+}
+
+async function openSharedCache(config: Config): Promise<CacheStore | undefined> {
+  if (!config.cache.memcached) return undefined
+  const { createMemcachedCache } = await import('../cache/memcached.js')
+  return createMemcachedCache(config.cache.memcached as Parameters<typeof createMemcachedCache>[0])
+}
+
+export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
+  const log = options.log ?? createLogger(config.log.level)
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true })
+  const now = options.now ?? Date.now
+  const latency = new LatencyWindow(1000)
+
+  let driver = await openDriver(config)
+  if (config.storage.inject) {
+    driver = withInjectedPressure(driver, {
+      latencyMs: config.storage.inject.latencyMs,
+      ...(config.storage.inject.maxConcurrent !== undefined ? { maxConcurrent: config.storage.inject.maxConcurrent } : {}),
+    })
+  }
+  driver = instrumentDriver(driver, (e) => {
+    metrics.storageOps.inc({ driver: e.driver, op: e.op, result: e.result })
+    metrics.storageDuration.observe({ driver: e.driver, op: e.op }, e.durationMs / 1000)
+    latency.add(e.durationMs)
+  })
+  if (options.wrapDriver) driver = options.wrapDriver(driver)
+
+  let shared = await openSharedCache(config)
+  if (shared) {
+    shared = instrumentCache(shared, (e) => metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }))
+  }
+  const store = new ObjectStore(driver, { chunkSize: config.storage.chunkSize })
+  const memory = createMemoryCache({ maxBytes: config.cache.memoryBytes })
+  const reader = new ObjectReader(store, memory, shared, metrics, {
+    maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
+  })
+  const bus = options.bus ?? createBus()
+  const channels = new ChannelRegistry(driver, config.channels, (channel) => bus.publish({ type: 'channel', channel }))
+  await channels.load()
+
+  const holds = new HoldTable({ now, pollMs: config.delivery.holdPollMs })
+  const health = new HealthBook()
+  const admission = new AdmissionController(
+    config.overload,
+    () => ({ storageLatencyMs: latency.quantile(0.9), inFlight: reader.inFlight() }),
+    (state, reading) => {
+      metrics.admission.set({ class: 'dvr' }, state.dvr ? 0 : 1)
+      metrics.admission.set({ class: 'live' }, state.live ? 0 : 1)
+      metrics.eventLoopDelay.set(reading.eventLoopDelayMs / 1000)
+    },
+  )
+  metrics.admission.set({ class: 'ingest' }, 1)
+
+  bus.subscribe((event) => {
+    if (event.type === 'channel') {
+      // Another process changed a channel: reload it (errors leave the old copy in place).
+      channels.refresh(event.channel).catch((err) => log.warn({ err, channel: event.channel }, 'channel refresh failed'))
+    } else {
+      reader.invalidate(event.channel, event.path)
+      holds.release(`${event.channel}/${event.path}`)
+      if (event.type === 'commit') health.committed(channels.get(event.channel), event.path, event.pipeline, now())
+    }
+  })
+
+  return {
+    config,
+    driver,
+    store,
+    shared,
+    reader,
+    channels,
+    bus,
+    holds,
+    health,
+    metrics,
+    log,
+    admission,
+    now,
+    state: { draining: false },
+    async close() {
+      admission.stop()
+      holds.clear()
+      await shared?.close()
+      await driver.close()
+    },
+  }
+}

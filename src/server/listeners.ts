@@ -1,0 +1,85 @@
+/**
+ * Starts the HTTP listeners of the roles one process serves, and drains them on shutdown:
+ * stop accepting, let in-flight uploads finish, answer held requests, close idle sockets.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createControlHandler, type ControlOptions } from '../control/handler.js'
+import { createDeliveryHandler } from '../delivery/handler.js'
+import { createAuthenticator } from '../ingest/auth.js'
+import { createIngestHandler } from '../ingest/handler.js'
+import type { Context } from './context.js'
+
+export type Role = 'ingest' | 'delivery' | 'control'
+
+export interface Listeners {
+  /** Bound ports by role. */
+  readonly ports: Partial<Record<Role, number>>
+  /** Stops accepting, waits for in-flight requests (at most `graceMs`), then resolves. */
+  close(graceMs?: number): Promise<void>
+}
+
+function portOf(config: Context['config'], role: Role): number {
+  return role === 'ingest' ? config.ingest.port : role === 'delivery' ? config.delivery.port : config.control.port
+}
+
+export async function startListeners(
+  ctx: Context,
+  roles: readonly Role[],
+  options: { control?: ControlOptions; ports?: Partial<Record<Role, number>> } = {},
+): Promise<Listeners> {
+  const servers = new Map<Role, Server>()
+  for (const role of roles) {
+    const handler =
+      role === 'ingest'
+        ? createIngestHandler(ctx, createAuthenticator(ctx.config.ingest.tokens))
+        : role === 'delivery'
+          ? createDeliveryHandler(ctx)
+          : createControlHandler(ctx, options.control)
+    const server = createServer(
+      { maxHeaderSize: ctx.config.ingest.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0 },
+      handler,
+    )
+    // Uploads may be long; stalled ones are ended by ingestIdleMs instead.
+    server.headersTimeout = 30_000
+    servers.set(role, server)
+  }
+  const ports: Partial<Record<Role, number>> = {}
+  try {
+    for (const [role, server] of servers) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(options.ports?.[role] ?? portOf(ctx.config, role), ctx.config.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      ports[role] = (server.address() as AddressInfo).port
+    }
+  } catch (err) {
+    for (const s of servers.values()) s.close()
+    throw err
+  }
+  if (roles.includes('delivery')) ctx.admission.start()
+
+  return {
+    ports,
+    async close(graceMs = 30_000) {
+      ctx.state.draining = true
+      const closed = [...servers.values()].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve())
+            s.closeIdleConnections()
+          }),
+      )
+      // Held requests are answered now (503, retry shortly) rather than kept to their deadline.
+      ctx.holds.clear()
+      const timer = setTimeout(() => {
+        for (const s of servers.values()) s.closeAllConnections()
+      }, graceMs)
+      await Promise.all(closed)
+      clearTimeout(timer)
+    },
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Entry point of a worker process started by the supervisor (`serve.ts`): serves one role
+ * on the port the supervisor chose, with an IPC-backed event bus, until SIGTERM.
+ */
+import { AggregatorRegistry } from 'prom-client'
+import { createLogger } from '../observability/log.js'
+import { createBus } from './bus.js'
+import { createContext } from './context.js'
+import { startListeners } from './listeners.js'
+import { workerAssignment } from './serve.js'
+
+const assignment = workerAssignment()
+if (!assignment) {
+  console.error('liveorigin: worker-main is started by `liveorigin serve`, not directly')
+  process.exit(2)
+}
+const { spec, config } = assignment
+const log = createLogger(config.log.level, { role: spec.role })
+const ctx = await createContext(config, { bus: createBus(process), log })
+AggregatorRegistry.setRegistries([ctx.metrics.registry])
+const listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
+log.info({ role: spec.role, port: spec.port }, 'worker listening')
+
+let draining = false
+const drain = async () => {
+  if (draining) return
+  draining = true
+  await listeners.close()
+  await ctx.close()
+  process.exit(0)
+}
+process.on('SIGTERM', drain)
+process.on('SIGINT', () => {})
+// The supervisor is gone: nobody will restart or stop this worker, so stop now.
+process.on('disconnect', drain)

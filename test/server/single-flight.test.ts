@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, it } from 'node:test'
+import type { StorageDriver } from '../../src/storage/types.js'
+import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+
+/** Wraps the real embedded driver and counts the reads that reach it. */
+function counting(driver: StorageDriver, counts: { list: number; getChunk: number }): StorageDriver {
+  return new Proxy(driver, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (prop === 'list' || prop === 'getChunk') {
+        return (...args: unknown[]) => {
+          counts[prop]++
+          return (v as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      }
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+}
+
+let writer: TestOrigin
+let reader: TestOrigin
+const counts = { list: 0, getChunk: 0 }
+const body = randomBytes(2 * 1024 * 1024 + 5)
+
+before(async () => {
+  writer = await startOrigin({}, { keepData: true })
+  const r = await fetch(`${writer.ingest}/ch/v/1.m4s`, { method: 'PUT', body, headers: { 'Pipeline-Id': 'east' } })
+  assert.equal(r.status, 201)
+  // A second origin on the same data directory: its memory cache is cold.
+  reader = await startOrigin({}, { dataDir: writer.dataDir, wrapDriver: (d) => counting(d, counts) })
+})
+after(async () => {
+  await reader.close()
+  await writer.close()
+})
+
+it('200 concurrent GETs of one uncached object cost one storage read', async () => {
+  counts.list = 0
+  counts.getChunk = 0
+  const answers = await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      const r = await fetch(`${reader.delivery}/ch/v/1.m4s`)
+      return { status: r.status, bytes: Buffer.from(await r.arrayBuffer()) }
+    }),
+  )
+  for (const a of answers) {
+    assert.equal(a.status, 200)
+    assert.ok(a.bytes.equals(body))
+  }
+  assert.equal(counts.list, 1, 'one candidate listing')
+  assert.equal(counts.getChunk, 3, 'one read of the object (its three 1 MiB chunks)')
+  const m = await (await fetch(`${reader.control}/metrics`)).text()
+  assert.match(m, /^liveorigin_object_reads_total 1$/m)
+})
