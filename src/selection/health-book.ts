@@ -1,0 +1,122 @@
+/**
+ * The health of every channel's pipelines as one process sees it, fed by commit events:
+ * a `HealthTracker` per channel, and the choice of the copy of a manifest, init segment or
+ * other mutable object to serve (SPEC §6: from the most preferred healthy pipeline). Times
+ * are passed in; nothing here reads a clock or storage.
+ */
+import type { Channel } from '../control/channel-registry.js'
+import type { ObjectMeta } from '../storage/types.js'
+import { availabilityAt, liveEdge } from '../timing/schedule.js'
+import { defectKinds } from './defects.js'
+import { type HealthOptions, HealthTracker, type PipelineHealth } from './health.js'
+import { isMasked } from './masks.js'
+import { preferredHealthy } from './select.js'
+
+/** Channels tracked at most; the least recently fed is forgotten beyond this. */
+const MAX_CHANNELS = 10_000
+
+/** Health of the pipelines of every channel. */
+export class HealthBook {
+  readonly #options: HealthOptions
+  readonly #channels = new Map<string, HealthTracker>()
+
+  constructor(options: HealthOptions = {}) {
+    this.#options = options
+  }
+
+  /**
+   * Records that `pipeline` committed `path` of `channel` at `now`, with the stored
+   * `Segment-Defects` value (`defects`, '' when valid). Only media segments of channels with
+   * a template count. A segment is late when it commits after A(N)+G, once selection has
+   * stopped waiting for it. Segments whose A(N)+R has passed are settled: a pipeline that
+   * did not deliver one counts it missing.
+   */
+  committed(channel: Channel | undefined, path: string, pipeline: string, now: number, defects = ''): void {
+    const cfg = channel?.config
+    if (!channel || !cfg || !channel.matcher) return
+    const match = channel.matcher.match(path)
+    if (match.kind !== 'media' || Number.isNaN(match.number)) return
+    const tracker = this.#tracker(channel.name, true)!
+    tracker.record({
+      pipeline,
+      rendition: match.rendition,
+      number: match.number,
+      defects: defectKinds(defects),
+      late: now > availabilityAt(cfg, match.number) + cfg.selectionGraceMs,
+      at: now,
+    })
+    tracker.settle(liveEdge(cfg, now - cfg.lateAllowanceMs))
+  }
+
+  /**
+   * The copy of a mutable object (manifest, init segment, other) to serve: the most
+   * preferred pipeline that is healthy at the live edge and not masked there; failing that,
+   * the most recently committed copy. Channels without a template have no health: the most
+   * recently committed copy.
+   */
+  preferred<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt'>>(
+    channel: Channel,
+    copies: readonly C[],
+    now: number,
+  ): C | undefined {
+    if (copies.length <= 1) return copies[0]
+    const cfg = channel.config
+    if (!cfg) return preferredHealthy(copies, [], () => false)
+    const edge = liveEdge(cfg, now)
+    const tracker = this.#channels.get(channel.name)
+    return preferredHealthy(
+      copies,
+      cfg.pipelines,
+      (p) => tracker?.isHealthy(p, edge) === true && !isMasked(channel.masks, p, edge),
+    )
+  }
+
+  /** Pipelines the channel's tracker knows to be healthy at `now` (e.g. `SelectionContext.expected`). */
+  healthyPipelines(channel: Channel, now: number): string[] {
+    const cfg = channel.config
+    const tracker = this.#channels.get(channel.name)
+    if (!cfg || !tracker) return []
+    const edge = liveEdge(cfg, now)
+    return tracker.pipelines().filter((p) => tracker.isHealthy(p, edge))
+  }
+
+  /** Per-pipeline health for the status endpoint ([] before any segment was seen). */
+  snapshot(channel: Channel, now: number): PipelineHealth[] {
+    const tracker = this.#channels.get(channel.name)
+    if (!tracker) return []
+    const cfg = channel.config
+    if (!cfg) return tracker.snapshot()
+    tracker.settle(liveEdge(cfg, now - cfg.lateAllowanceMs))
+    return tracker.snapshot(liveEdge(cfg, now))
+  }
+
+  /** Renditions seen in the channel, sorted. */
+  renditions(channel: string): string[] {
+    return this.#channels.get(channel)?.renditions() ?? []
+  }
+
+  /** The channel's tracker, if it has seen a segment. */
+  tracker(channel: string): HealthTracker | undefined {
+    return this.#channels.get(channel)
+  }
+
+  /** Forgets a channel (ended, or deleted). */
+  forget(channel: string): void {
+    this.#channels.delete(channel)
+  }
+
+  #tracker(channel: string, create: boolean): HealthTracker | undefined {
+    let t = this.#channels.get(channel)
+    if (t !== undefined) {
+      // Keep recently fed channels at the end, so that the oldest is dropped first.
+      this.#channels.delete(channel)
+      this.#channels.set(channel, t)
+      return t
+    }
+    if (!create) return undefined
+    t = new HealthTracker(this.#options)
+    this.#channels.set(channel, t)
+    if (this.#channels.size > MAX_CHANNELS) this.#channels.delete(this.#channels.keys().next().value!)
+    return t
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Selection (SPEC §6): which pipeline's copy a GET is answered with. Pure and deterministic:
+ * given the same candidates and context, every node picks the same copy, so CDN caches in
+ * front of different nodes agree.
+ */
+import { countDefects } from './defects.js'
+import { isMasked } from './masks.js'
+import type { Candidate, Selection, SelectionContext } from './types.js'
+
+export type { Candidate, Selection, SelectionContext } from './types.js'
+
+/**
+ * Candidates in preference order: pipelines listed in the channel first, in list order;
+ * then the others by arrival (`committedAt`), ties broken by pipeline id so that every node
+ * orders them the same way. Returns a new array.
+ */
+export function orderCandidates<C extends Candidate>(
+  candidates: readonly C[],
+  pipelines: readonly string[],
+): C[] {
+  const rank = (c: C): number => {
+    const i = pipelines.indexOf(c.pipeline)
+    return i === -1 ? pipelines.length : i
+  }
+  return candidates
+    .map((c) => ({ c, r: rank(c) }))
+    .sort((a, b) => a.r - b.r || a.c.committedAt - b.c.committedAt || compareIds(a.c.pipeline, b.c.pipeline))
+    .map((x) => x.c)
+}
+
+/**
+ * Picks the copy of segment N to serve:
+ * 1. masked candidates are left out; the rest are ordered by {@link orderCandidates};
+ * 2. the first defect-free one is served (`defective: false`);
+ * 3. if only defective ones exist, now < A(N)+G, and an expected pipeline (`ctx.expected`,
+ *    default `ctx.pipelines`) that is not masked for N has not delivered N yet: `wait` until
+ *    A(N)+G (re-run selection when a copy commits, or then);
+ * 4. otherwise the least defective (fewest distinct defect kinds; ties by order) is served
+ *    with `defective: true`;
+ * 5. `none` when no candidate is left.
+ */
+export function selectCandidate<C extends Candidate>(
+  candidates: readonly C[],
+  ctx: SelectionContext,
+): Selection<C> {
+  if (candidates.length === 0) return NONE
+  let usable = candidates
+  if (ctx.masks.length > 0) usable = candidates.filter((c) => !isMasked(ctx.masks, c.pipeline, ctx.number))
+  if (usable.length === 0) return NONE
+  const ordered = usable.length === 1 ? usable : orderCandidates(usable, ctx.pipelines)
+
+  let best: C | undefined
+  let bestCount = Number.POSITIVE_INFINITY
+  for (const c of ordered) {
+    const count = countDefects(c.defects)
+    if (count === 0) return { kind: 'serve', candidate: c, defective: false }
+    if (count < bestCount) {
+      best = c
+      bestCount = count
+    }
+  }
+
+  const untilMs = ctx.availabilityAt + ctx.graceMs
+  if (ctx.now < untilMs) {
+    const expected = ctx.expected ?? ctx.pipelines
+    const waitingFor = expected.some(
+      (p) => !isMasked(ctx.masks, p, ctx.number) && !candidates.some((c) => c.pipeline === p),
+    )
+    if (waitingFor) return { kind: 'wait', untilMs }
+  }
+  return { kind: 'serve', candidate: best!, defective: true }
+}
+
+/**
+ * The copy of a manifest or other mutable object to serve (SPEC §6): from the most
+ * preferred pipeline (listed ones in order, then the others by id: arrival order would flip
+ * between pipelines at every update) that `isHealthy`. When none is healthy, the most
+ * recently committed copy (ties by preference), so that an outage of every pipeline still
+ * serves the freshest manifest. Undefined when there is no copy.
+ */
+export function preferredHealthy<C extends Pick<Candidate, 'pipeline' | 'committedAt'>>(
+  copies: readonly C[],
+  pipelines: readonly string[],
+  isHealthy: (pipeline: string) => boolean,
+): C | undefined {
+  if (copies.length <= 1) return copies[0]
+  const rank = (c: C): number => {
+    const i = pipelines.indexOf(c.pipeline)
+    return i === -1 ? pipelines.length : i
+  }
+  const ordered = [...copies].sort((a, b) => rank(a) - rank(b) || compareIds(a.pipeline, b.pipeline))
+  const healthy = ordered.find((c) => isHealthy(c.pipeline))
+  if (healthy !== undefined) return healthy
+  let freshest = ordered[0]!
+  for (const c of ordered) if (c.committedAt > freshest.committedAt) freshest = c
+  return freshest
+}
+
+const NONE = { kind: 'none' } as const
+
+/** Code-unit order: the same on every node, whatever its locale. */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
