@@ -150,7 +150,7 @@ const availabilityStartTime = z.unknown().transform((v, ctx): number | undefined
 export const channelConfigSchema = z.object(
   {
     segmentDurationMs: integer(1, MAX_SEGMENT_DURATION_MS).optional(),
-    availabilityStartTime,
+    availabilityStartTime: availabilityStartTime.optional(),
     startNumber: integer(0, Number.MAX_SAFE_INTEGER).optional(),
     media: template('media').optional(),
     initialization: template('initialization').optional(),

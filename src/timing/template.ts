@@ -276,8 +276,9 @@ export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatch
   const iPrefix = init.prefix
   const iSuffix = init.suffix
   const iHasRep = init.hasRepresentation
-  const iLiteral =
-    init.parts.length === 1 && init.parts[0]?.kind === 'literal' ? cfg.initialization : undefined
+  const onlyPart = init.parts.length === 1 ? init.parts[0] : undefined
+  // An init template without identifiers is one fixed path: compare strings, skip the regex.
+  const iLiteral = onlyPart?.kind === 'literal' ? onlyPart.text : undefined
 
   return {
     match(path: string): PathMatch {

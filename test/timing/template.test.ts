@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import {
+  compilePathMatcher,
+  compileTemplate,
+  parseTemplate,
+  parseTemplateNumber,
+  renderInitPath,
+  renderMediaPath,
+} from '../../src/timing/template.js'
+
+const DEFAULTS = { media: '$RepresentationID$/$Number$.m4s', initialization: '$RepresentationID$/init.mp4' }
+
+describe('parseTemplate', () => {
+  it('splits literals and identifiers', () => {
+    assert.deepEqual(parseTemplate('v/$RepresentationID$_$Bandwidth$/seg-$Number%05d$.m4s'), [
+      { kind: 'literal', text: 'v/' },
+      { kind: 'representation' },
+      { kind: 'literal', text: '_' },
+      { kind: 'bandwidth', width: 0 },
+      { kind: 'literal', text: '/seg-' },
+      { kind: 'number', width: 5 },
+      { kind: 'literal', text: '.m4s' },
+    ])
+  })
+
+  it('reads $$ as a literal $', () => {
+    assert.deepEqual(parseTemplate('a$$b$Number$'), [
+      { kind: 'literal', text: 'a$b' },
+      { kind: 'number', width: 0 },
+    ])
+  })
+
+  it('refuses what it cannot serve, saying why', () => {
+    assert.throws(() => parseTemplate('seg-$Number.m4s'), /unclosed \$/)
+    assert.throws(() => parseTemplate('$Foo$.m4s'), /unknown identifier \$Foo\$/)
+    assert.throws(() => parseTemplate('$Time$.m4s'), /\$Time\$ is not supported/)
+    assert.throws(() => parseTemplate('$SubNumber$.m4s'), /\$SubNumber\$ is not supported/)
+    assert.throws(() => parseTemplate('$Number%5d$.m4s'), /%0<width>d/)
+    assert.throws(() => parseTemplate('$Number%00d$.m4s'), /%0<width>d/)
+    assert.throws(() => parseTemplate('$Number%017d$.m4s'), /%0<width>d/)
+    assert.throws(() => parseTemplate('$RepresentationID%05d$/$Number$'), /takes no format tag/)
+    assert.throws(() => compileTemplate('$Number$-$Number$'), /more than once/)
+    assert.throws(() => compileTemplate('$RepresentationID$/$RepresentationID$-$Number$'), /more than once/)
+  })
+})
+
+describe('parseTemplateNumber', () => {
+  it('accepts exactly what printf %0<w>d writes', () => {
+    assert.equal(parseTemplateNumber('00001', 5), 1)
+    assert.equal(parseTemplateNumber('00000', 5), 0)
+    assert.equal(parseTemplateNumber('123456', 5), 123456)
+    assert.equal(parseTemplateNumber('7', 0), 7)
+    assert.equal(parseTemplateNumber('0', 0), 0)
+    assert.equal(parseTemplateNumber('9007199254740991', 0), Number.MAX_SAFE_INTEGER)
+  })
+
+  it('returns NaN for what printf could not have written', () => {
+    assert.ok(Number.isNaN(parseTemplateNumber('001', 5)))
+    assert.ok(Number.isNaN(parseTemplateNumber('0123456', 5)))
+    assert.ok(Number.isNaN(parseTemplateNumber('07', 0)))
+    assert.ok(Number.isNaN(parseTemplateNumber('00', 0)))
+    assert.ok(Number.isNaN(parseTemplateNumber('9007199254740992', 0)))
+    assert.ok(Number.isNaN(parseTemplateNumber('12345678901234567890', 0)))
+  })
+})
+
+describe('compilePathMatcher', () => {
+  it('classifies paths under the default templates', () => {
+    const m = compilePathMatcher(DEFAULTS)
+    assert.deepEqual(m.match('video/12.m4s'), { kind: 'media', rendition: 'video', number: 12 })
+    assert.deepEqual(m.match('audio_en-2.x/0.m4s'), { kind: 'media', rendition: 'audio_en-2.x', number: 0 })
+    assert.deepEqual(m.match('video/init.mp4'), { kind: 'init', rendition: 'video' })
+    assert.deepEqual(m.match('manifest.mpd'), { kind: 'manifest', format: 'dash' })
+    assert.deepEqual(m.match('hls/video.m3u8'), { kind: 'manifest', format: 'hls' })
+    assert.deepEqual(m.match('captions/en.vtt'), { kind: 'other' })
+    assert.deepEqual(m.match('a/b/12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('video/12.m4s.tmp'), { kind: 'other' })
+    assert.deepEqual(m.match('video/x12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('/12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match(''), { kind: 'other' })
+  })
+
+  it('marks media-shaped paths with impossible numbers as number NaN', () => {
+    const m = compilePathMatcher({
+      media: 'seg-$RepresentationID$-$Number%05d$.m4s',
+      initialization: 'init.mp4',
+    })
+    const check = (path: string, rendition: string) => {
+      const r = m.match(path)
+      assert.equal(r.kind, 'media', path)
+      if (r.kind !== 'media') return
+      assert.equal(r.rendition, rendition)
+      assert.ok(Number.isNaN(r.number), `${path} has number ${r.number}`)
+    }
+    check('seg-0-001.m4s', '0')
+    check('seg-0-0123456.m4s', '0')
+    check('seg-0-90071992547409930.m4s', '0')
+    check('seg-0-9007199254740993.m4s', '0')
+    assert.deepEqual(m.match('seg-0-00003.m4s'), { kind: 'media', rendition: '0', number: 3 })
+    assert.deepEqual(m.match('seg-video-hd-123456.m4s'), {
+      kind: 'media',
+      rendition: 'video-hd',
+      number: 123456,
+    })
+    assert.deepEqual(m.match('init.mp4'), { kind: 'init', rendition: '' })
+    assert.deepEqual(m.match('init.mp4.bak'), { kind: 'other' })
+  })
+
+  it('unpadded $Number$ refuses leading zeros', () => {
+    const m = compilePathMatcher(DEFAULTS)
+    const r = m.match('video/007.m4s')
+    assert.equal(r.kind, 'media')
+    assert.ok(r.kind === 'media' && Number.isNaN(r.number))
+  })
+
+  it('handles $Bandwidth$, a number before the rendition, and no rendition at all', () => {
+    const bw = compilePathMatcher({
+      media: '$RepresentationID$_$Bandwidth$/$Number$.m4s',
+      initialization: '$RepresentationID$_$Bandwidth$/init.mp4',
+    })
+    assert.deepEqual(bw.match('v1_3000000/5.m4s'), { kind: 'media', rendition: 'v1', number: 5 })
+    assert.deepEqual(bw.match('v1_3000000/init.mp4'), { kind: 'init', rendition: 'v1' })
+    assert.deepEqual(bw.match('v1_abc/5.m4s'), { kind: 'other' })
+
+    const numFirst = compilePathMatcher({
+      media: '$Number$-$RepresentationID$.m4s',
+      initialization: 'i-$RepresentationID$.m4s',
+    })
+    assert.deepEqual(numFirst.match('42-audio.m4s'), { kind: 'media', rendition: 'audio', number: 42 })
+    assert.deepEqual(numFirst.match('i-audio.m4s'), { kind: 'init', rendition: 'audio' })
+
+    const single = compilePathMatcher({ media: 'chunk_$Number%03d$.ts', initialization: 'init.mp4' })
+    assert.deepEqual(single.match('chunk_042.ts'), { kind: 'media', rendition: '', number: 42 })
+    assert.deepEqual(single.match('chunk_1042.ts'), { kind: 'media', rendition: '', number: 1042 })
+  })
+
+  it('matches a literal $ written as $$', () => {
+    const m = compilePathMatcher({ media: 'a$$b-$Number$.m4s', initialization: 'init$$.mp4' })
+    assert.deepEqual(m.match('a$b-5.m4s'), { kind: 'media', rendition: '', number: 5 })
+    assert.deepEqual(m.match('init$.mp4'), { kind: 'init', rendition: '' })
+    assert.deepEqual(m.match('a$$b-5.m4s'), { kind: 'other' })
+  })
+
+  it('treats regex metacharacters in templates literally', () => {
+    const m = compilePathMatcher({ media: 'x.y+$Number$.m4s', initialization: 'init.mp4' })
+    assert.deepEqual(m.match('x.y+3.m4s'), { kind: 'media', rendition: '', number: 3 })
+    assert.deepEqual(m.match('xzyy3.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('initzmp4'), { kind: 'other' })
+  })
+
+  it('without templates knows manifests only', () => {
+    const m = compilePathMatcher(undefined)
+    assert.deepEqual(m.match('video/12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('live.m3u8'), { kind: 'manifest', format: 'hls' })
+    assert.deepEqual(m.match('live.mpd'), { kind: 'manifest', format: 'dash' })
+  })
+
+  it('refuses a media template without $Number$ and an init template with one', () => {
+    assert.throws(
+      () => compilePathMatcher({ media: '$RepresentationID$/x.m4s', initialization: 'i.mp4' }),
+      /no \$Number\$/,
+    )
+    assert.throws(
+      () => compilePathMatcher({ media: '$Number$.m4s', initialization: 'i-$Number$.mp4' }),
+      /has \$Number\$/,
+    )
+  })
+})
+
+describe('renderMediaPath / renderInitPath', () => {
+  const cfg = {
+    media: 'seg-$RepresentationID$-$Number%05d$.m4s',
+    initialization: 'init-$RepresentationID$.m4s',
+  }
+
+  it('renders what a packager writes', () => {
+    assert.equal(renderMediaPath(cfg, '0', 3), 'seg-0-00003.m4s')
+    assert.equal(renderMediaPath(cfg, '0', 123456), 'seg-0-123456.m4s')
+    assert.equal(renderInitPath(cfg, '2'), 'init-2.m4s')
+    assert.equal(
+      renderMediaPath({ media: '$RepresentationID$_$Bandwidth$/$Number$.m4s' }, 'v', 7, 800000),
+      'v_800000/7.m4s',
+    )
+  })
+
+  it('round-trips through the matcher for every number in a range', () => {
+    for (const c of [
+      cfg,
+      DEFAULTS,
+      { media: '$Number%03d$-$RepresentationID$.m4s', initialization: 'i.mp4' },
+    ]) {
+      const m = compilePathMatcher(c)
+      for (let n = 0; n < 2000; n += 7) {
+        assert.deepEqual(m.match(renderMediaPath(c, 'r1', n)), { kind: 'media', rendition: 'r1', number: n })
+      }
+      const big = Number.MAX_SAFE_INTEGER
+      assert.deepEqual(m.match(renderMediaPath(c, 'r1', big)), {
+        kind: 'media',
+        rendition: 'r1',
+        number: big,
+      })
+    }
+  })
+
+  it('refuses values the template cannot render', () => {
+    assert.throws(() => renderMediaPath(cfg, '0', -1), TypeError)
+    assert.throws(() => renderMediaPath(cfg, '0', 1.5), TypeError)
+    assert.throws(() => renderMediaPath(cfg, '', 1), TypeError)
+    assert.throws(() => renderMediaPath(cfg, 'a/b', 1), TypeError)
+    assert.throws(() => renderMediaPath({ media: '$Bandwidth$/$Number$.m4s' }, 'v', 1), /bandwidth/)
+  })
+})
+
+describe('the fixture files of test/fixtures/dash', () => {
+  const dir = fileURLToPath(new URL('../fixtures/dash/', import.meta.url))
+  const files = readdirSync(dir)
+  const m = compilePathMatcher({
+    media: 'seg-$RepresentationID$-$Number%05d$.m4s',
+    initialization: 'init-$RepresentationID$.m4s',
+  })
+
+  it('are all recognised, with the rendition and number of their names', () => {
+    assert.ok(files.length > 10)
+    for (const f of files) {
+      const seg = /^seg-(\d+)-(\d{5})\.m4s$/.exec(f)
+      const init = /^init-(\d+)\.m4s$/.exec(f)
+      if (seg) assert.deepEqual(m.match(f), { kind: 'media', rendition: seg[1], number: Number(seg[2]) }, f)
+      else if (init) assert.deepEqual(m.match(f), { kind: 'init', rendition: init[1] }, f)
+      else assert.deepEqual(m.match(f), { kind: 'manifest', format: 'dash' }, f)
+    }
+  })
+})
