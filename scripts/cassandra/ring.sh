@@ -15,7 +15,7 @@
 # Tuned for a small shared machine: small heaps, 1 token per node with fixed initial tokens,
 # no bootstrap streaming (the ring is new and empty), short ring delay, few threads.
 #
-# Environment: CASSANDRA_VERSION (5.0.9), CASSANDRA_HEAP (768M), CASSANDRA_NODES (3),
+# Environment: CASSANDRA_VERSION (5.0.9), CASSANDRA_HEAP (1G), CASSANDRA_JVM_EXTRA (more JVM flags), CASSANDRA_NODES (3),
 # CASSANDRA_START_TIMEOUT (seconds, 240), CASSANDRA_CQL_PORT (9042), CASSANDRA_STORAGE_PORT (7000).
 set -euo pipefail
 
@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 ring_dir="${LIVEORIGIN_RING_DIR:-$repo/.run/cassandra}"
 version="${CASSANDRA_VERSION:-5.0.9}"
-heap="${CASSANDRA_HEAP:-768M}"
+heap="${CASSANDRA_HEAP:-1G}"
 nodes="${CASSANDRA_NODES:-3}"
 start_timeout="${CASSANDRA_START_TIMEOUT:-240}"
 cql_port="${CASSANDRA_CQL_PORT:-9042}"
@@ -50,7 +50,7 @@ install() {
   mkdir -p "$ring_dir"
   if [[ -s "$classpath_file" ]]; then
     local missing=0
-    IFS=: read -r -a jars <"$classpath_file"
+    IFS=: read -r -a jars <"$classpath_file" || true
     for j in "${jars[@]}"; do [[ -f "$j" ]] || missing=1; done
     if [[ $missing -eq 0 ]]; then return 0; fi
   fi
@@ -109,8 +109,10 @@ concurrent_writes: 8
 concurrent_counter_writes: 2
 concurrent_materialized_view_writes: 2
 concurrent_compactors: 1
+# Segment chunks are 1 MiB blobs: keep them off the heap (less GC work, shorter pauses).
+memtable_allocation_type: offheap_buffers
 memtable_heap_space: 128MiB
-memtable_offheap_space: 128MiB
+memtable_offheap_space: 192MiB
 memtable_flush_writers: 1
 key_cache_size: 16MiB
 counter_cache_size: 0MiB
@@ -158,10 +160,12 @@ launch() {
   jamm="$(tr ':' '\n' <"$classpath_file" | grep '/jamm-[^/]*\.jar$' | head -1)"
   : >"$dir/logs/system.log"
   # JVM flags follow Cassandra's conf/jvm-server.options and jvm17-server.options (module
-  # opens, Netty allocator), minus pre-touch; the -Dcassandra.* ones shorten the waits a
+  # opens, Netty allocator), minus pre-touch. G1 regions of 8 MiB keep 1 MiB chunks from
+  # being humongous allocations (the threshold is half a region). The -Dcassandra.* ones shorten the waits a
   # fresh local ring does not need (ring delay, gossip settling, superuser setup).
   nohup java \
     -Xms"$heap" -Xmx"$heap" -Xss256k -XX:+UseG1GC -XX:MaxGCPauseMillis=100 -XX:+ParallelRefProcEnabled \
+    -XX:G1HeapRegionSize=8m \
     -XX:MaxDirectMemorySize=512M -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$dir/logs" \
     -XX:+PerfDisableSharedMem -XX:+UseThreadPriorities -XX:+ExitOnOutOfMemoryError \
     -ea -da:net.openhft... -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true \
@@ -199,6 +203,7 @@ launch() {
     -Dcassandra.ring_delay_ms=1000 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
     -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.unsafesystem=true \
     -Dcassandra-foreground=yes \
+    ${CASSANDRA_JVM_EXTRA:-} \
     -cp "$cp" org.apache.cassandra.service.CassandraDaemon \
     >"$dir/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"

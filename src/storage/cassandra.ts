@@ -1,0 +1,556 @@
+/**
+ * The `cassandra` storage driver: `StorageDriver` on Apache Cassandra through the DataStax
+ * Node.js driver (`cassandra-driver`), for the distributed shape (SPEC §9).
+ *
+ * Tables (keyspace `liveorigin` by default, created at first use when missing):
+ * - `objects`: commit records, partition (channel, path), clustering pipeline. Listing the
+ *   candidates of one object is one single-partition read.
+ * - `chunks`: one partition per (upload_token, idx), so no partition holds more than one chunk
+ *   (1 MiB by default). Write-once and TTL'd: time-window compaction, no compression.
+ * - `records`: control-plane documents, partition namespace, clustering id.
+ *
+ * Every read and write runs at LOCAL_QUORUM with prepared statements; every statement is
+ * idempotent (commit and remove carry an explicit write timestamp), so the driver may retry
+ * it on another coordinator and hedge reads. Expiry uses Cassandra TTLs (`nativeTtl`); reads
+ * also hide records whose `expiresAt` has passed, because TTLs only have second precision.
+ */
+
+import cassandra from 'cassandra-driver'
+import { errors, LiveOriginError } from '../errors.js'
+import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
+
+/** Keyspace replication: per-datacenter factors, or a single factor for SimpleStrategy. */
+export type CassandraReplication =
+  | { readonly class: 'NetworkTopologyStrategy'; readonly dataCenters: Readonly<Record<string, number>> }
+  | { readonly class: 'SimpleStrategy'; readonly replicationFactor: number }
+
+export interface CassandraDriverOptions {
+  /** Seed hosts, `host` or `host:port` (the port defaults to `port`). */
+  readonly contactPoints: readonly string[]
+  /** Datacenter whose replicas serve LOCAL_QUORUM, as the snitch names it (e.g. `datacenter1`). */
+  readonly localDataCenter: string
+  /** Keyspace name. Default `liveorigin`. */
+  readonly keyspace?: string
+  /** Used only when the keyspace is created. Default NetworkTopologyStrategy, RF 3 in the local DC. */
+  readonly replication?: CassandraReplication
+  /** Create keyspace and tables when missing (at first use). Default true. */
+  readonly createSchema?: boolean
+  /** CQL native port for contact points given without one. Default 9042. */
+  readonly port?: number
+  readonly credentials?: { readonly username: string; readonly password: string }
+  /** Client-side timeout of one request on one coordinator. Default 10000. */
+  readonly requestTimeoutMs?: number
+  /** TCP connect timeout. Default 5000. */
+  readonly connectTimeoutMs?: number
+  /**
+   * Hedged reads: when a read has not answered after this many ms, send it to the next
+   * replica too and take the first answer. Off when unset.
+   */
+  readonly hedgeReadsAfterMs?: number
+  /** Extra executions per hedged read. Default 1. */
+  readonly maxHedges?: number
+  /** Parallel deletes in `deleteChunks`. Default 16. */
+  readonly deleteConcurrency?: number
+  /** Clock (epoch ms) used to hide expired records and compute TTLs. Default `Date.now`. */
+  readonly now?: () => number
+}
+
+const DEFAULT_KEYSPACE = 'liveorigin'
+/** Cassandra refuses TTLs above 20 years. */
+const MAX_TTL_SECONDS = 630_720_000
+/** Tombstones of deleted chunks may be purged early: a resurrected chunk is unreachable garbage. */
+const CHUNK_GC_GRACE_SECONDS = 3 * 3600
+
+const consistency = cassandra.types.consistencies.localQuorum
+
+interface Statements {
+  putChunk: string
+  getChunk: string
+  deleteChunk: string
+  getObject: string
+  putObject: string
+  deleteObject: string
+  listObjects: string
+  putRecord: string
+  getRecord: string
+  listRecords: string
+  deleteRecord: string
+  ping: string
+}
+
+function statements(ks: string): Statements {
+  const objectColumns =
+    'channel, path, pipeline, upload_token, size, chunk_size, chunks, etag, content_type, committed_at, expires_at, defects'
+  return {
+    putChunk: `INSERT INTO ${ks}.chunks (upload_token, idx, data, expires_at) VALUES (?, ?, ?, ?) USING TTL ?`,
+    getChunk: `SELECT data, expires_at FROM ${ks}.chunks WHERE upload_token = ? AND idx = ?`,
+    deleteChunk: `DELETE FROM ${ks}.chunks WHERE upload_token = ? AND idx = ?`,
+    getObject: `SELECT ${objectColumns}, WRITETIME(upload_token) AS written FROM ${ks}.objects WHERE channel = ? AND path = ? AND pipeline = ?`,
+    putObject: `INSERT INTO ${ks}.objects (${objectColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+    deleteObject: `DELETE FROM ${ks}.objects USING TIMESTAMP ? WHERE channel = ? AND path = ? AND pipeline = ?`,
+    listObjects: `SELECT ${objectColumns} FROM ${ks}.objects WHERE channel = ? AND path = ?`,
+    putRecord: `INSERT INTO ${ks}.records (namespace, id, value) VALUES (?, ?, ?)`,
+    getRecord: `SELECT value FROM ${ks}.records WHERE namespace = ? AND id = ?`,
+    listRecords: `SELECT id, value FROM ${ks}.records WHERE namespace = ?`,
+    deleteRecord: `DELETE FROM ${ks}.records WHERE namespace = ? AND id = ?`,
+    ping: `SELECT id FROM ${ks}.records WHERE namespace = '_ping' LIMIT 1`,
+  }
+}
+
+/**
+ * The CQL that creates the keyspace and tables, for operators who create the schema by hand
+ * (`createSchema: false`) before starting a fleet.
+ */
+export function cassandraSchema(keyspace: string, replication: CassandraReplication): string[] {
+  checkKeyspace(keyspace)
+  checkReplication(replication)
+  const repl =
+    replication.class === 'SimpleStrategy'
+      ? `{'class': 'SimpleStrategy', 'replication_factor': ${replication.replicationFactor}}`
+      : `{'class': 'NetworkTopologyStrategy', ${Object.entries(replication.dataCenters)
+          .map(([dc, rf]) => `'${dc}': ${rf}`)
+          .join(', ')}}`
+  return [
+    `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ${repl}`,
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.objects (
+  channel text, path text, pipeline text,
+  upload_token text, size bigint, chunk_size int, chunks int, etag text, content_type text,
+  committed_at bigint, expires_at bigint, defects text,
+  PRIMARY KEY ((channel, path), pipeline)
+)`,
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.chunks (
+  upload_token text, idx int, data blob, expires_at bigint,
+  PRIMARY KEY ((upload_token, idx))
+) WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}
+  AND compression = {'enabled': false}
+  AND gc_grace_seconds = ${CHUNK_GC_GRACE_SECONDS}`,
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.records (
+  namespace text, id text, value text,
+  PRIMARY KEY ((namespace), id)
+)`,
+  ]
+}
+
+function checkKeyspace(keyspace: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(keyspace)) {
+    throw new TypeError(
+      `keyspace: must be a CQL identifier of at most 48 characters, got ${JSON.stringify(keyspace)}`,
+    )
+  }
+}
+
+function checkFactor(name: string, rf: unknown): void {
+  if (typeof rf !== 'number' || !Number.isInteger(rf) || rf < 1 || rf > 64) {
+    throw new TypeError(`${name}: must be an integer from 1 to 64, got ${String(rf)}`)
+  }
+}
+
+function checkReplication(replication: CassandraReplication): void {
+  if (replication.class === 'SimpleStrategy') {
+    checkFactor('replication.replicationFactor', replication.replicationFactor)
+    return
+  }
+  if (replication.class !== 'NetworkTopologyStrategy') {
+    throw new TypeError(
+      `replication.class: must be NetworkTopologyStrategy or SimpleStrategy, got ${String((replication as { class: unknown }).class)}`,
+    )
+  }
+  const dcs = Object.entries(replication.dataCenters ?? {})
+  if (dcs.length === 0) throw new TypeError('replication.dataCenters: must name at least one datacenter')
+  for (const [dc, rf] of dcs) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(dc)) {
+      throw new TypeError(`replication.dataCenters: invalid datacenter name ${JSON.stringify(dc)}`)
+    }
+    checkFactor(`replication.dataCenters.${dc}`, rf)
+  }
+}
+
+function positiveInt(name: string, value: unknown, max = 2 ** 31 - 1): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new TypeError(`${name}: must be an integer from 1 to ${max}, got ${String(value)}`)
+  }
+}
+
+const OPTION_NAMES = new Set([
+  'contactPoints',
+  'localDataCenter',
+  'keyspace',
+  'replication',
+  'createSchema',
+  'port',
+  'credentials',
+  'requestTimeoutMs',
+  'connectTimeoutMs',
+  'hedgeReadsAfterMs',
+  'maxHedges',
+  'deleteConcurrency',
+  'now',
+])
+
+function checkOptions(options: CassandraDriverOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options: must be an object')
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name))
+      throw new TypeError(`${name}: unknown option of the cassandra storage driver`)
+  }
+  const { contactPoints } = options
+  if (!Array.isArray(contactPoints) || contactPoints.length === 0) {
+    throw new TypeError('contactPoints: must be a non-empty array of host or host:port strings')
+  }
+  for (const cp of contactPoints) {
+    if (typeof cp !== 'string' || !/^[A-Za-z0-9._:[\]-]+$/.test(cp)) {
+      throw new TypeError(`contactPoints: invalid entry ${JSON.stringify(cp)}`)
+    }
+  }
+  if (typeof options.localDataCenter !== 'string' || options.localDataCenter === '') {
+    throw new TypeError(
+      'localDataCenter: must be a non-empty string (the datacenter name the snitch reports)',
+    )
+  }
+  if (options.keyspace !== undefined) checkKeyspace(options.keyspace)
+  if (options.replication !== undefined) checkReplication(options.replication)
+  if (options.createSchema !== undefined && typeof options.createSchema !== 'boolean') {
+    throw new TypeError('createSchema: must be a boolean')
+  }
+  if (options.port !== undefined) positiveInt('port', options.port, 65535)
+  if (options.requestTimeoutMs !== undefined) positiveInt('requestTimeoutMs', options.requestTimeoutMs)
+  if (options.connectTimeoutMs !== undefined) positiveInt('connectTimeoutMs', options.connectTimeoutMs)
+  if (options.hedgeReadsAfterMs !== undefined) {
+    const h = options.hedgeReadsAfterMs
+    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0) {
+      throw new TypeError(`hedgeReadsAfterMs: must be an integer ≥ 0, got ${String(h)}`)
+    }
+  }
+  if (options.maxHedges !== undefined) positiveInt('maxHedges', options.maxHedges, 8)
+  if (options.deleteConcurrency !== undefined)
+    positiveInt('deleteConcurrency', options.deleteConcurrency, 1024)
+  if (options.credentials !== undefined) {
+    const c = options.credentials
+    if (
+      c === null ||
+      typeof c !== 'object' ||
+      typeof c.username !== 'string' ||
+      typeof c.password !== 'string'
+    ) {
+      throw new TypeError('credentials: must be { username: string, password: string }')
+    }
+  }
+  if (options.now !== undefined && typeof options.now !== 'function')
+    throw new TypeError('now: must be a function')
+}
+
+/**
+ * Hedges reads only: writes are never sent twice on purpose, even though they are idempotent,
+ * because a 1 MiB chunk sent twice costs more than the latency it might save.
+ */
+class ReadHedgingPolicy implements cassandra.policies.speculativeExecution.SpeculativeExecutionPolicy {
+  readonly #delay: number
+  readonly #max: number
+  constructor(delay: number, max: number) {
+    this.#delay = delay
+    this.#max = max
+  }
+  init(): void {}
+  shutdown(): void {}
+  getOptions(): Map<string, object> {
+    return new Map()
+  }
+  newPlan(_keyspace: string, query: string | object[]): { nextExecution: () => number } {
+    if (typeof query !== 'string' || !query.startsWith('SELECT')) return { nextExecution: () => -1 }
+    let executions = 0
+    return { nextExecution: () => (executions++ < this.#max ? this.#delay : -1) }
+  }
+}
+
+/**
+ * The driver's default policy, plus one retry on another coordinator after a write timeout
+ * when the statement is idempotent (all of ours are): with RF 3 and one replica lost, a
+ * timeout usually means a slow coordinator rather than a lost quorum.
+ */
+class IdempotentRetryPolicy extends cassandra.policies.retry.RetryPolicy {
+  override onWriteTimeout(
+    info: cassandra.policies.retry.OperationInfo,
+    consistencyLevel: cassandra.types.consistencies,
+    received: number,
+    blockFor: number,
+    writeType: string,
+  ): cassandra.policies.retry.DecisionInfo {
+    if (info.nbRetry < 1 && info.executionOptions.isIdempotent())
+      return this.retryResult(consistencyLevel, false)
+    return super.onWriteTimeout(info, consistencyLevel, received, blockFor, writeType)
+  }
+  override onRequestError(
+    info: cassandra.policies.retry.OperationInfo,
+    consistencyLevel: cassandra.types.consistencies,
+    err: Error,
+  ): cassandra.policies.retry.DecisionInfo {
+    if (!info.executionOptions.isIdempotent()) return this.rethrowResult()
+    return super.onRequestError(info, consistencyLevel, err)
+  }
+}
+
+type Row = cassandra.types.Row
+
+function toNumber(v: unknown): number {
+  if (typeof v === 'bigint') return Number(v)
+  if (typeof v === 'number') return v
+  if (v === null || v === undefined) return 0
+  return Number(v)
+}
+
+function rowToMeta(row: Row): ObjectMeta {
+  return {
+    channel: row.get('channel') as string,
+    path: row.get('path') as string,
+    pipeline: row.get('pipeline') as string,
+    token: row.get('upload_token') as string,
+    size: toNumber(row.get('size')),
+    chunkSize: toNumber(row.get('chunk_size')),
+    chunks: toNumber(row.get('chunks')),
+    etag: row.get('etag') as string,
+    contentType: (row.get('content_type') as string | null) ?? '',
+    committedAt: toNumber(row.get('committed_at')),
+    expiresAt: toNumber(row.get('expires_at')),
+    defects: (row.get('defects') as string | null) ?? '',
+  }
+}
+
+function storageError(op: string, err: unknown): LiveOriginError {
+  if (err instanceof LiveOriginError) return err
+  const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  const template = errors.storageUnavailable(`cassandra ${op} failed (${why})`)
+  return new LiveOriginError(template.code, template.status, template.message, {
+    cause: err,
+    headers: { ...template.headers },
+  })
+}
+
+/**
+ * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
+ * naming the option); the connection and schema are made on first use.
+ */
+export function createCassandraDriver(options: CassandraDriverOptions): StorageDriver {
+  checkOptions(options)
+  const keyspace = options.keyspace ?? DEFAULT_KEYSPACE
+  const replication: CassandraReplication = options.replication ?? {
+    class: 'NetworkTopologyStrategy',
+    dataCenters: { [options.localDataCenter]: 3 },
+  }
+  const createSchema = options.createSchema ?? true
+  const now = options.now ?? Date.now
+  const deleteConcurrency = options.deleteConcurrency ?? 16
+  const q = statements(keyspace)
+
+  const clientPolicies: NonNullable<cassandra.ClientOptions['policies']> = {
+    retry: new IdempotentRetryPolicy(),
+  }
+  if (options.hedgeReadsAfterMs !== undefined) {
+    clientPolicies.speculativeExecution = new ReadHedgingPolicy(
+      options.hedgeReadsAfterMs,
+      options.maxHedges ?? 1,
+    )
+  }
+  const clientOptions: cassandra.DseClientOptions = {
+    contactPoints: [...options.contactPoints],
+    localDataCenter: options.localDataCenter,
+    protocolOptions: { port: options.port ?? 9042, maxSchemaAgreementWaitSeconds: 30 },
+    socketOptions: {
+      readTimeout: options.requestTimeoutMs ?? 10_000,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+    },
+    queryOptions: { consistency, prepare: true, isIdempotent: true },
+    encoding: { useBigIntAsLong: true },
+    policies: clientPolicies,
+    ...(options.credentials === undefined
+      ? {}
+      : { credentials: { username: options.credentials.username, password: options.credentials.password } }),
+  }
+
+  let client: cassandra.Client | undefined
+  let ready: Promise<cassandra.Client> | undefined
+  let closed = false
+  // Write timestamps (µs) for commit and remove: strictly increasing within this process and
+  // always after the record they replace, whatever the clocks of other nodes say.
+  let lastMicros = 0
+
+  function nextMicros(after: bigint | undefined): bigint {
+    let micros = now() * 1000
+    if (micros <= lastMicros) micros = lastMicros + 1
+    lastMicros = micros
+    const ts = BigInt(micros)
+    return after !== undefined && after >= ts ? after + 1n : ts
+  }
+
+  async function connect(): Promise<cassandra.Client> {
+    const c = new cassandra.Client(clientOptions)
+    client = c
+    try {
+      await c.connect()
+      if (createSchema) {
+        for (const cql of cassandraSchema(keyspace, replication)) {
+          await c.execute(cql, [], { prepare: false, consistency: cassandra.types.consistencies.one })
+        }
+      }
+      return c
+    } catch (err) {
+      client = undefined
+      await c.shutdown().catch(() => {})
+      throw err
+    }
+  }
+
+  function session(): Promise<cassandra.Client> {
+    if (closed) return Promise.reject(storageError('connect', new Error('driver is closed')))
+    if (!ready) {
+      ready = connect()
+      // A failed first connection must not poison every later call: the next call retries.
+      ready.catch(() => {
+        ready = undefined
+      })
+    }
+    return ready
+  }
+
+  async function run(op: string, query: string, params: unknown[]): Promise<cassandra.types.ResultSet> {
+    try {
+      const c = await session()
+      return await c.execute(query, params)
+    } catch (err) {
+      throw storageError(op, err)
+    }
+  }
+
+  function ttlFor(expiresAt: number): number {
+    if (expiresAt === 0) return 0
+    const seconds = Math.ceil((expiresAt - now()) / 1000)
+    return Math.min(Math.max(seconds, 1), MAX_TTL_SECONDS)
+  }
+
+  const live = (expiresAt: number): boolean => expiresAt === 0 || expiresAt > now()
+
+  async function readObject(
+    op: string,
+    key: ObjectKey,
+  ): Promise<{ meta: ObjectMeta; written: bigint } | undefined> {
+    const rs = await run(op, q.getObject, [key.channel, key.path, key.pipeline])
+    const row = rs.first()
+    if (!row) return undefined
+    const written = row.get('written') as bigint | null
+    return { meta: rowToMeta(row), written: written ?? 0n }
+  }
+
+  const capabilities: DriverCapabilities = { nativeTtl: true, multiProcess: true }
+
+  return {
+    name: 'cassandra',
+    capabilities,
+
+    async putChunk(token, index, data, expiresAt) {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      await run('putChunk', q.putChunk, [token, index, buf, BigInt(expiresAt), ttlFor(expiresAt)])
+    },
+
+    async getChunk(token, index) {
+      const rs = await run('getChunk', q.getChunk, [token, index])
+      const row = rs.first()
+      if (!row) return undefined
+      if (!live(toNumber(row.get('expires_at')))) return undefined
+      const data = row.get('data') as Buffer | null
+      return data ?? Buffer.alloc(0)
+    },
+
+    async deleteChunks(token, count) {
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (next < count) {
+          const index = next++
+          await run('deleteChunks', q.deleteChunk, [token, index])
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(deleteConcurrency, count) }, worker))
+    },
+
+    async commit(meta) {
+      const previous = await readObject('commit', meta)
+      const ts = nextMicros(previous?.written)
+      await run('commit', q.putObject, [
+        meta.channel,
+        meta.path,
+        meta.pipeline,
+        meta.token,
+        BigInt(meta.size),
+        meta.chunkSize,
+        meta.chunks,
+        meta.etag,
+        meta.contentType,
+        BigInt(meta.committedAt),
+        BigInt(meta.expiresAt),
+        meta.defects,
+        ttlFor(meta.expiresAt),
+        ts,
+      ])
+      return previous && live(previous.meta.expiresAt) ? previous.meta : undefined
+    },
+
+    async list(channel, path) {
+      const rs = await run('list', q.listObjects, [channel, path])
+      return rs.rows.map(rowToMeta).filter((m) => live(m.expiresAt))
+    },
+
+    async remove(key) {
+      const previous = await readObject('remove', key)
+      if (!previous) return undefined
+      await run('remove', q.deleteObject, [nextMicros(previous.written), key.channel, key.path, key.pipeline])
+      return live(previous.meta.expiresAt) ? previous.meta : undefined
+    },
+
+    async putRecord(namespace, id, value) {
+      const json = JSON.stringify(value)
+      if (json === undefined) throw new TypeError('putRecord: value must be JSON-serialisable')
+      await run('putRecord', q.putRecord, [namespace, id, json])
+    },
+
+    async getRecord<T>(namespace: string, id: string): Promise<T | undefined> {
+      const rs = await run('getRecord', q.getRecord, [namespace, id])
+      const row = rs.first()
+      return row ? (JSON.parse(row.get('value') as string) as T) : undefined
+    },
+
+    async listRecords<T>(namespace: string): Promise<Array<{ id: string; value: T }>> {
+      const out: Array<{ id: string; value: T }> = []
+      try {
+        const c = await session()
+        const rs = await c.execute(q.listRecords, [namespace], { fetchSize: 500 })
+        for await (const row of rs) {
+          out.push({ id: row.get('id') as string, value: JSON.parse(row.get('value') as string) as T })
+        }
+      } catch (err) {
+        throw storageError('listRecords', err)
+      }
+      return out
+    },
+
+    async deleteRecord(namespace, id) {
+      await run('deleteRecord', q.deleteRecord, [namespace, id])
+    },
+
+    async sweep() {
+      return 0
+    },
+
+    async ping() {
+      await run('ping', q.ping, [])
+    },
+
+    async close() {
+      if (closed) return
+      closed = true
+      const pending = ready
+      ready = undefined
+      if (pending) await pending.catch(() => {})
+      const c = client
+      client = undefined
+      if (c) await c.shutdown()
+    },
+  }
+}
