@@ -1,0 +1,163 @@
+/**
+ * Child processes of the harness (nginx, the origin): started in their own process group with
+ * output to a log file, and stopped by PID — a polite signal first, then SIGKILL to the whole
+ * group if they do not exit in time, so that no worker is left behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  writeFileSync,
+} from 'node:fs'
+import { dirname } from 'node:path'
+
+export interface Child {
+  readonly pid: number
+  readonly process: ChildProcess
+  /** Where its stdout and stderr go. */
+  readonly logFile: string
+  /** Resolves with the exit code (or signal name) once it has exited. */
+  readonly exited: Promise<number | string>
+  /** True once it has exited. */
+  hasExited(): boolean
+  /** Stops it: `signal` to the process, then SIGKILL to its group after `graceMs`. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>
+  /** The last `bytes` of its log, for error messages. */
+  tail(bytes?: number): string
+  /** Copies the last `bytes` (default 256 KiB) of its log to `file`, creating the directory. */
+  keepTail(file: string, bytes?: number): void
+}
+
+/** Starts `command` with `args`, output appended to `logFile`. */
+export function startChild(
+  command: string,
+  args: readonly string[],
+  options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv },
+): Child {
+  const fd = openSync(options.logFile, 'a')
+  const proc = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  })
+  closeSync(fd)
+  let done = false
+  const exited = new Promise<number | string>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      done = true
+      resolve(code ?? signal ?? 'unknown')
+    })
+    proc.once('error', (err) => {
+      done = true
+      resolve(`spawn error: ${err.message}`)
+    })
+  })
+  if (proc.pid === undefined) {
+    throw new Error(`could not start ${command}`)
+  }
+  const pid = proc.pid
+  const tail = (bytes = 2000): string => {
+    try {
+      const fd = openSync(options.logFile, 'r')
+      try {
+        const size = fstatSync(fd).size
+        const len = Math.min(size, bytes)
+        const buf = Buffer.alloc(len)
+        readSync(fd, buf, 0, len, size - len)
+        return buf.toString('utf8')
+      } finally {
+        closeSync(fd)
+      }
+    } catch {
+      return ''
+    }
+  }
+  return {
+    pid,
+    process: proc,
+    logFile: options.logFile,
+    exited,
+    hasExited: () => done,
+    tail,
+    keepTail(file, bytes = 256 * 1024) {
+      mkdirSync(dirname(file), { recursive: true })
+      writeFileSync(file, tail(bytes))
+    },
+    async stop(signal = 'SIGTERM', graceMs = 5000) {
+      if (done && groupMembers(pid).length === 0) return
+      try {
+        process.kill(pid, signal)
+      } catch {
+        // already gone
+      }
+      const timeout = new Promise<'timeout'>((resolve) =>
+        setTimeout(() => resolve('timeout'), graceMs).unref(),
+      )
+      if ((await Promise.race([exited, timeout])) === 'timeout') killGroup(pid)
+      await exited
+      // Workers may outlive their parent; the group id stays ours while any of them is alive.
+      const deadline = Date.now() + graceMs
+      while (groupMembers(pid).length > 0) {
+        if (Date.now() > deadline) {
+          killGroup(pid)
+          break
+        }
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    },
+  }
+}
+
+/**
+ * Polls `check` every `intervalMs` until it returns true; throws `describe()` after
+ * `timeoutMs`, or at once when `giveUp()` turns true (e.g. the server process exited).
+ */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  options: { timeoutMs: number; intervalMs?: number; describe: () => string; giveUp?: () => boolean },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    if (options.giveUp?.()) break
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50))
+  }
+  throw new Error(options.describe())
+}
+
+/** PIDs of live processes whose process group is `pgid` (read from /proc). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = []
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return out
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      // Fields after the parenthesised command name: state ppid pgrp …
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) out.push(Number(name))
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL')
+  } catch {
+    // group already gone
+  }
+}

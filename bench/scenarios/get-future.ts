@@ -1,0 +1,103 @@
+/**
+ * Scenario 2: GET of a segment that does not exist yet, 64 connections. The origin answers
+ * 404 from template math alone (the segment is due far outside the hold window); nginx answers
+ * 404 for a missing file (its open_file_cache remembers the miss). Ratio target: ≥ 0.6 × nginx
+ * requests/s.
+ */
+import { expectStatus } from '../lib/http.js'
+import { type LoadResult, runLoad } from '../lib/load.js'
+import { type Row, row } from '../lib/report.js'
+import { liveEdge, startedAgo } from '../lib/timing.js'
+import { type BenchContext, type Scenario, type ScenarioOutcome, side } from './types.js'
+
+const CHANNEL = 'bench-future'
+/** How many segments ahead of the live edge: 1000 × 2 s ≈ 33 min, inside the 1 h TTL cap. */
+const AHEAD = 1000
+
+async function measure(
+  ctx: BenchContext,
+  label: string,
+  url: string,
+  answerBytes: number,
+): Promise<LoadResult> {
+  const { options, progress } = ctx
+  progress.begin(`get-future/${label}`, options.durationSec + options.warmupSec)
+  const r = await runLoad({
+    url,
+    tool: options.loadTool,
+    threads: options.wrkThreads,
+    answerBytes,
+    connections: options.connections,
+    durationSec: options.durationSec,
+    warmupSec: options.warmupSec,
+    maxRequests: options.maxRequests,
+    expectStatus: 404,
+    progress,
+  })
+  progress.end(`${Math.round(r.reqPerSec)} req/s, p99 ${r.latencyMs.p99} ms`)
+  return r
+}
+
+export const getFuture: Scenario = {
+  id: 'get-future',
+  title: 'GET of a future segment (404), 64 connections',
+  spec: 'GET of a future segment (404 from template math): ≥ 0.6 × nginx requests/s',
+  baseline: true,
+  async run(ctx): Promise<ScenarioOutcome> {
+    const notes: string[] = []
+    const details: Record<string, unknown> = {}
+    const t = startedAgo(ctx.now(), ctx.media.durationMs, 500)
+    const path = `/${CHANNEL}/v/${liveEdge(t, ctx.now()) + AHEAD}.m4s`
+    details.path = path
+    const nginxServer = ctx.nginx
+    const nginx = nginxServer
+      ? await side('nginx', notes, async () => {
+          const probe = await expectStatus(`${nginxServer.url}${path}`, 404)
+          return measure(ctx, 'nginx', `${nginxServer.url}${path}`, probe.bytes + probe.headerBytes)
+        })
+      : undefined
+    const o = ctx.origin
+    if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
+    const origin = o
+      ? await side('liveorigin', notes, async () => {
+          await o.createChannel(CHANNEL, {
+            segmentDurationMs: t.durationMs,
+            availabilityStartTime: t.ast,
+            pipelines: ['east'],
+          })
+          const first = await expectStatus(`${o.deliveryUrl}${path}`, 404)
+          details.originFirstAnswerHeaders = first.headers
+          return measure(ctx, 'liveorigin', `${o.deliveryUrl}${path}`, first.bytes + first.headerBytes)
+        })
+      : undefined
+    if (nginx) details.nginx = nginx
+    if (origin) details.origin = origin
+    if (!nginx && !origin) throw new Error(notes.join('; ') || 'nothing measured')
+    for (const [name, r] of [
+      ['nginx', nginx],
+      ['liveorigin', origin],
+    ] as const) {
+      if (r && (r.unexpected > 0 || r.errors > 0)) {
+        notes.push(
+          `${name}: ${r.unexpected} answers other than 404 (${JSON.stringify(r.statusCounts)}), ${r.errors} errors`,
+        )
+      }
+    }
+    const rows: Row[] = [
+      row({
+        metric: 'requests',
+        unit: 'req/s',
+        ...(origin ? { origin: origin.reqPerSec } : {}),
+        ...(nginx ? { nginx: nginx.reqPerSec } : {}),
+        target: { on: 'ratio', op: '>=', value: 0.6 },
+      }),
+      row({
+        metric: 'latency p99',
+        unit: 'ms',
+        ...(origin ? { origin: origin.latencyMs.p99 } : {}),
+        ...(nginx ? { nginx: nginx.latencyMs.p99 } : {}),
+      }),
+    ]
+    return { rows, details, notes }
+  },
+}

@@ -1,0 +1,148 @@
+/**
+ * Scenario 5 (origin only): ingest latency at rest and during a read storm. Sequential 2 MiB
+ * PUTs (as in scenario 3) are timed with the origin idle, then again while autocannon — in a
+ * worker thread, so that it does not share the measuring thread's event loop — hammers the
+ * delivery listener with GETs of a cached segment over many connections. Target: storm p99
+ * ≤ 1.5 × rest p99. Runs once per `--mode` (a fresh origin started with that mode's args), so
+ * that ways of isolating ingest from delivery can be compared in one run.
+ */
+import type { OriginMode } from '../lib/args.js'
+import { expectStatus, putOrThrow } from '../lib/http.js'
+import { type LoadResult, runLoad } from '../lib/load.js'
+import type { OriginServer } from '../lib/origin.js'
+import { formatBytes } from '../lib/progress.js'
+import { type Row, row } from '../lib/report.js'
+import { forNumber } from '../lib/segment.js'
+import { startedAgo } from '../lib/timing.js'
+import { createPutChannel, measurePuts } from './put.js'
+import { type BenchContext, PIPELINE_HEADERS, type Scenario, type ScenarioOutcome } from './types.js'
+
+const HOT = '/bench-storm/hot/1.m4s'
+/** Storm ramp-up before the PUTs start, and quiet margin kept at its end. */
+const RAMP_MS = 1500
+const TAIL_MS = 1000
+
+async function runMode(
+  ctx: BenchContext,
+  mode: OriginMode,
+  o: OriginServer,
+  notes: string[],
+): Promise<{ rows: Row[]; details: Record<string, unknown> }> {
+  const { options, progress } = ctx
+  const t = startedAgo(ctx.now(), ctx.media.durationMs, 500)
+  await o.createChannel('bench-storm', {
+    segmentDurationMs: t.durationMs,
+    availabilityStartTime: t.ast,
+    pipelines: ['east'],
+  })
+  await createPutChannel(ctx, o)
+  await putOrThrow(`${o.ingestUrl}${HOT}`, forNumber(ctx.media, 1), PIPELINE_HEADERS)
+  const probe = await expectStatus(`${o.deliveryUrl}${HOT}`, 200)
+
+  const count = Math.min(options.putCount, 200)
+  const rest = await measurePuts(
+    ctx,
+    `ingest-storm/${mode.label} at rest`,
+    o.ingestUrl,
+    `${mode.label}-a`,
+    count,
+  )
+
+  progress.begin(`ingest-storm/${mode.label} storm`, options.stormSec)
+  const storm = runLoad({
+    url: `${o.deliveryUrl}${HOT}`,
+    tool: options.loadTool,
+    threads: options.wrkThreads,
+    answerBytes: probe.bytes + probe.headerBytes,
+    connections: options.stormConnections,
+    durationSec: options.stormSec,
+    maxRequests: options.maxRequests,
+    expectStatus: 200,
+    inWorker: true,
+  })
+  let stormResult: LoadResult | undefined
+  let stormError: unknown
+  storm.then(
+    (r) => {
+      stormResult = r
+    },
+    (err) => {
+      stormError = err
+    },
+  )
+  await new Promise((r) => setTimeout(r, RAMP_MS))
+  const during = await measurePuts(
+    ctx,
+    `ingest-storm/${mode.label} during storm`,
+    o.ingestUrl,
+    `${mode.label}-s`,
+    count,
+    {
+      maxMs: options.stormSec * 1000 - RAMP_MS - TAIL_MS,
+    },
+  )
+  const stormDoneBeforePuts = stormResult !== undefined
+  await storm.catch(() => {})
+  if (stormError !== undefined) throw stormError
+  const s = stormResult!
+  progress.log(
+    `  storm: ${Math.round(s.reqPerSec)} req/s, ${formatBytes(s.bytesPerSec)}/s over ${options.stormConnections} connections, statuses ${JSON.stringify(s.statusCounts)}`,
+  )
+  if (stormDoneBeforePuts)
+    notes.push(`${mode.label}: the storm ended before the PUTs did; storm numbers understate`)
+  if (during.summary.count < count) {
+    notes.push(`${mode.label}: only ${during.summary.count} of ${count} PUTs fit in the storm window`)
+  }
+  if (s.unexpected > 0)
+    notes.push(`${mode.label}: storm answers other than 200: ${JSON.stringify(s.statusCounts)}`)
+  const label = ctx.options.modes.length > 1 || mode.label !== 'default' ? ` [${mode.label}]` : ''
+  return {
+    rows: [
+      row({ metric: `PUT p50 at rest${label}`, unit: 'ms', origin: rest.summary.p50 }),
+      row({ metric: `PUT p50 during storm${label}`, unit: 'ms', origin: during.summary.p50 }),
+      row({ metric: `PUT p99 at rest${label}`, unit: 'ms', origin: rest.summary.p99 }),
+      row({
+        metric: `PUT p99 during storm${label}`,
+        unit: 'ms',
+        origin: during.summary.p99,
+        ratio: during.summary.p99 / rest.summary.p99,
+        ratioOf: 'storm/rest',
+        target: { on: 'ratio', op: '<=', value: 1.5 },
+      }),
+      row({ metric: `storm load served${label}`, unit: 'req/s', origin: s.reqPerSec }),
+    ],
+    details: {
+      args: [...ctx.options.originArgs, ...mode.args],
+      processes: o.processes,
+      rest: rest.summary,
+      during: during.summary,
+      storm: s,
+    },
+  }
+}
+
+export const ingestStorm: Scenario = {
+  id: 'ingest-storm',
+  title: 'Ingest PUT latency at rest vs during a delivery read storm',
+  spec: 'Ingest p99 during a read storm that saturates delivery ≤ 1.5 × ingest p99 at rest',
+  baseline: false,
+  async run(ctx): Promise<ScenarioOutcome> {
+    if (!ctx.origin) throw new Error(`needs liveorigin: ${ctx.originUnavailable ?? 'not running'}`)
+    const rows: Row[] = []
+    const details: Record<string, unknown> = {}
+    const notes: string[] = []
+    for (const mode of ctx.options.modes) {
+      // A mode without its own args is the main origin; others get a fresh process each.
+      const own = mode.args.length > 0
+      const o = own ? await ctx.startOrigin(mode.args) : ctx.origin
+      try {
+        const r = await runMode(ctx, mode, o, notes)
+        rows.push(...r.rows)
+        details[mode.label] = r.details
+      } finally {
+        if (own) await o.stop()
+      }
+    }
+    return { rows, details, notes }
+  },
+}

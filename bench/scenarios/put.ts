@@ -1,0 +1,134 @@
+/**
+ * Scenario 3: PUT of a 2 MiB segment over one keep-alive connection, sequentially, a fresh path
+ * each time (segment 1 of a new rendition, so every upload is a valid, new segment for the
+ * origin). Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
+ */
+import type { OriginServer } from '../lib/origin.js'
+import { type Summary, summarize } from '../lib/percentile.js'
+import { type PutLoopResult, putLoop } from '../lib/put-loop.js'
+import { type Row, row } from '../lib/report.js'
+import { forNumber } from '../lib/segment.js'
+import { startedAgo } from '../lib/timing.js'
+import { type BenchContext, PIPELINE_HEADERS, type Scenario, type ScenarioOutcome, side } from './types.js'
+
+const CHANNEL = 'bench-put'
+const WARMUP_PUTS = 20
+
+interface Measured {
+  summary: Summary
+  loop: PutLoopResult
+}
+
+/** Warm-up PUTs, then `count` measured PUTs to `<origin>/bench-put/<prefix><i>/1.m4s`. */
+export async function measurePuts(
+  ctx: BenchContext,
+  label: string,
+  origin: string,
+  prefix: string,
+  count: number,
+  extra: { maxMs?: number } = {},
+): Promise<Measured> {
+  const { progress } = ctx
+  const body = forNumber(ctx.media, 1)
+  progress.begin(`${label} warm-up`)
+  await putLoop({
+    origin,
+    path: (i) => `/${CHANNEL}/${prefix}w${i}/1.m4s`,
+    body: () => body,
+    count: WARMUP_PUTS,
+    headers: PIPELINE_HEADERS,
+    progress,
+  })
+  progress.begin(label)
+  const loop = await putLoop({
+    origin,
+    path: (i) => `/${CHANNEL}/${prefix}${i}/1.m4s`,
+    body: () => body,
+    count,
+    headers: PIPELINE_HEADERS,
+    progress,
+    ...extra,
+  })
+  if (loop.latenciesMs.length === 0) throw new Error(`${label}: no PUT succeeded: ${loop.firstFailure ?? ''}`)
+  const summary = summarize(loop.latenciesMs)
+  progress.end(
+    `${summary.count} PUTs, p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms${loop.failures ? `, ${loop.failures} failed` : ''}`,
+  )
+  return { summary, loop }
+}
+
+/** Creates the PUT channel on an origin: segment 1 is at the live edge, late uploads allowed. */
+export async function createPutChannel(
+  ctx: BenchContext,
+  o: Pick<OriginServer, 'createChannel'>,
+): Promise<void> {
+  const t = startedAgo(ctx.now(), ctx.media.durationMs, 500)
+  await o.createChannel(CHANNEL, {
+    segmentDurationMs: t.durationMs,
+    availabilityStartTime: t.ast,
+    pipelines: ['east'],
+    // Uploads of segment 1 keep coming for the whole run; keep them on time.
+    lateAllowanceMs: 3_600_000,
+  })
+}
+
+export const put: Scenario = {
+  id: 'put',
+  title: 'PUT of a 2 MiB segment, one keep-alive connection, sequential',
+  spec: 'PUT of a 2 MB segment (one keep-alive connection), embedded: p50 ≤ 2 × nginx p50 and p99 ≤ 10 ms',
+  baseline: true,
+  async run(ctx): Promise<ScenarioOutcome> {
+    const notes: string[] = []
+    const details: Record<string, unknown> = {}
+    const count = ctx.options.putCount
+    const nginxServer = ctx.nginx
+    const nginx = nginxServer
+      ? await side('nginx', notes, () => measurePuts(ctx, 'put/nginx', nginxServer.url, 'r', count))
+      : undefined
+    const o = ctx.origin
+    if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
+    const origin = o
+      ? await side('liveorigin', notes, async () => {
+          await createPutChannel(ctx, o)
+          return measurePuts(ctx, 'put/liveorigin', o.ingestUrl, 'r', count)
+        })
+      : undefined
+    if (nginx)
+      details.nginx = {
+        ...nginx.summary,
+        statusCounts: nginx.loop.statusCounts,
+        failures: nginx.loop.failures,
+      }
+    if (origin)
+      details.origin = {
+        ...origin.summary,
+        statusCounts: origin.loop.statusCounts,
+        failures: origin.loop.failures,
+      }
+    if (!nginx && !origin) throw new Error(notes.join('; ') || 'nothing measured')
+    for (const [name, m] of [
+      ['nginx', nginx],
+      ['liveorigin', origin],
+    ] as const) {
+      if (m && m.loop.failures > 0)
+        notes.push(`${name}: ${m.loop.failures} PUTs failed, first: ${m.loop.firstFailure}`)
+    }
+    const rows: Row[] = [
+      row({
+        metric: 'PUT latency p50',
+        unit: 'ms',
+        ...(origin ? { origin: origin.summary.p50 } : {}),
+        ...(nginx ? { nginx: nginx.summary.p50 } : {}),
+        target: { on: 'ratio', op: '<=', value: 2 },
+      }),
+      row({
+        metric: 'PUT latency p99',
+        unit: 'ms',
+        ...(origin ? { origin: origin.summary.p99 } : {}),
+        ...(nginx ? { nginx: nginx.summary.p99 } : {}),
+        target: { on: 'origin', op: '<=', value: 10 },
+      }),
+    ]
+    return { rows, details, notes }
+  },
+}

@@ -1,0 +1,66 @@
+/**
+ * The contract between `bench/run.ts` and each scenario module: a scenario gets the running
+ * servers and shared settings, measures, and returns rows for the report.
+ */
+import type { BenchOptions } from '../lib/args.js'
+import type { NginxServer } from '../lib/nginx.js'
+import type { OriginServer } from '../lib/origin.js'
+import type { ProgressLine } from '../lib/progress.js'
+import type { Row } from '../lib/report.js'
+import type { MediaFixture } from '../lib/segment.js'
+
+/** What every scenario may use. */
+export interface BenchContext {
+  readonly options: BenchOptions
+  readonly progress: ProgressLine
+  /** The 2 MiB fMP4 segment and its init segment. */
+  readonly media: MediaFixture
+  /** The nginx baseline, when it is running. */
+  readonly nginx: NginxServer | undefined
+  /** The origin under test, when it is running. */
+  readonly origin: OriginServer | undefined
+  /** Why there is no origin (not built yet, failed to start…). */
+  readonly originUnavailable: string | undefined
+  /** Starts an additional origin with the common args plus `extraArgs`; the caller stops it. */
+  startOrigin(extraArgs: readonly string[]): Promise<OriginServer>
+  /**
+   * Restarts the main origin on the same data directory (a fresh process: empty in-process
+   * caches, same stored objects) and returns the new one.
+   */
+  restartOrigin(): Promise<OriginServer>
+  /** Milliseconds since the epoch (the origin's timing uses wall-clock time). */
+  now(): number
+}
+
+export interface ScenarioOutcome {
+  rows: Row[]
+  details: Record<string, unknown>
+  notes: string[]
+}
+
+export interface Scenario {
+  /** Id used by `--only`. */
+  readonly id: string
+  readonly title: string
+  /** The SPEC §11 target this measures, in words. */
+  readonly spec: string
+  /** Whether the scenario measures nginx too (otherwise it is origin-only). */
+  readonly baseline: boolean
+  run(ctx: BenchContext): Promise<ScenarioOutcome>
+}
+
+/** Header that names the pipeline in open ingest mode (SPEC §5). */
+export const PIPELINE_HEADERS = { 'pipeline-id': 'east' } as const
+
+/**
+ * Runs one side of a comparison (nginx or liveorigin). A failure becomes a note, so that the
+ * other side's numbers are still reported.
+ */
+export async function side<T>(name: string, notes: string[], fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn()
+  } catch (err) {
+    notes.push(`${name} failed: ${(err as Error).message.split('\n')[0]}`)
+    return undefined
+  }
+}
