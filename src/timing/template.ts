@@ -178,14 +178,16 @@ export function compileTemplate(template: string): CompiledTemplate {
 /**
  * The number a digit run stands for under `%0<width>d` (width 0: plain `%d`), or NaN when
  * printf could not have written it that way: shorter than the width, a leading zero that
- * padding does not explain, or past `Number.MAX_SAFE_INTEGER`.
+ * padding does not explain, or past `Number.MAX_SAFE_INTEGER`. `start`/`end` select the run
+ * inside `text` (default: all of it), which must hold only ASCII digits.
  */
-export function parseTemplateNumber(digits: string, width: number): number {
-  const len = digits.length
-  if (len < width) return Number.NaN
-  if (len > Math.max(width, 1) && digits.charCodeAt(0) === 48) return Number.NaN
-  if (len > 16) return Number.NaN
-  const n = Number(digits)
+export function parseTemplateNumber(text: string, width: number, start = 0, end = text.length): number {
+  const len = end - start
+  if (len === 0 || len < width || len > 16) return Number.NaN
+  if (len > Math.max(width, 1) && text.charCodeAt(start) === 48) return Number.NaN
+  // Exact below 2^53; a longer value rounds to ≥ 2^53 and fails the safe-integer test.
+  let n = 0
+  for (let i = start; i < end; i++) n = n * 10 + (text.charCodeAt(i) - 48)
   return Number.isSafeInteger(n) ? n : Number.NaN
 }
 
@@ -233,8 +235,10 @@ const DASH_MANIFEST: PathMatch = Object.freeze({ kind: 'manifest', format: 'dash
 const HLS_MANIFEST: PathMatch = Object.freeze({ kind: 'manifest', format: 'hls' })
 
 function manifestOf(path: string): PathMatch | undefined {
-  if (path.endsWith('.mpd')) return DASH_MANIFEST
-  if (path.endsWith('.m3u8')) return HLS_MANIFEST
+  // Look at the last character first: most paths end in neither 'd' nor '8'.
+  const last = path.charCodeAt(path.length - 1)
+  if (last === 100 && path.endsWith('.mpd')) return DASH_MANIFEST
+  if (last === 56 && path.endsWith('.m3u8')) return HLS_MANIFEST
   return undefined
 }
 

@@ -205,6 +205,35 @@ describe('renderMediaPath / renderInitPath', () => {
     }
   })
 
+  it('accepts exactly the paths the template renders (random paths)', () => {
+    // Deterministic PRNG, so that a failure reproduces.
+    let seed = 12345
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    const alphabet = 'seg-0123456789.m4s/v_'
+    for (const c of [cfg, DEFAULTS]) {
+      const m = compilePathMatcher(c)
+      let media = 0
+      for (let i = 0; i < 20_000; i++) {
+        let path = rand(2) === 0 ? 'seg-' : ''
+        const len = 1 + rand(12)
+        for (let j = 0; j < len; j++) path += alphabet[rand(alphabet.length)]
+        if (rand(2) === 0) path += '.m4s'
+        const r = m.match(path)
+        if (r.kind !== 'media') continue
+        media++
+        if (Number.isNaN(r.number)) {
+          assert.notEqual(renderMediaPath(c, r.rendition, Number(path.match(/(\d+)\.m4s$/)?.[1])), path, path)
+        } else {
+          assert.equal(renderMediaPath(c, r.rendition, r.number), path, path)
+        }
+      }
+      assert.ok(media > 50, `only ${media} media-shaped paths generated`)
+    }
+  })
+
   it('refuses values the template cannot render', () => {
     assert.throws(() => renderMediaPath(cfg, '0', -1), TypeError)
     assert.throws(() => renderMediaPath(cfg, '0', 1.5), TypeError)
