@@ -52,8 +52,10 @@ interface RenditionState {
   /** Lowest unsettled-at-arrival number delivered: settling counts missing ones from here. */
   first: number
   last: number
-  /** number → whether its latest copy is defective. Insertion-ordered, pruned to `tracked`. */
+  /** number → whether its latest copy is defective. Pruned to `tracked`, lowest first. */
   readonly numbers: Map<number, boolean>
+  /** Delivered numbers pruned before they were settled: the next `settle` counts them delivered. */
+  pruned: number
 }
 
 interface PipelineState {
@@ -104,7 +106,7 @@ export class HealthTracker {
     let r = p.renditions.get(d.rendition)
     const known = r !== undefined
     if (r === undefined) {
-      r = { first: d.number, last: d.number, numbers: new Map() }
+      r = { first: d.number, last: d.number, numbers: new Map(), pruned: 0 }
       p.renditions.set(d.rendition, r)
     }
     const previous = r.numbers.get(d.number)
@@ -126,6 +128,7 @@ export class HealthTracker {
       let lowest = Number.POSITIVE_INFINITY
       for (const n of r.numbers.keys()) if (n < lowest) lowest = n
       r.numbers.delete(lowest)
+      if (lowest > this.#settled) r.pruned++
     }
   }
 
@@ -141,9 +144,11 @@ export class HealthTracker {
       for (const r of p.renditions.values()) {
         const from = Math.max(this.#settled + 1, r.first)
         if (from > through) continue
-        let delivered = 0
+        // Pruned numbers are the lowest ones, so they lie in the range being settled.
+        let delivered = r.pruned
+        r.pruned = 0
         for (const n of r.numbers.keys()) if (n >= from && n <= through) delivered++
-        p.missing += through - from + 1 - delivered
+        p.missing += Math.max(0, through - from + 1 - delivered)
       }
     }
     this.#settled = through

@@ -1,0 +1,249 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { orderCandidates, preferredHealthy, selectCandidate } from '../../src/selection/select.js'
+import type { Candidate, Mask, SelectionContext } from '../../src/selection/types.js'
+import type { ObjectMeta } from '../../src/storage/types.js'
+
+const AST = Date.UTC(2026, 0, 1)
+const D = 2000
+const G = 500
+/** A(N) with S = 1. */
+const A = (n: number) => AST + n * D
+
+function meta(pipeline: string, committedAt: number, defects = ''): ObjectMeta {
+  return {
+    channel: 'ch',
+    path: 'video/seg-00010.m4s',
+    pipeline,
+    token: `${pipeline}-${committedAt}`,
+    size: 100,
+    chunkSize: 1 << 20,
+    chunks: 1,
+    etag: `"${pipeline}"`,
+    contentType: 'video/mp4',
+    committedAt,
+    expiresAt: 0,
+    defects,
+  }
+}
+
+function ctx(over: Partial<SelectionContext> = {}): SelectionContext {
+  return {
+    pipelines: ['east', 'west'],
+    masks: [],
+    number: 10,
+    now: A(10) + 100,
+    availabilityAt: A(10),
+    graceMs: G,
+    ...over,
+  }
+}
+
+describe('selectCandidate (SPEC §6)', () => {
+  it('east defective + west clean → west', () => {
+    const east = meta('east', A(10) - 50, 'black')
+    const west = meta('west', A(10) + 20)
+    assert.deepEqual(selectCandidate([east, west], ctx()), {
+      kind: 'serve',
+      candidate: west,
+      defective: false,
+    })
+  })
+
+  it('both clean → east, the first listed, whatever arrived first', () => {
+    const east = meta('east', A(10) + 30)
+    const west = meta('west', A(10) - 10)
+    assert.deepEqual(selectCandidate([west, east], ctx()), {
+      kind: 'serve',
+      candidate: east,
+      defective: false,
+    })
+  })
+
+  it('both defective → the least defective; ties go to the preferred pipeline', () => {
+    const east = meta('east', A(10), 'black, short;origin')
+    const west = meta('west', A(10), 'missing-frames;count=3')
+    assert.deepEqual(selectCandidate([east, west], ctx()), {
+      kind: 'serve',
+      candidate: west,
+      defective: true,
+    })
+    const tie = meta('west', A(10), 'frozen')
+    const eastOne = meta('east', A(10), 'slate;origin')
+    assert.deepEqual(selectCandidate([tie, eastOne], ctx()), {
+      kind: 'serve',
+      candidate: eastOne,
+      defective: true,
+    })
+  })
+
+  it('counts kinds, not repeats: the same kind twice is one defect', () => {
+    const east = meta('east', A(10), 'black, black;origin')
+    const west = meta('west', A(10), 'black, short')
+    assert.equal(selectCandidate([east, west], ctx()).kind, 'serve')
+    assert.equal((selectCandidate([east, west], ctx()) as { candidate: ObjectMeta }).candidate, east)
+  })
+
+  it('masked → the other pipeline, even if it is defective', () => {
+    const masks: Mask[] = [{ pipeline: 'east', from: 5, to: 10 }]
+    const east = meta('east', A(10))
+    const west = meta('west', A(10), 'black')
+    assert.deepEqual(selectCandidate([east, west], ctx({ masks, now: A(10) + G })), {
+      kind: 'serve',
+      candidate: west,
+      defective: true,
+    })
+    // The mask ends at 10: segment 11 is east's again.
+    assert.deepEqual(selectCandidate([east, west], ctx({ masks, number: 11 })), {
+      kind: 'serve',
+      candidate: east,
+      defective: false,
+    })
+  })
+
+  it('every candidate masked → none', () => {
+    const masks: Mask[] = [
+      { pipeline: 'east', from: 0, to: 100 },
+      { pipeline: 'west', from: 10, to: 10 },
+    ]
+    assert.deepEqual(selectCandidate([meta('east', A(10)), meta('west', A(10))], ctx({ masks })), {
+      kind: 'none',
+    })
+    assert.deepEqual(selectCandidate([], ctx()), { kind: 'none' })
+  })
+
+  it('only east arrived and is defective → wait until A(N)+G, then serve east defective', () => {
+    const east = meta('east', A(10) - 100, 'black')
+    const at = (now: number) => selectCandidate([east], ctx({ now }))
+    assert.deepEqual(at(A(10) - 1500), { kind: 'wait', untilMs: A(10) + G })
+    assert.deepEqual(at(A(10) + G - 1), { kind: 'wait', untilMs: A(10) + G })
+    assert.deepEqual(at(A(10) + G), { kind: 'serve', candidate: east, defective: true })
+    // West turns up clean during the wait: it is served at once.
+    const west = meta('west', A(10) + 200)
+    assert.deepEqual(selectCandidate([east, west], ctx({ now: A(10) + 200 })), {
+      kind: 'serve',
+      candidate: west,
+      defective: false,
+    })
+  })
+
+  it('does not wait when every listed pipeline has delivered, or the missing one is masked', () => {
+    const east = meta('east', A(10), 'black')
+    const west = meta('west', A(10), 'black, short')
+    assert.deepEqual(selectCandidate([east, west], ctx()), {
+      kind: 'serve',
+      candidate: east,
+      defective: true,
+    })
+    const masks: Mask[] = [{ pipeline: 'west', from: 1, to: 20 }]
+    assert.deepEqual(selectCandidate([east], ctx({ masks })), {
+      kind: 'serve',
+      candidate: east,
+      defective: true,
+    })
+  })
+
+  it('waits for a masked-out preferred copy to be replaced by the other pipeline', () => {
+    // east is masked and west has not delivered: nothing selectable yet.
+    const masks: Mask[] = [{ pipeline: 'east', from: 10, to: 10 }]
+    assert.deepEqual(selectCandidate([meta('east', A(10))], ctx({ masks })), { kind: 'none' })
+  })
+
+  it('with no pipelines listed: arrival order, and no wait unless told whom to expect', () => {
+    const b = meta('b', A(10) + 5)
+    const a = meta('a', A(10) + 10)
+    const c = meta('c', A(10) + 5)
+    const none = ctx({ pipelines: [] })
+    assert.deepEqual(selectCandidate([a, b, c], none), { kind: 'serve', candidate: b, defective: false })
+    const bad = meta('b', A(10), 'black')
+    assert.deepEqual(selectCandidate([bad], none), { kind: 'serve', candidate: bad, defective: true })
+    assert.deepEqual(selectCandidate([bad], ctx({ pipelines: [], expected: ['a', 'b'] })), {
+      kind: 'wait',
+      untilMs: A(10) + G,
+    })
+  })
+
+  it('unlisted pipelines come after listed ones, by arrival', () => {
+    const late = meta('east', A(10) + 900, 'black')
+    const early = meta('zulu', A(10) - 100)
+    const earlier = meta('alpha', A(10) - 100, 'black')
+    assert.deepEqual(selectCandidate([early, late, earlier], ctx({ pipelines: ['east'] })), {
+      kind: 'serve',
+      candidate: early,
+      defective: false,
+    })
+  })
+
+  it('accepts parsed defects and counts as well as stored headers', () => {
+    const candidates: Candidate[] = [
+      { pipeline: 'east', committedAt: 1, defects: 2 },
+      { pipeline: 'west', committedAt: 1, defects: [{ kind: 'black', params: {}, source: 'packager' }] },
+    ]
+    assert.deepEqual(selectCandidate(candidates, ctx()), {
+      kind: 'serve',
+      candidate: candidates[1],
+      defective: true,
+    })
+  })
+
+  it('is deterministic: every order of the same candidates gives the same answer', () => {
+    const all = [
+      meta('west', A(10) + 3, 'black'),
+      meta('east', A(10) + 9, 'short, black'),
+      meta('x', A(10) + 1, 'frozen'),
+      meta('y', A(10) + 1, 'slate'),
+      meta('z', A(10) + 0, 'black, frozen, slate'),
+    ]
+    const permutations = (xs: ObjectMeta[]): ObjectMeta[][] =>
+      xs.length <= 1
+        ? [xs]
+        : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]))
+    const answers = new Set(
+      permutations(all).map((p) => JSON.stringify(selectCandidate(p, ctx({ now: A(10) + G })))),
+    )
+    assert.equal(answers.size, 1)
+    assert.equal(JSON.parse([...answers][0]!).candidate.pipeline, 'west')
+    assert.deepEqual(
+      orderCandidates(all, ['east', 'west']).map((c) => c.pipeline),
+      ['east', 'west', 'z', 'x', 'y'],
+    )
+  })
+})
+
+describe('preferredHealthy', () => {
+  const copies = [meta('west', 300), meta('east', 100), meta('backup', 500)]
+
+  it('serves the most preferred healthy pipeline', () => {
+    const healthy = new Set(['east', 'west', 'backup'])
+    assert.equal(preferredHealthy(copies, ['east', 'west'], (p) => healthy.has(p))?.pipeline, 'east')
+    healthy.delete('east')
+    assert.equal(preferredHealthy(copies, ['east', 'west'], (p) => healthy.has(p))?.pipeline, 'west')
+    healthy.delete('west')
+    assert.equal(preferredHealthy(copies, ['east', 'west'], (p) => healthy.has(p))?.pipeline, 'backup')
+  })
+
+  it('orders unlisted pipelines by id, so that updates do not flip the choice', () => {
+    assert.equal(preferredHealthy(copies, [], () => true)?.pipeline, 'backup')
+    const later = [meta('west', 900), meta('east', 100), meta('backup', 500)]
+    assert.equal(preferredHealthy(later, [], () => true)?.pipeline, 'backup')
+  })
+
+  it('with nobody healthy, serves the freshest copy', () => {
+    assert.equal(preferredHealthy(copies, ['east', 'west'], () => false)?.pipeline, 'backup')
+    assert.equal(
+      preferredHealthy([meta('east', 5), meta('west', 5)], ['east', 'west'], () => false)?.pipeline,
+      'east',
+    )
+  })
+
+  it('handles zero and one copy', () => {
+    assert.equal(
+      preferredHealthy([], ['east'], () => true),
+      undefined,
+    )
+    assert.equal(
+      preferredHealthy([copies[0]!], ['east'], () => false),
+      copies[0],
+    )
+  })
+})
