@@ -290,6 +290,28 @@ cmd_status() {
   return $rc
 }
 
+up_count() { grep -c "InetAddress /$(node_addr "$2"):$storage_port is now UP" "$(node_dir "$1")/logs/system.log" 2>/dev/null || true; }
+
+# Start one node of a running ring, and wait until every other live node sees it up (after
+# a restart, LOCAL_QUORUM needs the others' failure detectors to count it again).
+cmd_start_node() {
+  local n=$1 m deadline
+  declare -A before=()
+  for m in $(seq 1 "$nodes"); do
+    [[ $m -ne $n ]] && node_alive "$m" && before[$m]=$(up_count "$m" "$n")
+  done
+  launch "$n"
+  wait_cql "$n"
+  deadline=$(( $(date +%s) + start_timeout ))
+  for m in "${!before[@]}"; do
+    until (( $(up_count "$m" "$n") > ${before[$m]} )); do
+      (( $(date +%s) > deadline )) && die "node $m did not see node $n up within ${start_timeout}s"
+      sleep 0.25
+    done
+  done
+  log "node $n up and seen by ${#before[@]} other node(s)"
+}
+
 cmd_kill_node() {
   local n=$1 pid
   pid="$(node_pid "$n" || true)"
@@ -307,6 +329,6 @@ case "${1:-}" in
   status) cmd_status ;;
   destroy) cmd_stop; rm -rf "$ring_dir"/node*; log "ring data deleted" ;;
   kill-node) cmd_kill_node "${2:?node number}" ;;
-  start-node) install; launch "${2:?node number}"; wait_cql "$2" ;;
+  start-node) install; cmd_start_node "${2:?node number}" ;;
   *) echo "usage: $0 start|stop|status|destroy|install|kill-node N|start-node N" >&2; exit 2 ;;
 esac
