@@ -228,8 +228,6 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
     if (values.dvrWindowMs !== undefined && source('dvrWindowMs') === 'learned') dvrWindowMs = lateAllowanceMs
     else throw fail('lateAllowanceMs', `must not exceed dvrWindowMs (${dvrWindowMs})`)
   }
-  if (lateAllowanceMs > MAX_DVR_WINDOW_MS)
-    throw fail('lateAllowanceMs', `must be at most ${MAX_DVR_WINDOW_MS}`)
   return {
     segmentDurationMs: d,
     availabilityStartTime: ast,
