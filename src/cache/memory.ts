@@ -2,8 +2,9 @@
  * The in-process cache tier: a least-recently-used map bounded in bytes, with a lifetime per
  * entry. `ByteLru` is the generic structure (any value, caller-supplied size), synchronous,
  * for hot paths such as parsed candidate lists; `createMemoryCache` is the `CacheStore` of
- * object bytes built on it. Every operation is O(1): a JS `Map` keeps insertion order, and a
- * hit moves its entry to the back, so the front is always the least recently used.
+ * object bytes built on it. Every operation is O(1): a `Map` finds entries, a doubly linked
+ * list keeps them in recency order. (Evicting through a `Map`'s own insertion order is not
+ * O(1) in V8: its iterator walks over the tombstones that deletions at the front leave.)
  */
 
 import type { CacheStore } from '../storage/types.js'
@@ -19,9 +20,12 @@ export interface ByteLruOptions<V> {
 }
 
 interface Entry<V> {
+  key: string
   value: V
   bytes: number
   expiresAt: number
+  older: Entry<V> | undefined
+  newer: Entry<V> | undefined
 }
 
 /** A least-recently-used map bounded in bytes, with a lifetime per entry. */
@@ -30,6 +34,10 @@ export class ByteLru<V> {
   readonly #sizeOf: (value: V, key: string) => number
   readonly #now: () => number
   readonly #map = new Map<string, Entry<V>>()
+  /** Least recently used end of the recency list. */
+  #oldest: Entry<V> | undefined
+  /** Most recently used end. */
+  #newest: Entry<V> | undefined
   #bytes = 0
 
   constructor(options: ByteLruOptions<V>) {
@@ -49,8 +57,10 @@ export class ByteLru<V> {
   get(key: string): V | undefined {
     const entry = this.#live(key)
     if (!entry) return undefined
-    this.#map.delete(key)
-    this.#map.set(key, entry)
+    if (entry !== this.#newest) {
+      this.#unlink(entry)
+      this.#append(entry)
+    }
     return entry.value
   }
 
@@ -72,12 +82,17 @@ export class ByteLru<V> {
     this.delete(key)
     const bytes = this.#sizeOf(value, key)
     if (!(ttlMs > 0) || !(bytes <= this.maxBytes)) return false
-    while (this.#bytes + bytes > this.maxBytes) {
-      const oldest = this.#map.keys().next()
-      if (oldest.done) break
-      this.delete(oldest.value)
+    while (this.#oldest && this.#bytes + bytes > this.maxBytes) this.#remove(this.#oldest)
+    const entry: Entry<V> = {
+      key,
+      value,
+      bytes,
+      expiresAt: this.#now() + ttlMs,
+      older: undefined,
+      newer: undefined,
     }
-    this.#map.set(key, { value, bytes, expiresAt: this.#now() + ttlMs })
+    this.#map.set(key, entry)
+    this.#append(entry)
     this.#bytes += bytes
     return true
   }
@@ -85,13 +100,14 @@ export class ByteLru<V> {
   delete(key: string): boolean {
     const entry = this.#map.get(key)
     if (!entry) return false
-    this.#map.delete(key)
-    this.#bytes -= entry.bytes
+    this.#remove(entry)
     return true
   }
 
   clear(): void {
     this.#map.clear()
+    this.#oldest = undefined
+    this.#newest = undefined
     this.#bytes = 0
   }
 
@@ -106,18 +122,40 @@ export class ByteLru<V> {
   }
 
   /** Keys from least to most recently used. */
-  keys(): IterableIterator<string> {
-    return this.#map.keys()
+  *keys(): IterableIterator<string> {
+    for (let e = this.#oldest; e; e = e.newer) yield e.key
   }
 
   #live(key: string): Entry<V> | undefined {
     const entry = this.#map.get(key)
     if (!entry) return undefined
     if (entry.expiresAt <= this.#now()) {
-      this.delete(key)
+      this.#remove(entry)
       return undefined
     }
     return entry
+  }
+
+  #remove(entry: Entry<V>): void {
+    this.#map.delete(entry.key)
+    this.#unlink(entry)
+    this.#bytes -= entry.bytes
+  }
+
+  #unlink(entry: Entry<V>): void {
+    if (entry.older) entry.older.newer = entry.newer
+    else this.#oldest = entry.newer
+    if (entry.newer) entry.newer.older = entry.older
+    else this.#newest = entry.older
+    entry.older = undefined
+    entry.newer = undefined
+  }
+
+  #append(entry: Entry<V>): void {
+    entry.older = this.#newest
+    if (this.#newest) this.#newest.newer = entry
+    else this.#oldest = entry
+    this.#newest = entry
   }
 }
 
