@@ -105,9 +105,14 @@ export class FragmentInspector {
   #toEnd = false
   /** Where the payload of a size-0 ("to the end") mdat starts. */
   #openPayload = 0
-  /** Body bytes of a box being kept (moof, styp, ftyp), including its header. */
-  #keep: Uint8Array | undefined
+  /**
+   * The box being kept (moof, styp, ftyp), header included, is collected in #scratch[0, #keepSize),
+   * reused from box to box: a chunked segment has hundreds of moofs.
+   */
+  #keep = false
+  #keepSize = 0
   #keepAt = 0
+  #scratch = new Uint8Array(1024)
   #pending: PendingMoof | undefined
   #moofs = 0
   readonly #brands: string[] = []
@@ -133,7 +138,8 @@ export class FragmentInspector {
       if (this.#remaining === 0 && !this.#toEnd) {
         // Reading a box header, possibly across chunks.
         const take = Math.min(this.#headNeed - this.#headLen, n - i)
-        this.#head.set(chunk.subarray(i, i + take), this.#headLen)
+        // At most 16 bytes: a loop is cheaper than a subarray view per box.
+        for (let k = 0; k < take; k++) this.#head[this.#headLen + k] = chunk[i + k]!
         this.#headLen += take
         i += take
         this.#pos += take
@@ -145,8 +151,11 @@ export class FragmentInspector {
         continue
       }
       const take = this.#toEnd ? n - i : Math.min(this.#remaining, n - i)
-      if (this.#keep !== undefined) {
-        this.#keep.set(chunk.subarray(i, i + take), this.#keepAt)
+      if (this.#keep) {
+        const scratch = this.#scratch
+        const at = this.#keepAt
+        if (take < 512) for (let k = 0; k < take; k++) scratch[at + k] = chunk[i + k]!
+        else scratch.set(chunk.subarray(i, i + take), at)
         this.#keepAt += take
       }
       this.#remaining -= take
@@ -230,7 +239,7 @@ export class FragmentInspector {
     this.#boxStart = start
     this.#toEnd = size === Number.POSITIVE_INFINITY
     this.#remaining = this.#toEnd ? 0 : size - headerSize
-    this.#keep = undefined
+    this.#keep = false
     this.#keepAt = 0
 
     if (type === 'moof') {
@@ -255,8 +264,11 @@ export class FragmentInspector {
       return true
     }
     if (type === 'moof' || type === 'styp' || type === 'ftyp') {
-      this.#keep = new Uint8Array(size)
-      this.#keep.set(head.subarray(0, headerSize))
+      if (size > this.#scratch.length)
+        this.#scratch = new Uint8Array(Math.max(size, 2 * this.#scratch.length))
+      this.#keep = true
+      this.#keepSize = size
+      this.#scratch.set(head.subarray(0, headerSize))
       this.#keepAt = headerSize
       if (this.#remaining === 0) return this.#endBox()
     }
@@ -265,10 +277,10 @@ export class FragmentInspector {
 
   /** The current box's body has been consumed. Returns false on error. */
   #endBox(): boolean {
-    const bytes = this.#keep
-    this.#keep = undefined
-    if (bytes === undefined) return true
-    const box: Box = { type: this.#type, start: 0, body: u32(bytes, 0) === 1 ? 16 : 8, end: bytes.length }
+    if (!this.#keep) return true
+    this.#keep = false
+    const bytes = this.#scratch
+    const box: Box = { type: this.#type, start: 0, body: u32(bytes, 0) === 1 ? 16 : 8, end: this.#keepSize }
     try {
       if (box.type === 'moof') this.#readMoof(bytes, box)
       else readBrands(bytes, box, this.#brands)
@@ -385,7 +397,7 @@ export class FragmentInspector {
 
   #fail(reason: string): false {
     this.#corrupt ??= reason
-    this.#keep = undefined
+    this.#keep = false
     return false
   }
 }
