@@ -11,7 +11,7 @@ import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js'
 import { machineInfo } from './lib/machine.js'
 import { type NginxServer, startNginx } from './lib/nginx.js'
 import { ensureBuilt, type OriginServer, startOrigin } from './lib/origin.js'
-import { REPO_ROOT } from './lib/paths.js'
+import { LOG_DIR, REPO_ROOT } from './lib/paths.js'
 import { createProgress } from './lib/progress.js'
 import {
   type BenchReport,
@@ -142,6 +142,7 @@ async function main(): Promise<number> {
       const outcome = await s.run(ctx)
       reports.push({ ...base, ...outcome, elapsedSec: (performance.now() - t0) / 1000 })
     } catch (err) {
+      progress.cancel()
       const message = (err as Error).stack ?? String(err)
       progress.log(`  failed: ${message}`)
       reports.push({
@@ -187,7 +188,7 @@ async function main(): Promise<number> {
   const files = writeReport(report, outDir)
   process.stdout.write(`\n${renderMarkdown(report)}`)
   process.stderr.write(
-    `\nwrote ${relative(process.cwd(), files.json)} and ${relative(process.cwd(), files.md)}\n`,
+    `\nwrote ${relative(process.cwd(), files.json)} and ${relative(process.cwd(), files.md)}; server log tails in ${relative(process.cwd(), LOG_DIR)}/\n`,
   )
   if (options.updateDocs) {
     const doc = join(REPO_ROOT, 'docs', 'benchmarks.md')

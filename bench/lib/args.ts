@@ -119,34 +119,42 @@ function positive(name: string, v: string | undefined, dflt: number, allowZero =
 
 /** Parses `argv` (without node and script); throws an Error naming a bad option. */
 export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      only: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      connections: { type: 'string' },
-      'load-tool': { type: 'string' },
-      'wrk-threads': { type: 'string' },
-      'max-requests': { type: 'string' },
-      'put-count': { type: 'string' },
-      'hold-rounds': { type: 'string' },
-      'hold-gets': { type: 'string' },
-      'storm-connections': { type: 'string' },
-      'storm-sec': { type: 'string' },
-      'flight-gets': { type: 'string' },
-      'origin-args': { type: 'string' },
-      mode: { type: 'string', multiple: true },
-      'origin-data-dir': { type: 'string' },
-      'nginx-workers': { type: 'string' },
-      out: { type: 'string' },
-      'update-docs': { type: 'boolean' },
-      check: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
+  const options = {
+    only: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    'load-tool': { type: 'string' },
+    'wrk-threads': { type: 'string' },
+    'max-requests': { type: 'string' },
+    'put-count': { type: 'string' },
+    'hold-rounds': { type: 'string' },
+    'hold-gets': { type: 'string' },
+    'storm-connections': { type: 'string' },
+    'storm-sec': { type: 'string' },
+    'flight-gets': { type: 'string' },
+    'origin-args': { type: 'string' },
+    mode: { type: 'string', multiple: true },
+    'origin-data-dir': { type: 'string' },
+    'nginx-workers': { type: 'string' },
+    out: { type: 'string' },
+    'update-docs': { type: 'boolean' },
+    check: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const
+  // Values such as `--origin-args "--role all"` start with a dash, which parseArgs refuses as
+  // a separate argument: glue every string option to its value.
+  const glued: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    const name = a.startsWith('--') ? a.slice(2) : ''
+    if (name in options && options[name as keyof typeof options].type === 'string' && i + 1 < argv.length) {
+      glued.push(`${a}=${argv[++i]}`)
+    } else {
+      glued.push(a)
+    }
+  }
+  const { values } = parseArgs({ args: glued, strict: true, allowPositionals: false, options })
   const only = (values.only ?? '')
     .split(',')
     .map((s) => s.trim())

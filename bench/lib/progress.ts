@@ -21,6 +21,8 @@ export interface ProgressLine {
   update(state: ProgressState): void
   /** Ends the current phase with a closing summary line. */
   end(summary: string): void
+  /** Ends the current phase, if any, without a summary (e.g. after a failure). */
+  cancel(): void
   /** Prints a message on its own line, keeping the live line intact. */
   log(message: string): void
   /** Stops the refresh timer. */
@@ -99,10 +101,14 @@ export function createProgress(
       const elapsed = ((now() - phaseStart) / 1000).toFixed(1)
       out.write(`  ${label}: ${summary} (${elapsed}s)\n`)
     },
+    cancel() {
+      clearLine()
+      active = false
+    },
     log(message) {
       clearLine()
       out.write(`${message}\n`)
-      draw(true)
+      if (tty) draw(true)
     },
     close() {
       clearInterval(timer)

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import type { MachineInfo } from '../lib/machine.js'
+import {
+  type BenchReport,
+  DOC_MARKERS,
+  formatValue,
+  renderMarkdown,
+  row,
+  updateDoc,
+  writeReport,
+} from '../lib/report.js'
+
+const machine: MachineInfo = {
+  cpuModel: 'Test CPU',
+  cores: 2,
+  memoryBytes: 8 * 1024 ** 3,
+  kernel: '6.1.0',
+  os: 'Debian GNU/Linux 12 (bookworm)',
+  node: 'v20.0.0',
+  nginx: '1.22.1',
+  loadAverage: [0.5, 0.4, 0.3],
+  date: '2026-01-01T00:00:00.000Z',
+}
+
+function report(): BenchReport {
+  return {
+    tool: 'test',
+    machine,
+    settings: { durationSec: 10 },
+    servers: { nginx: 'pid 1' },
+    scenarios: [
+      {
+        id: 'get-cached',
+        title: 't',
+        spec: 's',
+        rows: [
+          row({
+            metric: 'throughput',
+            unit: 'B/s',
+            origin: 2e9,
+            nginx: 1e9,
+            target: { on: 'ratio', op: '>=', value: 1 },
+          }),
+        ],
+        details: {},
+        notes: ['a note'],
+        elapsedSec: 1,
+      },
+      {
+        id: 'put',
+        title: 't',
+        spec: 's',
+        rows: [],
+        details: {},
+        notes: [],
+        skipped: 'needs liveorigin',
+        elapsedSec: 0,
+      },
+    ],
+  }
+}
+
+test('row computes the ratio and checks the target', () => {
+  assert.deepEqual(
+    row({
+      metric: 'm',
+      unit: 'req/s',
+      origin: 50,
+      nginx: 100,
+      target: { on: 'ratio', op: '>=', value: 0.6 },
+    }),
+    {
+      metric: 'm',
+      unit: 'req/s',
+      origin: 50,
+      nginx: 100,
+      ratio: 0.5,
+      ratioOf: 'liveorigin/nginx',
+      target: { on: 'ratio', op: '>=', value: 0.6 },
+      pass: false,
+    },
+  )
+  assert.equal(
+    row({ metric: 'p99', unit: 'ms', origin: 9, target: { on: 'origin', op: '<=', value: 10 } }).pass,
+    true,
+  )
+  assert.equal(
+    row({ metric: 'p99', unit: 'ms', nginx: 9, target: { on: 'ratio', op: '<=', value: 2 } }).pass,
+    undefined,
+  )
+})
+
+test('values are formatted in their units', () => {
+  assert.equal(formatValue(1536 * 1024 * 1024, 'B/s'), '1.5 GiB/s')
+  assert.equal(formatValue(12345.6, 'req/s'), '12,346 req/s')
+  assert.equal(formatValue(1.234, 'ms'), '1.23 ms')
+  assert.equal(formatValue(undefined, 'ms'), '—')
+})
+
+test('markdown has the machine note, the table and the notes', () => {
+  const md = renderMarkdown(report())
+  assert.match(md, /CPU: Test CPU, 2 logical cores/)
+  assert.match(md, /Node\.js v20\.0\.0, nginx 1\.22\.1/)
+  assert.match(
+    md,
+    /\| get-cached \| throughput \| 1\.9 GiB\/s \| 953\.7 MiB\/s \| 2\.00 \(liveorigin\/nginx\) \| ratio ≥ 1 \| yes \|/,
+  )
+  assert.match(md, /\| put \| skipped: needs liveorigin \|/)
+  assert.match(md, /- get-cached: a note/)
+})
+
+test('writeReport writes both files and updateDoc replaces only the marked block', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-report-test-'))
+  try {
+    const files = writeReport(report(), dir)
+    assert.equal(JSON.parse(readFileSync(files.json, 'utf8')).scenarios[0].rows[0].ratio, 2)
+    assert.match(readFileSync(files.md, 'utf8'), /^# liveorigin benchmark/)
+    const doc = join(dir, 'doc.md')
+    writeFileSync(doc, `intro\n${DOC_MARKERS[0]}\nold table\n${DOC_MARKERS[1]}\noutro\n`)
+    assert.equal(updateDoc(doc, report()), true)
+    const text = readFileSync(doc, 'utf8')
+    assert.ok(text.startsWith('intro\n'))
+    assert.ok(text.endsWith(`${DOC_MARKERS[1]}\noutro\n`))
+    assert.doesNotMatch(text, /old table/)
+    assert.match(text, /\| get-cached \| throughput/)
+    writeFileSync(doc, 'no markers\n')
+    assert.equal(updateDoc(doc, report()), false)
+    assert.equal(readFileSync(doc, 'utf8'), 'no markers\n')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
