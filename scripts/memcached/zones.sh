@@ -13,7 +13,7 @@
 # on 127.0.0.1:$MEMCACHED_BASE_PORT+10+i (i = 0..$MEMCACHED_SERVERS_PER_ZONE-1). PID files live
 # under $LIVEORIGIN_MEMCACHED_DIR (default <repo>/.run/memcached).
 #
-# Environment: MEMCACHED_BASE_PORT (21211), MEMCACHED_SERVERS_PER_ZONE (2), MEMCACHED_MB (64),
+# Environment: MEMCACHED_BASE_PORT (21211), MEMCACHED_SERVERS_PER_ZONE (2), MEMCACHED_MB (256),
 # MEMCACHED_ITEM_MAX (1m: memcached's default item size limit).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ repo="$(cd "$here/../.." && pwd)"
 run_dir="${LIVEORIGIN_MEMCACHED_DIR:-$repo/.run/memcached}"
 base_port="${MEMCACHED_BASE_PORT:-21211}"
 per_zone="${MEMCACHED_SERVERS_PER_ZONE:-2}"
-mem_mb="${MEMCACHED_MB:-64}"
+mem_mb="${MEMCACHED_MB:-256}"
 item_max="${MEMCACHED_ITEM_MAX:-1m}"
 zones=(a b)
 
