@@ -297,7 +297,7 @@ export class FragmentInspector {
     const ranges: PendingMoof['ranges'] = []
     let sawMfhd = false
     let trafs = 0
-    let previousEnd = moofStart
+    let previousEnd: number | undefined = moofStart
     forEachBox(bytes, moof.body, moof.end, 'moof', (child) => {
       if (child.type === 'mfhd') sawMfhd = true
       else if (child.type === 'traf') {
@@ -311,15 +311,15 @@ export class FragmentInspector {
     this.#pending = { start: moofStart, ranges }
   }
 
-  /** Reads one traf; returns where its sample data ends (the next traf's implicit base). */
+  /** Reads one traf; returns where its sample data ends (the next traf's implicit base), if known. */
   #readTraf(
     bytes: Uint8Array,
     traf: Box,
     moofStart: number,
     first: boolean,
-    previousEnd: number,
+    previousEnd: number | undefined,
     ranges: PendingMoof['ranges'],
-  ): number {
+  ): number | undefined {
     let tfhd: Tfhd | undefined
     let tfdt: number | undefined
     const runs: Box[] = []
@@ -332,8 +332,10 @@ export class FragmentInspector {
     const trex = this.#init?.tracks.find((t) => t.trackId === tfhd!.trackId)
     const defaultDuration = tfhd.defaultSampleDuration ?? (trex ? trex.defaultSampleDuration : undefined)
     const defaultSize = tfhd.defaultSampleSize ?? (trex ? trex.defaultSampleSize : undefined)
-    let base: number
-    if (tfhd.flags & TFHD_BASE_DATA_OFFSET) base = tfhd.baseDataOffset!
+    // Where sample data starts, when it can be checked against the mdat that follows.
+    // Explicit base offsets count from the start of a whole file, which a segment may not be.
+    let base: number | undefined
+    if (tfhd.flags & TFHD_BASE_DATA_OFFSET) base = undefined
     else if (tfhd.flags & TFHD_DEFAULT_BASE_IS_MOOF || first) base = moofStart
     else base = previousEnd
 
@@ -342,7 +344,9 @@ export class FragmentInspector {
     let samplesWithoutDuration = 0
     let firstDuration: number | undefined
     let firstCompositionOffset = 0
-    let dataEnd = base
+    // A first trun without data_offset would put its samples at the base (inside the moof):
+    // leave such data unchecked rather than call a segment that players accept corrupt.
+    let dataEnd: number | undefined
     for (let r = 0; r < runs.length; r++) {
       const run = readTrun(bytes, runs[r]!, defaultDuration, defaultSize)
       if (r === 0) firstCompositionOffset = run.firstCompositionOffset
@@ -350,10 +354,11 @@ export class FragmentInspector {
       sampleCount += run.sampleCount
       duration += run.duration
       samplesWithoutDuration += run.samplesWithoutDuration
-      const start = run.dataOffset === undefined ? dataEnd : base + run.dataOffset
-      const end = run.bytes === undefined ? undefined : start + run.bytes
-      if (run.sampleCount > 0) ranges.push({ trackId: tfhd.trackId, start, end })
-      dataEnd = end ?? start
+      const start =
+        run.dataOffset === undefined ? dataEnd : base === undefined ? undefined : base + run.dataOffset
+      const end = start === undefined || run.bytes === undefined ? undefined : start + run.bytes
+      if (run.sampleCount > 0 && start !== undefined) ranges.push({ trackId: tfhd.trackId, start, end })
+      dataEnd = end
     }
 
     let acc = this.#tracks.get(tfhd.trackId)

@@ -339,6 +339,33 @@ describe('FragmentInspector', () => {
     assert.match(summarizeFragment(tooSmall, { init }).corrupt!, /lies outside the mdat payload/)
   })
 
+  it('leaves sample data unchecked where its position is not the segment’s to say', () => {
+    const mfhd = mkbox('mfhd', u32s(0, 1))
+    const mdat = mkbox('mdat', new Uint8Array(10))
+    // No data_offset on the first trun: strictly the data would start at the moof itself.
+    const noOffset = mkbox(
+      'moof',
+      mfhd,
+      mkbox('traf', mkbox('tfhd', u32s(0x020010, 1, 100)), mkbox('trun', u32s(0, 3))),
+    )
+    assert.equal(summarizeFragment(concat(noOffset, mdat)).corrupt, undefined)
+    // An explicit base_data_offset counts from the start of a whole file, not of this segment.
+    const explicit = mkbox(
+      'moof',
+      mfhd,
+      mkbox('traf', mkbox('tfhd', u32s(0x000011, 1, 0, 5_000_000, 100)), mkbox('trun', u32s(1, 3, 0))),
+    )
+    assert.equal(summarizeFragment(concat(explicit, mdat)).corrupt, undefined)
+    // The same trun with a moof-relative data_offset is checked: 300 bytes do not fit in 10.
+    const relative = mkbox(
+      'moof',
+      mfhd,
+      mkbox('traf', mkbox('tfhd', u32s(0x020010, 1, 100)), mkbox('trun', u32s(1, 3, 0))),
+    )
+    view(relative).setInt32(relative.length - 4, relative.length + 8)
+    assert.match(summarizeFragment(concat(relative, mdat)).corrupt!, /lies outside the mdat payload/)
+  })
+
   it('refuses a moof larger than the limit without buffering it', () => {
     const seg = dashSegment(0, 5)
     assert.match(
