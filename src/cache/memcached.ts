@@ -353,13 +353,23 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
       })
   }
 
-  function mcSet(zone: Zone, k: string, key: string, value: Buffer, expires: number): Promise<void> {
+  /** Stores an item; with `onlyIfAbsent`, resolves false (not an error) when the key exists. */
+  function mcSet(
+    zone: Zone,
+    k: string,
+    key: string,
+    value: Buffer,
+    expires: number,
+    onlyIfAbsent = false,
+  ): Promise<boolean> {
     const server = zone.serverFor(k)
     return server
       .call(
         async (c) => {
+          if (onlyIfAbsent) return c.add(k, value, { expires })
           const ok = await c.set(k, value, { expires })
           if (!ok) throw new Error(`memcached ${server.name} refused to store ${k}`)
+          return true
         },
         timeoutMs,
         downMs,
@@ -386,9 +396,13 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
       })
   }
 
-  type ZoneRead = { value: Buffer; expiresAt: number } | 'miss' | 'failed'
+  /**
+   * One zone's answer: the value, `absent` (no header), `broken` (a header whose value is
+   * expired, incomplete or does not match its checksum), or `failed` (the zone did not answer).
+   */
+  type ZoneRead = { value: Buffer; expiresAt: number } | 'absent' | 'broken' | 'failed'
 
-  /** Reads a whole value from one zone: a miss when any part is absent or does not match. */
+  /** Reads a whole value from one zone: never a part of one, never a mix of two writes. */
   async function readZone(zone: Zone, key: string): Promise<ZoneRead> {
     const base = itemKey(key)
     let raw: Buffer | null
@@ -397,12 +411,12 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
     } catch {
       return 'failed'
     }
-    if (!raw) return 'miss'
+    if (!raw) return 'absent'
     const h = decodeHeader(raw)
-    if (!h || h.key !== key) return 'miss'
-    if (h.expiresAt !== 0 && h.expiresAt <= now()) return 'miss'
+    if (!h || h.key !== key) return 'broken'
+    if (h.expiresAt !== 0 && h.expiresAt <= now()) return 'broken'
     if (h.data)
-      return crc32(h.data) === h.crc ? { value: Buffer.from(h.data), expiresAt: h.expiresAt } : 'miss'
+      return crc32(h.data) === h.crc ? { value: Buffer.from(h.data), expiresAt: h.expiresAt } : 'broken'
     let parts: Array<Buffer | null>
     try {
       parts = await Promise.all(
@@ -411,17 +425,41 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
     } catch {
       return 'failed'
     }
-    if (parts.some((p) => p === null)) return 'miss'
+    if (parts.some((p) => p === null)) return 'broken'
     const value = Buffer.concat(parts as Buffer[], h.size)
     const complete =
       (parts as Buffer[]).every(
         (p, i) => p.length === (i < h.chunks - 1 ? h.chunkSize : h.size - h.chunkSize * i),
       ) && crc32(value) === h.crc
-    return complete ? { value, expiresAt: h.expiresAt } : 'miss'
+    return complete ? { value, expiresAt: h.expiresAt } : 'broken'
   }
 
-  /** Writes a whole value to one zone: chunks first, header last. */
-  async function writeZone(zone: Zone, key: string, value: Buffer, expiresAt: number): Promise<boolean> {
+  /**
+   * Puts a value found in another zone back into the local zone, which lost it (restart,
+   * eviction) or holds a broken copy. A broken header is deleted first; the new header is
+   * only added if absent, so a refill never overwrites what a concurrent `set` just wrote.
+   */
+  async function refill(
+    zone: Zone,
+    key: string,
+    found: { value: Buffer; expiresAt: number },
+    broken: boolean,
+  ) {
+    if (broken) await mcDelete(zone, itemKey(key), key)
+    await writeZone(zone, key, found.value, found.expiresAt, true)
+  }
+
+  /**
+   * Writes a whole value to one zone: chunks first, header last. A refill (`onlyIfAbsent`)
+   * never replaces a header that a `set` wrote meanwhile: it would put an older value back.
+   */
+  async function writeZone(
+    zone: Zone,
+    key: string,
+    value: Buffer,
+    expiresAt: number,
+    onlyIfAbsent = false,
+  ): Promise<boolean> {
     const base = itemKey(key)
     const expires = expirySeconds(expiresAt, now())
     const generation = randomBytes(8).toString('hex')
@@ -448,12 +486,11 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
         { inline, key, expiresAt, size: value.length, chunks, chunkSize, crc, generation },
         inline ? value : undefined,
       )
-      await mcSet(zone, base, key, header, expires)
-      return true
+      return await mcSet(zone, base, key, header, expires, onlyIfAbsent)
     } catch {
       // Some part was not stored: drop this zone's header so that it misses rather than
-      // serving the value this set was meant to replace.
-      await mcDelete(zone, base, key).catch(() => {})
+      // serving the value this set was meant to replace. (A failed refill replaces nothing.)
+      if (!onlyIfAbsent) await mcDelete(zone, base, key).catch(() => {})
       return false
     }
   }
@@ -468,17 +505,13 @@ export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore
 
     async get(key) {
       if (closed) return undefined
-      let localMissed = false
+      let local: ZoneRead | undefined
       for (const zone of readOrder) {
         const r = await readZone(zone, key)
-        if (r === 'miss' || r === 'failed') {
-          if (zone === readOrder[0] && r === 'miss') localMissed = true
-          continue
-        }
-        if (localMissed && !closed) {
-          // The local zone lost the value (restart, eviction): refill it in the background.
-          const local = readOrder[0] as Zone
-          track(writeZone(local, key, r.value, r.expiresAt))
+        local ??= r
+        if (typeof r === 'string') continue
+        if ((local === 'absent' || local === 'broken') && !closed) {
+          track(refill(readOrder[0] as Zone, key, r, local === 'broken'))
         }
         return r.value
       }

@@ -37,8 +37,12 @@ export interface WriteOptions {
   readonly contentType: string
   /** When the object may be deleted (epoch ms); 0 = never. Also applies to its chunks. */
   readonly expiresAt: number
-  /** Segment-Defects to record (serialised RFC 9651 List); default ''. */
-  readonly defects?: string
+  /**
+   * Segment-Defects to record (serialised RFC 9651 List); default ''. A function is called
+   * once the whole body has arrived, just before the commit, so that defects found while the
+   * body streamed (e.g. by inspecting it in `onData`) are recorded with it.
+   */
+  readonly defects?: string | (() => string | Promise<string>)
   /** Refuse bodies longer than this with `LIVEORIGIN_ERR_TOO_LARGE`. */
   readonly maxBytes?: number
   /** Sees every piece of the body as it arrives, before it is stored; throwing aborts the write. */
@@ -111,8 +115,8 @@ export class ObjectStore {
   async write(key: ObjectKey, body: AsyncIterable<Uint8Array>, opts: WriteOptions): Promise<WriteResult> {
     if (typeof opts.contentType !== 'string')
       throw new TypeError('ObjectStore.write: contentType must be a string')
-    if (typeof opts.expiresAt !== 'number' || !(opts.expiresAt >= 0)) {
-      throw new TypeError('ObjectStore.write: expiresAt must be a number ≥ 0')
+    if (typeof opts.expiresAt !== 'number' || !Number.isFinite(opts.expiresAt) || opts.expiresAt < 0) {
+      throw new TypeError('ObjectStore.write: expiresAt must be a finite number ≥ 0 (0 = never)')
     }
     const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY
     const { signal, onData } = opts
@@ -209,6 +213,7 @@ export class ObjectStore {
       if (abortListener) signal?.removeEventListener('abort', abortListener)
     }
 
+    const defects = typeof opts.defects === 'function' ? await opts.defects() : (opts.defects ?? '')
     const meta: ObjectMeta = {
       channel: key.channel,
       path: key.path,
@@ -221,7 +226,7 @@ export class ObjectStore {
       contentType: opts.contentType,
       committedAt: this.#now(),
       expiresAt: opts.expiresAt,
-      defects: opts.defects ?? '',
+      defects,
     }
     // Not retried and not cleaned up on failure: a commit that reports failure may still have
     // landed (a timeout in a distributed store), and then its chunks must stay. They expire.

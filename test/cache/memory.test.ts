@@ -133,9 +133,9 @@ describe('ByteLru', () => {
       return performance.now() - start
     }
     run(20_000)
-    const small = Math.min(run(50_000), run(50_000))
-    const large = Math.min(run(200_000), run(200_000))
+    const small = Math.min(run(50_000), run(50_000), run(50_000))
+    const large = Math.min(run(200_000), run(200_000), run(200_000))
     // Linear growth gives about 4; eviction that scans (quadratic) gives about 16.
-    assert.ok(large / small < 8, `50k ops: ${small.toFixed(0)} ms, 200k ops: ${large.toFixed(0)} ms`)
+    assert.ok(large / small < 10, `50k ops: ${small.toFixed(0)} ms, 200k ops: ${large.toFixed(0)} ms`)
   })
 })

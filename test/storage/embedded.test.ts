@@ -164,6 +164,8 @@ describe('embedded: crash safety', () => {
   it('every object whose commit resolved survives kill -9 of the writer, whole', async () => {
     const dataDir = tempDir()
     const committed: Array<{ path: string; etag: string; seed: number; size: number }> = []
+    // The writes in progress when the kill came (the child's paths and bytes are deterministic).
+    const cutShort: Array<{ path: string; seed: number; size: number }> = []
     for (let round = 0; round < 3; round++) {
       // The child commits objects back to back and reports each as soon as its commit
       // resolves; we kill it the moment we read the nth report, mid-way through the next write.
@@ -180,6 +182,11 @@ describe('embedded: crash safety', () => {
       }
       child.proc.kill('SIGKILL')
       await new Promise((resolve) => child.proc.once('exit', resolve))
+      cutShort.push({
+        path: `r${round}/${stopAfter}.m4s`,
+        size: 1_000_000 + stopAfter * 7919,
+        seed: round * 1000 + stopAfter + 1,
+      })
     }
     for (let round = 0; round < 3; round++) {
       const child = new Child(dataDir, 'selfkill', String(round))
@@ -196,6 +203,15 @@ describe('embedded: crash safety', () => {
         assert.equal(meta.etag, c.etag)
         const bytes = await objects.readAll(meta)
         assert.deepEqual(bytes, patternBytes(c.size, c.seed), `${c.path} is not whole`)
+      }
+      for (const c of cutShort) {
+        for (const meta of await objects.list('crash', c.path)) {
+          assert.deepEqual(
+            await objects.readAll(meta),
+            patternBytes(c.size, c.seed),
+            `${c.path} is visible but torn`,
+          )
+        }
       }
       // The store still takes writes after the crashes (no stale lock).
       const { meta } = await objects.write(
