@@ -13,7 +13,9 @@ import { serve } from '../server/serve.js'
 import { parseServeArgs } from './args.js'
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -50,11 +52,18 @@ function checkOpenMode(config: Config): void {
 
 async function runServe(argv: string[]): Promise<void> {
   const args = parseServeArgs(argv)
-  const config = loadConfig({ file: args.configFile ?? process.env.LIVEORIGIN_CONFIG, env: process.env, flags: args.flags })
+  const config = loadConfig({
+    file: args.configFile ?? process.env.LIVEORIGIN_CONFIG,
+    env: process.env,
+    flags: args.flags,
+  })
   checkOpenMode(config)
   const log = createLogger(config.log.level, { role: 'main' })
   const running = await serve(config, { log })
-  log.info({ ports: running.ports, host: config.host, storage: config.storage.driver }, 'liveorigin listening')
+  log.info(
+    { ports: running.ports, host: config.host, storage: config.storage.driver },
+    'liveorigin listening',
+  )
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return

@@ -21,7 +21,10 @@ export const configSchema = z.object({
   roles: z.array(z.enum(['all', 'ingest', 'delivery', 'control'])).min(1),
   ingest: z.object({
     port,
-    tokens: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'pipeline ids are [A-Za-z0-9._-]{1,64}'), tokenEntry),
+    tokens: z.record(
+      z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'pipeline ids are [A-Za-z0-9._-]{1,64}'),
+      tokenEntry,
+    ),
     insecureOpenIngest: z.boolean(),
     maxObjectBytes: positiveInt,
     strictChannels: z.boolean(),

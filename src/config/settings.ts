@@ -20,7 +20,13 @@ export interface Setting {
 const MiB = 1024 * 1024
 
 export const settings: readonly Setting[] = [
-  { path: 'host', type: 'string', default: '127.0.0.1', flag: '--host', doc: 'Address every listener binds.' },
+  {
+    path: 'host',
+    type: 'string',
+    default: '127.0.0.1',
+    flag: '--host',
+    doc: 'Address every listener binds.',
+  },
   {
     path: 'roles',
     type: 'roles',
@@ -28,7 +34,13 @@ export const settings: readonly Setting[] = [
     flag: '--role',
     doc: 'Roles this process serves: all | ingest | delivery | control (flag repeatable, env comma-separated).',
   },
-  { path: 'ingest.port', type: 'int', default: 8081, flag: '--ingest-port', doc: 'Ingest listener port (PUT/POST/DELETE).' },
+  {
+    path: 'ingest.port',
+    type: 'int',
+    default: 8081,
+    flag: '--ingest-port',
+    doc: 'Ingest listener port (PUT/POST/DELETE).',
+  },
   {
     path: 'ingest.tokens',
     type: 'json',
@@ -42,7 +54,12 @@ export const settings: readonly Setting[] = [
     flag: '--insecure-open-ingest',
     doc: 'Allow open mode (no tokens) on a non-loopback host.',
   },
-  { path: 'ingest.maxObjectBytes', type: 'int', default: 64 * MiB, doc: 'Largest object accepted (413 beyond).' },
+  {
+    path: 'ingest.maxObjectBytes',
+    type: 'int',
+    default: 64 * MiB,
+    doc: 'Largest object accepted (413 beyond).',
+  },
   {
     path: 'ingest.strictChannels',
     type: 'bool',
@@ -60,8 +77,19 @@ export const settings: readonly Setting[] = [
     default: 64,
     doc: 'Concurrent uploads one pipeline may have in progress (429 beyond).',
   },
-  { path: 'ingest.maxHeaderBytes', type: 'int', default: 16384, doc: 'Largest request header block (431 beyond).' },
-  { path: 'delivery.port', type: 'int', default: 8080, flag: '--delivery-port', doc: 'Delivery listener port (GET/HEAD).' },
+  {
+    path: 'ingest.maxHeaderBytes',
+    type: 'int',
+    default: 16384,
+    doc: 'Largest request header block (431 beyond).',
+  },
+  {
+    path: 'delivery.port',
+    type: 'int',
+    default: 8080,
+    flag: '--delivery-port',
+    doc: 'Delivery listener port (GET/HEAD).',
+  },
   {
     path: 'delivery.workers',
     type: 'int',
@@ -81,32 +109,92 @@ export const settings: readonly Setting[] = [
     default: 10,
     doc: 'While requests are held, how often a node polls storage for a commit made by a process it gets no notice from.',
   },
-  { path: 'delivery.maxHeldRequests', type: 'int', default: 100000, doc: 'Held requests per process (503 beyond).' },
-  { path: 'control.port', type: 'int', default: 8082, flag: '--control-port', doc: 'Control listener port (API, metrics, health, dashboard).' },
-  { path: 'control.token', type: 'string', doc: 'Bearer token required for control API writes; unset: open (loopback only).' },
+  {
+    path: 'delivery.maxHeldRequests',
+    type: 'int',
+    default: 100000,
+    doc: 'Held requests per process (503 beyond).',
+  },
+  {
+    path: 'control.port',
+    type: 'int',
+    default: 8082,
+    flag: '--control-port',
+    doc: 'Control listener port (API, metrics, health, dashboard).',
+  },
+  {
+    path: 'control.token',
+    type: 'string',
+    doc: 'Bearer token required for control API writes; unset: open (loopback only).',
+  },
   {
     path: 'storage.driver',
     type: 'string',
     default: 'embedded',
     doc: 'Storage driver: embedded (local disk) | cassandra.',
   },
-  { path: 'storage.dataDir', type: 'string', default: './data', flag: '--data-dir', doc: 'Embedded store directory.' },
+  {
+    path: 'storage.dataDir',
+    type: 'string',
+    default: './data',
+    flag: '--data-dir',
+    doc: 'Embedded store directory.',
+  },
   { path: 'storage.chunkSize', type: 'int', default: MiB, doc: 'Chunk size of stored values, bytes.' },
-  { path: 'storage.sweepIntervalMs', type: 'int', default: 30000, doc: 'How often expired objects are swept (embedded).' },
+  {
+    path: 'storage.sweepIntervalMs',
+    type: 'int',
+    default: 30000,
+    doc: 'How often expired objects are swept (embedded).',
+  },
   {
     path: 'storage.inject',
     type: 'json',
     doc: 'Drill: `{ latencyMs, maxConcurrent }` adds real latency and a concurrency limit to storage.',
   },
-  { path: 'storage.cassandra', type: 'json', doc: 'Cassandra driver options (see docs/running-at-scale.md).' },
-  { path: 'cache.memoryBytes', type: 'int', default: 256 * MiB, doc: 'In-process cache size per process, bytes.' },
+  {
+    path: 'storage.cassandra',
+    type: 'json',
+    doc: 'Cassandra driver options (see docs/running-at-scale.md).',
+  },
+  {
+    path: 'cache.memoryBytes',
+    type: 'int',
+    default: 256 * MiB,
+    doc: 'In-process cache size per process, bytes.',
+  },
   { path: 'cache.memcached', type: 'json', doc: 'memcached cache tier (see docs/running-at-scale.md).' },
-  { path: 'overload.eventLoopDelayMs', type: 'int', default: 50, doc: 'Event-loop delay (p99 over 1 s) at which DVR reads are shed.' },
-  { path: 'overload.storageLatencyMs', type: 'int', default: 100, doc: 'Storage latency (p90 over 1 s) at which DVR reads are shed.' },
-  { path: 'overload.maxInFlight', type: 'int', default: 256, doc: 'Storage operations in flight per process at which DVR reads are shed.' },
-  { path: 'overload.liveEdgeFactor', type: 'int', default: 2, doc: 'Live-edge reads are shed at this multiple of the DVR thresholds.' },
+  {
+    path: 'overload.eventLoopDelayMs',
+    type: 'int',
+    default: 50,
+    doc: 'Event-loop delay (p99 over 1 s) at which DVR reads are shed.',
+  },
+  {
+    path: 'overload.storageLatencyMs',
+    type: 'int',
+    default: 100,
+    doc: 'Storage latency (p90 over 1 s) at which DVR reads are shed.',
+  },
+  {
+    path: 'overload.maxInFlight',
+    type: 'int',
+    default: 256,
+    doc: 'Storage operations in flight per process at which DVR reads are shed.',
+  },
+  {
+    path: 'overload.liveEdgeFactor',
+    type: 'int',
+    default: 2,
+    doc: 'Live-edge reads are shed at this multiple of the DVR thresholds.',
+  },
   { path: 'channels', type: 'json', default: {}, doc: 'Channels by name, each a channel config (SPEC §4).' },
-  { path: 'log.level', type: 'string', default: 'info', doc: 'Log level: fatal | error | warn | info | debug | trace | silent.' },
+  {
+    path: 'log.level',
+    type: 'string',
+    default: 'info',
+    doc: 'Log level: fatal | error | warn | info | debug | trace | silent.',
+  },
 ]
 
 /** `ingest.maxObjectBytes` → `LIVEORIGIN_INGEST_MAX_OBJECT_BYTES`. */

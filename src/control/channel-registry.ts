@@ -5,17 +5,13 @@
  * learned from an MPD.
  */
 import { errors } from '../errors.js'
-import type { StorageDriver } from '../storage/types.js'
-import { type Mask, parseMask } from '../selection/masks.js'
-import {
-  type ChannelConfig,
-  mergeChannelConfig,
-  parseChannelConfig,
-} from '../timing/channel-config.js'
-import { learnChannelFromMpd } from '../timing/mpd.js'
-import { compilePathMatcher, type PathMatcher } from '../timing/template.js'
-import { availabilityAt, liveEdge } from '../timing/schedule.js'
 import { checkChannelName } from '../http/names.js'
+import { type Mask, parseMask } from '../selection/masks.js'
+import type { StorageDriver } from '../storage/types.js'
+import { type ChannelConfig, mergeChannelConfig, parseChannelConfig } from '../timing/channel-config.js'
+import { type LearnedChannel, learnChannelFromMpd } from '../timing/mpd.js'
+import { liveEdge } from '../timing/schedule.js'
+import { compilePathMatcher, type PathMatcher } from '../timing/template.js'
 
 const CHANNELS = 'channels'
 const MASKS = 'masks'
@@ -25,7 +21,7 @@ interface ChannelRecord {
   /** Configuration given through the API (unvalidated input, validated on load). */
   explicit?: Record<string, unknown>
   /** Fields learned from an MPD. */
-  learned?: Record<string, unknown>
+  learned?: Omit<LearnedChannel, 'warnings'>
   createdAt: number
   /** When the channel was ended (DELETE); its objects expire with the DVR window. */
   endedAt?: number
@@ -58,7 +54,8 @@ export class ChannelRegistry {
     this.#fromFile = new Map()
     for (const [name, cfg] of Object.entries(fileChannels)) {
       checkChannelName(name)
-      if (typeof cfg !== 'object' || cfg === null) throw errors.badConfig(`channels.${name}`, 'expected a mapping')
+      if (typeof cfg !== 'object' || cfg === null)
+        throw errors.badConfig(`channels.${name}`, 'expected a mapping')
       parseChannelConfig(cfg) // fail at start-up on a bad file entry
       this.#fromFile.set(name, cfg as Record<string, unknown>)
     }
@@ -129,9 +126,11 @@ export class ChannelRegistry {
   }
 
   /** Learns timing from an MPD a pipeline PUT. Returns false when the MPD taught nothing new. */
-  async learnFromMpd(name: string, xml: string): Promise<boolean> {
-    const learned = learnChannelFromMpd(xml) as unknown as Record<string, unknown>
-    const previous = (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? { createdAt: Date.now() }
+  async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
+    const { warnings: _warnings, ...learned } = learnChannelFromMpd(xml, { path: mpdPath })
+    const previous = (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? {
+      createdAt: Date.now(),
+    }
     if (JSON.stringify(previous.learned) === JSON.stringify(learned)) return false
     await this.#store(name, { ...previous, learned })
     return true
@@ -162,7 +161,11 @@ export class ChannelRegistry {
   }
 
   /** Lifts masks of `pipeline` (all of them, or those overlapping [from, to]). */
-  async removeMasks(name: string, pipeline: string | undefined, range?: { from: number; to: number }): Promise<number> {
+  async removeMasks(
+    name: string,
+    pipeline: string | undefined,
+    range?: { from: number; to: number },
+  ): Promise<number> {
     const channel = this.#channels.get(name)
     if (!channel) throw errors.unknownChannel(name)
     const keep = channel.masks.filter(
@@ -177,12 +180,6 @@ export class ChannelRegistry {
     return removed
   }
 
-  /** Availability time of segment `n`, for callers that only have a channel name. */
-  availability(name: string, n: number): number | undefined {
-    const cfg = this.#channels.get(name)?.config
-    return cfg ? availabilityAt(cfg, n) : undefined
-  }
-
   async #store(name: string, record: ChannelRecord): Promise<void> {
     await this.#driver.putRecord(CHANNELS, name, record)
     const masks = this.#channels.get(name)?.masks ?? []
@@ -190,7 +187,7 @@ export class ChannelRegistry {
     this.#onChange(name)
   }
 
-  #set(name: string, record: ChannelRecord, masks: Mask[]): void {
+  #set(name: string, record: ChannelRecord, masks: readonly Mask[]): void {
     const explicit = record.explicit ?? this.#fromFile.get(name)
     let config: ChannelConfig | undefined
     let source: Channel['source'] = 'implicit'
@@ -201,7 +198,7 @@ export class ChannelRegistry {
       config = parseChannelConfig(explicit)
       source = record.explicit ? 'api' : 'config'
     } else if (record.learned) {
-      config = parseChannelConfig(record.learned)
+      config = mergeChannelConfig(record.learned, undefined)
       source = 'mpd'
     }
     this.#channels.set(name, {

@@ -7,8 +7,8 @@ import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import type { Context } from '../server/context.js'
-import { channelStatus, describeChannel } from './status.js'
 import { dashboardHtml } from './dashboard.js'
+import { channelStatus, describeChannel } from './status.js'
 
 const MAX_BODY_BYTES = 1024 * 1024
 
@@ -20,7 +20,10 @@ export interface ControlOptions {
 export function createControlHandler(ctx: Context, options: ControlOptions = {}) {
   const metricsText =
     options.metricsText ??
-    (async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }))
+    (async () => ({
+      contentType: ctx.metrics.registry.contentType,
+      body: await ctx.metrics.registry.metrics(),
+    }))
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://control')
@@ -50,11 +53,16 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
     if (url.pathname === '/' || url.pathname === '/dashboard') {
       checkMethod(req, ['GET', 'HEAD'])
       const html = dashboardHtml()
-      res.writeHead(200, { ...ttlHeaders(0), 'Cache-Control': 'no-store', 'Content-Type': 'text/html; charset=utf-8' })
+      res.writeHead(200, {
+        ...ttlHeaders(0),
+        'Cache-Control': 'no-store',
+        'Content-Type': 'text/html; charset=utf-8',
+      })
       res.end(method === 'HEAD' ? undefined : html)
       return
     }
-    if (parts[0] !== 'api' || parts[1] !== 'v1' || parts[2] !== 'channels') throw errors.notFound(`route ${url.pathname}`)
+    if (parts[0] !== 'api' || parts[1] !== 'v1' || parts[2] !== 'channels')
+      throw errors.notFound(`route ${url.pathname}`)
 
     if (parts.length === 3) {
       checkMethod(req, ['GET', 'HEAD'])
@@ -88,7 +96,8 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
       checkMethod(req, ['GET', 'HEAD', 'POST', 'DELETE'])
       const channel = ctx.channels.get(name)
       if (!channel) throw errors.unknownChannel(name)
-      if (method === 'POST') return sendJson(req, res, 201, { mask: await ctx.channels.addMask(name, await readJson(req)) })
+      if (method === 'POST')
+        return sendJson(req, res, 201, { mask: await ctx.channels.addMask(name, await readJson(req)) })
       if (method === 'DELETE') {
         const pipeline = url.searchParams.get('pipeline') ?? undefined
         const from = url.searchParams.get('from')
@@ -107,7 +116,8 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
   function authorize(req: IncomingMessage): void {
     const token = ctx.config.control.token
     if (!token) return
-    if (req.headers.authorization !== `Bearer ${token}`) throw errors.unauthorized('control API writes need the control token')
+    if (req.headers.authorization !== `Bearer ${token}`)
+      throw errors.unauthorized('control API writes need the control token')
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

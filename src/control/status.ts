@@ -3,9 +3,10 @@
  * view (live edge, per-pipeline health, and the recent segments with the copy each would
  * be served from, which the dashboard draws as a timeline).
  */
-import type { Context } from '../server/context.js'
+
 import { countDefects } from '../selection/defects.js'
 import { selectCandidate } from '../selection/select.js'
+import type { Context } from '../server/context.js'
 import { availabilityAt, liveEdge } from '../timing/schedule.js'
 import { renderMediaPath } from '../timing/template.js'
 import type { Channel } from './channel-registry.js'
@@ -59,7 +60,14 @@ export async function channelStatus(ctx: Context, channel: Channel) {
           number: n,
           availableAt: availabilityAt(cfg, n),
           served: selection.kind === 'serve' ? selection.candidate.pipeline : null,
-          outcome: selection.kind === 'serve' ? (selection.defective ? 'defective' : 'valid') : selection.kind === 'wait' ? 'waiting' : 'missing',
+          outcome:
+            selection.kind === 'serve'
+              ? selection.defective
+                ? 'defective'
+                : 'valid'
+              : selection.kind === 'wait'
+                ? 'waiting'
+                : 'missing',
           copies: list
             .map((m) => ({
               pipeline: m.pipeline,

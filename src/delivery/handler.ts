@@ -6,16 +6,15 @@
  * first under pressure (SPEC §8).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Channel } from '../control/channel-registry.js'
 import { errors, type LiveOriginError } from '../errors.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
 import { classifyRead, type RequestClass } from '../overload/classify.js'
-import type { Context } from '../server/context.js'
-import type { Channel } from '../control/channel-registry.js'
-import type { ObjectMeta } from '../storage/types.js'
 import { selectCandidate } from '../selection/select.js'
-import { availabilityAt, cmsdStatic, segmentDecision } from '../timing/schedule.js'
+import type { Context } from '../server/context.js'
+import type { ObjectMeta } from '../storage/types.js'
 import {
   blockingRequestTooFarAhead,
   blockingTimeoutMs,
@@ -23,16 +22,28 @@ import {
   parseMediaPlaylist,
   playlistSatisfies,
 } from '../timing/hls.js'
-import { sendObject } from './send-object.js'
+import {
+  availabilityAt,
+  cmsdStatic,
+  initDecision,
+  manifestTtlMs,
+  SHORT_TTL_MS,
+  segmentDecision,
+  UNKNOWN_CHANNEL_TTL_MS,
+} from '../timing/schedule.js'
+import { compilePathMatcher } from '../timing/template.js'
 import type { WakeReason } from './holds.js'
+import { sendObject } from './send-object.js'
 
 const ALLOW = ['GET', 'HEAD']
-/** Lifetime of a 404 for an unknown channel (SPEC §7). */
-const UNKNOWN_CHANNEL_TTL_MS = 5000
-/** Lifetime of a 404 for an init segment or manifest, and of objects of template-less channels. */
-const SHORT_TTL_MS = 1000
-/** How long a segment's candidate list read by this process is reused (see ObjectReader.candidates). */
-const SEGMENT_LIST_REUSE_MS = 1000
+/** Channels without a template still know manifests by their extension. */
+const manifestsOnly = compilePathMatcher(undefined)
+/**
+ * How long a candidate list read by this process is reused for objects that are written once
+ * (segments, init segments, other objects; not manifests). Commits announced on the bus drop
+ * the entry at once; the window bounds staleness only for writes made on other nodes.
+ */
+const LIST_REUSE_MS = 1000
 
 interface Exchange {
   readonly ctx: Context
@@ -64,7 +75,7 @@ export function createDeliveryHandler(ctx: Context) {
         finish(404)
         return
       }
-      const match = channel.matcher?.match(name.path) ?? ({ kind: 'other' } as const)
+      const match = (channel.matcher ?? manifestsOnly).match(name.path)
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       ctx.metrics.inFlight.inc({ class: klass })
@@ -82,7 +93,8 @@ export function createDeliveryHandler(ctx: Context) {
       let work: Promise<void>
       if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.number)
       else if (match.kind === 'init') work = serveInit(ex, channel, name.path)
-      else if (match.kind === 'manifest') work = serveManifest(ex, channel, name.path, match.format, name.query)
+      else if (match.kind === 'manifest')
+        work = serveManifest(ex, channel, name.path, match.format, name.query)
       else work = serveOther(ex, channel, name.path)
       work.catch((err) => fail(ex, err))
     } catch (err) {
@@ -120,16 +132,30 @@ function heldHeaders(ex: Exchange): OutgoingHttpHeaders {
   return { 'CMSD-Dynamic': `"liveorigin";ht=${Math.max(0, ex.ctx.now() - ex.heldSince)}` }
 }
 
-function answerError(ex: Exchange, err: LiveOriginError, ttlMs: number, extra: OutgoingHttpHeaders = {}): void {
+function answerError(
+  ex: Exchange,
+  err: LiveOriginError,
+  ttlMs: number,
+  extra: OutgoingHttpHeaders = {},
+): void {
   if (ex.done) return
   ex.done = true
   sendError(ex.req, ex.res, err, { ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
 }
 
-async function answerObject(ex: Exchange, meta: ObjectMeta, ttlMs: number, extra: OutgoingHttpHeaders): Promise<void> {
+async function answerObject(
+  ex: Exchange,
+  meta: ObjectMeta,
+  ttlMs: number,
+  extra: OutgoingHttpHeaders,
+): Promise<void> {
   if (ex.done) return
   ex.done = true
-  await sendObject(ex.ctx.reader, ex.req, ex.res, meta, { ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
+  await sendObject(ex.ctx.reader, ex.req, ex.res, meta, {
+    ...ttlHeaders(ttlMs),
+    ...heldHeaders(ex),
+    ...extra,
+  })
 }
 
 /**
@@ -151,7 +177,10 @@ function hold(ex: Exchange, key: string, deadline: number, retry: (reason: WakeR
   ctx.metrics.held.inc()
   const remove = ctx.holds.add(key, deadline, (reason) => {
     ctx.metrics.held.dec()
-    ctx.metrics.holdDuration.observe({ outcome: reason === 'commit' ? 'released' : 'timeout' }, (performance.now() - since) / 1000)
+    ctx.metrics.holdDuration.observe(
+      { outcome: reason === 'commit' ? 'released' : 'timeout' },
+      (performance.now() - since) / 1000,
+    )
     ex.res.off('close', onClose)
     retry(reason)
   })
@@ -191,7 +220,7 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
-    const list = await ctx.reader.candidates(channel.name, path, SEGMENT_LIST_REUSE_MS)
+    const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
     const selection = selectCandidate(list, {
       pipelines: cfg.pipelines,
       masks: channel.masks,
@@ -199,6 +228,8 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
       now: t,
       availabilityAt: availabilityAt(cfg, n),
       graceMs: cfg.selectionGraceMs,
+      // Without a configured pipeline list, wait for the pipelines known to be healthy.
+      ...(cfg.pipelines.length === 0 ? { expected: ctx.health.healthyPipelines(channel, t) } : {}),
     })
     if (selection.kind === 'serve') {
       const meta = selection.candidate
@@ -242,18 +273,18 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
   const key = `${channel.name}/${path}`
   const attempt = async (): Promise<void> => {
     if (ex.done) return
-    const list = await ctx.reader.candidates(channel.name, path)
+    const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
     const meta = ctx.health.preferred(channel, list, ctx.now())
-    if (meta) {
-      await answerObject(ex, meta, cfg.segmentDurationMs, { 'Segment-Pipeline': meta.pipeline })
+    const d = initDecision(cfg, ctx.now(), meta !== undefined)
+    if (meta && d.action === 'serve') {
+      await answerObject(ex, meta, d.ttlMs, { 'Segment-Pipeline': meta.pipeline })
       return
     }
-    const d = segmentDecision(cfg, cfg.startNumber, ctx.now(), false)
     if (d.action === 'hold') {
       hold(ex, key, d.untilMs, () => void attempt().catch((err) => fail(ex, err)))
       return
     }
-    answerError(ex, errors.notFound('init segment'), SHORT_TTL_MS)
+    answerError(ex, errors.notFound('init segment'), d.ttlMs)
   }
   await attempt()
 }
@@ -266,8 +297,7 @@ async function serveManifest(
   query: string,
 ): Promise<void> {
   const { ctx } = ex
-  const cfg = channel.config
-  const ttlMs = !cfg ? SHORT_TTL_MS : format === 'hls' ? Math.floor(cfg.segmentDurationMs / 2) : cfg.manifestTtlMs
+  const ttlMs = manifestTtlMs(channel.config, format)
   const blocking = format === 'hls' && query ? parseBlockingRequest(new URLSearchParams(query)) : undefined
   const key = `${channel.name}/${path}`
   let deadline: number | undefined
@@ -292,13 +322,21 @@ async function serveManifest(
     }
     if (deadline === undefined) {
       if (blockingRequestTooFarAhead(playlist, blocking.msn)) {
-        answerError(ex, errors.badQuery(`_HLS_msn=${blocking.msn} is more than 2 segments past the playlist`), SHORT_TTL_MS)
+        answerError(
+          ex,
+          errors.badQuery(`_HLS_msn=${blocking.msn} is more than 2 segments past the playlist`),
+          SHORT_TTL_MS,
+        )
         return
       }
       deadline = ctx.now() + blockingTimeoutMs(playlist)
     }
     if (ctx.now() >= deadline) {
-      answerError(ex, errors.storageUnavailable('the requested media sequence number did not arrive in time'), SHORT_TTL_MS)
+      answerError(
+        ex,
+        errors.storageUnavailable('the requested media sequence number did not arrive in time'),
+        SHORT_TTL_MS,
+      )
       return
     }
     hold(ex, key, deadline, () => void attempt().catch((err) => fail(ex, err)))
@@ -309,7 +347,7 @@ async function serveManifest(
 /** Objects that are neither segments nor manifests, and everything of template-less channels. */
 async function serveOther(ex: Exchange, channel: Channel, path: string): Promise<void> {
   const { ctx } = ex
-  const list = await ctx.reader.candidates(channel.name, path)
+  const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
   const meta = ctx.health.preferred(channel, list, ctx.now())
   if (!meta) {
     answerError(ex, errors.notFound('object'), SHORT_TTL_MS)

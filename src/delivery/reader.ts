@@ -6,10 +6,11 @@
  * cached body can never be stale; candidate lists are always read from the shared tier or
  * storage so that a reader sees every acknowledged write.
  */
-import type { ObjectStore } from '../storage/object-store.js'
-import type { CacheStore, ObjectMeta } from '../storage/types.js'
+
 import { SingleFlight } from '../cache/single-flight.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import type { CacheStore, ObjectMeta } from '../storage/types.js'
 
 export interface MemoryTier {
   peek(key: string): Buffer | undefined
@@ -78,6 +79,16 @@ export class ObjectReader {
       }
       return list
     })
+  }
+
+  /**
+   * Re-reads the candidates of (channel, path) and tells whether a copy appeared that this
+   * process had not seen: how held requests learn of commits made where no bus reaches.
+   */
+  async appeared(channel: string, path: string): Promise<boolean> {
+    const seen = new Set((this.#recent.get(candidatesKey(channel, path))?.list ?? []).map((m) => m.token))
+    const list = await this.candidates(channel, path)
+    return list.some((m) => !seen.has(m.token))
   }
 
   /** Forgets what this process knows of (channel, path) after a commit or removal anywhere. */

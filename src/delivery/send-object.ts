@@ -4,8 +4,8 @@
  * from storage.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { errors } from '../errors.js'
 import { notModified, parseRange } from '../http/conditional.js'
 import { sendError } from '../http/respond.js'

@@ -36,7 +36,7 @@ export function parseRange(headers: IncomingHttpHeaders, size: number, etag: str
   const header = headers.range
   if (header === undefined) return { kind: 'full' }
   const ifRange = headers['if-range']
-  if (ifRange !== undefined && ifRange.trim() !== etag) return { kind: 'full' }
+  if (typeof ifRange === 'string' && ifRange.trim() !== etag) return { kind: 'full' }
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
   if (!m) return { kind: 'full' }
   const [, a, b] = m

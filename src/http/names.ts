@@ -19,9 +19,7 @@ const MAX_PATH_BYTES = 1024
 /** Checks a channel name; throws 400 naming the problem. */
 export function checkChannelName(channel: string): void {
   if (!CHANNEL.test(channel)) {
-    throw errors.badPath(
-      `channel "${printable(channel)}" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`,
-    )
+    throw errors.badPath(`channel "${printable(channel)}" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`)
   }
 }
 
@@ -57,6 +55,13 @@ export function parseObjectName(target: string, allowQuery: boolean): ObjectName
 
 function printable(s: string): string {
   const shown = s.length > 64 ? `${s.slice(0, 64)}…` : s
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we replace
-  return shown.replace(/[\u0000-\u001f\u007f"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  let out = ''
+  for (const ch of shown) {
+    const code = ch.charCodeAt(0)
+    out +=
+      code < 0x20 || code === 0x7f || ch === '"' || ch === '\\'
+        ? `\\x${code.toString(16).padStart(2, '0')}`
+        : ch
+  }
+  return out
 }

@@ -4,11 +4,11 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'
+import { cacheControlFor } from '../timing/schedule.js'
 
 /** `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms` in milliseconds. */
-export function ttlHeaders(ttlMs: number): { 'Cache-Control': string; 'Cache-TTL-Ms': string } {
-  const ms = Math.max(0, Math.floor(ttlMs))
-  return { 'Cache-Control': `max-age=${Math.floor(ms / 1000)}`, 'Cache-TTL-Ms': String(ms) }
+export function ttlHeaders(ttlMs: number): OutgoingHttpHeaders {
+  return { ...cacheControlFor(ttlMs) }
 }
 
 /** Lifetime of error answers that are not about an object's timing (a 400 for a bad name, …). */
@@ -60,5 +60,6 @@ export function sendJson(
 
 /** Throws 405 with `Allow` unless `req.method` is one of `allowed`. */
 export function checkMethod(req: IncomingMessage, allowed: readonly string[]): void {
-  if (!allowed.includes(req.method ?? '')) throw errors.methodNotAllowed(req.method ?? '?', allowed.join(', '))
+  if (!allowed.includes(req.method ?? ''))
+    throw errors.methodNotAllowed(req.method ?? '?', allowed.join(', '))
 }

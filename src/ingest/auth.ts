@@ -38,8 +38,10 @@ export function createAuthenticator(tokens: Record<string, TokenEntry>): Authent
     pipelineFor(headers, channel) {
       if (open) {
         const id = headers['pipeline-id']
-        if (id === undefined || id === '') throw errors.badHeader('Pipeline-Id', 'required when no ingest tokens are configured')
-        if (Array.isArray(id) || !PIPELINE_ID.test(id)) throw errors.badHeader('Pipeline-Id', 'must match [A-Za-z0-9._-]{1,64}')
+        if (id === undefined || id === '')
+          throw errors.badHeader('Pipeline-Id', 'required when no ingest tokens are configured')
+        if (Array.isArray(id) || !PIPELINE_ID.test(id))
+          throw errors.badHeader('Pipeline-Id', 'must match [A-Za-z0-9._-]{1,64}')
         return id
       }
       const auth = headers.authorization

@@ -4,16 +4,17 @@
  * only), records defects, and answers 2xx only once the object is durable and visible.
  * An upload that fails, stalls or is cut off leaves nothing visible.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { errors, type LiveOriginError } from '../errors.js'
 import { contentTypeFor, isFragmentedMp4 } from '../http/content-type.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
-import type { Context } from '../server/context.js'
-import { type Defect, mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
+import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
 import { FragmentInspector } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
+import type { Defect } from '../selection/types.js'
+import type { Context } from '../server/context.js'
 import { availabilityAt, segmentExpiresAt } from '../timing/schedule.js'
 import type { PathMatch } from '../timing/template.js'
 import type { Authenticator } from './auth.js'
@@ -60,7 +61,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       refuse(err)
       return
     }
-    const work = req.method === 'DELETE' ? remove(name.channel, name.path, pipeline) : upload(name.channel, name.path, pipeline)
+    const work =
+      req.method === 'DELETE'
+        ? remove(name.channel, name.path, pipeline)
+        : upload(name.channel, name.path, pipeline)
     work.then(finish, refuse)
 
     async function remove(channelName: string, path: string, pipelineId: string): Promise<number> {
@@ -69,7 +73,13 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       await ctx.reader.removed(channelName, path)
       ctx.bus.publish({ type: 'remove', channel: channelName, path, pipeline: pipelineId })
       log.info({ channel: channelName, path, pipeline: pipelineId }, 'object removed')
-      sendJson(req, res, 200, { removed: { channel: channelName, path, pipeline: pipelineId, etag: removed.etag } }, ttlHeaders(0))
+      sendJson(
+        req,
+        res,
+        200,
+        { removed: { channel: channelName, path, pipeline: pipelineId, etag: removed.etag } },
+        ttlHeaders(0),
+      )
       return 200
     }
 
@@ -77,7 +87,8 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       const length = req.headers['content-length']
       const chunked = /chunked/i.test(req.headers['transfer-encoding'] ?? '')
       if (length === undefined && !chunked) throw errors.lengthRequired()
-      if (length !== undefined && Number(length) > cfg.maxObjectBytes) throw errors.tooLarge(cfg.maxObjectBytes)
+      if (length !== undefined && Number(length) > cfg.maxObjectBytes)
+        throw errors.tooLarge(cfg.maxObjectBytes)
       const packagerDefects = parseDefects(headerValue(req.headers['segment-defects']))
 
       let channel = ctx.channels.get(channelName)
@@ -89,15 +100,17 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       const match: PathMatch = channel.matcher?.match(path) ?? { kind: 'other' }
 
       const inFlight = uploads.get(pipelineId) ?? 0
-      if (inFlight >= cfg.maxUploadsPerPipeline) throw errors.tooManyUploads(pipelineId, cfg.maxUploadsPerPipeline)
+      if (inFlight >= cfg.maxUploadsPerPipeline)
+        throw errors.tooManyUploads(pipelineId, cfg.maxUploadsPerPipeline)
       uploads.set(pipelineId, inFlight + 1)
       ctx.metrics.uploadsInProgress.inc()
       try {
         const now = ctx.now()
-        const expiresAt =
-          !template ? now + DEFAULT_RETENTION_MS
-          : match.kind === 'media' && !Number.isNaN(match.number) ? segmentExpiresAt(template, match.number)
-          : 0
+        const expiresAt = !template
+          ? now + DEFAULT_RETENTION_MS
+          : match.kind === 'media' && !Number.isNaN(match.number)
+            ? segmentExpiresAt(template, match.number)
+            : 0
         const inspector =
           template && match.kind === 'media' && !Number.isNaN(match.number) && isFragmentedMp4(path)
             ? new FragmentInspector()
@@ -146,25 +159,50 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         const bytes = keep ? Buffer.concat(kept) : undefined
         if (match.kind === 'init' && bytes) inits.remember(channelName, path, pipelineId, meta.token, bytes)
         await ctx.reader.written(meta, bytes).catch((err) => log.warn({ err }, 'cache write-through failed'))
-        ctx.bus.publish({ type: 'commit', channel: channelName, path, pipeline: pipelineId, token: meta.token, defects: meta.defects })
+        ctx.bus.publish({
+          type: 'commit',
+          channel: channelName,
+          path,
+          pipeline: pipelineId,
+          token: meta.token,
+          defects: meta.defects,
+        })
 
         for (const d of packagerDefects) ctx.metrics.defects.inc({ kind: d.kind, source: 'packager' })
         for (const d of originDefects) ctx.metrics.defects.inc({ kind: d.kind, source: 'origin' })
         if (template && match.kind === 'media' && meta.committedAt > availabilityAt(template, match.number)) {
           ctx.metrics.lateSegments.inc({ pipeline: pipelineId })
         }
-        if (match.kind === 'manifest' && match.format === 'dash' && bytes && channel.source !== 'api' && channel.source !== 'config') {
+        if (
+          match.kind === 'manifest' &&
+          match.format === 'dash' &&
+          bytes &&
+          channel.source !== 'api' &&
+          channel.source !== 'config'
+        ) {
           await ctx.channels
-            .learnFromMpd(channelName, bytes.toString('utf8'))
-            .catch((err) => log.warn({ err: (err as Error).message, channel: channelName }, 'could not learn timing from MPD'))
+            .learnFromMpd(channelName, bytes.toString('utf8'), path)
+            .catch((err) =>
+              log.warn(
+                { err: (err as Error).message, channel: channelName },
+                'could not learn timing from MPD',
+              ),
+            )
         }
 
         const status = replaced ? 204 : 201
         log.info(
-          { channel: channelName, path, pipeline: pipelineId, bytes: meta.size, status, defects: meta.defects || undefined },
+          {
+            channel: channelName,
+            path,
+            pipeline: pipelineId,
+            bytes: meta.size,
+            status,
+            defects: meta.defects || undefined,
+          },
           'object stored',
         )
-        const headers: Record<string, string> = { ...ttlHeaders(0), ETag: meta.etag }
+        const headers: OutgoingHttpHeaders = { ...ttlHeaders(0), ETag: meta.etag }
         if (meta.defects) headers['Segment-Defects'] = meta.defects
         res.writeHead(status, headers)
         res.end()

@@ -25,7 +25,12 @@ export class InitBook {
   }
 
   /** The init segment of `rendition` as `pipeline` (else any pipeline) stored it; undefined when none. */
-  async get(channel: string, cfg: ChannelConfig, rendition: string, pipeline: string): Promise<InitInfo | undefined> {
+  async get(
+    channel: string,
+    cfg: ChannelConfig,
+    rendition: string,
+    pipeline: string,
+  ): Promise<InitInfo | undefined> {
     const path = renderInitPath(cfg, rendition)
     const key = `${channel}/${path}/${pipeline}`
     const known = this.#book.get(key)

@@ -1,7 +1,7 @@
 /**
  * JSON logs with pino, one line per event. Each request gets a child logger with its id.
  */
-import { pino, type Logger } from 'pino'
+import { type Logger, pino } from 'pino'
 
 export type { Logger }
 

@@ -3,7 +3,7 @@
  * `liveorigin_`). Each process has its own registry; in a multi-process `serve` the control
  * listener aggregates the workers' registries.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const holdBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
@@ -32,7 +32,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Uploads being received.',
       registers: r,
     }),
-    held: new Gauge({ name: 'liveorigin_held_requests', help: 'Requests held at the live edge.', registers: r }),
+    held: new Gauge({
+      name: 'liveorigin_held_requests',
+      help: 'Requests held at the live edge.',
+      registers: r,
+    }),
     holdDuration: new Histogram({
       name: 'liveorigin_hold_duration_seconds',
       help: 'How long held requests waited, by outcome (released, timeout, disconnected).',

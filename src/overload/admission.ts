@@ -7,7 +7,7 @@
  * consulted for writes. A class is admitted again when pressure falls below 80 % of the
  * level that refused it (hysteresis, so the state does not flap).
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { RequestClass } from './classify.js'
 
 export interface AdmissionThresholds {
@@ -48,7 +48,11 @@ export class LatencyWindow {
 
 /** Pressure from a reading: the largest ratio of measurement to threshold. */
 export function pressureOf(r: PressureReading, t: AdmissionThresholds): number {
-  return Math.max(r.eventLoopDelayMs / t.eventLoopDelayMs, r.storageLatencyMs / t.storageLatencyMs, r.inFlight / t.maxInFlight)
+  return Math.max(
+    r.eventLoopDelayMs / t.eventLoopDelayMs,
+    r.storageLatencyMs / t.storageLatencyMs,
+    r.inFlight / t.maxInFlight,
+  )
 }
 
 /** Pure state step: which classes are shed after a new pressure value. */
@@ -104,7 +108,11 @@ export class AdmissionController {
   /** Feeds one reading (also used directly by tests). */
   update(reading: PressureReading): void {
     this.#reading = reading
-    this.#shed = nextShedState(this.#shed, pressureOf(reading, this.#thresholds), this.#thresholds.liveEdgeFactor)
+    this.#shed = nextShedState(
+      this.#shed,
+      pressureOf(reading, this.#thresholds),
+      this.#thresholds.liveEdgeFactor,
+    )
     this.#onUpdate(this.#shed, reading)
   }
 

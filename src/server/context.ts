@@ -8,9 +8,9 @@ import type { Config } from '../config/schema.js'
 import { ChannelRegistry } from '../control/channel-registry.js'
 import { HoldTable } from '../delivery/holds.js'
 import { ObjectReader } from '../delivery/reader.js'
-import { AdmissionController, LatencyWindow } from '../overload/admission.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { AdmissionController, LatencyWindow } from '../overload/admission.js'
 import { HealthBook } from '../selection/health-book.js'
 import { createEmbeddedDriver } from '../storage/embedded.js'
 import { withInjectedPressure } from '../storage/inject.js'
@@ -52,7 +52,9 @@ export interface ContextOptions {
 async function openDriver(config: Config): Promise<StorageDriver> {
   if (config.storage.driver === 'cassandra') {
     const { createCassandraDriver } = await import('../storage/cassandra.js')
-    return createCassandraDriver((config.storage.cassandra ?? {}) as Parameters<typeof createCassandraDriver>[0])
+    return createCassandraDriver(
+      (config.storage.cassandra ?? {}) as unknown as Parameters<typeof createCassandraDriver>[0],
+    )
   }
   return createEmbeddedDriver({ dataDir: config.storage.dataDir })
 }
@@ -60,7 +62,7 @@ async function openDriver(config: Config): Promise<StorageDriver> {
 async function openSharedCache(config: Config): Promise<CacheStore | undefined> {
   if (!config.cache.memcached) return undefined
   const { createMemcachedCache } = await import('../cache/memcached.js')
-  return createMemcachedCache(config.cache.memcached as Parameters<typeof createMemcachedCache>[0])
+  return createMemcachedCache(config.cache.memcached as unknown as Parameters<typeof createMemcachedCache>[0])
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
@@ -73,7 +75,9 @@ export async function createContext(config: Config, options: ContextOptions = {}
   if (config.storage.inject) {
     driver = withInjectedPressure(driver, {
       latencyMs: config.storage.inject.latencyMs,
-      ...(config.storage.inject.maxConcurrent !== undefined ? { maxConcurrent: config.storage.inject.maxConcurrent } : {}),
+      ...(config.storage.inject.maxConcurrent !== undefined
+        ? { maxConcurrent: config.storage.inject.maxConcurrent }
+        : {}),
     })
   }
   driver = instrumentDriver(driver, (e) => {
@@ -85,7 +89,9 @@ export async function createContext(config: Config, options: ContextOptions = {}
 
   let shared = await openSharedCache(config)
   if (shared) {
-    shared = instrumentCache(shared, (e) => metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }))
+    shared = instrumentCache(shared, (e) =>
+      metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }),
+    )
   }
   const store = new ObjectStore(driver, { chunkSize: config.storage.chunkSize })
   const memory = createMemoryCache({ maxBytes: config.cache.memoryBytes })
@@ -93,10 +99,27 @@ export async function createContext(config: Config, options: ContextOptions = {}
     maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
   })
   const bus = options.bus ?? createBus()
-  const channels = new ChannelRegistry(driver, config.channels, (channel) => bus.publish({ type: 'channel', channel }))
+  const channels = new ChannelRegistry(driver, config.channels, (channel) =>
+    bus.publish({ type: 'channel', channel }),
+  )
   await channels.load()
 
-  const holds = new HoldTable({ now, pollMs: config.delivery.holdPollMs })
+  // Commits reach held requests over the bus when every role runs under one `serve`. Where
+  // they may come from elsewhere (another node, another process of a split fleet), held
+  // requests also poll: the shared cache tier when there is one, else storage.
+  const pollHolds = config.storage.driver === 'cassandra' || !config.roles.includes('all')
+  const holds = new HoldTable({
+    now,
+    pollMs: config.delivery.holdPollMs,
+    ...(pollHolds
+      ? {
+          poll: (key: string) => {
+            const slash = key.indexOf('/')
+            return reader.appeared(key.slice(0, slash), key.slice(slash + 1))
+          },
+        }
+      : {}),
+  })
   const health = new HealthBook()
   const admission = new AdmissionController(
     config.overload,
@@ -112,11 +135,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
   bus.subscribe((event) => {
     if (event.type === 'channel') {
       // Another process changed a channel: reload it (errors leave the old copy in place).
-      channels.refresh(event.channel).catch((err) => log.warn({ err, channel: event.channel }, 'channel refresh failed'))
+      channels
+        .refresh(event.channel)
+        .catch((err) => log.warn({ err, channel: event.channel }, 'channel refresh failed'))
     } else {
       reader.invalidate(event.channel, event.path)
       holds.release(`${event.channel}/${event.path}`)
-      if (event.type === 'commit') health.committed(channels.get(event.channel), event.path, event.pipeline, now())
+      if (event.type === 'commit') {
+        health.committed(channels.get(event.channel), event.path, event.pipeline, now(), event.defects)
+      }
     }
   })
 

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createControlHandler, type ControlOptions } from '../control/handler.js'
+import { type ControlOptions, createControlHandler } from '../control/handler.js'
 import { createDeliveryHandler } from '../delivery/handler.js'
 import { createAuthenticator } from '../ingest/auth.js'
 import { createIngestHandler } from '../ingest/handler.js'
@@ -20,7 +20,11 @@ export interface Listeners {
 }
 
 function portOf(config: Context['config'], role: Role): number {
-  return role === 'ingest' ? config.ingest.port : role === 'delivery' ? config.delivery.port : config.control.port
+  return role === 'ingest'
+    ? config.ingest.port
+    : role === 'delivery'
+      ? config.delivery.port
+      : config.control.port
 }
 
 export async function startListeners(

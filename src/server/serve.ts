@@ -31,8 +31,12 @@ export function isSupervised(config: Config): boolean {
   return config.roles.includes('all') && config.delivery.workers > 0
 }
 
-export async function serve(config: Config, options: ContextOptions & { log?: Logger } = {}): Promise<Running> {
-  if (isSupervised(config)) return supervise(config, options.log ?? createLogger(config.log.level, { role: 'supervisor' }))
+export async function serve(
+  config: Config,
+  options: ContextOptions & { log?: Logger } = {},
+): Promise<Running> {
+  if (isSupervised(config))
+    return supervise(config, options.log ?? createLogger(config.log.level, { role: 'supervisor' }))
   const context = await createContext(config, options)
   const listeners = await startListeners(context, rolesOf(config))
   return {
@@ -94,7 +98,10 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   const aggregator = new AggregatorRegistry()
   const listeners = await startListeners(context, ['control'], {
     control: {
-      metricsText: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }),
+      metricsText: async () => ({
+        contentType: aggregator.contentType,
+        body: await aggregator.clusterMetrics(),
+      }),
     },
   })
 
@@ -104,7 +111,8 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify({ spec, config }) })
     specs.set(worker.id, spec)
     return new Promise((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`${spec.role} worker exited with ${code} before listening`))
+      const onExit = (code: number) =>
+        reject(new Error(`${spec.role} worker exited with ${code} before listening`))
       worker.once('exit', onExit)
       worker.once('listening', () => {
         worker.off('exit', onExit)
@@ -126,7 +134,9 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   try {
     await Promise.all([
       fork({ role: 'ingest', port: ingestPort }),
-      ...Array.from({ length: config.delivery.workers }, () => fork({ role: 'delivery', port: deliveryPort })),
+      ...Array.from({ length: config.delivery.workers }, () =>
+        fork({ role: 'delivery', port: deliveryPort }),
+      ),
     ])
   } catch (err) {
     stopping = true

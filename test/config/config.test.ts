@@ -29,9 +29,20 @@ describe('configuration', () => {
   })
 
   it('flags win over environment, environment over file', () => {
-    const f = file('ingest:\n  maxObjectBytes: 1000\n  strictChannels: true\ndelivery:\n  port: 9000\ncache:\n  memoryBytes: 5\n')
+    const f = file(
+      'ingest:\n  maxObjectBytes: 1000\n  strictChannels: true\ndelivery:\n  port: 9000\ncache:\n  memoryBytes: 5\n',
+    )
     const env = { LIVEORIGIN_INGEST_MAX_OBJECT_BYTES: '2000', LIVEORIGIN_DELIVERY_PORT: '9001' }
-    const { flags, configFile } = parseServeArgs(['--config', f, '--delivery-port', '9002', '--role', 'ingest', '--role', 'control'])
+    const { flags, configFile } = parseServeArgs([
+      '--config',
+      f,
+      '--delivery-port',
+      '9002',
+      '--role',
+      'ingest',
+      '--role',
+      'control',
+    ])
     const c = loadConfig({ file: configFile, env, flags })
     assert.equal(c.ingest.maxObjectBytes, 2000)
     assert.equal(c.ingest.strictChannels, true)
@@ -41,9 +52,14 @@ describe('configuration', () => {
   })
 
   it('reads tokens and storage.inject from YAML and JSON environment values', () => {
-    const f = file('ingest:\n  tokens:\n    east: "secret-east"\n    west: { token: "secret-west", channels: [a] }\nstorage:\n  inject: { latencyMs: 20, maxConcurrent: 2 }\n')
+    const f = file(
+      'ingest:\n  tokens:\n    east: "secret-east"\n    west: { token: "secret-west", channels: [a] }\nstorage:\n  inject: { latencyMs: 20, maxConcurrent: 2 }\n',
+    )
     const c = loadConfig({ file: f })
-    assert.deepEqual(c.ingest.tokens, { east: 'secret-east', west: { token: 'secret-west', channels: ['a'] } })
+    assert.deepEqual(c.ingest.tokens, {
+      east: 'secret-east',
+      west: { token: 'secret-west', channels: ['a'] },
+    })
     assert.deepEqual(c.storage.inject, { latencyMs: 20, maxConcurrent: 2 })
     const e = loadConfig({ env: { LIVEORIGIN_INGEST_TOKENS: '{"east":"12345678"}' } })
     assert.deepEqual(e.ingest.tokens, { east: '12345678' })
@@ -52,10 +68,16 @@ describe('configuration', () => {
   it('names the bad setting in one line', () => {
     const cases: Array<[() => unknown, RegExp]> = [
       [() => loadConfig({ file: file('ingest:\n  maxObjectBytes: -1\n') }), /ingest\.maxObjectBytes/],
-      [() => loadConfig({ file: file('ingest:\n  maxObjectByte: 1\n') }), /unknown setting ingest\.maxObjectByte/],
+      [
+        () => loadConfig({ file: file('ingest:\n  maxObjectByte: 1\n') }),
+        /unknown setting ingest\.maxObjectByte/,
+      ],
       [() => loadConfig({ file: file('storage:\n  driver: floppy\n') }), /storage\.driver/],
       [() => loadConfig({ file: join(dir, 'missing.yaml') }), /missing\.yaml: ENOENT/],
-      [() => loadConfig({ env: { LIVEORIGIN_INGEST_STRICT_CHANNELS: 'maybe' } }), /LIVEORIGIN_INGEST_STRICT_CHANNELS/],
+      [
+        () => loadConfig({ env: { LIVEORIGIN_INGEST_STRICT_CHANNELS: 'maybe' } }),
+        /LIVEORIGIN_INGEST_STRICT_CHANNELS/,
+      ],
       [() => parseServeArgs(['--delivery-port', 'x']), /--delivery-port \(delivery\.port\)/],
       [() => parseServeArgs(['--nope']), /nope/],
     ]

@@ -25,7 +25,11 @@ export interface CliOrigin {
   output(): string
 }
 
-export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliOrigin> {
+export async function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+): Promise<CliOrigin> {
   const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
   const child = spawn(
     process.execPath,

@@ -34,6 +34,9 @@ export async function startOrigin(
       'delivery.workers': 0,
       'storage.dataDir': dataDir,
       'log.level': 'silent',
+      // The test's own client shares this event loop: its load must not count as origin
+      // pressure unless a test asks for shedding.
+      'overload.eventLoopDelayMs': 2000,
       ...overrides,
     },
   })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,7 +18,11 @@ it('kill -9 right after a 201 loses nothing: a restart on the same --data-dir se
   const body = randomBytes(3 * 1024 * 1024)
   const first = await startCli(['--data-dir', dataDir])
   children.push(first.child)
-  const r = await fetch(`${first.ingest}/ch/v/42.m4s`, { method: 'PUT', body, headers: { 'Pipeline-Id': 'east' } })
+  const r = await fetch(`${first.ingest}/ch/v/42.m4s`, {
+    method: 'PUT',
+    body,
+    headers: { 'Pipeline-Id': 'east' },
+  })
   assert.equal(r.status, 201)
   first.child.kill('SIGKILL')
   await new Promise((resolve) => first.child.once('exit', resolve))
@@ -34,9 +38,13 @@ it('kill -9 right after a 201 loses nothing: a restart on the same --data-dir se
 })
 
 it('refuses open ingest on a non-loopback host, in one line naming the setting', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '0.0.0.0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '0.0.0.0', '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   children.push(child)
   let stderr = ''
   child.stderr.on('data', (d) => {
@@ -48,10 +56,14 @@ it('refuses open ingest on a non-loopback host, in one line naming the setting',
 })
 
 it('a bad setting stops start-up with one line naming it', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LIVEORIGIN_INGEST_MAX_OBJECT_BYTES: 'lots' },
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LIVEORIGIN_INGEST_MAX_OBJECT_BYTES: 'lots' },
+    },
+  )
   children.push(child)
   let stderr = ''
   child.stderr.on('data', (d) => {

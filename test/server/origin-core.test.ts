@@ -7,11 +7,19 @@ import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 const twoMB = randomBytes(2 * 1024 * 1024)
 
 function put(origin: TestOrigin, path: string, body: Uint8Array, headers: Record<string, string> = {}) {
-  return fetch(`${origin.ingest}${path}`, { method: 'PUT', body, headers: { 'Pipeline-Id': 'east', ...headers } })
+  return fetch(`${origin.ingest}${path}`, {
+    method: 'PUT',
+    body,
+    headers: { 'Pipeline-Id': 'east', ...headers },
+  })
 }
 
 /** Sends a raw HTTP request and resolves with the raw response text (or '' if the socket closed). */
-function raw(url: string, text: string | Buffer, opts: { end?: boolean; waitMs?: number } = {}): Promise<string> {
+function raw(
+  url: string,
+  text: string | Buffer,
+  opts: { end?: boolean; waitMs?: number } = {},
+): Promise<string> {
   const { port } = new URL(url)
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1')
@@ -54,7 +62,10 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     assert.match(g.headers.get('cache-control') ?? '', /^max-age=\d+$/)
     assert.match(g.headers.get('cache-ttl-ms') ?? '', /^\d+$/)
     const body = Buffer.from(await g.arrayBuffer())
-    assert.equal(createHash('sha256').update(body).digest('hex'), createHash('sha256').update(twoMB).digest('hex'))
+    assert.equal(
+      createHash('sha256').update(body).digest('hex'),
+      createHash('sha256').update(twoMB).digest('hex'),
+    )
   })
 
   it('HEAD has the same headers and no body; Range → 206; If-None-Match → 304', async () => {
@@ -62,7 +73,15 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     await g.arrayBuffer()
     const h = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, { method: 'HEAD' })
     assert.equal(h.status, 200)
-    for (const name of ['etag', 'content-length', 'content-type', 'last-modified', 'segment-pipeline', 'cache-control', 'cache-ttl-ms']) {
+    for (const name of [
+      'etag',
+      'content-length',
+      'content-type',
+      'last-modified',
+      'segment-pipeline',
+      'cache-control',
+      'cache-ttl-ms',
+    ]) {
       assert.equal(h.headers.get(name), g.headers.get(name), name)
     }
     assert.equal((await h.arrayBuffer()).byteLength, 0)
@@ -76,12 +95,16 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     assert.equal(tail.status, 206)
     assert.deepEqual(Buffer.from(await tail.arrayBuffer()), twoMB.subarray(twoMB.length - 10))
 
-    const bad = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, { headers: { Range: `bytes=${twoMB.length}-` } })
+    const bad = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, {
+      headers: { Range: `bytes=${twoMB.length}-` },
+    })
     assert.equal(bad.status, 416)
     assert.equal(bad.headers.get('content-range'), `bytes */${twoMB.length}`)
     await bad.arrayBuffer()
 
-    const nm = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, { headers: { 'If-None-Match': g.headers.get('etag')! } })
+    const nm = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, {
+      headers: { 'If-None-Match': g.headers.get('etag')! },
+    })
     assert.equal(nm.status, 304)
     const ims = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, {
       headers: { 'If-Modified-Since': new Date(Date.now() + 1000).toUTCString() },
@@ -90,7 +113,8 @@ describe('origin core: ingest and delivery on the embedded store', () => {
   })
 
   it('an upload cut off mid-body leaves GET at 404', async () => {
-    const head = 'PUT /ch1/video/cut.m4s HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 1000000\r\n\r\n'
+    const head =
+      'PUT /ch1/video/cut.m4s HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 1000000\r\n\r\n'
     await raw(origin.ingest, Buffer.concat([Buffer.from(head), randomBytes(300_000)]), { waitMs: 200 })
     await new Promise((r) => setTimeout(r, 100))
     const g = await fetch(`${origin.delivery}/ch1/video/cut.m4s`)
@@ -127,7 +151,10 @@ describe('origin core: ingest and delivery on the embedded store', () => {
       ['/ch/x?y=1', /query strings/],
     ]
     for (const [path, why] of cases) {
-      const text = await raw(origin.ingest, `PUT ${path} HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`)
+      const text = await raw(
+        origin.ingest,
+        `PUT ${path} HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`,
+      )
       assert.match(text, /^HTTP\/1\.1 400 /, path)
       const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))
       assert.equal(body.error.code, 'LIVEORIGIN_ERR_BAD_PATH', path)
@@ -151,12 +178,16 @@ describe('origin core: ingest and delivery on the embedded store', () => {
   it('413 beyond maxObjectBytes, 411 without a length, 400 without Pipeline-Id in open mode', async () => {
     const small = await startOrigin({ 'ingest.maxObjectBytes': 1000 })
     try {
-      const big = await fetch(`${small.ingest}/c/x.bin`, { method: 'PUT', body: randomBytes(2000), headers: { 'Pipeline-Id': 'east' } })
+      const big = await fetch(`${small.ingest}/c/x.bin`, {
+        method: 'PUT',
+        body: randomBytes(2000),
+        headers: { 'Pipeline-Id': 'east' },
+      })
       assert.equal(big.status, 413)
       assert.equal((await big.json()).error.code, 'LIVEORIGIN_ERR_TOO_LARGE')
       const chunkedBig = await raw(
         small.ingest,
-        `PUT /c/y.bin HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n${'a'.repeat(2000)}\r\n0\r\n\r\n`,
+        `PUT /c/y.bin HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n${'a'.repeat(2000)}\r\n0\r\n\r\n`,
       )
       assert.match(chunkedBig, /^HTTP\/1\.1 413 /)
       const g = await fetch(`${small.delivery}/c/y.bin`)
@@ -165,7 +196,10 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     } finally {
       await small.close()
     }
-    const noLen = await raw(origin.ingest, 'PUT /ch1/x HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nConnection: close\r\n\r\n')
+    const noLen = await raw(
+      origin.ingest,
+      'PUT /ch1/x HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nConnection: close\r\n\r\n',
+    )
     assert.match(noLen, /^HTTP\/1\.1 411 /)
     const noId = await fetch(`${origin.ingest}/ch1/x`, { method: 'PUT', body: 'x' })
     assert.equal(noId.status, 400)
@@ -192,13 +226,19 @@ describe('origin core: ingest and delivery on the embedded store', () => {
   it('DELETE removes only that pipeline’s copy', async () => {
     await put(origin, '/ch1/other/a.vtt', Buffer.from('east'), { 'Pipeline-Id': 'east' })
     await put(origin, '/ch1/other/a.vtt', Buffer.from('west'), { 'Pipeline-Id': 'west' })
-    const d = await fetch(`${origin.ingest}/ch1/other/a.vtt`, { method: 'DELETE', headers: { 'Pipeline-Id': 'east' } })
+    const d = await fetch(`${origin.ingest}/ch1/other/a.vtt`, {
+      method: 'DELETE',
+      headers: { 'Pipeline-Id': 'east' },
+    })
     assert.equal(d.status, 200)
     await d.arrayBuffer()
     const g = await fetch(`${origin.delivery}/ch1/other/a.vtt`)
     assert.equal(g.status, 200)
     assert.equal(await g.text(), 'west')
-    const again = await fetch(`${origin.ingest}/ch1/other/a.vtt`, { method: 'DELETE', headers: { 'Pipeline-Id': 'east' } })
+    const again = await fetch(`${origin.ingest}/ch1/other/a.vtt`, {
+      method: 'DELETE',
+      headers: { 'Pipeline-Id': 'east' },
+    })
     assert.equal(again.status, 404)
     await again.arrayBuffer()
   })
