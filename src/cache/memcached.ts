@@ -290,7 +290,7 @@ function expirySeconds(expiresAt: number, now: number): number {
   if (expiresAt === 0) return 0
   // One second more than needed: memcached's clock ticks in whole seconds; lifetimes are
   // enforced to the millisecond from the header.
-  return Math.min(Math.ceil((expiresAt - now) / 1000) + 1, MAX_RELATIVE_EXPIRY_S)
+  return Math.min(Math.max(Math.ceil((expiresAt - now) / 1000) + 1, 1), MAX_RELATIVE_EXPIRY_S)
 }
 
 /**
