@@ -5,7 +5,9 @@
  * default (see wrk.ts for why), or autocannon.
  */
 import autocannon, { type Options, type Result } from 'autocannon'
+import { request } from 'undici'
 import type { ProgressLine } from './progress.js'
+import { type EdgePath, edgePathAt, edgePathLua } from './timing.js'
 import { runWrk } from './wrk.js'
 
 /** Load generators the harness can drive. */
@@ -14,6 +16,13 @@ export type LoadTool = 'wrk' | 'autocannon'
 export interface LoadOptions {
   /** Full URL, e.g. `http://127.0.0.1:8080/ch/v/1.m4s`. */
   url: string
+  /** Follow the live edge instead of `url`'s path (its origin is still used). */
+  edge?: EdgePath
+  /**
+   * Also GET the loaded path every so many ms during the measured run and tally the answers
+   * by status and error code (`sampled`), to say what wrk's "not 2xx/3xx" answers were.
+   */
+  sampleEveryMs?: number
   /** Default: wrk. */
   tool?: LoadTool
   /** wrk threads (default 1). */
@@ -63,6 +72,8 @@ export interface LoadResult {
   short: number
   /** Connection errors and timeouts. */
   errors: number
+  /** Answers of the status sampler, by `status [error code]` (see `sampleEveryMs`). */
+  sampled?: Record<string, number>
   latencyMs: { mean: number; p50: number; p90: number; p99: number; max: number }
 }
 
@@ -73,7 +84,50 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const { maxRequests: _unbounded, ...rest } = o
     await once({ ...rest, durationSec: o.warmupSec!, warmupSec: 0 }, true)
   }
-  return once(o, false)
+  if (o.sampleEveryMs === undefined) return once(o, false)
+  const sampler = sampleStatuses(o, o.sampleEveryMs)
+  try {
+    const r = await once(o, false)
+    r.sampled = await sampler.stop()
+    return r
+  } finally {
+    await sampler.stop()
+  }
+}
+
+/**
+ * Asks for the loaded path every `everyMs` while a load runs, and tallies the answers by
+ * status and error code: wrk only counts "not 2xx/3xx", and this says what those were.
+ */
+function sampleStatuses(o: LoadOptions, everyMs: number): { stop(): Promise<Record<string, number>> } {
+  const tally: Record<string, number> = {}
+  let running = true
+  const base = new URL(o.url)
+  const loop = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, everyMs))
+      if (!running) break
+      const path = o.edge ? edgePathAt(o.edge, Date.now()) : `${base.pathname}${base.search}`
+      try {
+        const res = await request(new URL(path, base), { headers: o.headers ?? {} })
+        const body = Buffer.from(await res.body.arrayBuffer())
+        const code =
+          res.statusCode >= 400 ? /"code":"([A-Z_]+)"/.exec(body.toString('latin1', 0, 300))?.[1] : undefined
+        const key = code ? `${res.statusCode} ${code}` : String(res.statusCode)
+        tally[key] = (tally[key] ?? 0) + 1
+      } catch (err) {
+        const key = `error ${(err as Error).message}`
+        tally[key] = (tally[key] ?? 0) + 1
+      }
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      return tally
+    },
+  }
 }
 
 function once(o: LoadOptions, warmup: boolean): Promise<LoadResult> {
@@ -91,6 +145,7 @@ async function onceWrk(o: LoadOptions, warmup: boolean): Promise<LoadResult> {
     ...(o.maxRequests === undefined ? {} : { maxRequests: o.maxRequests }),
     ...(o.headers === undefined ? {} : { headers: o.headers }),
     ...(o.progress === undefined ? {} : { progress: o.progress }),
+    ...(o.edge === undefined ? {} : { script: edgePathLua(o.edge) }),
   })
   const ok = r.requests - r.non2xx3xx
   const expect = o.expectStatus
@@ -122,6 +177,18 @@ function onceAutocannon(o: LoadOptions, warmup: boolean): Promise<LoadResult> {
   }
   if (o.headers) opts.headers = o.headers
   if (o.maxRequests !== undefined) opts.maxOverallRequests = Math.max(o.maxRequests, o.connections)
+  if (o.edge) {
+    if (o.inWorker) throw new Error('autocannon in a worker cannot follow the live edge; use wrk')
+    const edge = o.edge
+    opts.requests = [
+      {
+        setupRequest: (req: { path?: string }) => {
+          req.path = edgePathAt(edge, Date.now())
+          return req
+        },
+      },
+    ]
+  }
   if (o.inWorker) opts.workers = 1
   let count = 0
   let bytes = 0

@@ -189,7 +189,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
     async metrics() {
       const res = await fetch(`${controlUrl}/metrics`)
       const text = await res.text()
-      if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`)
+      if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${text.slice(0, 300)}`)
       return parseMetrics(text)
     },
     tail: (bytes) => child.tail(bytes),

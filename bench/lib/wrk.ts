@@ -42,6 +42,8 @@ export interface WrkOptions {
   answerBytes: number
   /** Extra request headers. */
   headers?: Record<string, string>
+  /** Lua code run before the `done` hook, e.g. a `request` function choosing the path. */
+  script?: string
   progress?: ProgressLine
   /** Progress detail text. */
   detail?: string
@@ -109,7 +111,7 @@ export function parseWrkOutput(stdout: string): WrkSummary {
 export async function runWrk(o: WrkOptions): Promise<WrkSummary> {
   const dir = mkdtempSync(join(tmpdir(), 'liveorigin-bench-wrk-'))
   const script = join(dir, 'done.lua')
-  writeFileSync(script, DONE_SCRIPT)
+  writeFileSync(script, `${o.script ?? ''}\n${DONE_SCRIPT}`)
   const args = [
     `-t${Math.min(o.threads, o.connections)}`,
     `-c${o.connections}`,

@@ -31,6 +31,7 @@ async function measure(
     durationSec: options.durationSec,
     warmupSec: options.warmupSec,
     maxRequests: options.maxRequests,
+    sampleEveryMs: 250,
     expectStatus: 404,
     progress,
   })
@@ -79,7 +80,7 @@ export const getFuture: Scenario = {
     ] as const) {
       if (r && (r.unexpected > 0 || r.errors > 0)) {
         notes.push(
-          `${name}: ${r.unexpected} answers other than 404 (${JSON.stringify(r.statusCounts)}), ${r.errors} errors`,
+          `${name}: ${r.unexpected} answers other than 404 (${JSON.stringify(r.statusCounts)}; sampled ${JSON.stringify(r.sampled ?? {})}), ${r.errors} errors`,
         )
       }
     }

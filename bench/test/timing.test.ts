@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { availableAt, liveEdge, startedAgo } from '../lib/timing.js'
+import { availableAt, edgePathAt, edgePathLua, edgeSegments, liveEdge, startedAgo } from '../lib/timing.js'
 
 test('A(N) and the live edge follow SPEC §4', () => {
   const t = { ast: 1_000_000, durationMs: 2000, startNumber: 1 }
@@ -18,4 +18,17 @@ test('startedAgo puts segment S at the live edge', () => {
   const t = startedAgo(now, 2000, 500)
   assert.equal(availableAt(t, 1), now - 500)
   assert.equal(liveEdge(t, now), 1)
+})
+
+test('edge paths follow the live edge and name only stored segments', () => {
+  const now = 10_000_000
+  const edge = { template: startedAgo(now, 2000, 500), prefix: '/ch/v/', suffix: '.m4s' }
+  assert.equal(edgePathAt(edge, now), '/ch/v/1.m4s')
+  assert.equal(edgePathAt(edge, now + 1499), '/ch/v/1.m4s')
+  assert.equal(edgePathAt(edge, now + 1500), '/ch/v/2.m4s')
+  assert.equal(edgePathAt(edge, now - 60_000), '/ch/v/1.m4s', 'never below S')
+  assert.deepEqual(edgeSegments(edge, now, 5000), [1, 2, 3])
+  const lua = edgePathLua(edge)
+  assert.match(lua, /local ast, d, s = 9997500, 2000, 1/)
+  assert.match(lua, /local prefix, suffix = "\/ch\/v\/", ".m4s"/)
 })

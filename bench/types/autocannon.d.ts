@@ -40,6 +40,7 @@ declare module 'autocannon' {
     path?: string
     headers?: Record<string, string>
     body?: string | Buffer
+    setupRequest?: (req: Request, context: Record<string, unknown>) => Request | undefined
   }
 
   interface Options {
