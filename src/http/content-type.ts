@@ -18,7 +18,15 @@ const byExtension: Record<string, string> = {
 }
 
 export function contentTypeFor(path: string, declared: string | undefined): string {
-  if (declared && declared.length <= 200 && !/[\r\n]/.test(declared)) return declared
+  // curl's default for --data-binary is not a media type anyone means: use the extension.
+  if (
+    declared &&
+    declared.length <= 200 &&
+    !/[\r\n]/.test(declared) &&
+    !declared.startsWith('application/x-www-form-urlencoded')
+  ) {
+    return declared
+  }
   const dot = path.lastIndexOf('.')
   return (dot !== -1 && byExtension[path.slice(dot + 1).toLowerCase()]) || 'application/octet-stream'
 }

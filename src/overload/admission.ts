@@ -2,10 +2,10 @@
  * Admission control per request class, driven by measured pressure: event-loop delay,
  * storage latency and storage reads in flight. Pressure is the largest of the three
  * measurements divided by its threshold. DVR reads are refused once pressure reaches 1;
- * live-edge reads only once it reaches `liveEdgeFactor` (DVR is refused by then). Ingest is
- * never refused by reads: ingest runs in its own process and its own admission is not
- * consulted for writes. A class is admitted again when pressure falls below 80 % of the
- * level that refused it (hysteresis, so the state does not flap).
+ * live-edge reads only when pressure is still at `liveEdgeFactor` after DVR has been refused
+ * for a while. Ingest is never refused by reads: it runs in its own process and admission is
+ * not consulted for writes. A class stays refused for a minimum time and is admitted again
+ * once pressure falls below 80 % of the level that refused it (so the state does not flap).
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import type { RequestClass } from './classify.js'
@@ -23,14 +23,18 @@ export interface PressureReading {
   inFlight: number
 }
 
-/** Sliding record of storage operation latencies (the last `windowMs`). */
+/**
+ * Sliding record of storage operation latencies, by the time each operation started (the
+ * operations started in the last `windowMs`), so that after a class is refused the window
+ * soon reflects only what came after.
+ */
 export class LatencyWindow {
   readonly #samples: Array<{ at: number; ms: number }> = []
   readonly #windowMs: number
   constructor(windowMs = 1000) {
     this.#windowMs = windowMs
   }
-  add(ms: number, at = performance.now()): void {
+  add(ms: number, at = performance.now() - ms): void {
     this.#samples.push({ at, ms })
     if (this.#samples.length > 4096) this.#samples.splice(0, this.#samples.length - 4096)
   }
@@ -55,30 +59,66 @@ export function pressureOf(r: PressureReading, t: AdmissionThresholds): number {
   )
 }
 
-/** Pure state step: which classes are shed after a new pressure value. */
+export interface ShedState {
+  readonly dvr: boolean
+  readonly live: boolean
+  /** When DVR (live) shedding began, epoch ms; meaningful while shed. */
+  readonly dvrSince: number
+  readonly liveSince: number
+}
+
+export const ADMITTED: ShedState = { dvr: false, live: false, dvrSince: 0, liveSince: 0 }
+
+export interface ShedTiming {
+  /** A class stays shed at least this long once refused (so a class does not flap). */
+  readonly minShedMs: number
+  /**
+   * Live-edge reads are refused only on pressure measured after DVR has been refused this
+   * long: DVR reads cause most storage load, and the measurements need time to show that
+   * refusing them helped.
+   */
+  readonly settleMs: number
+}
+
+export const DEFAULT_SHED_TIMING: ShedTiming = { minShedMs: 2000, settleMs: 3000 }
+
+/** Pure state step: which classes are shed after a new pressure value at `now`. */
 export function nextShedState(
-  current: { dvr: boolean; live: boolean },
+  current: ShedState,
   pressure: number,
   liveEdgeFactor: number,
-): { dvr: boolean; live: boolean } {
-  const dvr = current.dvr ? pressure >= 0.8 : pressure >= 1
-  const live = current.live ? pressure >= 0.8 * liveEdgeFactor : dvr && pressure >= liveEdgeFactor
-  return { dvr, live: live && dvr }
+  now: number,
+  timing: ShedTiming = DEFAULT_SHED_TIMING,
+): ShedState {
+  let { dvr, live, dvrSince, liveSince } = current
+  if (!dvr && pressure >= 1) {
+    dvr = true
+    dvrSince = now
+  } else if (dvr && !live && pressure < 0.8 && now - dvrSince >= timing.minShedMs) {
+    dvr = false
+  }
+  if (!live && dvr && now - dvrSince >= timing.settleMs && pressure >= liveEdgeFactor) {
+    live = true
+    liveSince = now
+  } else if (live && pressure < 0.8 * liveEdgeFactor && now - liveSince >= timing.minShedMs) {
+    live = false
+  }
+  return { dvr, live, dvrSince, liveSince }
 }
 
 export class AdmissionController {
   readonly #thresholds: AdmissionThresholds
   readonly #read: () => { storageLatencyMs: number; inFlight: number }
-  readonly #onUpdate: (state: { dvr: boolean; live: boolean }, reading: PressureReading) => void
+  readonly #onUpdate: (state: ShedState, reading: PressureReading) => void
   #histogram: IntervalHistogram | undefined
   #timer: NodeJS.Timeout | undefined
-  #shed = { dvr: false, live: false }
+  #shed: ShedState = ADMITTED
   #reading: PressureReading = { eventLoopDelayMs: 0, storageLatencyMs: 0, inFlight: 0 }
 
   constructor(
     thresholds: AdmissionThresholds,
     read: () => { storageLatencyMs: number; inFlight: number },
-    onUpdate: (state: { dvr: boolean; live: boolean }, reading: PressureReading) => void = () => {},
+    onUpdate: (state: ShedState, reading: PressureReading) => void = () => {},
   ) {
     this.#thresholds = thresholds
     this.#read = read
@@ -112,6 +152,7 @@ export class AdmissionController {
       this.#shed,
       pressureOf(reading, this.#thresholds),
       this.#thresholds.liveEdgeFactor,
+      Date.now(),
     )
     this.#onUpdate(this.#shed, reading)
   }
@@ -123,6 +164,6 @@ export class AdmissionController {
   }
 
   get state(): { dvr: boolean; live: boolean; reading: PressureReading } {
-    return { ...this.#shed, reading: this.#reading }
+    return { dvr: this.#shed.dvr, live: this.#shed.live, reading: this.#reading }
   }
 }

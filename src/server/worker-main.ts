@@ -18,6 +18,8 @@ const { spec, config } = assignment
 const log = createLogger(config.log.level, { role: spec.role })
 const ctx = await createContext(config, { bus: createBus(process), log })
 AggregatorRegistry.setRegistries([ctx.metrics.registry])
+// Constructing an aggregator is what makes prom-client answer the supervisor's metric requests.
+new AggregatorRegistry()
 const listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
 log.info({ role: spec.role, port: spec.port }, 'worker listening')
 

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, it } from 'node:test'
+import { Pool } from 'undici'
+import { type CliOrigin, startCli } from '../helpers/cli.js'
+
+// The real multi-process `serve` (ingest and delivery in separate processes), each process
+// with storage slowed on purpose: 20 ms added to every operation, 4 at a time.
+const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-shed-'))
+let origin: CliOrigin
+const D = 1000
+const ast = Date.now() - 600 * D
+const edge = () => Math.floor((Date.now() - ast) / D) // segment N is available at AST + N·D (S = 1)
+
+before(async () => {
+  origin = await startCli(['--data-dir', dataDir], {
+    LIVEORIGIN_DELIVERY_WORKERS: '1',
+    LIVEORIGIN_STORAGE_INJECT: '{"latencyMs":20,"maxConcurrent":4}',
+  })
+  const r = await fetch(`${origin.control}/api/v1/channels/live`, {
+    method: 'PUT',
+    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
+  })
+  assert.equal(r.status, 201)
+})
+after(() => {
+  origin.child.kill('SIGKILL')
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answer 200, every PUT succeeds', async (t) => {
+  const stop = Date.now() + 6000
+  const putStatuses: number[] = []
+  const liveStatuses: number[] = []
+  const dvr = { ok: 0, shed: 0, other: 0, shedHeaders: [] as Record<string, string>[] }
+
+  // A packager: one segment per D at the live edge.
+  const publisher = (async () => {
+    while (Date.now() < stop) {
+      const n = edge()
+      const r = await fetch(`${origin.ingest}/live/v/${n}.m4s`, {
+        method: 'PUT',
+        body: randomBytes(200_000),
+        headers: { 'Pipeline-Id': 'east' },
+      })
+      putStatuses.push(r.status)
+      await r.arrayBuffer()
+      await new Promise((res) => setTimeout(res, 250))
+    }
+  })()
+
+  // A player at the live edge.
+  const player = (async () => {
+    await new Promise((res) => setTimeout(res, 300))
+    while (Date.now() < stop) {
+      const r = await fetch(`${origin.delivery}/live/v/${edge()}.m4s`)
+      liveStatuses.push(r.status)
+      await r.arrayBuffer()
+      await new Promise((res) => setTimeout(res, 100))
+    }
+  })()
+
+  // The storm: 128 connections asking for old segments nobody has read.
+  const pool = new Pool(origin.delivery, { connections: 128, pipelining: 1 })
+  let n = 1
+  const storm = Array.from({ length: 128 }, async () => {
+    while (Date.now() < stop) {
+      const { statusCode, headers, body } = await pool.request({
+        path: `/live/v/${(n++ % 400) + 1}.m4s`,
+        method: 'GET',
+      })
+      await body.arrayBuffer()
+      if (statusCode === 503) {
+        dvr.shed++
+        if (dvr.shedHeaders.length < 3) dvr.shedHeaders.push(headers as Record<string, string>)
+      } else if (statusCode === 410 || statusCode === 200) dvr.ok++
+      else dvr.other++
+    }
+  })
+  await Promise.all([publisher, player, ...storm])
+  await pool.close()
+
+  t.diagnostic(
+    `DVR: ${dvr.shed} shed, ${dvr.ok} answered; live-edge reads: ${liveStatuses.length}; PUTs: ${putStatuses.length}`,
+  )
+  assert.ok(dvr.shed > 0, `DVR reads were shed (shed ${dvr.shed}, answered ${dvr.ok})`)
+  assert.equal(dvr.other, 0)
+  for (const h of dvr.shedHeaders) {
+    assert.equal(h['cache-control'], 'max-age=5')
+    assert.equal(h['cache-ttl-ms'], '5000')
+    assert.equal(h['retry-after'], '5')
+    assert.equal(h['cmsd-dynamic'], '"liveorigin";du')
+  }
+  assert.ok(liveStatuses.length >= 5, `live-edge reads made: ${liveStatuses.length}`)
+  assert.deepEqual(
+    liveStatuses.filter((s) => s !== 200),
+    [],
+    'every live-edge read answered 200',
+  )
+  assert.ok(putStatuses.length >= 5)
+  assert.deepEqual(
+    putStatuses.filter((s) => s !== 201 && s !== 204),
+    [],
+    'every PUT succeeded',
+  )
+  const m = await (await fetch(`${origin.control}/metrics`)).text()
+  assert.match(m, /liveorigin_shed_requests_total\{class="dvr"\} [1-9]/)
+  assert.doesNotMatch(m, /liveorigin_shed_requests_total\{class="live"\}/)
+})
