@@ -42,7 +42,12 @@ function define<A extends unknown[]>(
 ): Factory<A> {
   const fullCode = `LIVEORIGIN_ERR_${code}`
   const make = (...args: A) =>
-    new LiveOriginError(fullCode, status, message(...args), headers ? { headers: headers(...args) } : undefined)
+    new LiveOriginError(
+      fullCode,
+      status,
+      message(...args),
+      headers ? { headers: headers(...args) } : undefined,
+    )
   return Object.assign(make, { code: fullCode, status })
 }
 
@@ -68,18 +73,18 @@ export const errors = {
     (method: string, allow: string) => `method ${method} is not served on this listener (allowed: ${allow})`,
     (_method: string, allow: string) => ({ Allow: allow }),
   ),
-  uploadTimeout: define('UPLOAD_TIMEOUT', 408, (idleMs: number) => `upload stalled: no bytes for ${idleMs} ms`),
+  uploadTimeout: define(
+    'UPLOAD_TIMEOUT',
+    408,
+    (idleMs: number) => `upload stalled: no bytes for ${idleMs} ms`,
+  ),
   gone: define('GONE', 410, (what: string) => `${what} will never be available`),
   lengthRequired: define(
     'LENGTH_REQUIRED',
     411,
     () => 'Content-Length or Transfer-Encoding: chunked is required',
   ),
-  tooLarge: define(
-    'TOO_LARGE',
-    413,
-    (limit: number) => `object larger than maxObjectBytes (${limit} bytes)`,
-  ),
+  tooLarge: define('TOO_LARGE', 413, (limit: number) => `object larger than maxObjectBytes (${limit} bytes)`),
   rangeNotSatisfiable: define(
     'RANGE_NOT_SATISFIABLE',
     416,
