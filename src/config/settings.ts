@@ -101,7 +101,7 @@ export const settings: readonly Setting[] = [
     path: 'delivery.liveEdgeSegments',
     type: 'int',
     default: 3,
-    doc: 'Segments within this many of the live edge are live-edge class (SPEC §8).',
+    doc: 'Segments within this many of the live edge are live-edge class (docs/overload.md).',
   },
   {
     path: 'delivery.holdPollMs',

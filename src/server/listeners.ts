@@ -3,7 +3,8 @@
  * stop accepting, let in-flight uploads finish, answer held requests, close idle sockets.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
+import { errors, type LiveOriginError } from '../errors.js'
 import { type ControlOptions, createControlHandler } from '../control/handler.js'
 import { createDeliveryHandler } from '../delivery/handler.js'
 import { createAuthenticator } from '../ingest/auth.js'
@@ -46,6 +47,7 @@ export async function startListeners(
     )
     // Uploads may be long; stalled ones are ended by ingestIdleMs instead.
     server.headersTimeout = 30_000
+    server.on('clientError', answerClientError)
     servers.set(role, server)
   }
   const ports: Partial<Record<Role, number>> = {}
@@ -86,4 +88,24 @@ export async function startListeners(
       clearTimeout(timer)
     },
   }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before any handler runs (oversized or malformed
+ * headers) still get a JSON error naming the problem.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy()
+    return
+  }
+  const e: LiveOriginError =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? errors.headersTooLarge()
+      : errors.badRequest(`malformed HTTP request (${err.code ?? 'parse error'})`)
+  const body = JSON.stringify(e.toJSON())
+  const reason = e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
+  socket.end(
+    `HTTP/1.1 ${e.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: max-age=1\r\nCache-TTL-Ms: 1000\r\nConnection: close\r\n\r\n${body}`,
+  )
 }

@@ -303,3 +303,20 @@ describe('pipeline tokens', () => {
     await gy.arrayBuffer()
   })
 })
+
+describe('requests the HTTP parser refuses', () => {
+  let origin: TestOrigin
+  before(async () => {
+    origin = await startOrigin({ 'ingest.maxHeaderBytes': 2048 })
+  })
+  after(() => origin.close())
+
+  it('oversized headers → 431 with a JSON body; garbage → 400', async () => {
+    const big = await raw(origin.ingest, `PUT /c/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`)
+    assert.match(big, /^HTTP\/1\.1 431 /)
+    assert.match(big, /LIVEORIGIN_ERR_HEADERS_TOO_LARGE/)
+    const garbage = await raw(origin.delivery, 'NOT HTTP AT ALL\r\n\r\n')
+    assert.match(garbage, /^HTTP\/1\.1 400 /)
+    assert.match(garbage, /LIVEORIGIN_ERR_BAD_REQUEST/)
+  })
+})
