@@ -160,15 +160,18 @@ launch() {
   jamm="$(tr ':' '\n' <"$classpath_file" | grep '/jamm-[^/]*\.jar$' | head -1)"
   : >"$dir/logs/system.log"
   # JVM flags follow Cassandra's conf/jvm-server.options and jvm17-server.options (module
-  # opens, Netty allocator), minus pre-touch. G1 regions of 8 MiB keep 1 MiB chunks from
-  # being humongous allocations (the threshold is half a region). The -Dcassandra.* ones shorten the waits a
-  # fresh local ring does not need (ring delay, gossip settling, superuser setup).
+  # opens, Netty allocator), minus pre-touch and -ea (assertions cost CPU that this shared
+  # 2-core machine does not have). G1 regions of 8 MiB keep 1 MiB chunks from being humongous
+  # allocations (the threshold is half a region). The -Dcassandra.* flags shorten the waits a
+  # fresh local ring does not need (ring delay, gossip settling, superuser setup). Not
+  # -Dcassandra.unsafesystem: it keeps schema changes out of the commit log, and a node
+  # killed with kill -9 then restarts without the tables created before the kill.
   nohup java \
     -Xms"$heap" -Xmx"$heap" -Xss256k -XX:+UseG1GC -XX:MaxGCPauseMillis=100 -XX:+ParallelRefProcEnabled \
     -XX:G1HeapRegionSize=8m \
     -XX:MaxDirectMemorySize=512M -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$dir/logs" \
     -XX:+PerfDisableSharedMem -XX:+UseThreadPriorities -XX:+ExitOnOutOfMemoryError \
-    -ea -da:net.openhft... -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true \
+    -Djava.net.preferIPv4Stack=true -Djdk.attach.allowAttachSelf=true \
     --add-exports java.base/jdk.internal.misc=ALL-UNNAMED \
     --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED \
     --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED \
@@ -201,7 +204,7 @@ launch() {
     -Dcassandra.jmx.local.port="$(jmx_port "$n")" -Dcom.sun.management.jmxremote.authenticate=false \
     -Dcassandra.available_processors=2 \
     -Dcassandra.ring_delay_ms=1000 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
-    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.unsafesystem=true \
+    -Dcassandra.superuser_setup_delay_ms=0 \
     -Dcassandra-foreground=yes \
     ${CASSANDRA_JVM_EXTRA:-} \
     -cp "$cp" org.apache.cassandra.service.CassandraDaemon \
