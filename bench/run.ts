@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { isAbsolute, join, relative } from 'node:path'
 import { type BenchOptions, parseBenchArgs, USAGE } from './lib/args.js'
 import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js'
-import { machineInfo } from './lib/machine.js'
+import { loadAverage, machineInfo } from './lib/machine.js'
 import { type NginxServer, startNginx } from './lib/nginx.js'
 import { ensureBuilt, type OriginServer, startOrigin } from './lib/origin.js'
 import { LOG_DIR, REPO_ROOT } from './lib/paths.js'
@@ -157,12 +157,14 @@ async function main(): Promise<number> {
   }
   progress.close()
   await cleanupAll()
+  machine.loadAverageEnd = loadAverage()
 
   const report: BenchReport = {
     tool: 'liveorigin bench (bench/run.ts)',
     machine,
     settings: {
       durationSec: options.durationSec,
+      rounds: options.rounds,
       warmupSec: options.warmupSec,
       loadTool:
         options.loadTool === 'wrk'

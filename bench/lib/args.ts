@@ -16,8 +16,10 @@ export interface OriginMode {
 export interface BenchOptions {
   /** Scenario ids to run; empty = all. */
   only: string[]
-  /** Measured seconds per load phase. */
+  /** Measured seconds per server in a load scenario (split over `rounds`). */
   durationSec: number
+  /** Rounds of the comparison scenarios, alternating which server goes first. */
+  rounds: number
   warmupSec: number
   /** Load generator of the GET phases. */
   loadTool: LoadTool
@@ -59,8 +61,10 @@ writes bench/results/latest.json and latest.md.
 
   --only <ids>              comma-separated scenarios (default: all):
                             get-cached, get-future, put, held-release, ingest-storm, single-flight
-  --duration <s>            measured seconds per load phase (default 10)
-  --warmup <s>              unmeasured warm-up before each load phase (default 2)
+  --duration <s>            measured seconds per server and load scenario (default 10)
+  --rounds <n>              rounds per comparison, alternating which server goes
+                            first; --duration and --put-count are split over them (default 2)
+  --warmup <s>              unmeasured warm-up before each load phase (default 1)
   --connections <n>         connections of the GET scenarios (default 64)
   --load-tool <wrk|autocannon>  load generator of the GET phases (default wrk if
                             installed: autocannon caps far below the servers)
@@ -122,6 +126,7 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
   const options = {
     only: { type: 'string' },
     duration: { type: 'string' },
+    rounds: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string' },
     'load-tool': { type: 'string' },
@@ -187,7 +192,8 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
   return {
     only,
     durationSec: positive('duration', values.duration, 10),
-    warmupSec: positive('warmup', values.warmup, 2, true),
+    rounds: Math.round(positive('rounds', values.rounds, 2)),
+    warmupSec: positive('warmup', values.warmup, 1, true),
     loadTool: tool,
     wrkThreads: positive('wrk-threads', values['wrk-threads'], Math.min(2, cpus().length)),
     connections,

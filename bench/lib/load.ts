@@ -254,3 +254,47 @@ function toResult(
     },
   }
 }
+
+/**
+ * Several runs of the same load as one: requests, bytes and time summed (so rates are over
+ * the whole measured time), status counts summed, and latency percentiles the worst run's
+ * (percentiles of separate runs cannot be merged exactly; the worst is the honest bound).
+ */
+export function combineLoads(runs: readonly LoadResult[]): LoadResult {
+  if (runs.length === 0) throw new RangeError('no runs to combine')
+  if (runs.length === 1) return runs[0]!
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((a, r) => a + f(r), 0)
+  const requests = sum((r) => r.requests)
+  const bytes = sum((r) => r.bytes)
+  const durationSec = sum((r) => r.durationSec)
+  const statusCounts: Record<string, number> = {}
+  const sampled: Record<string, number> = {}
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.statusCounts)) statusCounts[k] = (statusCounts[k] ?? 0) + v
+    for (const [k, v] of Object.entries(r.sampled ?? {})) sampled[k] = (sampled[k] ?? 0) + v
+  }
+  const max = (f: (r: LoadResult) => number) => Math.max(...runs.map(f))
+  const out: LoadResult = {
+    tool: runs[0]!.tool,
+    connections: runs[0]!.connections,
+    durationSec,
+    requests,
+    bytes,
+    reqPerSec: requests / durationSec,
+    bytesPerSec: bytes / durationSec,
+    statusCounts,
+    avgAnswerBytes: requests > 0 ? bytes / requests : 0,
+    unexpected: sum((r) => r.unexpected),
+    short: sum((r) => r.short),
+    errors: sum((r) => r.errors),
+    latencyMs: {
+      mean: requests > 0 ? sum((r) => r.latencyMs.mean * r.requests) / requests : 0,
+      p50: max((r) => r.latencyMs.p50),
+      p90: max((r) => r.latencyMs.p90),
+      p99: max((r) => r.latencyMs.p99),
+      max: max((r) => r.latencyMs.max),
+    },
+  }
+  if (runs.some((r) => r.sampled)) out.sampled = sampled
+  return out
+}

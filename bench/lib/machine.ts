@@ -19,6 +19,8 @@ export interface MachineInfo {
   nginx: string
   /** 1/5/15-minute load averages when the run started (the machine is shared). */
   loadAverage: [number, number, number]
+  /** The same when the run ended. */
+  loadAverageEnd?: [number, number, number]
   /** ISO-8601 start of the run. */
   date: string
 }
@@ -44,9 +46,14 @@ function osName(): string {
   return process.platform
 }
 
+/** The 1/5/15-minute load averages now, rounded to hundredths. */
+export function loadAverage(): [number, number, number] {
+  const [l1, l5, l15] = loadavg()
+  return [round2(l1 ?? 0), round2(l5 ?? 0), round2(l15 ?? 0)]
+}
+
 /** Collects the machine note now. */
 export function machineInfo(date = new Date()): MachineInfo {
-  const [l1, l5, l15] = loadavg()
   return {
     cpuModel: cpuModel(),
     cores: cpus().length,
@@ -55,7 +62,7 @@ export function machineInfo(date = new Date()): MachineInfo {
     os: osName(),
     node: process.version,
     nginx: nginxVersion() ?? 'not installed',
-    loadAverage: [round2(l1 ?? 0), round2(l5 ?? 0), round2(l15 ?? 0)],
+    loadAverage: loadAverage(),
     date: date.toISOString(),
   }
 }

@@ -107,7 +107,7 @@ export function renderMachine(m: MachineInfo): string {
     `- Memory: ${formatBytes(m.memoryBytes)}`,
     `- OS: ${m.os}, kernel ${m.kernel}`,
     `- Node.js ${m.node}, nginx ${m.nginx}`,
-    `- Date: ${m.date}; load average at start: ${m.loadAverage.join(' / ')}`,
+    `- Date: ${m.date}; load average (1/5/15 min) at start: ${m.loadAverage.join(' / ')}${m.loadAverageEnd ? `, at end: ${m.loadAverageEnd.join(' / ')}` : ''}`,
   ].join('\n')
 }
 

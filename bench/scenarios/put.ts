@@ -1,7 +1,8 @@
 /**
  * Scenario 3: PUT of a 2 MiB segment over one keep-alive connection, sequentially, a fresh path
  * each time (segment 1 of a new rendition, so every upload is a valid, new segment for the
- * origin). Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
+ * origin). The servers take turns (see `alternate`); each server's latencies are pooled over
+ * its rounds. Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
  */
 import type { OriginServer } from '../lib/origin.js'
 import { type Summary, summarize } from '../lib/percentile.js'
@@ -9,7 +10,15 @@ import { type PutLoopResult, putLoop } from '../lib/put-loop.js'
 import { type Row, row } from '../lib/report.js'
 import { forNumber } from '../lib/segment.js'
 import { startedAgo } from '../lib/timing.js'
-import { type BenchContext, PIPELINE_HEADERS, type Scenario, type ScenarioOutcome, side } from './types.js'
+import {
+  alternate,
+  type BenchContext,
+  type Contender,
+  PIPELINE_HEADERS,
+  type Scenario,
+  type ScenarioOutcome,
+  side,
+} from './types.js'
 
 const CHANNEL = 'bench-put'
 const WARMUP_PUTS = 20
@@ -26,19 +35,21 @@ export async function measurePuts(
   origin: string,
   prefix: string,
   count: number,
-  extra: { maxMs?: number } = {},
+  extra: { maxMs?: number; warmup?: boolean } = {},
 ): Promise<Measured> {
   const { progress } = ctx
   const body = forNumber(ctx.media, 1)
-  progress.begin(`${label} warm-up`)
-  await putLoop({
-    origin,
-    path: (i) => `/${CHANNEL}/${prefix}w${i}/1.m4s`,
-    body: () => body,
-    count: WARMUP_PUTS,
-    headers: PIPELINE_HEADERS,
-    progress,
-  })
+  if (extra.warmup !== false) {
+    progress.begin(`${label} warm-up`)
+    await putLoop({
+      origin,
+      path: (i) => `/${CHANNEL}/${prefix}w${i}/1.m4s`,
+      body: () => body,
+      count: WARMUP_PUTS,
+      headers: PIPELINE_HEADERS,
+      progress,
+    })
+  }
   progress.begin(label)
   const loop = await putLoop({
     origin,
@@ -47,7 +58,7 @@ export async function measurePuts(
     count,
     headers: PIPELINE_HEADERS,
     progress,
-    ...extra,
+    ...(extra.maxMs === undefined ? {} : { maxMs: extra.maxMs }),
   })
   if (loop.latenciesMs.length === 0) throw new Error(`${label}: no PUT succeeded: ${loop.firstFailure ?? ''}`)
   const summary = summarize(loop.latenciesMs)
@@ -72,6 +83,25 @@ export async function createPutChannel(
   })
 }
 
+/** The rounds of one server as one sample: latencies pooled, percentiles over all of them. */
+function combinePuts(runs: readonly Measured[]): Measured {
+  const latenciesMs = runs.flatMap((r) => r.loop.latenciesMs)
+  const statusCounts: Record<string, number> = {}
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.loop.statusCounts)) statusCounts[k] = (statusCounts[k] ?? 0) + v
+  }
+  const loop: PutLoopResult = {
+    latenciesMs,
+    statusCounts,
+    failures: runs.reduce((a, r) => a + r.loop.failures, 0),
+    bytes: runs.reduce((a, r) => a + r.loop.bytes, 0),
+    elapsedMs: runs.reduce((a, r) => a + r.loop.elapsedMs, 0),
+  }
+  const firstFailure = runs.find((r) => r.loop.firstFailure !== undefined)?.loop.firstFailure
+  if (firstFailure !== undefined) loop.firstFailure = firstFailure
+  return { summary: summarize(latenciesMs), loop }
+}
+
 export const put: Scenario = {
   id: 'put',
   title: 'PUT of a 2 MiB segment, one keep-alive connection, sequential',
@@ -80,31 +110,42 @@ export const put: Scenario = {
   async run(ctx): Promise<ScenarioOutcome> {
     const notes: string[] = []
     const details: Record<string, unknown> = {}
-    const count = ctx.options.putCount
+    const { rounds } = ctx.options
+    const count = Math.max(1, Math.round(ctx.options.putCount / rounds))
+    const contenders: Array<Contender<Measured>> = []
     const nginxServer = ctx.nginx
-    const nginx = nginxServer
-      ? await side('nginx', notes, () => measurePuts(ctx, 'put/nginx', nginxServer.url, 'r', count))
-      : undefined
+    if (nginxServer) {
+      contenders.push({
+        name: 'nginx',
+        measure: (r) =>
+          measurePuts(ctx, `put/nginx #${r + 1}`, nginxServer.url, `r${r}-`, count, { warmup: r === 0 }),
+      })
+    }
     const o = ctx.origin
     if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
-    const origin = o
-      ? await side('liveorigin', notes, async () => {
-          await createPutChannel(ctx, o)
-          return measurePuts(ctx, 'put/liveorigin', o.ingestUrl, 'r', count)
-        })
-      : undefined
+    else if (await side('liveorigin', notes, () => createPutChannel(ctx, o).then(() => true))) {
+      contenders.push({
+        name: 'liveorigin',
+        measure: (r) =>
+          measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}-`, count, { warmup: r === 0 }),
+      })
+    }
+    const runs = await alternate(rounds, contenders, notes)
+    const nginx = runs.nginx && combinePuts(runs.nginx)
+    const origin = runs.liveorigin && combinePuts(runs.liveorigin)
     if (nginx)
       details.nginx = {
         ...nginx.summary,
         statusCounts: nginx.loop.statusCounts,
         failures: nginx.loop.failures,
       }
-    if (origin)
+    if (origin) {
       details.origin = {
         ...origin.summary,
         statusCounts: origin.loop.statusCounts,
         failures: origin.loop.failures,
       }
+    }
     if (!nginx && !origin) throw new Error(notes.join('; ') || 'nothing measured')
     for (const [name, m] of [
       ['nginx', nginx],

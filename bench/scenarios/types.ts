@@ -64,3 +64,41 @@ export async function side<T>(name: string, notes: string[], fn: () => Promise<T
     return undefined
   }
 }
+
+/** One server measured by a comparison scenario. */
+export interface Contender<T> {
+  name: 'nginx' | 'liveorigin'
+  /** Measures one round (0-based). */
+  measure: (round: number) => Promise<T>
+}
+
+/**
+ * Measures the contenders in `rounds` rounds, alternating who goes first (nginx, liveorigin;
+ * then liveorigin, nginx; …), so that a change in the shared machine's background load during
+ * the scenario does not favour one of them. A contender that fails is dropped with a note; the
+ * others go on. Returns each contender's results by name.
+ */
+export async function alternate<T>(
+  rounds: number,
+  contenders: ReadonlyArray<Contender<T>>,
+  notes: string[],
+): Promise<Partial<Record<Contender<T>['name'], T[]>>> {
+  const out: Partial<Record<Contender<T>['name'], T[]>> = {}
+  const failed = new Set<string>()
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse()
+    for (const c of order) {
+      if (failed.has(c.name)) continue
+      const r = await side(c.name, notes, () => c.measure(round))
+      if (r === undefined) {
+        failed.add(c.name)
+        continue
+      }
+      const list = out[c.name] ?? []
+      list.push(r)
+      out[c.name] = list
+    }
+  }
+  for (const name of failed) delete out[name as Contender<T>['name']]
+  return out
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { combineLoads, type LoadResult } from '../lib/load.js'
+import { alternate } from '../scenarios/types.js'
+
+function run(requests: number, bytes: number, durationSec: number, p99: number): LoadResult {
+  return {
+    tool: 'wrk',
+    connections: 64,
+    durationSec,
+    requests,
+    bytes,
+    reqPerSec: requests / durationSec,
+    bytesPerSec: bytes / durationSec,
+    statusCounts: { '2xx/3xx': requests - 1, other: 1 },
+    avgAnswerBytes: bytes / requests,
+    unexpected: 1,
+    short: 0,
+    errors: 0,
+    latencyMs: { mean: p99 / 2, p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 2 },
+  }
+}
+
+test('combined loads are rates over the whole time, with the worst round latency', () => {
+  const c = combineLoads([run(100, 1000, 5, 10), run(300, 3000, 5, 30)])
+  assert.equal(c.requests, 400)
+  assert.equal(c.durationSec, 10)
+  assert.equal(c.reqPerSec, 40)
+  assert.equal(c.bytesPerSec, 400)
+  assert.deepEqual(c.statusCounts, { '2xx/3xx': 398, other: 2 })
+  assert.equal(c.unexpected, 2)
+  assert.equal(c.latencyMs.p99, 30)
+  assert.equal(c.latencyMs.mean, (100 * 5 + 300 * 15) / 400)
+  assert.throws(() => combineLoads([]), RangeError)
+})
+
+test('alternate swaps who goes first each round and drops a contender that fails', async () => {
+  const order: string[] = []
+  const notes: string[] = []
+  const out = await alternate(
+    3,
+    [
+      {
+        name: 'nginx',
+        measure: async (r) => {
+          order.push(`nginx${r}`)
+          return r
+        },
+      },
+      {
+        name: 'liveorigin',
+        measure: async (r) => {
+          order.push(`origin${r}`)
+          if (r === 1) throw new Error('boom\nstack')
+          return r
+        },
+      },
+    ],
+    notes,
+  )
+  assert.deepEqual(order, ['nginx0', 'origin0', 'origin1', 'nginx1', 'nginx2'])
+  assert.deepEqual(out, { nginx: [0, 1, 2] })
+  assert.deepEqual(notes, ['liveorigin failed: boom'])
+})
