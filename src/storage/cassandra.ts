@@ -315,10 +315,23 @@ function rowToMeta(row: Row): ObjectMeta {
   }
 }
 
+/** One line saying why a request failed (the driver's own messages span several lines). */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const inner = (err as { innerErrors?: Record<string, unknown> }).innerErrors
+  if (inner && typeof inner === 'object' && Object.keys(inner).length > 0) {
+    const hosts = Object.entries(inner).map(([host, e]) => {
+      const code = (e as { code?: unknown } | null)?.code
+      return `${host}: ${typeof code === 'string' ? code : e instanceof Error ? e.message : String(e)}`
+    })
+    return `no host answered (${hosts.join(', ')})`.replace(/\s+/g, ' ').slice(0, 500)
+  }
+  return `${err.name}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 500)
+}
+
 function storageError(op: string, err: unknown): LiveOriginError {
   if (err instanceof LiveOriginError) return err
-  const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-  const template = errors.storageUnavailable(`cassandra ${op} failed (${why})`)
+  const template = errors.storageUnavailable(`cassandra ${op} failed (${describeError(err)})`)
   return new LiveOriginError(template.code, template.status, template.message, {
     cause: err,
     headers: { ...template.headers },
