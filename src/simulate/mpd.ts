@@ -1,0 +1,75 @@
+/**
+ * The dynamic MPD the simulator publishes (DASH-IF live profile, number-based
+ * SegmentTemplate): availabilityStartTime is the channel's AST and the templates are the
+ * channel's, so that a DASH player pointed at the delivery listener plays the channel.
+ */
+import type { RenditionInfo } from './media.js'
+
+export interface MpdOptions {
+  readonly availabilityStartTime: number
+  readonly publishTime: number
+  readonly segmentDurationMs: number
+  readonly startNumber: number
+  /** DASH templates, relative to the MPD (the channel's `media` and `initialization`). */
+  readonly media: string
+  readonly initialization: string
+  readonly timeShiftBufferDepthMs: number
+  readonly renditions: readonly RenditionInfo[]
+}
+
+/** ISO-8601 duration in seconds with milliseconds, e.g. `PT2.000S`. */
+export function isoDuration(ms: number): string {
+  return `PT${(ms / 1000).toFixed(3)}S`
+}
+
+function attr(name: string, value: string | number | undefined): string {
+  return value === undefined
+    ? ''
+    : ` ${name}="${String(value).replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"`
+}
+
+/** Renders the MPD: one Period from AST, a video and an audio AdaptationSet. */
+export function renderMpd(o: MpdOptions): string {
+  const template =
+    `<SegmentTemplate timescale="1000"${attr('duration', o.segmentDurationMs)}${attr('startNumber', o.startNumber)}` +
+    `${attr('initialization', o.initialization)}${attr('media', o.media)}/>`
+  const sets = (['video', 'audio'] as const)
+    .map((type, index) => {
+      const reps = o.renditions.filter((r) => r.contentType === type)
+      if (reps.length === 0) return ''
+      const lines = reps.map((r) => {
+        const common = `${attr('id', r.id)}${attr('mimeType', `${type}/mp4`)}${attr('codecs', r.codecs)}${attr('bandwidth', r.bandwidth)}`
+        if (type === 'video') {
+          return `      <Representation${common}${attr('width', r.width)}${attr('height', r.height)}${attr('frameRate', r.frameRate)} sar="1:1"/>`
+        }
+        return [
+          `      <Representation${common}${attr('audioSamplingRate', r.sampleRate)}>`,
+          `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011"${attr('value', r.channels ?? 2)}/>`,
+          '      </Representation>',
+        ].join('\n')
+      })
+      return [
+        `    <AdaptationSet id="${index}" contentType="${type}" segmentAlignment="true" startWithSAP="1">`,
+        `      ${template}`,
+        ...lines,
+        '    </AdaptationSet>',
+      ].join('\n')
+    })
+    .filter(Boolean)
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic"' +
+      `${attr('availabilityStartTime', new Date(o.availabilityStartTime).toISOString())}` +
+      `${attr('publishTime', new Date(o.publishTime).toISOString())}` +
+      `${attr('minimumUpdatePeriod', isoDuration(o.segmentDurationMs))}` +
+      `${attr('minBufferTime', isoDuration(2 * o.segmentDurationMs))}` +
+      `${attr('suggestedPresentationDelay', isoDuration(3 * o.segmentDurationMs))}` +
+      `${attr('timeShiftBufferDepth', isoDuration(o.timeShiftBufferDepthMs))}` +
+      `${attr('maxSegmentDuration', isoDuration(o.segmentDurationMs))}>`,
+    '  <Period id="0" start="PT0S">',
+    ...sets,
+    '  </Period>',
+    '</MPD>',
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,525 @@
+/**
+ * The simulator's publisher: creates the channel through the control API, then, in real
+ * time, PUTs every pipeline's init segments, dynamic MPD and media segments to the ingest
+ * listener, each segment N at A(N) (when a packager would finish it), applying the fault
+ * plan: defective, late and missing copies, and pipeline outages. Records what it sent and
+ * what the origin answered, for the progress line, the summary and the report.
+ */
+import { createHash } from 'node:crypto'
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { type DefectFault, FaultPlan } from './fault-plan.js'
+import { truncateSegment } from './fmp4.js'
+import { buildMediaSegment, type SimRendition } from './media.js'
+import { renderMpd } from './mpd.js'
+import type { SimulateOptions } from './options.js'
+
+/** The channel's templates: what ffmpeg's DASH muxer writes, relative to the MPD. */
+export const MEDIA_TEMPLATE = 'seg-$RepresentationID$-$Number%05d$.m4s'
+export const INIT_TEMPLATE = 'init-$RepresentationID$.m4s'
+export const MANIFEST_PATH = 'manifest.mpd'
+/** The origin's default DVR window, announced as the MPD's timeShiftBufferDepth. */
+const DVR_WINDOW_MS = 4 * 3600_000
+
+/** What became of one pipeline's copy of one segment. */
+export interface CopyRecord {
+  /** `sent`: a PUT was made; otherwise why not. */
+  outcome: 'sent' | 'missing' | 'outage' | 'stopped'
+  /** HTTP status of the PUT (0 when it failed without one). */
+  status: number | null
+  error: string | null
+  /** sha256 (hex) and length of the bytes sent. */
+  sha256: string | null
+  bytes: number | null
+  /** Whether the copy was sent defective on purpose, and how. */
+  readonly defective: boolean
+  readonly fault: DefectFault | null
+  /** `Segment-Defects` the packager sent. */
+  readonly reported: string | null
+  /** How long after A(N) the PUT was planned. */
+  readonly lateMs: number
+  /** When the PUT started and was answered (epoch ms). */
+  sentAt: number | null
+  answeredAt: number | null
+  /** `Segment-Defects` the origin echoed ('' for a clean copy). */
+  echo: string | null
+}
+
+export interface SegmentRecord {
+  readonly rendition: string
+  readonly number: number
+  /** Path inside the channel. */
+  readonly path: string
+  /** A(N), epoch ms. */
+  readonly availableAt: number
+  readonly copies: Record<string, CopyRecord>
+}
+
+/** Counters of one pipeline. */
+export interface PipelineStats {
+  readonly pipeline: string
+  /** Media segment PUTs answered 2xx / not. */
+  segmentsOk: number
+  segmentsFailed: number
+  /** Init segment and MPD PUTs answered 2xx / not. */
+  othersOk: number
+  othersFailed: number
+  /** Highest segment number acknowledged. */
+  lastNumber: number | null
+  readonly faults: Record<DefectFault | 'late' | 'missing' | 'outage', number>
+  /** Copies sent clean that the origin flagged, and copies sent broken (cut off, wrong tfdt) it did not. */
+  flaggedClean: number
+  unflaggedDefects: number
+  /** Whether the pipeline is in an outage now. */
+  down: boolean
+  /** PUT latencies of media segments (ms). */
+  readonly latencies: number[]
+}
+
+/** What `Simulation.snapshot()` reports while running, and `run()` at the end. */
+export interface SimulationState {
+  readonly startedAt: number
+  readonly elapsedMs: number
+  readonly availabilityStartTime: number
+  readonly startNumber: number
+  /** Highest number published so far (its A(N) has passed). */
+  readonly liveNumber: number | null
+  readonly pipelines: readonly PipelineStats[]
+  /** PUTs that did not get a 2xx answer. */
+  readonly errors: number
+  /** Last error message, if any. */
+  readonly lastError: string | null
+}
+
+export interface SimulationResult extends SimulationState {
+  readonly seed: string
+  readonly endedAt: number
+  readonly stopped: boolean
+  readonly segments: readonly SegmentRecord[]
+}
+
+/** The channel could not be created: nothing was published. */
+export class SimulationError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'SimulationError'
+  }
+}
+
+interface Answer {
+  status: number
+  headers: IncomingHttpHeaders
+  body: string
+  error: string | null
+  ms: number
+}
+
+interface PipelineState {
+  init: Promise<void> | undefined
+  reinit: boolean
+  readonly agent: HttpAgent
+}
+
+/** Publishes one run; see the module comment. */
+export class Simulation {
+  readonly options: SimulateOptions
+  readonly renditions: readonly SimRendition[]
+  readonly seed: string
+  readonly plan: FaultPlan
+  readonly #now: () => number
+  readonly #stats = new Map<string, PipelineStats>()
+  readonly #states = new Map<string, PipelineState>()
+  readonly #segments = new Map<string, SegmentRecord>()
+  readonly #pending = new Set<Promise<void>>()
+  /** Cancels of late PUTs not made yet. */
+  readonly #cancels = new Set<() => void>()
+  #startedAt = 0
+  #ast = 0
+  #startNumber = 0
+  #liveNumber: number | null = null
+  #errors = 0
+  #lastError: string | null = null
+  #stopped = false
+  #wake: (() => void) | undefined
+
+  constructor(options: SimulateOptions, renditions: readonly SimRendition[], clock: () => number = Date.now) {
+    this.options = options
+    this.renditions = renditions
+    this.seed = options.seed ?? Math.random().toString(36).slice(2, 10)
+    this.plan = new FaultPlan({
+      seed: this.seed,
+      segmentDurationMs: options.segmentDurationMs,
+      defectRate: options.defectRate,
+      lateRate: options.lateRate,
+      missingRate: options.missingRate,
+      outages: options.outages,
+    })
+    this.#now = clock
+    const AgentClass = options.ingest.startsWith('https:') ? HttpsAgent : HttpAgent
+    for (const p of options.pipelines) {
+      this.#stats.set(p, {
+        pipeline: p,
+        segmentsOk: 0,
+        segmentsFailed: 0,
+        othersOk: 0,
+        othersFailed: 0,
+        lastNumber: null,
+        faults: { corrupt: 0, tfdt: 0, reported: 0, late: 0, missing: 0, outage: 0 },
+        flaggedClean: 0,
+        unflaggedDefects: 0,
+        down: false,
+        latencies: [],
+      })
+      // One connection pool per pipeline: each stands for a separate packager.
+      this.#states.set(p, {
+        init: undefined,
+        reinit: false,
+        agent: new AgentClass({ keepAlive: true, maxSockets: 8 }),
+      })
+    }
+  }
+
+  /** Stops publishing: no new PUTs; those in flight finish. `run()` then resolves. */
+  stop(): void {
+    this.#stopped = true
+    for (const cancel of this.#cancels) cancel()
+    this.#cancels.clear()
+    this.#wake?.()
+  }
+
+  /** The state so far (for the progress line). */
+  snapshot(): SimulationState {
+    return {
+      startedAt: this.#startedAt,
+      elapsedMs: this.#startedAt === 0 ? 0 : this.#now() - this.#startedAt,
+      availabilityStartTime: this.#ast,
+      startNumber: this.#startNumber,
+      liveNumber: this.#liveNumber,
+      pipelines: [...this.#stats.values()],
+      errors: this.#errors,
+      lastError: this.#lastError,
+    }
+  }
+
+  /** Runs to the end of `durationMs` (or `stop()`), then waits for late PUTs. */
+  async run(): Promise<SimulationResult> {
+    const o = this.options
+    const d = o.segmentDurationMs
+    this.#startedAt = this.#now()
+    this.#ast = this.#startedAt
+    this.#startNumber = o.startNumber ?? Math.floor(this.#startedAt / d)
+    try {
+      await this.#createChannel()
+      for (const p of o.pipelines) {
+        if (this.plan.inOutage(p, 0)) continue
+        this.#track(this.#ensureInit(p).then(() => this.#publishMpd(p)))
+      }
+      const last =
+        o.durationMs > 0 ? this.#startNumber + Math.floor(o.durationMs / d) - 1 : Number.POSITIVE_INFINITY
+      for (let n = this.#startNumber; n <= last && !this.#stopped; n++) {
+        await this.#sleepUntil(this.#availableAt(n))
+        if (this.#stopped) break
+        this.#liveNumber = n
+        this.#publishNumber(n)
+      }
+      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending])
+    } finally {
+      for (const s of this.#states.values()) s.agent.destroy()
+    }
+    const state = this.snapshot()
+    return {
+      ...state,
+      seed: this.seed,
+      endedAt: this.#now(),
+      stopped: this.#stopped,
+      segments: [...this.#segments.values()].sort(
+        (a, b) => a.number - b.number || (a.rendition < b.rendition ? -1 : 1),
+      ),
+    }
+  }
+
+  #availableAt(n: number): number {
+    return this.#ast + (n - this.#startNumber + 1) * this.options.segmentDurationMs
+  }
+
+  #track(work: Promise<void>): void {
+    const p = work.catch((err) => this.#fail(`internal: ${(err as Error).message}`))
+    this.#pending.add(p)
+    p.finally(() => this.#pending.delete(p))
+  }
+
+  #fail(message: string): void {
+    this.#errors++
+    this.#lastError = message
+  }
+
+  async #sleepUntil(at: number): Promise<void> {
+    const wait = at - this.#now()
+    if (wait <= 0) return
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, wait)
+      this.#wake = () => {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+    this.#wake = undefined
+  }
+
+  async #createChannel(): Promise<void> {
+    const o = this.options
+    const body = JSON.stringify({
+      segmentDurationMs: o.segmentDurationMs,
+      availabilityStartTime: this.#ast,
+      startNumber: this.#startNumber,
+      media: MEDIA_TEMPLATE,
+      initialization: INIT_TEMPLATE,
+      pipelines: o.pipelines,
+    })
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' }
+    if (o.controlToken) headers.Authorization = `Bearer ${o.controlToken}`
+    const url = `${o.control}/api/v1/channels/${encodeURIComponent(o.channel)}`
+    const a = await send(url, Buffer.from(body), headers, undefined, 10_000)
+    if (a.status === 0)
+      throw new SimulationError(`cannot reach the control listener at ${o.control}: ${a.error}`)
+    if (a.status !== 200 && a.status !== 201) {
+      throw new SimulationError(`creating channel ${o.channel} failed: ${a.status} ${errorText(a.body)}`)
+    }
+  }
+
+  #publishNumber(n: number): void {
+    const o = this.options
+    for (const p of o.pipelines) {
+      for (const r of this.renditions) {
+        const fault = this.plan.segment(p, r.id, n, r.contentType)
+        const path = MEDIA_TEMPLATE.replace('$RepresentationID$', r.id).replace(
+          '$Number%05d$',
+          String(n).padStart(5, '0'),
+        )
+        const key = `${r.id}/${n}`
+        let seg = this.#segments.get(key)
+        if (!seg) {
+          seg = { rendition: r.id, number: n, path, availableAt: this.#availableAt(n), copies: {} }
+          this.#segments.set(key, seg)
+        }
+        const stats = this.#stats.get(p)!
+        const copy: CopyRecord = {
+          outcome: fault.missing ? 'missing' : 'sent',
+          status: null,
+          error: null,
+          sha256: null,
+          bytes: null,
+          defective: fault.defect !== undefined,
+          fault: fault.defect ?? null,
+          reported: fault.reported ?? null,
+          lateMs: fault.lateMs,
+          sentAt: null,
+          answeredAt: null,
+          echo: null,
+        }
+        seg.copies[p] = copy
+        if (fault.missing) {
+          stats.faults.missing++
+          continue
+        }
+        if (fault.lateMs === 0) {
+          this.#track(this.#publishSegment(p, r, n, path, copy))
+          continue
+        }
+        this.#track(
+          new Promise<void>((resolve) => {
+            const cancel = () => {
+              clearTimeout(timer)
+              copy.outcome = 'stopped'
+              resolve()
+            }
+            const timer = setTimeout(
+              () => {
+                this.#cancels.delete(cancel)
+                resolve(this.#publishSegment(p, r, n, path, copy))
+              },
+              this.#availableAt(n) + fault.lateMs - this.#now(),
+            )
+            this.#cancels.add(cancel)
+          }),
+        )
+      }
+      if (!this.#down(p)) this.#track(this.#ensureInit(p).then(() => this.#publishMpd(p)))
+    }
+  }
+
+  /** Whether `pipeline` is down now; a pipeline coming back first sends its init segments again. */
+  #down(pipeline: string): boolean {
+    const stats = this.#stats.get(pipeline)!
+    const down = this.plan.inOutage(pipeline, this.#now() - this.#startedAt)
+    if (down && !stats.down) this.#states.get(pipeline)!.reinit = true
+    stats.down = down
+    return down
+  }
+
+  async #publishSegment(
+    p: string,
+    r: SimRendition,
+    n: number,
+    path: string,
+    copy: CopyRecord,
+  ): Promise<void> {
+    const stats = this.#stats.get(p)!
+    if (this.#down(p)) {
+      copy.outcome = 'outage'
+      stats.faults.outage++
+      return
+    }
+    await this.#ensureInit(p)
+    const timing = {
+      number: n,
+      startNumber: this.#startNumber,
+      segmentDurationMs: this.options.segmentDurationMs,
+    }
+    const label = `liveorigin simulate: pipeline ${p}, rendition ${r.id}, segment ${n}`
+    let body = buildMediaSegment(r, timing, {
+      label,
+      ...(copy.fault === 'tfdt' ? { tfdtNumber: n + 1 } : {}),
+    })
+    if (copy.fault === 'corrupt') body = truncateSegment(body, 0.5)
+    if (copy.fault) stats.faults[copy.fault]++
+    if (copy.lateMs > 0) stats.faults.late++
+    const headers: Record<string, string> = {}
+    if (copy.reported) headers['Segment-Defects'] = copy.reported
+    copy.sha256 = createHash('sha256').update(body).digest('hex')
+    copy.bytes = body.length
+    copy.sentAt = this.#now()
+    const a = await this.#put(p, path, body, headers)
+    copy.answeredAt = this.#now()
+    copy.status = a.status
+    copy.error = a.error
+    if (a.status >= 200 && a.status < 300) {
+      stats.segmentsOk++
+      stats.latencies.push(a.ms)
+      if (stats.lastNumber === null || n > stats.lastNumber) stats.lastNumber = n
+      const echo = headerText(a.headers['segment-defects'])
+      copy.echo = echo
+      if (!copy.defective && echo !== '') stats.flaggedClean++
+      const expected =
+        copy.fault === 'corrupt' ? 'corrupt' : copy.fault === 'tfdt' ? 'timing-discontinuity' : undefined
+      if (expected && !echo.includes(expected)) stats.unflaggedDefects++
+    } else {
+      stats.segmentsFailed++
+      this.#fail(`${p} PUT ${path}: ${a.status || a.error} ${errorText(a.body)}`.trim())
+    }
+  }
+
+  #ensureInit(p: string): Promise<void> {
+    const state = this.#states.get(p)!
+    if (state.init && !state.reinit) return state.init
+    state.reinit = false
+    state.init = Promise.all(
+      this.renditions.map(async (r) => {
+        const path = INIT_TEMPLATE.replace('$RepresentationID$', r.id)
+        await this.#putOther(p, path, r.initBytes)
+      }),
+    ).then(() => undefined)
+    return state.init
+  }
+
+  async #publishMpd(p: string): Promise<void> {
+    const o = this.options
+    const mpd = renderMpd({
+      availabilityStartTime: this.#ast,
+      publishTime: this.#now(),
+      segmentDurationMs: o.segmentDurationMs,
+      startNumber: this.#startNumber,
+      media: MEDIA_TEMPLATE,
+      initialization: INIT_TEMPLATE,
+      timeShiftBufferDepthMs: DVR_WINDOW_MS,
+      renditions: this.renditions,
+    })
+    await this.#putOther(p, MANIFEST_PATH, Buffer.from(mpd))
+  }
+
+  async #putOther(p: string, path: string, body: Uint8Array): Promise<void> {
+    const stats = this.#stats.get(p)!
+    const a = await this.#put(p, path, body, {})
+    if (a.status >= 200 && a.status < 300) stats.othersOk++
+    else {
+      stats.othersFailed++
+      this.#fail(`${p} PUT ${path}: ${a.status || a.error} ${errorText(a.body)}`.trim())
+    }
+  }
+
+  #put(p: string, path: string, body: Uint8Array, headers: Record<string, string>): Promise<Answer> {
+    const o = this.options
+    const token = o.tokens[p]
+    const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : { 'Pipeline-Id': p }
+    const url = `${o.ingest}/${encodeURIComponent(o.channel)}/${path}`
+    return send(
+      url,
+      body,
+      { ...auth, ...headers },
+      this.#states.get(p)!.agent,
+      Math.max(10_000, 5 * o.segmentDurationMs),
+    )
+  }
+}
+
+function headerText(v: string | string[] | undefined): string {
+  return Array.isArray(v) ? v.join(', ') : (v ?? '')
+}
+
+/** The message of a JSON error body, else the body's first line. */
+function errorText(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: string } }
+    if (parsed.error?.message) return parsed.error.message
+  } catch {}
+  return body.split('\n')[0]!.slice(0, 200)
+}
+
+/** One PUT; never throws: a failure without an answer has status 0 and `error`. */
+function send(
+  url: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+  agent: HttpAgent | undefined,
+  timeoutMs: number,
+): Promise<Answer> {
+  const started = performance.now()
+  const request = url.startsWith('https:') ? httpsRequest : httpRequest
+  return new Promise((resolve) => {
+    let settled = false
+    const done = (a: Omit<Answer, 'ms'>) => {
+      if (settled) return
+      settled = true
+      resolve({ ...a, ms: performance.now() - started })
+    }
+    const req = request(
+      url,
+      {
+        method: 'PUT',
+        headers: { ...headers, 'Content-Length': String(body.length) },
+        ...(agent ? { agent } : {}),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          done({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            error: null,
+          }),
+        )
+        res.on('error', (err) =>
+          done({ status: res.statusCode ?? 0, headers: res.headers, body: '', error: err.message }),
+        )
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    req.on('error', (err) =>
+      done({ status: 0, headers: {}, body: '', error: (err as NodeJS.ErrnoException).code ?? err.message }),
+    )
+    req.end(body)
+  })
+}

@@ -1,0 +1,206 @@
+/**
+ * First-valid selection over real sockets (SPEC §6, issue "Quality control"): which
+ * pipeline's copy a GET gets when copies are clean, defective or masked, and how long a
+ * request waits for a valid copy when only a defective one has arrived.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { createChannel, D, get, put, segmentPath, sha256, validCopy } from './helpers.js'
+
+/** G at the channel defaults: ⌊D/4⌋. */
+const G = Math.floor(D / 4)
+
+describe('selection over HTTP: which copy a GET gets', () => {
+  let origin: TestOrigin
+  let ch: string
+  before(async () => {
+    origin = await startOrigin()
+    // Segments 1–6 were due seconds ago: nothing waits, selection alone decides.
+    ch = await createChannel(origin, Date.now() - 20_000)
+  })
+  after(() => origin.close())
+
+  it('east defective (found by inspection) + west clean → west', async () => {
+    // East sends segment 3's media under number 2: its tfdt is one D late.
+    const wrong = await put(origin, ch, segmentPath(0, 2), validCopy(0, 3, 'east'), 'east')
+    assert.match(wrong.defects, /timing-discontinuity/)
+    const west = validCopy(0, 2, 'west')
+    assert.equal((await put(origin, ch, segmentPath(0, 2), west, 'west')).defects, '')
+
+    const g = await get(origin, ch, segmentPath(0, 2))
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'west')
+    assert.equal(g.headers.get('segment-defects'), null)
+    assert.equal(sha256(g.body), sha256(west))
+    // A valid copy is cached for the DVR window, not D.
+    assert.equal(g.headers.get('cache-ttl-ms'), String(4 * 3600_000))
+  })
+
+  it('east defective (reported by the packager) + west clean → west', async () => {
+    const path = segmentPath(1, 2)
+    const east = await put(origin, ch, path, validCopy(1, 2, 'east'), 'east', 'missing-frames;count=4')
+    assert.equal(east.defects, 'missing-frames;count=4')
+    const west = validCopy(1, 2, 'west')
+    await put(origin, ch, path, west, 'west')
+    const g = await get(origin, ch, path)
+    assert.equal(g.headers.get('segment-pipeline'), 'west')
+    assert.equal(sha256(g.body), sha256(west))
+  })
+
+  it('both clean → east, the first listed pipeline, whichever arrived first', async () => {
+    const path = segmentPath(2, 2)
+    const west = validCopy(2, 2, 'west')
+    const east = validCopy(2, 2, 'east')
+    await put(origin, ch, path, west, 'west')
+    await put(origin, ch, path, east, 'east')
+    const g = await get(origin, ch, path)
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'east')
+    assert.equal(g.headers.get('segment-defects'), null)
+    assert.equal(sha256(g.body), sha256(east))
+    assert.notEqual(sha256(east), sha256(west))
+  })
+
+  it('both defective → the least defective, with its Segment-Defects and Cache-TTL-Ms = D', async () => {
+    const path = segmentPath(0, 3)
+    await put(origin, ch, path, validCopy(0, 3, 'east'), 'east', 'black, frozen')
+    const west = validCopy(0, 3, 'west')
+    await put(origin, ch, path, west, 'west', 'missing-frames;count=2')
+    const g = await get(origin, ch, path)
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'west')
+    assert.equal(g.headers.get('segment-defects'), 'missing-frames;count=2')
+    assert.equal(g.headers.get('cache-ttl-ms'), String(D))
+    assert.equal(g.headers.get('cache-control'), `max-age=${Math.floor(D / 1000)}`)
+    assert.equal(sha256(g.body), sha256(west))
+  })
+
+  it('both defective, as many defects each → east (pipeline order)', async () => {
+    const path = segmentPath(1, 3)
+    await put(origin, ch, path, validCopy(1, 3, 'west'), 'west', 'black')
+    // The origin finds the wrong tfdt itself: one defect, like west's.
+    const east = await put(origin, ch, path, validCopy(1, 4, 'east'), 'east')
+    assert.match(east.defects, /^timing-discontinuity;/)
+    const g = await get(origin, ch, path)
+    assert.equal(g.headers.get('segment-pipeline'), 'east')
+    assert.match(g.headers.get('segment-defects') ?? '', /timing-discontinuity/)
+    assert.equal(g.headers.get('cache-ttl-ms'), String(D))
+  })
+
+  it('east masked through the control API → west; mask lifted → east again', async () => {
+    const path = segmentPath(2, 3)
+    const east = validCopy(2, 3, 'east')
+    const west = validCopy(2, 3, 'west')
+    await put(origin, ch, path, east, 'east')
+    await put(origin, ch, path, west, 'west')
+    const before = await get(origin, ch, path)
+    assert.equal(before.headers.get('segment-pipeline'), 'east')
+
+    const m = await fetch(`${origin.control}/api/v1/channels/${ch}/masks`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ pipeline: 'east', from: 3, to: 4 }),
+    })
+    assert.equal(m.status, 201, await m.text())
+    // The origin's own cache obeys the mask at once.
+    const masked = await get(origin, ch, path)
+    assert.equal(masked.status, 200)
+    assert.equal(masked.headers.get('segment-pipeline'), 'west')
+    assert.equal(sha256(masked.body), sha256(west))
+    // Outside the masked range east is still preferred.
+    await put(origin, ch, segmentPath(2, 5), validCopy(2, 5, 'east'), 'east')
+    await put(origin, ch, segmentPath(2, 5), validCopy(2, 5, 'west'), 'west')
+    assert.equal((await get(origin, ch, segmentPath(2, 5))).headers.get('segment-pipeline'), 'east')
+
+    const lift = await fetch(`${origin.control}/api/v1/channels/${ch}/masks?pipeline=east`, {
+      method: 'DELETE',
+    })
+    assert.equal(lift.status, 200)
+    await lift.arrayBuffer()
+    const lifted = await get(origin, ch, path)
+    assert.equal(lifted.headers.get('segment-pipeline'), 'east')
+    assert.equal(sha256(lifted.body), sha256(east))
+  })
+
+  it('every copy masked → as if none had arrived: 410 once A(N)+R has passed', async () => {
+    const path = segmentPath(0, 6)
+    await put(origin, ch, path, validCopy(0, 6, 'east'), 'east')
+    const m = await fetch(`${origin.control}/api/v1/channels/${ch}/masks`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ pipeline: 'east', from: 6, to: 6 }),
+    })
+    assert.equal(m.status, 201)
+    await m.arrayBuffer()
+    const g = await get(origin, ch, path)
+    assert.equal(g.status, 410)
+  })
+})
+
+describe('selection over HTTP: waiting for a valid copy', () => {
+  let origin: TestOrigin
+  before(async () => {
+    origin = await startOrigin()
+  })
+  after(() => origin.close())
+
+  /** A channel whose segment 2 is due `inMs` from now: A(2) = AST + 2·D. */
+  async function channelDueIn(inMs: number): Promise<{ ch: string; due: number }> {
+    const due = Date.now() + inMs
+    const ch = await createChannel(origin, due - 2 * D)
+    return { ch, due }
+  }
+
+  it('only east has arrived, defective → held until A(N)+G, then east with its defects', async () => {
+    const { ch, due } = await channelDueIn(300)
+    const path = segmentPath(0, 2)
+    const east = validCopy(0, 2, 'east')
+    const ack = await put(origin, ch, path, east, 'east', 'black')
+    assert.ok(ack.at < due, 'the defective copy arrived before A(N) (setup too slow)')
+
+    const g = await get(origin, ch, path)
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'east')
+    assert.equal(g.headers.get('segment-defects'), 'black')
+    assert.equal(g.headers.get('cache-ttl-ms'), String(D))
+    assert.equal(sha256(g.body), sha256(east))
+    // Not before A(N)+G, and soon after.
+    assert.ok(g.at >= due + G, `answered ${due + G - g.at} ms before A(N)+G`)
+    assert.ok(g.at - (due + G) < 150, `answered ${g.at - (due + G)} ms after A(N)+G`)
+    const held = Number(/ht=(\d+)/.exec(g.headers.get('cmsd-dynamic') ?? '')?.[1])
+    // Held from shortly after the request arrived until the answer.
+    assert.ok(held <= g.at - g.sentAt && held >= due + G - g.sentAt - 100, `CMSD-Dynamic ht=${held}`)
+    assert.equal(g.headers.get('cmsd-static'), `at=${due}`)
+  })
+
+  it('a valid west copy arriving during the wait releases it at once, with west', async () => {
+    const { ch, due } = await channelDueIn(400)
+    const path = segmentPath(1, 2)
+    await put(origin, ch, path, validCopy(1, 2, 'east'), 'east', 'frozen')
+    const pending = get(origin, ch, path)
+    await new Promise((r) => setTimeout(r, 150))
+    const west = validCopy(1, 2, 'west')
+    const ack = await put(origin, ch, path, west, 'west')
+    const g = await pending
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'west')
+    assert.equal(g.headers.get('segment-defects'), null)
+    assert.equal(sha256(g.body), sha256(west))
+    assert.ok(g.at < due + G, 'the valid copy released the request before A(N)+G')
+    // SPEC §11: released within 20 ms (p99) of the PUT's acknowledgement; one sample here.
+    assert.ok(g.at - ack.at < 50, `released ${g.at - ack.at} ms after the PUT was acknowledged`)
+    assert.ok(g.at - g.sentAt >= 140, 'the request was held until the valid copy came')
+  })
+
+  it('both pipelines delivered, both defective → no wait, even before A(N)+G', async () => {
+    const { ch, due } = await channelDueIn(600)
+    const path = segmentPath(2, 2)
+    await put(origin, ch, path, validCopy(2, 2, 'east'), 'east', 'silence, black')
+    await put(origin, ch, path, validCopy(2, 2, 'west'), 'west', 'silence')
+    const g = await get(origin, ch, path)
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'west')
+    assert.ok(g.at < due, 'answered at once')
+  })
+})

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError } from '../../src/config/load.js'
+import { parseOutage, parseSimulateArgs, parseTime } from '../../src/simulate/options.js'
+
+describe('simulate options', () => {
+  it('defaults', () => {
+    const o = parseSimulateArgs([])
+    assert.equal(o.ingest, 'http://127.0.0.1:8081')
+    assert.equal(o.control, 'http://127.0.0.1:8082')
+    assert.equal(o.channel, 'sim')
+    assert.deepEqual(o.pipelines, ['east', 'west'])
+    assert.equal(o.segmentDurationMs, 2000)
+    assert.equal(o.durationMs, 120_000)
+    assert.equal(o.startNumber, undefined)
+    assert.deepEqual(o.tokens, {})
+    assert.deepEqual([o.defectRate, o.lateRate, o.missingRate], [0, 0, 0])
+    assert.deepEqual(o.outages, [])
+    assert.equal(o.seed, undefined)
+    assert.equal(o.help, false)
+  })
+
+  it('parses every option', () => {
+    const o = parseSimulateArgs([
+      '--ingest=http://127.0.0.2:9001/',
+      '--control',
+      'http://127.0.0.2:9002',
+      '--channel',
+      'ev.1',
+      '--pipelines',
+      'a, b,c',
+      '--segment-ms',
+      '500',
+      '--duration',
+      '1.5m',
+      '--start-number',
+      '7',
+      '--token',
+      'a=s1',
+      '--token',
+      'b=s=2',
+      '--token',
+      'c=s3',
+      '--defect-rate',
+      '0.1',
+      '--late-rate',
+      '0.25',
+      '--missing-rate',
+      '1',
+      '--outage',
+      'a:20s-40s',
+      '--outage',
+      'c:500ms-2m',
+      '--seed',
+      'x',
+      '--report',
+      'r.json',
+    ])
+    assert.equal(o.ingest, 'http://127.0.0.2:9001')
+    assert.deepEqual(o.pipelines, ['a', 'b', 'c'])
+    assert.equal(o.segmentDurationMs, 500)
+    assert.equal(o.durationMs, 90_000)
+    assert.equal(o.startNumber, 7)
+    assert.deepEqual(o.tokens, { a: 's1', b: 's=2', c: 's3' })
+    assert.deepEqual([o.defectRate, o.lateRate, o.missingRate], [0.1, 0.25, 1])
+    assert.deepEqual(o.outages, [
+      { pipeline: 'a', fromMs: 20_000, toMs: 40_000 },
+      { pipeline: 'c', fromMs: 500, toMs: 120_000 },
+    ])
+    assert.equal(o.seed, 'x')
+    assert.equal(o.report, 'r.json')
+  })
+
+  it('times: units ms, s, m, h; a bare number is seconds', () => {
+    assert.equal(parseTime('20s', 'x'), 20_000)
+    assert.equal(parseTime('250ms', 'x'), 250)
+    assert.equal(parseTime('2m', 'x'), 120_000)
+    assert.equal(parseTime('1h', 'x'), 3_600_000)
+    assert.equal(parseTime('3', 'x'), 3000)
+    assert.equal(parseTime('0', 'x'), 0)
+    assert.throws(() => parseTime('-1s', '--duration'), /--duration: expected a time/)
+    assert.throws(() => parseTime('1d', '--duration'), ConfigError)
+    assert.throws(() => parseOutage('east:40s-20s'), /end must be after the start/)
+    assert.throws(() => parseOutage('east-20s'), /expected <pipeline>:<from>-<to>/)
+  })
+
+  it('refuses bad options with one line naming the option', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--defect-rate', '1.5'], /^--defect-rate: expected a probability/],
+      [['--late-rate', 'x'], /^--late-rate: /],
+      [['--missing-rate', ''], /^--missing-rate: /],
+      [['--segment-ms', '0'], /^--segment-ms: expected an integer from 100/],
+      [['--segment-ms', '1.5'], /^--segment-ms: /],
+      [['--duration', 'soon'], /^--duration: /],
+      [['--pipelines', 'east,east'], /^--pipelines: a pipeline is listed twice/],
+      [['--pipelines', 'east,we st'], /^--pipelines: invalid pipeline id "we st"/],
+      [['--channel=-x'], /^--channel: invalid channel name/],
+      [['--outage', 'north:1s-2s'], /^--outage: "north" is not one of --pipelines/],
+      [['--token', 'east=a'], /^--token: no token for pipeline west/],
+      [['--token', 'east'], /^--token: expected <pipeline>=<secret>/],
+      [['--token', 'north=a'], /^--token: "north" is not one of --pipelines/],
+      [['--ingest', 'ftp://x'], /^--ingest: expected an http/],
+      [['--control', 'nope'], /^--control: not a URL/],
+      [['--start-number=-1'], /^--start-number: /],
+      [['--bogus'], /^simulate: Unknown option '--bogus'/],
+      [['extra'], /^simulate: Unexpected argument 'extra'/],
+    ]
+    for (const [argv, message] of cases) {
+      assert.throws(
+        () => parseSimulateArgs(argv),
+        (err: Error) =>
+          err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'),
+        argv.join(' '),
+      )
+    }
+  })
+})
