@@ -20,7 +20,7 @@ import type { BenchContext, Scenario, ScenarioOutcome } from './types.js'
 
 /** Storm ramp-up before the PUTs start, and quiet margin kept at its end. */
 const RAMP_MS = 1500
-const TAIL_MS = 1000
+const TAIL_MS = 2000
 
 async function runMode(
   ctx: BenchContext,
@@ -94,7 +94,7 @@ async function runMode(
     `  storm: ${Math.round(s.reqPerSec)} req/s, ${formatBytes(s.bytesPerSec)}/s over ${options.stormConnections} connections, statuses ${JSON.stringify(s.statusCounts)}`,
   )
   if (stormDoneBeforePuts)
-    notes.push(`${mode.label}: the storm ended before the PUTs did; storm numbers understate`)
+    notes.push(`${mode.label}: the storm ended before the last PUT did: the last PUTs ran partly without it`)
   if (during.summary.count < count) {
     notes.push(`${mode.label}: only ${during.summary.count} of ${count} PUTs fit in the storm window`)
   }
