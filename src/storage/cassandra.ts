@@ -291,6 +291,9 @@ class IdempotentRetryPolicy extends cassandra.policies.retry.RetryPolicy {
 
 type Row = cassandra.types.Row
 
+/** A CQL bigint parameter (epoch ms and sizes are integers, but nothing enforces it). */
+const long = (n: number): bigint => BigInt(Math.trunc(n))
+
 function toNumber(v: unknown): number {
   if (typeof v === 'bigint') return Number(v)
   if (typeof v === 'number') return v
@@ -390,7 +393,7 @@ export function createCassandraDriver(options: CassandraDriverOptions): StorageD
     let micros = now() * 1000
     if (micros <= lastMicros) micros = lastMicros + 1
     lastMicros = micros
-    const ts = BigInt(micros)
+    const ts = BigInt(Math.trunc(micros))
     return after !== undefined && after >= ts ? after + 1n : ts
   }
 
@@ -460,7 +463,7 @@ export function createCassandraDriver(options: CassandraDriverOptions): StorageD
 
     async putChunk(token, index, data, expiresAt) {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-      await run('putChunk', q.putChunk, [token, index, buf, BigInt(expiresAt), ttlFor(expiresAt)])
+      await run('putChunk', q.putChunk, [token, index, buf, long(expiresAt), ttlFor(expiresAt)])
     },
 
     async getChunk(token, index) {
@@ -491,13 +494,13 @@ export function createCassandraDriver(options: CassandraDriverOptions): StorageD
         meta.path,
         meta.pipeline,
         meta.token,
-        BigInt(meta.size),
+        long(meta.size),
         meta.chunkSize,
         meta.chunks,
         meta.etag,
         meta.contentType,
-        BigInt(meta.committedAt),
-        BigInt(meta.expiresAt),
+        long(meta.committedAt),
+        long(meta.expiresAt),
         meta.defects,
         ttlFor(meta.expiresAt),
         ts,
