@@ -263,6 +263,17 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
     // 'serve' without a candidate cannot happen: hasCandidate was false.
     answerError(ex, errors.notFound('segment'), SHORT_TTL_MS, cmsd)
   }
+  // Others already wait for this segment, so storage had nothing selectable when they came
+  // and no commit has been seen since (a commit drops the entry; polling finds remote ones):
+  // join them without a storage read. Their earliest deadline is kept, so that a wait for a
+  // valid copy (A(N) + G) still ends on time for the newcomer; waking re-runs the decision.
+  if (early.action === 'hold') {
+    const waitingUntil = ctx.holds.earliestDeadline(key)
+    if (waitingUntil !== undefined) {
+      hold(ex, key, Math.min(waitingUntil, early.untilMs), () => void attempt().catch((err) => fail(ex, err)))
+      return
+    }
+  }
   await attempt()
 }
 

@@ -53,6 +53,11 @@ export class HoldTable {
     return this.#entries.size
   }
 
+  /** The earliest deadline among the waiters of `key`; undefined when nobody waits for it. */
+  earliestDeadline(key: string): number | undefined {
+    return this.#entries.get(key)?.timerAt
+  }
+
   /** Adds a waiter; returns a function that removes it (idempotent). */
   add(key: string, deadline: number, wake: (reason: WakeReason) => void): () => boolean {
     let entry = this.#entries.get(key)
