@@ -16,6 +16,12 @@ export interface BurstOptions {
   connectBatch?: number
   /** Per-answer time limit (default 30 s). */
   timeoutMs?: number
+  /**
+   * Stop at the end of each answer's header block: record when it arrived (`answers`) and
+   * close the connection without reading the body. For timing when answers start, which
+   * reading other answers' bodies in the same thread would blur.
+   */
+  headersOnly?: boolean
   /** Awaited once every connection is open, before any request is written. */
   onConnected?: () => Promise<void> | void
   /**
@@ -35,6 +41,29 @@ export interface BurstResult {
   connectMs: number
   /** First error seen, for the report. */
   firstError?: string
+  /** With `headersOnly`: each answer's status, header block arrival time and headers. */
+  answers: HeadAnswer[]
+}
+
+export interface HeadAnswer {
+  status: number
+  /** `performance.now()` when the end of the header block arrived. */
+  at: number
+  /** Header names in lower case. */
+  headers: Record<string, string>
+}
+
+/** Parses a raw HTTP/1.1 response head (status line and headers, without the blank line). */
+export function parseHead(head: string): { status: number; headers: Record<string, string> } | undefined {
+  const lines = head.split('\r\n')
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')
+  if (!m) return undefined
+  const headers: Record<string, string> = {}
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':')
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim()
+  }
+  return { status: Number(m[1]), headers }
 }
 
 /** Opens the connections in one batch; resolves with those that connected. */
@@ -71,6 +100,7 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
   const statusCounts: Record<string, number> = {}
   if (errors.length > 0) statusCounts.error = errors.length
   const latenciesMs: number[] = []
+  const heads: HeadAnswer[] = []
   let bytes = 0
   let done = 0
   await o.onConnected?.()
@@ -99,7 +129,17 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
         })
         s.on('data', (chunk: Buffer) => {
           bytes += chunk.length
-          if (head.length < 16) head += chunk.toString('latin1', 0, Math.min(chunk.length, 16))
+          if (!o.headersOnly) {
+            if (head.length < 16) head += chunk.toString('latin1', 0, Math.min(chunk.length, 16))
+            return
+          }
+          const at = performance.now()
+          head += chunk.toString('latin1')
+          const end = head.indexOf('\r\n\r\n')
+          if (end === -1) return
+          const parsed = parseHead(head.slice(0, end))
+          if (parsed) heads.push({ ...parsed, at })
+          finish(parsed ? String(parsed.status) : 'error')
         })
         s.once('error', (err) => {
           errors.push(err.message)
@@ -123,7 +163,7 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
     clearInterval(timer)
     for (const s of sockets) s.destroy()
   }
-  const result: BurstResult = { statusCounts, latenciesMs, bytes, connectMs }
+  const result: BurstResult = { statusCounts, latenciesMs, bytes, connectMs, answers: heads }
   if (errors[0] !== undefined) result.firstError = errors[0]
   return result
 }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
-import { burstGet } from '../lib/burst.js'
+import { burstGet, parseHead } from '../lib/burst.js'
 import { expectStatus, putOrThrow, send } from '../lib/http.js'
 import { runLoad } from '../lib/load.js'
 import { NGINX_BIN, type NginxServer, nginxVersion, startNginx } from '../lib/nginx.js'
@@ -164,6 +164,36 @@ test('burstGet opens every connection before sending, and counts answers', async
   } finally {
     server.close()
   }
+})
+
+test('burstGet with headersOnly records when each answer head arrived, without the body', async () => {
+  const server = createServer((_req, res) => {
+    res.setHeader('CMSD-Dynamic', '"liveorigin";ht=12')
+    res.end(body)
+  })
+  const port = await listen(server)
+  try {
+    const before = performance.now()
+    const r = await burstGet({ host: '127.0.0.1', port, path: '/x', count: 8, headersOnly: true })
+    assert.deepEqual(r.statusCounts, { '200': 8 })
+    assert.equal(r.answers.length, 8)
+    for (const a of r.answers) {
+      assert.equal(a.status, 200)
+      assert.equal(a.headers['cmsd-dynamic'], '"liveorigin";ht=12')
+      assert.ok(a.at > before)
+    }
+    assert.ok(r.bytes < 8 * body.length, 'bodies were not read')
+  } finally {
+    server.close()
+  }
+})
+
+test('parseHead reads the status and lower-cased headers', () => {
+  assert.deepEqual(parseHead('HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-A: b: c'), {
+    status: 404,
+    headers: { 'content-length': '5', 'x-a': 'b: c' },
+  })
+  assert.equal(parseHead('garbage'), undefined)
 })
 
 test('putLoop times successful PUTs and counts failures on one connection', async () => {
