@@ -114,6 +114,7 @@ export const getCached: Scenario = {
       ['nginx', nginx],
       ['liveorigin', origin],
     ] as const) {
+      if (r && r.requests === 0) notes.push(`${name}: no answer completed in the measured time`)
       if (r && (r.unexpected > 0 || r.short > 0 || r.errors > 0)) {
         notes.push(
           `${name}: ${r.unexpected} answers with another status than 200 (${JSON.stringify(r.statusCounts)}; sampled ${JSON.stringify(r.sampled ?? {})}), ${r.short} short bodies, ${r.errors} errors`,

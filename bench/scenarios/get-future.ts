@@ -101,6 +101,7 @@ export const getFuture: Scenario = {
       ['nginx', nginx],
       ['liveorigin', origin],
     ] as const) {
+      if (r && r.requests === 0) notes.push(`${name}: no answer completed in the measured time`)
       if (r && (r.unexpected > 0 || r.errors > 0)) {
         notes.push(
           `${name}: ${r.unexpected} answers other than 404 (${JSON.stringify(r.statusCounts)}; sampled ${JSON.stringify(r.sampled ?? {})}), ${r.errors} errors`,
