@@ -198,7 +198,10 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
   const cfg = channel.config!
   const now = ctx.now()
   if (Number.isNaN(n) || n < cfg.startNumber) {
-    ctx.metrics.timingAnswers.inc({ status: '404', reason: 'impossible-number' })
+    ctx.metrics.timingAnswers.inc({
+      status: '404',
+      reason: Number.isNaN(n) ? 'invalid-number' : 'before-start',
+    })
     const extra: OutgoingHttpHeaders = Number.isNaN(n) ? {} : { 'CMSD-Static': cmsdStatic(cfg, n) }
     answerError(ex, errors.notFound('segment'), cfg.dvrWindowMs, extra)
     return
