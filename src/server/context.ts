@@ -93,7 +93,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }),
     )
   }
-  const store = new ObjectStore(driver, { chunkSize: config.storage.chunkSize })
+  // Commit times share the timing clock: late-segment counts compare them with A(N).
+  const store = new ObjectStore(driver, { chunkSize: config.storage.chunkSize, now })
   const memory = createMemoryCache({ maxBytes: config.cache.memoryBytes })
   const reader = new ObjectReader(store, memory, shared, metrics, {
     maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
