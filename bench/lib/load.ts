@@ -61,6 +61,8 @@ export interface LoadResult {
   /** Response bytes received (headers and bodies). */
   bytes: number
   reqPerSec: number
+  /** Answers with the expected status per second (all answers when none is expected). */
+  expectedPerSec: number
   bytesPerSec: number
   /** Answers by status code (wrk only tells `2xx/3xx` from `other`). */
   statusCounts: Record<string, number>
@@ -157,6 +159,7 @@ async function onceWrk(o: LoadOptions, warmup: boolean): Promise<LoadResult> {
     requests: r.requests,
     bytes: r.bytes,
     reqPerSec: r.requests / r.durationSec,
+    expectedPerSec: (r.requests - unexpected) / r.durationSec,
     bytesPerSec: r.bytes / r.durationSec,
     statusCounts: { '2xx/3xx': ok, other: r.non2xx3xx },
     avgAnswerBytes: r.requests > 0 ? r.bytes / r.requests : 0,
@@ -240,6 +243,7 @@ function toResult(
     requests,
     bytes,
     reqPerSec: requests / durationSec,
+    expectedPerSec: (requests - unexpected) / durationSec,
     bytesPerSec: bytes / durationSec,
     statusCounts,
     unexpected,
@@ -281,6 +285,7 @@ export function combineLoads(runs: readonly LoadResult[]): LoadResult {
     requests,
     bytes,
     reqPerSec: requests / durationSec,
+    expectedPerSec: (requests - sum((r) => r.unexpected)) / durationSec,
     bytesPerSec: bytes / durationSec,
     statusCounts,
     avgAnswerBytes: requests > 0 ? bytes / requests : 0,

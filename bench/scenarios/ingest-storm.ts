@@ -119,7 +119,7 @@ async function runMode(
       row({
         metric: `storm GETs answered 200${label}`,
         unit: 'req/s',
-        origin: (s.requests - s.unexpected) / s.durationSec,
+        origin: s.expectedPerSec,
       }),
       row({
         metric: `storm GETs refused (not 200)${label}`,

@@ -11,6 +11,7 @@ function run(requests: number, bytes: number, durationSec: number, p99: number):
     requests,
     bytes,
     reqPerSec: requests / durationSec,
+    expectedPerSec: (requests - 1) / durationSec,
     bytesPerSec: bytes / durationSec,
     statusCounts: { '2xx/3xx': requests - 1, other: 1 },
     avgAnswerBytes: bytes / requests,
@@ -26,6 +27,7 @@ test('combined loads are rates over the whole time, with the worst round latency
   assert.equal(c.requests, 400)
   assert.equal(c.durationSec, 10)
   assert.equal(c.reqPerSec, 40)
+  assert.equal(c.expectedPerSec, 39.8)
   assert.equal(c.bytesPerSec, 400)
   assert.deepEqual(c.statusCounts, { '2xx/3xx': 398, other: 2 })
   assert.equal(c.unexpected, 2)
