@@ -249,8 +249,19 @@ wait_ring_up() {
   log "all $nodes nodes see each other up"
 }
 
+# Linux routes all of 127.0.0.0/8 to the loopback interface, so 127.0.0.2 and .3 need no
+# setup there; elsewhere (macOS) they must be added as aliases first. Fail early and say so.
+check_loopback() {
+  local n
+  for n in $(seq 1 "$nodes"); do
+    node -e "const s=require('net').createServer().on('error',()=>process.exit(1));s.listen(0,'$(node_addr "$n")',()=>s.close())" ||
+      die "cannot bind $(node_addr "$n") (add it as a loopback alias, e.g. ifconfig lo0 alias $(node_addr "$n"))"
+  done
+}
+
 cmd_start() {
   install
+  check_loopback
   local n
   launch 1
   wait_cql 1
