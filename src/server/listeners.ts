@@ -4,11 +4,12 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { errors, type LiveOriginError } from '../errors.js'
 import { type ControlOptions, createControlHandler } from '../control/handler.js'
 import { createDeliveryHandler } from '../delivery/handler.js'
+import { errors, type LiveOriginError } from '../errors.js'
 import { createAuthenticator } from '../ingest/auth.js'
 import { createIngestHandler } from '../ingest/handler.js'
+import { startSweeper } from '../storage/sweeper.js'
 import type { Context } from './context.js'
 
 export type Role = 'ingest' | 'delivery' | 'control'
@@ -67,11 +68,21 @@ export async function startListeners(
     throw err
   }
   if (roles.includes('delivery')) ctx.admission.start()
+  // The process that owns writes expires them, unless the driver's records expire by themselves.
+  const stopSweeper =
+    roles.includes('ingest') && !ctx.driver.capabilities.nativeTtl
+      ? startSweeper(ctx.driver, ctx.config.storage.sweepIntervalMs, ctx.now, (o) => {
+          if ('error' in o) ctx.log.warn({ err: o.error }, 'expiry sweep failed')
+          else if (o.removed > 0)
+            ctx.log.debug({ removed: o.removed, ms: o.durationMs }, 'expired records swept')
+        })
+      : undefined
 
   return {
     ports,
     async close(graceMs = 30_000) {
       ctx.state.draining = true
+      const sweeperStopped = stopSweeper?.()
       const closed = [...servers.values()].map(
         (s) =>
           new Promise<void>((resolve) => {
@@ -85,6 +96,7 @@ export async function startListeners(
         for (const s of servers.values()) s.closeAllConnections()
       }, graceMs)
       await Promise.all(closed)
+      await sweeperStopped
       clearTimeout(timer)
     },
   }
