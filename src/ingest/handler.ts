@@ -16,7 +16,7 @@ import { inspectSegment } from '../selection/inspect.js'
 import type { Defect } from '../selection/types.js'
 import type { Context } from '../server/context.js'
 import { availabilityAt, segmentExpiresAt } from '../timing/schedule.js'
-import type { PathMatch } from '../timing/template.js'
+import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import type { Authenticator } from './auth.js'
 import { InitBook } from './init-book.js'
 
@@ -25,6 +25,8 @@ const ALLOW = ['PUT', 'POST', 'DELETE']
 const DEFAULT_RETENTION_MS = 4 * 3600_000
 /** Idle limit for uploads to channels without a template. */
 const DEFAULT_IDLE_MS = 10_000
+/** Channels without a template still know manifests by their extension (an MPD teaches the template). */
+const manifestsOnly = compilePathMatcher(undefined)
 
 export function createIngestHandler(ctx: Context, auth: Authenticator) {
   const uploads = new Map<string, number>()
@@ -97,7 +99,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         channel = await ctx.channels.ensure(channelName)
       }
       const template = channel.config
-      const match: PathMatch = channel.matcher?.match(path) ?? { kind: 'other' }
+      const match: PathMatch = (channel.matcher ?? manifestsOnly).match(path)
 
       const inFlight = uploads.get(pipelineId) ?? 0
       if (inFlight >= cfg.maxUploadsPerPipeline)
