@@ -127,6 +127,7 @@ export async function runWrk(o: WrkOptions): Promise<WrkSummary> {
   const pid = child.pid
   const stop = onCleanup('wrk', () => {
     if (child.exitCode === null && pid !== undefined) child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
   })
   let stdout = ''
   let stderr = ''
@@ -160,6 +161,5 @@ export async function runWrk(o: WrkOptions): Promise<WrkSummary> {
   } finally {
     clearInterval(timer)
     await stop()
-    rmSync(dir, { recursive: true, force: true })
   }
 }
