@@ -35,6 +35,7 @@ export const configSchema = z.object({
   delivery: z.object({
     port,
     workers: nonNegativeInt.max(64),
+    niceness: nonNegativeInt.max(19),
     liveEdgeSegments: positiveInt,
     holdPollMs: positiveInt,
     maxHeldRequests: positiveInt,

@@ -98,6 +98,12 @@ export const settings: readonly Setting[] = [
     doc: 'Delivery processes `serve` runs beside the ingest process (0: every role in one process, no isolation).',
   },
   {
+    path: 'delivery.niceness',
+    type: 'int',
+    default: 10,
+    doc: 'OS scheduling niceness of delivery processes under `serve` (0–19): when reads saturate the CPU, the ingest process runs first.',
+  },
+  {
     path: 'delivery.liveEdgeSegments',
     type: 'int',
     default: 3,
@@ -167,7 +173,7 @@ export const settings: readonly Setting[] = [
   {
     path: 'overload.eventLoopDelayMs',
     type: 'int',
-    default: 50,
+    default: 200,
     doc: 'Event-loop delay (p99 over 1 s) at which DVR reads are shed.',
   },
   {

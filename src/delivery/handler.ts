@@ -207,9 +207,10 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
     return
   }
   const cmsd = { 'CMSD-Static': cmsdStatic(cfg, n) }
-  // Decisions that never need storage: far in the future, or out of the DVR window.
+  // Decisions that never need storage: far in the future (unless this process heard the
+  // segment was already stored), or out of the DVR window.
   const early = segmentDecision(cfg, n, now, false)
-  if (early.action === 'not-found') {
+  if (early.action === 'not-found' && !ctx.reader.mayExist(channel.name, path)) {
     ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
     answerError(ex, errors.notFound('segment'), early.ttlMs, cmsd)
     return

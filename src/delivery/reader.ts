@@ -41,6 +41,8 @@ export class ObjectReader {
   readonly #options: ReaderOptions
   readonly #lists = new SingleFlight<string, ObjectMeta[]>()
   readonly #bodies = new SingleFlight<string, Buffer>()
+  /** Objects this process heard were committed (bus), for segments requested before they are due. */
+  readonly #committed = new Map<string, true>()
   /** Recently read non-empty candidate lists, for immutable media segments (see `candidates`). */
   readonly #recent = new Map<string, { list: ObjectMeta[]; at: number }>()
 
@@ -94,6 +96,23 @@ export class ObjectReader {
   /** Forgets what this process knows of (channel, path) after a commit or removal anywhere. */
   invalidate(channel: string, path: string): void {
     this.#recent.delete(candidatesKey(channel, path))
+  }
+
+  /** Notes that (channel, path) was committed somewhere this process hears of (the bus). */
+  noteCommit(channel: string, path: string): void {
+    const key = candidatesKey(channel, path)
+    this.#committed.delete(key)
+    this.#committed.set(key, true)
+    if (this.#committed.size > RECENT_LISTS) this.#committed.delete(this.#committed.keys().next().value!)
+  }
+
+  /**
+   * Whether a copy of (channel, path) may exist, from memory alone: a segment asked for before
+   * it is due is answered 404 from the template unless this process heard of its commit.
+   */
+  mayExist(channel: string, path: string): boolean {
+    const key = candidatesKey(channel, path)
+    return this.#committed.has(key) || this.#recent.has(key)
   }
 
   /** Storage reads in progress (after single flight). */

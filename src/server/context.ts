@@ -141,6 +141,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         .catch((err) => log.warn({ err, channel: event.channel }, 'channel refresh failed'))
     } else {
       reader.invalidate(event.channel, event.path)
+      if (event.type === 'commit') reader.noteCommit(event.channel, event.path)
       holds.release(`${event.channel}/${event.path}`)
       if (event.type === 'commit') {
         health.committed(channels.get(event.channel), event.path, event.pipeline, now(), event.defects)

@@ -7,6 +7,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { createServer } from 'node:net'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry } from 'prom-client'
 import type { Config } from '../config/schema.js'
@@ -110,6 +111,14 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   const fork = (spec: WorkerSpec): Promise<Worker> => {
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify({ spec, config }) })
     specs.set(worker.id, spec)
+    if (spec.role === 'delivery' && config.delivery.niceness > 0 && worker.process.pid !== undefined) {
+      // Reads yield the CPU to writes when both want it.
+      try {
+        setPriority(worker.process.pid, config.delivery.niceness)
+      } catch (err) {
+        log.warn({ err }, 'could not lower the priority of a delivery worker')
+      }
+    }
     return new Promise((resolve, reject) => {
       const onExit = (code: number) =>
         reject(new Error(`${spec.role} worker exited with ${code} before listening`))
