@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import memjs from 'memjs'
 import {
@@ -186,13 +187,24 @@ describe('memcached zones: failures', zoneSkip, () => {
     const data = patternBytes(300_000, 5)
     await cache.set(key, data, MINUTE)
     const pids = memcachedZonePids('a')
+    errors.length = 0
     for (const pid of pids) process.kill(pid, 'SIGSTOP')
     try {
+      // The signal is delivered asynchronously: wait until the kernel reports both stopped.
+      const stopped = (pid: number) => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+      const until = Date.now() + 2000
+      while (!pids.every(stopped)) {
+        assert.ok(Date.now() < until, 'memcached did not stop on SIGSTOP')
+        await new Promise((r) => setTimeout(r, 5))
+      }
       const started = performance.now()
       assert.deepEqual(await cache.get(key), data)
       const took = performance.now() - started
       assert.ok(took < TIMEOUT_MS + 500, `read took ${took.toFixed(0)} ms with a ${TIMEOUT_MS} ms timeout`)
-      assert.ok(took >= TIMEOUT_MS - 50, `read took ${took.toFixed(0)} ms: it did not wait for zone a`)
+      assert.ok(
+        took >= TIMEOUT_MS - 50,
+        `read took ${took.toFixed(0)} ms: it did not wait for zone a (pids ${pids}, errors: ${errors.map((e) => `${e.server} ${e.error.message}`).join('; ')})`,
+      )
     } finally {
       for (const pid of pids) process.kill(pid, 'SIGCONT')
     }
