@@ -164,14 +164,19 @@ class Server {
   constructor(zone: string, hostPort: string, timeoutMs: number) {
     this.zone = zone
     this.name = hostPort
-    this.#client = memjs.Client.create(hostPort, {
+    // Built by hand rather than with memjs.Client.create, whose `host:port` parsing splits
+    // IPv6 addresses apart.
+    const m = /^\[?(.+?)\]?:(\d+)$/.exec(hostPort)
+    const options = {
       retries: 0,
       timeout: timeoutMs / 1000,
       conntimeout: timeoutMs / 1000,
       keepAlive: true,
       failover: false,
       logger: { log: () => {} },
-    })
+    }
+    const server = new memjs.Server(m?.[1] ?? hostPort, Number(m?.[2]), undefined, undefined, options)
+    this.#client = new memjs.Client([server], options)
   }
 
   /** Runs one request with a hard deadline; a failure marks the server down for `downMs`. */
