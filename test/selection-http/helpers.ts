@@ -14,6 +14,12 @@ export const D = 1000
 export const MEDIA = 'seg-$RepresentationID$-$Number%05d$.m4s'
 export const INIT = 'init-$RepresentationID$.m4s'
 
+/**
+ * Origin settings for these tests: segments read here are mostly DVR class, and the load of a
+ * shared test machine must not get them shed (shedding has its own tests).
+ */
+export const NO_SHEDDING = { 'overload.storageLatencyMs': 10_000, 'overload.eventLoopDelayMs': 10_000 }
+
 let channelCount = 0
 
 /** Creates a channel (D = 1 s, S = 1, pipelines east, west) and PUTs every pipeline's init segments. */

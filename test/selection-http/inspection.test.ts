@@ -7,13 +7,13 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { box, dashSegment, setSampleCount } from '../selection/helpers.js'
-import { createChannel, get, put, segmentPath } from './helpers.js'
+import { createChannel, get, NO_SHEDDING, put, segmentPath } from './helpers.js'
 
 describe('inspection over HTTP: defects the origin finds, echoed on the PUT', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin()
+    origin = await startOrigin(NO_SHEDDING)
     ch = await createChannel(origin, Date.now() - 20_000)
   })
   after(() => origin.close())

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, D, get, put, segmentPath, sha256, validCopy } from './helpers.js'
+import { createChannel, D, get, NO_SHEDDING, put, segmentPath, sha256, validCopy } from './helpers.js'
 
 /** G at the channel defaults: ⌊D/4⌋. */
 const G = Math.floor(D / 4)
@@ -15,7 +15,7 @@ describe('selection over HTTP: which copy a GET gets', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin()
+    origin = await startOrigin(NO_SHEDDING)
     // Segments 1–6 were due seconds ago: nothing waits, selection alone decides.
     ch = await createChannel(origin, Date.now() - 20_000)
   })
@@ -141,7 +141,7 @@ describe('selection over HTTP: which copy a GET gets', () => {
 describe('selection over HTTP: waiting for a valid copy', () => {
   let origin: TestOrigin
   before(async () => {
-    origin = await startOrigin()
+    origin = await startOrigin(NO_SHEDDING)
   })
   after(() => origin.close())
 
