@@ -41,13 +41,21 @@ function define<A extends unknown[]>(
   headers?: (...args: A) => Record<string, string>,
 ): Factory<A> {
   const fullCode = `LIVEORIGIN_ERR_${code}`
-  const make = (...args: A) =>
-    new LiveOriginError(
-      fullCode,
-      status,
-      message(...args),
-      headers ? { headers: headers(...args) } : undefined,
-    )
+  const make = (...args: A) => {
+    // Client errors are answers, not faults: skip the stack trace (most of their cost).
+    const limit = Error.stackTraceLimit
+    if (status < 500) Error.stackTraceLimit = 0
+    try {
+      return new LiveOriginError(
+        fullCode,
+        status,
+        message(...args),
+        headers ? { headers: headers(...args) } : undefined,
+      )
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+  }
   return Object.assign(make, { code: fullCode, status })
 }
 

@@ -3,6 +3,7 @@
  * variable, its flag where it has one, its type, default and meaning. The loader, the
  * `--help` text and the configuration reference in the README all come from this table.
  */
+import { availableParallelism } from 'node:os'
 
 export type SettingType = 'string' | 'int' | 'bool' | 'roles' | 'json'
 
@@ -93,9 +94,9 @@ export const settings: readonly Setting[] = [
   {
     path: 'delivery.workers',
     type: 'int',
-    default: 1,
+    default: availableParallelism(),
     flag: '--delivery-workers',
-    doc: 'Delivery processes `serve` runs beside the ingest process (0: every role in one process, no isolation).',
+    doc: 'Delivery processes `serve` runs beside the ingest process (0: every role in one process, no isolation). Default: the number of CPU cores.',
   },
   {
     path: 'delivery.niceness',

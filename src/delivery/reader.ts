@@ -24,6 +24,8 @@ export interface ReaderOptions {
 }
 
 const RECENT_LISTS = 10_000
+/** Lifetime of a candidate list in the shared cache tier. */
+const SHARED_LIST_TTL_MS = 30_000
 
 export function candidatesKey(channel: string, path: string): string {
   return `c:${channel}/${path}`
@@ -179,7 +181,13 @@ export class ObjectReader {
       const list = await this.#store.list(meta.channel, meta.path)
       const ttl = ttlOf(meta)
       await Promise.all([
-        this.#shared.set(candidatesKey(meta.channel, meta.path), Buffer.from(JSON.stringify(list)), ttl),
+        // Candidate lists change (replacements, other pipelines): a list that a zone kept by
+        // mistake (a lost set and a lost delete) is stale for at most SHARED_LIST_TTL_MS.
+        this.#shared.set(
+          candidatesKey(meta.channel, meta.path),
+          Buffer.from(JSON.stringify(list)),
+          Math.min(ttl, SHARED_LIST_TTL_MS),
+        ),
         body ? this.#shared.set(bodyKey(meta.token), body, ttl) : Promise.resolve(),
       ])
     }
@@ -189,7 +197,11 @@ export class ObjectReader {
   async removed(channel: string, path: string): Promise<void> {
     if (!this.#shared) return
     const list = await this.#store.list(channel, path)
-    await this.#shared.set(candidatesKey(channel, path), Buffer.from(JSON.stringify(list)), 60_000)
+    await this.#shared.set(
+      candidatesKey(channel, path),
+      Buffer.from(JSON.stringify(list)),
+      SHARED_LIST_TTL_MS,
+    )
   }
 }
 

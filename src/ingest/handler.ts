@@ -15,7 +15,8 @@ import { FragmentInspector } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
 import type { Defect } from '../selection/types.js'
 import type { Context } from '../server/context.js'
-import { availabilityAt, segmentExpiresAt } from '../timing/schedule.js'
+import type { ChannelConfig } from '../timing/channel-config.js'
+import { availabilityAt, EXPIRY_MARGIN_MS, segmentExpiresAt } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import type { Authenticator } from './auth.js'
 import { InitBook } from './init-book.js'
@@ -108,11 +109,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       ctx.metrics.uploadsInProgress.inc()
       try {
         const now = ctx.now()
-        const expiresAt = !template
-          ? now + DEFAULT_RETENTION_MS
-          : match.kind === 'media' && !Number.isNaN(match.number)
-            ? segmentExpiresAt(template, match.number)
-            : 0
+        const expiresAt = expiryOf(match, template, now)
         const inspector =
           template && match.kind === 'media' && !Number.isNaN(match.number) && isFragmentedMp4(path)
             ? new FragmentInspector()
@@ -217,6 +214,19 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       }
     }
   }
+}
+
+/**
+ * When a stored object may be deleted: media segments at the end of their DVR window;
+ * init segments and manifests never (they serve the whole event, and each new copy replaces
+ * the last); anything else (captions, keys, numbers the template cannot produce) one DVR
+ * window after it was written. Channels without a template keep objects for 4 h.
+ */
+function expiryOf(match: PathMatch, template: ChannelConfig | undefined, now: number): number {
+  if (!template) return now + DEFAULT_RETENTION_MS
+  if (match.kind === 'media' && !Number.isNaN(match.number)) return segmentExpiresAt(template, match.number)
+  if (match.kind === 'init' || match.kind === 'manifest') return 0
+  return now + template.dvrWindowMs + EXPIRY_MARGIN_MS
 }
 
 function headerValue(v: string | string[] | undefined): string {

@@ -6,6 +6,11 @@ import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const twoMB = randomBytes(2 * 1024 * 1024)
 
+/** The `error` member of a JSON error answer. */
+async function errorOf(r: Response): Promise<{ code: string; message: string }> {
+  return ((await r.json()) as { error: { code: string; message: string } }).error
+}
+
 function put(origin: TestOrigin, path: string, body: Uint8Array, headers: Record<string, string> = {}) {
   return fetch(`${origin.ingest}${path}`, {
     method: 'PUT',
@@ -168,7 +173,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     const r = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, { method: 'PUT', body: 'x' })
     assert.equal(r.status, 405)
     assert.equal(r.headers.get('allow'), 'GET, HEAD')
-    assert.equal((await r.json()).error.code, 'LIVEORIGIN_ERR_METHOD_NOT_ALLOWED')
+    assert.equal((await errorOf(r)).code, 'LIVEORIGIN_ERR_METHOD_NOT_ALLOWED')
     const g = await fetch(`${origin.ingest}/ch1/video/seg1.m4s`)
     assert.equal(g.status, 405)
     assert.equal(g.headers.get('allow'), 'PUT, POST, DELETE')
@@ -184,7 +189,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
         headers: { 'Pipeline-Id': 'east' },
       })
       assert.equal(big.status, 413)
-      assert.equal((await big.json()).error.code, 'LIVEORIGIN_ERR_TOO_LARGE')
+      assert.equal((await errorOf(big)).code, 'LIVEORIGIN_ERR_TOO_LARGE')
       const chunkedBig = await raw(
         small.ingest,
         `PUT /c/y.bin HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n${'a'.repeat(2000)}\r\n0\r\n\r\n`,
@@ -203,7 +208,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     assert.match(noLen, /^HTTP\/1\.1 411 /)
     const noId = await fetch(`${origin.ingest}/ch1/x`, { method: 'PUT', body: 'x' })
     assert.equal(noId.status, 400)
-    assert.match((await noId.json()).error.message, /Pipeline-Id/)
+    assert.match((await errorOf(noId)).message, /Pipeline-Id/)
   })
 
   it('408 when an upload stalls for ingestIdleMs, and nothing is stored', async () => {
@@ -247,7 +252,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     assert.equal((await fetch(`${origin.control}/healthz`)).status, 200)
     const ready = await fetch(`${origin.control}/readyz`)
     assert.equal(ready.status, 200)
-    assert.equal((await ready.json()).status, 'ready')
+    assert.equal(((await ready.json()) as { status: string }).status, 'ready')
     const m = await (await fetch(`${origin.control}/metrics`)).text()
     assert.match(m, /liveorigin_requests_total\{role="ingest",class="ingest",status="201"\}/)
     assert.match(m, /liveorigin_storage_operations_total\{driver="embedded",op="commit",result="ok"\}/)
@@ -267,7 +272,7 @@ describe('pipeline tokens', () => {
   it('401 without a token or with an unknown one; 403 outside the token’s channels; writes recorded per pipeline', async () => {
     const none = await fetch(`${origin.ingest}/allowed/x.vtt`, { method: 'PUT', body: 'x' })
     assert.equal(none.status, 401)
-    assert.equal((await none.json()).error.code, 'LIVEORIGIN_ERR_UNAUTHORIZED')
+    assert.equal((await errorOf(none)).code, 'LIVEORIGIN_ERR_UNAUTHORIZED')
     const unknown = await fetch(`${origin.ingest}/allowed/x.vtt`, {
       method: 'PUT',
       body: 'x',
