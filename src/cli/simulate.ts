@@ -23,11 +23,19 @@ export async function runSimulate(argv: string[]): Promise<void> {
   const renditions = loadRenditions()
   const sim = new Simulation(options, renditions)
   const tty = process.stderr.isTTY === true
+  let drawn = false
   const draw = () => {
     const line = progressLine(sim.snapshot())
-    if (tty)
-      process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stderr.columns ?? 120) - 1))}`)
+    drawn = true
+    // A terminal that reports no width (0) gets whole lines cut at 160 columns.
+    const width = process.stderr.columns || 161
+    if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, width - 1))}`)
     else process.stderr.write(`${line}\n`)
+  }
+  /** Ends the redrawn line before anything else is printed. */
+  const endLine = () => {
+    if (tty && drawn) process.stderr.write('\n')
+    drawn = false
   }
   const ticker = setInterval(draw, tty ? 250 : LOG_EVERY_MS)
   let interrupts = 0
@@ -41,7 +49,7 @@ export async function runSimulate(argv: string[]): Promise<void> {
   try {
     const result = await sim.run()
     draw()
-    if (tty) process.stderr.write('\n')
+    endLine()
     if (options.report) {
       writeReport(
         options.report,
@@ -55,7 +63,7 @@ export async function runSimulate(argv: string[]): Promise<void> {
     process.stdout.write(summaryText(result, options.channel))
     if (result.errors > 0) process.exitCode = 1
   } catch (err) {
-    if (tty) process.stderr.write('\n')
+    endLine()
     if (!(err instanceof SimulationError)) throw err
     process.stderr.write(`liveorigin simulate: ${err.message}\n`)
     process.exitCode = 1

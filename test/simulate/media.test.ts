@@ -61,7 +61,7 @@ describe('simulator media: segments built from the fixtures', () => {
     assert.equal(payload, mdat.size - 8)
   })
 
-  for (const d of [2000, 1000, 500, 333, 6000]) {
+  for (const d of [2000, 1000, 500, 333, 100, 6000]) {
     it(`D = ${d} ms: every rendition's segments pass inspection, tfdt = (N−S)·D, durations sum to D`, () => {
       for (const r of renditions) {
         const init = parseInit(r.initBytes)
