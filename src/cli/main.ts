@@ -12,11 +12,20 @@ import { createLogger } from '../observability/log.js'
 import { serve } from '../server/serve.js'
 import { parseServeArgs } from './args.js'
 
+/** The package version, from the nearest liveorigin package.json above this file (dist/ or sources). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string
+        version: string
+      }
+      if (pkg.name === 'liveorigin') return pkg.version
+    } catch {
+      // Not in this folder: look further up.
+    }
   }
-  return pkg.version
+  return 'unknown'
 }
 
 export function helpText(): string {

@@ -35,7 +35,10 @@ import { compilePathMatcher } from '../timing/template.js'
 import type { WakeReason } from './holds.js'
 import { sendObject } from './send-object.js'
 
-const ALLOW = ['GET', 'HEAD']
+const ALLOW = ['GET', 'HEAD', 'OPTIONS']
+/** Browser players read objects and these headers across origins. */
+const CORS_EXPOSE =
+  'ETag, Last-Modified, Content-Range, Cache-TTL-Ms, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects'
 /** Channels without a template still know manifests by their extension. */
 const manifestsOnly = compilePathMatcher(undefined)
 /**
@@ -65,8 +68,22 @@ export function createDeliveryHandler(ctx: Context) {
       ctx.metrics.requestDuration.observe({ role: 'delivery' }, (performance.now() - started) / 1000)
       ctx.metrics.inFlight.dec({ class: klass })
     }
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE)
     try {
       checkMethod(req, ALLOW)
+      if (req.method === 'OPTIONS') {
+        ctx.metrics.inFlight.inc({ class: klass })
+        res.writeHead(204, {
+          ...ttlHeaders(86_400_000),
+          'Access-Control-Allow-Methods': 'GET, HEAD',
+          'Access-Control-Allow-Headers': 'Range, If-None-Match, If-Modified-Since',
+          'Access-Control-Max-Age': '86400',
+        })
+        res.end()
+        finish(204)
+        return
+      }
       const name = parseObjectName(req.url ?? '/', true)
       const channel = ctx.channels.get(name.channel)
       if (!channel) {

@@ -172,7 +172,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
   it('answers 405 with Allow for methods a listener does not serve', async () => {
     const r = await fetch(`${origin.delivery}/ch1/video/seg1.m4s`, { method: 'PUT', body: 'x' })
     assert.equal(r.status, 405)
-    assert.equal(r.headers.get('allow'), 'GET, HEAD')
+    assert.equal(r.headers.get('allow'), 'GET, HEAD, OPTIONS')
     assert.equal((await errorOf(r)).code, 'LIVEORIGIN_ERR_METHOD_NOT_ALLOWED')
     const g = await fetch(`${origin.ingest}/ch1/video/seg1.m4s`)
     assert.equal(g.status, 405)
@@ -323,5 +323,32 @@ describe('requests the HTTP parser refuses', () => {
     const garbage = await raw(origin.delivery, 'NOT HTTP AT ALL\r\n\r\n')
     assert.match(garbage, /^HTTP\/1\.1 400 /)
     assert.match(garbage, /LIVEORIGIN_ERR_BAD_REQUEST/)
+  })
+})
+
+describe('browser players', () => {
+  let origin: TestOrigin
+  before(async () => {
+    origin = await startOrigin()
+  })
+  after(() => origin.close())
+
+  it('answers CORS preflights and exposes the origin headers to scripts', async () => {
+    const pre = await fetch(`${origin.delivery}/ch/v/1.m4s`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://player.example',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'range',
+      },
+    })
+    assert.equal(pre.status, 204)
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*')
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Range/)
+    await put(origin, '/ch/v/1.m4s', Buffer.from('x'))
+    const g = await fetch(`${origin.delivery}/ch/v/1.m4s`, { headers: { Origin: 'https://player.example' } })
+    assert.equal(g.headers.get('access-control-allow-origin'), '*')
+    assert.match(g.headers.get('access-control-expose-headers') ?? '', /Cache-TTL-Ms/)
+    await g.arrayBuffer()
   })
 })
