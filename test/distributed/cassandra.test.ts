@@ -13,7 +13,7 @@ import { isLiveOriginError } from '../../src/errors.js'
 import { type CassandraDriverOptions, createCassandraDriver } from '../../src/storage/cassandra.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../../src/storage/types.js'
-import { bodyOf, driverConformance, patternBytes } from '../storage/driver-conformance.js'
+import { bodyOf, driverConformance, metaFor, patternBytes } from '../storage/driver-conformance.js'
 import { cassandraContactPoints, cassandraDataCenter, NO_RING, percentiles } from './env.js'
 
 const contactPoints = cassandraContactPoints()
@@ -31,18 +31,7 @@ function ringDriver(over: Partial<CassandraDriverOptions> = {}): StorageDriver {
 }
 
 function meta(over: Partial<ObjectMeta> & Pick<ObjectMeta, 'channel' | 'path' | 'pipeline'>): ObjectMeta {
-  return {
-    token: randomUUID(),
-    size: 0,
-    chunkSize: 1024,
-    chunks: 0,
-    etag: '"e"',
-    contentType: 'video/mp4',
-    committedAt: Date.now(),
-    expiresAt: Date.now() + HOUR,
-    defects: '',
-    ...over,
-  }
+  return metaFor(over, { token: randomUUID(), ...over })
 }
 
 describe('cassandra (ring)', ringSkip, () => {

@@ -1,24 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, it } from 'node:test'
-import type { StorageDriver } from '../../src/storage/types.js'
+import { countingDriver } from '../helpers/counting-driver.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-
-/** Wraps the real embedded driver and counts the reads that reach it. */
-function counting(driver: StorageDriver, counts: { list: number; getChunk: number }): StorageDriver {
-  return new Proxy(driver, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver)
-      if (prop === 'list' || prop === 'getChunk') {
-        return (...args: unknown[]) => {
-          counts[prop]++
-          return (v as (...a: unknown[]) => unknown).apply(target, args)
-        }
-      }
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-  })
-}
 
 let writer: TestOrigin
 let reader: TestOrigin
@@ -37,7 +21,7 @@ before(async () => {
   // A second origin on the same data directory: its memory cache is cold.
   reader = await startOrigin(
     { 'storage.chunkSize': 65536 },
-    { dataDir: writer.dataDir, wrapDriver: (d) => counting(d, counts) },
+    { dataDir: writer.dataDir, wrapDriver: (d) => countingDriver(d, counts) },
   )
 })
 after(async () => {

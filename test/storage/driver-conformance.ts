@@ -55,7 +55,8 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(parts)
 }
 
-function metaFor(key: ObjectKey, over: Partial<ObjectMeta> = {}): ObjectMeta {
+/** A commit record for `key` with defaults (no chunks, an hour to live); `over` replaces fields. */
+export function metaFor(key: ObjectKey, over: Partial<ObjectMeta> = {}): ObjectMeta {
   return {
     ...key,
     token: `${key.channel}-${randomUUID()}`,
