@@ -188,7 +188,8 @@ export class ObjectReader {
           Buffer.from(JSON.stringify(list)),
           Math.min(ttl, SHARED_LIST_TTL_MS),
         ),
-        body ? this.#shared.set(bodyKey(meta.token), body, ttl) : Promise.resolve(),
+        // Bodies too large to cache are streamed from storage by every reader: not worth a copy.
+        body && this.cacheable(meta) ? this.#shared.set(bodyKey(meta.token), body, ttl) : Promise.resolve(),
       ])
     }
   }

@@ -114,7 +114,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
           template && match.kind === 'media' && !Number.isNaN(match.number) && isFragmentedMp4(path)
             ? new FragmentInspector()
             : undefined
-        const keep = match.kind !== 'media' || inspector !== undefined
+        // Bytes are kept for inspection, for what is learned from them (init segments, MPDs) and
+        // for the write-through to the cache tiers: with a shared tier, every node but this one
+        // serves the new object from that tier instead of reading it back from storage.
+        const keep = match.kind !== 'media' || inspector !== undefined || ctx.shared !== undefined
         const kept: Buffer[] = []
         let originDefects: Defect[] = []
         const idleMs = cfg.ingestIdleMs ?? (template ? 2 * template.segmentDurationMs : DEFAULT_IDLE_MS)
