@@ -11,6 +11,7 @@ import { errors, type LiveOriginError } from '../errors.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
+import { childrenOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass } from '../overload/classify.js'
 import { selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
@@ -60,20 +61,23 @@ interface Exchange {
 }
 
 export function createDeliveryHandler(ctx: Context) {
+  const requests = childrenOf((klass, status) => ctx.metrics.requests.labels('delivery', klass, status))
+  const duration = ctx.metrics.requestDuration.labels('delivery')
+  const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now()
     let klass: RequestClass = 'live'
     const finish = (status: number) => {
-      ctx.metrics.requests.inc({ role: 'delivery', class: klass, status: String(status) })
-      ctx.metrics.requestDuration.observe({ role: 'delivery' }, (performance.now() - started) / 1000)
-      ctx.metrics.inFlight.dec({ class: klass })
+      requests(klass, String(status)).inc()
+      duration.observe((performance.now() - started) / 1000)
+      inFlight(klass).dec()
     }
     res.setHeader('Access-Control-Allow-Origin', '*')
     res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE)
     try {
       checkMethod(req, ALLOW)
       if (req.method === 'OPTIONS') {
-        ctx.metrics.inFlight.inc({ class: klass })
+        inFlight(klass).inc()
         res.writeHead(204, {
           ...ttlHeaders(86_400_000),
           'Access-Control-Allow-Methods': 'GET, HEAD',
@@ -87,7 +91,7 @@ export function createDeliveryHandler(ctx: Context) {
       const name = parseObjectName(req.url ?? '/', true)
       const channel = ctx.channels.get(name.channel)
       if (!channel) {
-        ctx.metrics.inFlight.inc({ class: klass })
+        inFlight(klass).inc()
         sendError(req, res, errors.unknownChannel(name.channel), ttlHeaders(UNKNOWN_CHANNEL_TTL_MS))
         finish(404)
         return
@@ -95,7 +99,7 @@ export function createDeliveryHandler(ctx: Context) {
       const match = (channel.matcher ?? manifestsOnly).match(name.path)
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
-      ctx.metrics.inFlight.inc({ class: klass })
+      inFlight(klass).inc()
       if (!ctx.admission.admit(klass)) {
         ctx.metrics.shed.inc({ class: klass })
         shed(req, res, klass)
@@ -117,7 +121,7 @@ export function createDeliveryHandler(ctx: Context) {
     } catch (err) {
       const e = toLiveOriginError(err)
       if (e.code === errors.internal.code) ctx.log.error({ err, url: req.url }, 'delivery failed')
-      ctx.metrics.inFlight.inc({ class: klass })
+      inFlight(klass).inc()
       sendError(req, res, e)
       finish(e.status)
     }

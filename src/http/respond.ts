@@ -18,6 +18,18 @@ export function toLiveOriginError(err: unknown): LiveOriginError {
   return isLiveOriginError(err) ? err : errors.internal()
 }
 
+const bodies = new Map<string, string>()
+/** The JSON body of an error; the few distinct ones a busy listener sends are kept. */
+function errorBody(err: LiveOriginError): string {
+  const key = `${err.code}\u0000${err.message}`
+  let body = bodies.get(key)
+  if (body === undefined) {
+    body = JSON.stringify(err.toJSON())
+    if (bodies.size < 1000) bodies.set(key, body)
+  }
+  return body
+}
+
 /** Writes `err` as `{"error": {"code", "message"}}` with its status and headers. */
 export function sendError(
   req: IncomingMessage,
@@ -29,7 +41,7 @@ export function sendError(
     res.destroy()
     return
   }
-  const body = JSON.stringify(err.toJSON())
+  const body = errorBody(err)
   res.writeHead(err.status, {
     ...ttlHeaders(ERROR_TTL_MS),
     ...err.headers,

@@ -8,6 +8,23 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const holdBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
 
+/**
+ * Label children by their values, cached: hot paths (every delivery request) skip prom-client's
+ * per-call label hashing and validation. Values are given in the metric's label order.
+ */
+export function childrenOf<T>(labels: (...values: string[]) => T): (...values: string[]) => T {
+  const cache = new Map<string, T>()
+  return (...values) => {
+    const key = values.join('\u0000')
+    let child = cache.get(key)
+    if (child === undefined) {
+      child = labels(...values)
+      cache.set(key, child)
+    }
+    return child
+  }
+}
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'liveorigin_' })
