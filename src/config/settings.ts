@@ -102,6 +102,7 @@ export const settings: readonly Setting[] = [
     path: 'delivery.niceness',
     type: 'int',
     default: 10,
+    flag: '--delivery-niceness',
     doc: 'OS scheduling niceness of delivery processes under `serve` (0–19): when reads saturate the CPU, the ingest process runs first.',
   },
   {
