@@ -43,6 +43,9 @@ export class ChannelRegistry {
   readonly #fromFile: Map<string, Record<string, unknown>>
   readonly #channels = new Map<string, Channel>()
   readonly #onChange: (channel: string) => void
+  /** Counts changes made by this process; `#changed` holds the count at each channel's last one. */
+  #changes = 0
+  readonly #changed = new Map<string, number>()
 
   constructor(
     driver: StorageDriver,
@@ -61,23 +64,28 @@ export class ChannelRegistry {
     }
   }
 
-  /** Loads every channel from storage (start-up and periodic refresh). */
+  /**
+   * Loads every channel from storage (start-up, and periodically where other nodes change
+   * channels). A channel this process changed while the load was reading keeps its newer state.
+   */
   async load(): Promise<void> {
+    const started = this.#changes
     const [records, masks] = await Promise.all([
       this.#driver.listRecords<ChannelRecord>(CHANNELS),
       this.#driver.listRecords<Mask[]>(MASKS),
     ])
+    const stale = (name: string) => (this.#changed.get(name) ?? 0) > started
     const maskBy = new Map(masks.map((m) => [m.id, m.value]))
     const seen = new Set<string>()
     for (const { id, value } of records) {
       seen.add(id)
-      this.#set(id, value, maskBy.get(id) ?? [])
+      if (!stale(id)) this.#set(id, value, maskBy.get(id) ?? [])
     }
     for (const name of this.#fromFile.keys()) {
-      if (!seen.has(name)) this.#set(name, { createdAt: Date.now() }, maskBy.get(name) ?? [])
+      if (!seen.has(name) && !stale(name)) this.#set(name, { createdAt: Date.now() }, maskBy.get(name) ?? [])
     }
     for (const name of [...this.#channels.keys()]) {
-      if (!seen.has(name) && !this.#fromFile.has(name)) this.#channels.delete(name)
+      if (!seen.has(name) && !this.#fromFile.has(name) && !stale(name)) this.#channels.delete(name)
     }
   }
 
@@ -121,6 +129,11 @@ export class ChannelRegistry {
   async ensure(name: string): Promise<Channel> {
     const existing = this.#channels.get(name)
     if (existing) return existing
+    // Another node may have created it since this process loaded its channels: never
+    // overwrite that record (and its template) with an empty one.
+    await this.refresh(name)
+    const stored = this.#channels.get(name)
+    if (stored) return stored
     await this.#store(name, { createdAt: Date.now() })
     return this.#channels.get(name)!
   }
@@ -143,6 +156,7 @@ export class ChannelRegistry {
     await this.#driver.deleteRecord(CHANNELS, name)
     await this.#driver.deleteRecord(MASKS, name)
     this.#channels.delete(name)
+    this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
     return true
   }
@@ -156,6 +170,7 @@ export class ChannelRegistry {
     const masks = [...channel.masks, mask]
     await this.#driver.putRecord(MASKS, name, masks)
     this.#channels.set(name, { ...channel, masks })
+    this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
     return mask
   }
@@ -176,6 +191,7 @@ export class ChannelRegistry {
     const removed = channel.masks.length - keep.length
     await this.#driver.putRecord(MASKS, name, keep)
     this.#channels.set(name, { ...channel, masks: keep })
+    this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
     return removed
   }
@@ -184,6 +200,7 @@ export class ChannelRegistry {
     await this.#driver.putRecord(CHANNELS, name, record)
     const masks = this.#channels.get(name)?.masks ?? []
     this.#set(name, record, masks)
+    this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
   }
 

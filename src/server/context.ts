@@ -19,6 +19,9 @@ import { ObjectStore } from '../storage/object-store.js'
 import type { CacheStore, StorageDriver } from '../storage/types.js'
 import { type Bus, createBus } from './bus.js'
 
+/** How often a process reloads the channels when other processes may change them. */
+const CHANNEL_RELOAD_MS = 5000
+
 export interface Context {
   readonly config: Config
   readonly driver: StorageDriver
@@ -104,15 +107,23 @@ export async function createContext(config: Config, options: ContextOptions = {}
     bus.publish({ type: 'channel', channel }),
   )
   await channels.load()
+  // Channels created or changed on other nodes (or other processes of a split fleet) reach
+  // this process by a periodic reload: no bus connects them.
+  const crossProcess = config.storage.driver === 'cassandra' || !config.roles.includes('all')
+  const reload = crossProcess
+    ? setInterval(() => {
+        channels.load().catch((err) => log.warn({ err }, 'channel reload failed'))
+      }, CHANNEL_RELOAD_MS)
+    : undefined
+  reload?.unref()
 
   // Commits reach held requests over the bus when every role runs under one `serve`. Where
   // they may come from elsewhere (another node, another process of a split fleet), held
   // requests also poll: the shared cache tier when there is one, else storage.
-  const pollHolds = config.storage.driver === 'cassandra' || !config.roles.includes('all')
   const holds = new HoldTable({
     now,
     pollMs: config.delivery.holdPollMs,
-    ...(pollHolds
+    ...(crossProcess
       ? {
           poll: (key: string) => {
             const slash = key.indexOf('/')
@@ -165,6 +176,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     now,
     state: { draining: false },
     async close() {
+      clearInterval(reload)
       admission.stop()
       holds.clear()
       await shared?.close()
