@@ -385,6 +385,44 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     if (zoneDown) await startMemcachedZone('a')
   })
 
+  it('channels created on node A after B started: B learns them, and a first PUT through B keeps the template', async () => {
+    const learned = `late${randomUUID().slice(0, 8)}`
+    const pushed = `late${randomUUID().slice(0, 8)}`
+    const template = {
+      segmentDurationMs: 2000,
+      availabilityStartTime: Date.now(),
+      media: '$RepresentationID$/$Number$.dat',
+    }
+    await putChannel(a, learned, template)
+    await putChannel(a, pushed, template)
+    const createdAt = performance.now()
+    // At once, before B reloaded its channels: the PUT must not turn the channel into one
+    // without a template (in B's memory, nor in storage for every node's next reload).
+    const put = await request(`${b.ingest}/${pushed}/v/1.dat`, {
+      method: 'PUT',
+      body: randomBytes(1000),
+      headers: { 'pipeline-id': 'east' },
+    })
+    assert.equal(put.statusCode, 201, await put.body.text())
+    const sourceOn = async (node: OriginNode, channel: string) => {
+      const res = await request(`${node.control}/api/v1/channels/${channel}`)
+      const body = (await res.body.json()) as { source?: string; config?: { media?: string } | null }
+      return res.statusCode === 200 ? `${body.source} ${body.config?.media}` : String(res.statusCode)
+    }
+    const expected = `api ${template.media}`
+    // Nodes reload their channels every 5 s.
+    while ((await sourceOn(b, learned)) !== expected) {
+      assert.ok(
+        performance.now() - createdAt < 8000,
+        `B still does not know ${learned}: ${await sourceOn(b, learned)}`,
+      )
+      await sleep(200)
+    }
+    await sleep(6000 - (performance.now() - createdAt))
+    for (const node of [a, b])
+      assert.equal(await sourceOn(node, pushed), expected, `${pushed} on ${node.name}`)
+  })
+
   it('kill -9 of a Cassandra node mid-stream: no PUT or GET fails, every acknowledged copy reads back from both nodes', {
     timeout: 300_000,
   }, async (t) => {
