@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { it } from 'node:test'
-import { errors } from '../../src/errors.js'
 import { configurationDoc } from '../../scripts/config-doc.js'
+import { errors } from '../../src/errors.js'
 
 it('every error code is documented in docs/errors.md with its status', () => {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8')
