@@ -179,18 +179,15 @@ export class ObjectReader {
     if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))
     if (this.#shared) {
       const list = await this.#store.list(meta.channel, meta.path)
-      const ttl = ttlOf(meta)
+      const ttl = Math.min(ttlOf(meta), SHARED_LIST_TTL_MS)
       await Promise.all([
-        // Candidate lists change (replacements, other pipelines): a list that a zone kept by
-        // mistake (a lost set and a lost delete) is stale for at most SHARED_LIST_TTL_MS.
-        this.#shared.set(
-          candidatesKey(meta.channel, meta.path),
-          Buffer.from(JSON.stringify(list)),
-          Math.min(ttl, SHARED_LIST_TTL_MS),
-        ),
+        this.#setList(meta.channel, meta.path, list, ttl),
         // Bodies too large to cache are streamed from storage by every reader: not worth a copy.
-        body && this.cacheable(meta) ? this.#shared.set(bodyKey(meta.token), body, ttl) : Promise.resolve(),
+        body && this.cacheable(meta)
+          ? this.#shared.set(bodyKey(meta.token), body, ttlOf(meta))
+          : Promise.resolve(),
       ])
+      this.#settle(meta.channel, meta.path, list, ttl)
     }
   }
 
@@ -198,12 +195,48 @@ export class ObjectReader {
   async removed(channel: string, path: string): Promise<void> {
     if (!this.#shared) return
     const list = await this.#store.list(channel, path)
-    await this.#shared.set(
-      candidatesKey(channel, path),
-      Buffer.from(JSON.stringify(list)),
-      SHARED_LIST_TTL_MS,
-    )
+    await this.#setList(channel, path, list, SHARED_LIST_TTL_MS)
+    this.#settle(channel, path, list, SHARED_LIST_TTL_MS)
   }
+
+  // Candidate lists change (replacements, other pipelines): a list that a zone kept by mistake
+  // (a lost set and a lost delete) is stale for at most SHARED_LIST_TTL_MS.
+  #setList(channel: string, path: string, list: ObjectMeta[], ttlMs: number): Promise<void> {
+    return this.#shared!.set(candidatesKey(channel, path), Buffer.from(JSON.stringify(list)), ttlMs)
+  }
+
+  /**
+   * Lists are written whole and the last write wins. Redundant pipelines commit copies of a
+   * segment at the same moment, on different nodes: a node whose listing started before the
+   * other copy committed can write its list after the other node wrote the complete one, and
+   * hide that copy for the list's lifetime. So every writer reads storage again after its
+   * write, and writes again until storage holds what it wrote: whichever write lands last is
+   * followed by a listing that sees every copy committed before it. In the background: the
+   * writer's own copy is already listed, its 2xx need not wait.
+   */
+  #settle(channel: string, path: string, written: ObjectMeta[], ttlMs: number): void {
+    const run = async () => {
+      let last = written
+      for (let round = 0; round < SETTLE_ROUNDS; round++) {
+        const now = await this.#store.list(channel, path)
+        if (sameCopies(now, last)) return
+        await this.#setList(channel, path, now, ttlMs)
+        last = now
+      }
+    }
+    run().catch(() => {
+      // Storage or the cache tier failed: the list in the tier expires within SHARED_LIST_TTL_MS.
+    })
+  }
+}
+
+/** Rounds of re-reading after a list write (one is enough unless commits keep arriving). */
+const SETTLE_ROUNDS = 3
+
+function sameCopies(a: readonly ObjectMeta[], b: readonly ObjectMeta[]): boolean {
+  if (a.length !== b.length) return false
+  const tokens = new Set(a.map((m) => m.token))
+  return b.every((m) => tokens.has(m.token))
 }
 
 /** Cache lifetime of an object: until it expires, or an hour for objects that never do. */
