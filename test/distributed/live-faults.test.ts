@@ -82,7 +82,6 @@ const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('he
 
 function note(t: TestContext, line: string): void {
   t.diagnostic(line)
-  console.log(`# ${line}`)
 }
 
 /**
