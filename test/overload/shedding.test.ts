@@ -37,10 +37,15 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
   const liveStatuses: number[] = []
   const dvr = { ok: 0, shed: 0, other: 0, shedHeaders: [] as Record<string, string>[] }
 
-  // A packager: one segment per D at the live edge.
+  // A packager: every segment up to the live edge, none skipped even when a PUT is slow.
+  let next = edge()
   const publisher = (async () => {
     while (Date.now() < stop) {
-      const n = edge()
+      if (next > edge()) {
+        await new Promise((res) => setTimeout(res, 50))
+        continue
+      }
+      const n = next++
       const r = await fetch(`${origin.ingest}/live/v/${n}.m4s`, {
         method: 'PUT',
         body: randomBytes(200_000),
@@ -48,7 +53,6 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
       })
       putStatuses.push(r.status)
       await r.arrayBuffer()
-      await new Promise((res) => setTimeout(res, 250))
     }
   })()
 
@@ -100,7 +104,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
     [],
     'every live-edge read answered 200',
   )
-  assert.ok(putStatuses.length >= 5)
+  assert.ok(putStatuses.length >= 4, `PUTs made: ${putStatuses.length}`)
   assert.deepEqual(
     putStatuses.filter((s) => s !== 201 && s !== 204),
     [],
