@@ -25,15 +25,18 @@ interface Entry {
 
 export interface HoldTableOptions {
   now?: () => number
-  /** Called every `pollMs` for a key while it has waiters; resolves true when something committed. */
-  poll?: (key: string) => Promise<boolean>
+  /**
+   * Called every `pollMs` for a key while it has waiters (`attempt` counts from 1); resolves
+   * true when something committed.
+   */
+  poll?: (key: string, attempt: number) => Promise<boolean>
   pollMs?: number
 }
 
 export class HoldTable {
   readonly #entries = new Map<string, Entry>()
   readonly #now: () => number
-  readonly #poll: ((key: string) => Promise<boolean>) | undefined
+  readonly #poll: ((key: string, attempt: number) => Promise<boolean>) | undefined
   readonly #pollMs: number
   #count = 0
 
@@ -124,9 +127,10 @@ export class HoldTable {
   }
 
   #startPoll(key: string, entry: Entry): void {
+    let attempt = 0
     const tick = () => {
       entry.poll = undefined
-      this.#poll!(key).then(
+      this.#poll!(key, ++attempt).then(
         (changed) => {
           if (this.#entries.get(key) !== entry) return
           if (changed) this.release(key)

@@ -88,10 +88,19 @@ export class ObjectReader {
   /**
    * Re-reads the candidates of (channel, path) and tells whether a copy appeared that this
    * process had not seen: how held requests learn of commits made where no bus reaches.
+   * With a shared cache tier only that tier is read (ingest writes lists through to it before
+   * its 2xx) unless `storage` is set: storage is the fallback for a list the tier lost.
    */
-  async appeared(channel: string, path: string): Promise<boolean> {
-    const seen = new Set((this.#recent.get(candidatesKey(channel, path))?.list ?? []).map((m) => m.token))
-    const list = await this.candidates(channel, path)
+  async appeared(channel: string, path: string, storage = true): Promise<boolean> {
+    const key = candidatesKey(channel, path)
+    const seen = new Set((this.#recent.get(key)?.list ?? []).map((m) => m.token))
+    let list: ObjectMeta[]
+    if (this.#shared && !storage) {
+      const hit = await this.#shared.get(key)
+      list = hit ? (parseList(hit) ?? []) : []
+      if (!list.some((m) => !seen.has(m.token))) return false
+    }
+    list = await this.candidates(channel, path)
     return list.some((m) => !seen.has(m.token))
   }
 
@@ -125,13 +134,8 @@ export class ObjectReader {
   async #readCandidates(channel: string, path: string, key: string): Promise<ObjectMeta[]> {
     if (this.#shared) {
       const hit = await this.#shared.get(key)
-      if (hit) {
-        try {
-          return JSON.parse(hit.toString('utf8')) as ObjectMeta[]
-        } catch {
-          // A garbled entry is treated as a miss.
-        }
-      }
+      const list = hit && parseList(hit)
+      if (list) return list
     }
     return this.#store.list(channel, path)
   }
@@ -237,6 +241,16 @@ function sameCopies(a: readonly ObjectMeta[], b: readonly ObjectMeta[]): boolean
   if (a.length !== b.length) return false
   const tokens = new Set(a.map((m) => m.token))
   return b.every((m) => tokens.has(m.token))
+}
+
+/** A candidate list from the shared tier; undefined for a garbled entry (a miss). */
+function parseList(bytes: Buffer): ObjectMeta[] | undefined {
+  try {
+    const list: unknown = JSON.parse(bytes.toString('utf8'))
+    return Array.isArray(list) ? (list as ObjectMeta[]) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Cache lifetime of an object: until it expires, or an hour for objects that never do. */

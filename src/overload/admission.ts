@@ -23,6 +23,9 @@ export interface PressureReading {
   inFlight: number
 }
 
+/** Operations a latency window needs before its quantiles count. */
+const MIN_SAMPLES = 5
+
 /**
  * Sliding record of storage operation latencies, by the time each operation started (the
  * operations started in the last `windowMs`), so that after a class is refused the window
@@ -44,7 +47,8 @@ export class LatencyWindow {
     let i = 0
     while (i < this.#samples.length && this.#samples[i]!.at < from) i++
     if (i > 0) this.#samples.splice(0, i)
-    if (this.#samples.length === 0) return 0
+    // A handful of operations says nothing about pressure (one slow read on an idle node).
+    if (this.#samples.length < MIN_SAMPLES) return 0
     const sorted = this.#samples.map((s) => s.ms).sort((a, b) => a - b)
     return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
   }

@@ -22,6 +22,8 @@ import { type Bus, createBus } from './bus.js'
 /** How often a process reloads the channels when other processes may change them. */
 const CHANNEL_RELOAD_MS = 5000
 
+const READ_OPS = new Set(['list', 'getChunk', 'getRecord', 'listRecords'])
+
 export interface Context {
   readonly config: Config
   readonly driver: StorageDriver
@@ -86,7 +88,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
   driver = instrumentDriver(driver, (e) => {
     metrics.storageOps.inc({ driver: e.driver, op: e.op, result: e.result })
     metrics.storageDuration.observe({ driver: e.driver, op: e.op }, e.durationMs / 1000)
-    latency.add(e.durationMs)
+    // Admission protects reads: what reads wait for is what counts.
+    if (READ_OPS.has(e.op)) latency.add(e.durationMs)
   })
   if (options.wrapDriver) driver = options.wrapDriver(driver)
 
@@ -125,9 +128,10 @@ export async function createContext(config: Config, options: ContextOptions = {}
     pollMs: config.delivery.holdPollMs,
     ...(crossProcess
       ? {
-          poll: (key: string) => {
+          // The shared tier every poll, storage every tenth (a list the tier lost).
+          poll: (key: string, attempt: number) => {
             const slash = key.indexOf('/')
-            return reader.appeared(key.slice(0, slash), key.slice(slash + 1))
+            return reader.appeared(key.slice(0, slash), key.slice(slash + 1), attempt % 10 === 0)
           },
         }
       : {}),

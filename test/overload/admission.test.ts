@@ -54,9 +54,17 @@ describe('admission', () => {
     const w = new LatencyWindow(1000)
     for (let i = 1; i <= 10; i++) w.add(i * 10, 100)
     assert.equal(w.quantile(0.9, 500), 100)
-    w.add(5, 1500)
+    for (let i = 0; i < 5; i++) w.add(5, 1500)
     assert.equal(w.quantile(0.9, 1600), 5)
     assert.equal(w.quantile(0.5, 5000), 0)
+  })
+
+  it('a few slow operations on an idle process are not pressure', () => {
+    const w = new LatencyWindow(1000)
+    for (let i = 0; i < 4; i++) w.add(500, 100)
+    assert.equal(w.quantile(0.9, 200), 0)
+    w.add(500, 150)
+    assert.equal(w.quantile(0.9, 200), 500)
   })
 
   it('classifies from the template in memory: near the live edge is live, older is DVR', () => {
