@@ -66,14 +66,14 @@ function channel(st) {
   const now = st.live ? st.live.now : Date.now()
   const rows = (st.pipelines || []).map((p) =>
     '<tr><td>' + esc(p.pipeline) + '</td><td><span class="pill ' + (p.healthy ? 'ok' : 'down') + '">' + (p.healthy ? 'healthy' : 'unhealthy') + '</span></td>' +
-    '<td>' + (p.lastSegment ?? '–') + '</td><td>' + (p.delivered ?? 0) + '</td><td>' + (p.late ?? 0) + '</td><td>' + (p.missing ?? 0) + '</td><td>' + (p.defective ?? 0) + '</td></tr>').join('')
+    '<td>' + (p.lastNumber ?? '–') + '</td><td>' + (p.delivered ?? 0) + '</td><td>' + (p.late ?? 0) + '</td><td>' + (p.missing ?? 0) + '</td><td>' + (p.defective ?? 0) + '</td><td class="muted">' + esc(Object.entries(p.defects || {}).map(([k, v]) => k + ' ' + v).join(', ')) + '</td></tr>').join('')
   const lanes = (st.timeline || []).map((t) => lane(t.rendition, t.segments, now)).join('')
   return '<section class="channel"><div class="row"><span class="name">' + esc(st.name) + '</span>' +
     (st.live ? '<span>live edge <b>' + st.live.liveEdge + '</b></span>' : '<span class="muted">no template</span>') +
     '<span class="muted">' + esc(st.source) + '</span>' +
     (st.masks && st.masks.length ? '<span class="muted">masks: ' + st.masks.map((m) => esc(m.pipeline) + ' ' + m.from + '–' + m.to).join(', ') + '</span>' : '') +
     '</div>' +
-    (rows ? '<table><tr><th>pipeline</th><th>health</th><th>last segment</th><th>delivered</th><th>late</th><th>missing</th><th>defective</th></tr>' + rows + '</table>' : '') +
+    (rows ? '<table><tr><th>pipeline</th><th>health</th><th>last segment</th><th>delivered</th><th>late</th><th>missing</th><th>defective</th><th>defects</th></tr>' + rows + '</table>' : '') +
     (lanes ? '<div class="timeline">' + lanes + '</div><div class="legend"><span style="--c:var(--ok)">valid</span><span style="--c:var(--bad)">defective</span><span style="--c:var(--wait)">waiting for a valid copy</span><span style="--c:var(--miss)">missing</span><span style="--c:var(--grid)">not yet due</span></div>' : '') +
     '</section>'
 }
