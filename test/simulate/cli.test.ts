@@ -131,9 +131,11 @@ describe('liveorigin simulate (child process against a live origin)', () => {
         if (copy.fault === 'reported') assert.ok(copy.echo!.startsWith(copy.reported!))
       }
     }
-    // The east outage (1–2 s) skipped its PUTs of the segments due then.
+    // The east outage (1–2 s) skipped its PUTs of the segments due then. The publisher decides
+    // when it sends, so segments due near the edges of the window are left out (a loaded
+    // machine fires timers late).
     const inOutage = r.segments.filter(
-      (s) => s.availableAt - r.startedAt >= 1000 && s.availableAt - r.startedAt < 2000,
+      (s) => s.availableAt - r.startedAt >= 1100 && s.availableAt - r.startedAt < 1700,
     )
     assert.ok(inOutage.length >= 3)
     for (const s of inOutage) {
