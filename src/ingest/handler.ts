@@ -5,7 +5,7 @@
  * An upload that fails, stalls or is cut off leaves nothing visible.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { errors, type LiveOriginError } from '../errors.js'
+import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'
 import { contentTypeFor, isFragmentedMp4 } from '../http/content-type.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
@@ -155,7 +155,11 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
             log.info({ channel: channelName, path, pipeline: pipelineId }, 'upload cut off')
             return 499
           }
-          throw err
+          if (isLiveOriginError(err)) throw err
+          // The body arrived whole, so storage failed the write and nothing was committed: a 503
+          // tells the packager to retry.
+          log.error({ err, channel: channelName, path, pipeline: pipelineId }, 'storage write failed')
+          throw errors.storageUnavailable((err as Error).message ?? 'write failed')
         }
         const { meta, replaced } = result
         const bytes = keep ? Buffer.concat(kept) : undefined

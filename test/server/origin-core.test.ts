@@ -352,3 +352,41 @@ describe('browser players', () => {
     await g.arrayBuffer()
   })
 })
+
+describe('storage failing a write', () => {
+  let origin: TestOrigin
+  let failing = false
+  before(async () => {
+    origin = await startOrigin(
+      {},
+      {
+        wrapDriver: (driver) =>
+          new Proxy(driver, {
+            get(target, prop, receiver) {
+              const v = Reflect.get(target, prop, receiver)
+              if (prop === 'commit') {
+                return (...args: unknown[]) =>
+                  failing
+                    ? Promise.reject(new Error('disk full'))
+                    : (v as (...a: unknown[]) => unknown).apply(target, args)
+              }
+              return typeof v === 'function' ? v.bind(target) : v
+            },
+          }),
+      },
+    )
+  })
+  after(() => origin.close())
+
+  it('→ 503 with Retry-After, and the object stored before stays as it was', async () => {
+    assert.equal((await put(origin, '/c/v/a.bin', Buffer.from('first'))).status, 201)
+    failing = true
+    const r = await put(origin, '/c/v/a.bin', Buffer.from('second'))
+    failing = false
+    assert.equal(r.status, 503)
+    assert.ok(r.headers.get('retry-after'))
+    assert.equal((await errorOf(r)).code, 'LIVEORIGIN_ERR_STORAGE_UNAVAILABLE')
+    const g = await fetch(`${origin.delivery}/c/v/a.bin`)
+    assert.equal(await g.text(), 'first')
+  })
+})
