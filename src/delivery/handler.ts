@@ -33,7 +33,6 @@ import {
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
-import type { WakeReason } from './holds.js'
 import { sendObject } from './send-object.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
@@ -190,10 +189,10 @@ async function answerObject(
 }
 
 /**
- * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry`.
+ * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
  * The client going away removes the waiter at once.
  */
-function hold(ex: Exchange, key: string, deadline: number, retry: (reason: WakeReason) => void): void {
+function hold(ex: Exchange, key: string, deadline: number, retry: () => Promise<void>): void {
   const { ctx } = ex
   if (ctx.state.draining) {
     answerError(ex, errors.shuttingDown(), 1000)
@@ -213,7 +212,7 @@ function hold(ex: Exchange, key: string, deadline: number, retry: (reason: WakeR
       (performance.now() - since) / 1000,
     )
     ex.res.off('close', onClose)
-    retry(reason)
+    retry().catch((err) => fail(ex, err))
   })
   const onClose = () => {
     if (remove()) {
@@ -276,12 +275,12 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
       return
     }
     if (selection.kind === 'wait') {
-      hold(ex, key, selection.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      hold(ex, key, selection.untilMs, attempt)
       return
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      hold(ex, key, d.untilMs, attempt)
       return
     }
     if (d.action === 'gone') {
@@ -305,7 +304,7 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
   if (early.action === 'hold') {
     const waitingUntil = ctx.holds.earliestDeadline(key)
     if (waitingUntil !== undefined) {
-      hold(ex, key, Math.min(waitingUntil, early.untilMs), () => void attempt().catch((err) => fail(ex, err)))
+      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt)
       return
     }
   }
@@ -327,7 +326,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
       return
     }
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, () => void attempt().catch((err) => fail(ex, err)))
+      hold(ex, key, d.untilMs, attempt)
       return
     }
     answerError(ex, errors.notFound('init segment'), d.ttlMs)
@@ -385,7 +384,7 @@ async function serveManifest(
       )
       return
     }
-    hold(ex, key, deadline, () => void attempt().catch((err) => fail(ex, err)))
+    hold(ex, key, deadline, attempt)
   }
   await attempt()
 }

@@ -145,17 +145,11 @@ export class ObjectReader {
     return meta.size <= this.#options.maxCachedObjectBytes
   }
 
-  /** A cached body, synchronously, if this process has it. */
-  peek(meta: ObjectMeta): Buffer | undefined {
-    const hit = this.#memory.peek(bodyKey(meta.token))
-    this.#metrics.cacheOps.inc({ tier: 'memory', op: 'get', result: hit ? 'hit' : 'miss' })
-    return hit
-  }
-
   /** The whole body of a cacheable object: memory, shared tier, then storage (single flight). */
   body(meta: ObjectMeta): Promise<Buffer> {
     const key = bodyKey(meta.token)
     const hit = this.#memory.peek(key)
+    this.#metrics.cacheOps.inc({ tier: 'memory', op: 'get', result: hit ? 'hit' : 'miss' })
     if (hit) return Promise.resolve(hit)
     return this.#bodies.do(key, async () => {
       let bytes: Buffer | undefined

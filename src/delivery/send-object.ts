@@ -47,7 +47,7 @@ export async function sendObject(
   if (status === 206) out['Content-Range'] = `bytes ${start}-${end}/${meta.size}`
 
   if (reader.cacheable(meta)) {
-    const body = head ? undefined : (reader.peek(meta) ?? (await reader.body(meta)))
+    const body = head ? undefined : await reader.body(meta)
     res.writeHead(status, out)
     if (!body) res.end()
     else res.end(status === 206 ? body.subarray(start, end + 1) : body)
