@@ -66,6 +66,11 @@ export const errors = {
   badQuery: define('BAD_QUERY', 400, (why: string) => `invalid query: ${why}`),
   badRequest: define('BAD_REQUEST', 400, (why: string) => why),
   badConfig: define('BAD_CONFIG', 400, (field: string, why: string) => `invalid field ${field}: ${why}`),
+  badMpd: define(
+    'BAD_MPD',
+    400,
+    (field: string, why: string) => `MPD refused: ${field} ${why}; the channel was not changed`,
+  ),
   unauthorized: define(
     'UNAUTHORIZED',
     401,
@@ -73,6 +78,7 @@ export const errors = {
     () => ({ 'WWW-Authenticate': 'Bearer realm="liveorigin"' }),
   ),
   forbidden: define('FORBIDDEN', 403, (why: string) => why),
+  crossSite: define('CROSS_SITE', 403, (why: string) => `cross-site control request refused: ${why}`),
   notFound: define('NOT_FOUND', 404, (what: string) => `${what} not found`),
   unknownChannel: define('UNKNOWN_CHANNEL', 404, (channel: string) => `channel ${channel} does not exist`),
   methodNotAllowed: define(
@@ -92,7 +98,17 @@ export const errors = {
     411,
     () => 'Content-Length or Transfer-Encoding: chunked is required',
   ),
+  limitReached: define(
+    'LIMIT_REACHED',
+    409,
+    (what: string, limit: number, setting: string) => `${what}: the limit is ${limit} (${setting})`,
+  ),
   tooLarge: define('TOO_LARGE', 413, (limit: number) => `object larger than maxObjectBytes (${limit} bytes)`),
+  unsupportedMediaType: define(
+    'UNSUPPORTED_MEDIA_TYPE',
+    415,
+    (got: string) => `control API writes take Content-Type: application/json (got ${got || 'none'})`,
+  ),
   rangeNotSatisfiable: define(
     'RANGE_NOT_SATISFIABLE',
     416,

@@ -40,7 +40,14 @@ export const configSchema = z.object({
     holdPollMs: positiveInt,
     maxHeldRequests: positiveInt,
   }),
-  control: z.object({ port, token: z.string().min(8).optional() }),
+  control: z.object({
+    port,
+    token: z.string().min(8).optional(),
+    insecureOpenControl: z.boolean(),
+    allowedHosts: z.array(z.string().min(1)),
+    maxChannels: positiveInt,
+    maxMasksPerChannel: positiveInt,
+  }),
   storage: z.object({
     driver: z.enum(['embedded', 'cassandra']),
     dataDir: z.string().min(1),

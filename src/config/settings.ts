@@ -136,6 +136,31 @@ export const settings: readonly Setting[] = [
     doc: 'Bearer token required for control API writes; unset: open (loopback only).',
   },
   {
+    path: 'control.insecureOpenControl',
+    type: 'bool',
+    default: false,
+    flag: '--insecure-open-control',
+    doc: 'Allow a control listener without control.token on a non-loopback host (anyone who reaches it can change channels).',
+  },
+  {
+    path: 'control.allowedHosts',
+    type: 'json',
+    default: [],
+    doc: 'Host names (`Host` header, without port) accepted on control API writes besides loopback names and `host`; `["*"]` accepts any (docs/security.md).',
+  },
+  {
+    path: 'control.maxChannels',
+    type: 'int',
+    default: 1000,
+    doc: 'Channels the origin holds at most, however created (409 beyond).',
+  },
+  {
+    path: 'control.maxMasksPerChannel',
+    type: 'int',
+    default: 100,
+    doc: 'Masks one channel may have at once (409 beyond).',
+  },
+  {
     path: 'storage.driver',
     type: 'string',
     default: 'embedded',

@@ -4,7 +4,7 @@
  * decision is made from memory. Explicit configuration (API, config file) wins over what is
  * learned from an MPD.
  */
-import { errors } from '../errors.js'
+import { errors, isLiveOriginError } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { type Mask, parseMask } from '../selection/masks.js'
 import type { StorageDriver } from '../storage/types.js'
@@ -36,6 +36,24 @@ export interface Channel {
   readonly masks: readonly Mask[]
   readonly createdAt: number
   readonly endedAt: number | undefined
+  /**
+   * Why the stored record could not be used (it failed validation at load): the channel is
+   * kept without a template, so that it shows in the status and can be repaired by a new
+   * configuration or MPD, instead of stopping the process.
+   */
+  readonly broken?: string
+}
+
+/** Limits and notices of a {@link ChannelRegistry}. */
+export interface RegistryOptions {
+  /** Called after this process changed a channel (the bus tells the other processes). */
+  onChange?: (channel: string) => void
+  /** Called for each stored record that fails validation when loaded. */
+  onBroken?: (channel: string, why: string) => void
+  /** Channels the origin holds at most (`control.maxChannels`). */
+  maxChannels?: number
+  /** Masks per channel at most (`control.maxMasksPerChannel`). */
+  maxMasksPerChannel?: number
 }
 
 export class ChannelRegistry {
@@ -43,6 +61,11 @@ export class ChannelRegistry {
   readonly #fromFile: Map<string, Record<string, unknown>>
   readonly #channels = new Map<string, Channel>()
   readonly #onChange: (channel: string) => void
+  readonly #onBroken: (channel: string, why: string) => void
+  readonly #maxChannels: number
+  readonly #maxMasks: number
+  /** Names of broken channels already reported, so that periodic reloads report each once. */
+  readonly #reported = new Map<string, string>()
   /** Counts changes made by this process; `#changed` holds the count at each channel's last one. */
   #changes = 0
   readonly #changed = new Map<string, number>()
@@ -50,10 +73,13 @@ export class ChannelRegistry {
   constructor(
     driver: StorageDriver,
     fileChannels: Record<string, unknown>,
-    onChange: (channel: string) => void = () => {},
+    options: RegistryOptions = {},
   ) {
     this.#driver = driver
-    this.#onChange = onChange
+    this.#onChange = options.onChange ?? (() => {})
+    this.#onBroken = options.onBroken ?? (() => {})
+    this.#maxChannels = options.maxChannels ?? Number.POSITIVE_INFINITY
+    this.#maxMasks = options.maxMasksPerChannel ?? Number.POSITIVE_INFINITY
     this.#fromFile = new Map()
     for (const [name, cfg] of Object.entries(fileChannels)) {
       checkChannelName(name)
@@ -108,6 +134,31 @@ export class ChannelRegistry {
     return [...this.#channels.values()]
   }
 
+  /** Channels in name order, at most `limit` of them, starting after the name `after`. */
+  page(limit: number, after?: string): { channels: Channel[]; next: string | null } {
+    const names = [...this.#channels.keys()].filter((n) => after === undefined || n > after).sort()
+    const shown = names.slice(0, limit)
+    return {
+      channels: shown.map((n) => this.#channels.get(n)!),
+      next: names.length > limit ? shown[shown.length - 1]! : null,
+    }
+  }
+
+  get size(): number {
+    return this.#channels.size
+  }
+
+  /** Refuses a new channel beyond `control.maxChannels`. */
+  #checkRoom(name: string): void {
+    if (!this.#channels.has(name) && this.#channels.size >= this.#maxChannels) {
+      throw errors.limitReached(
+        `cannot create channel ${name}: the origin already holds ${this.#channels.size} channels`,
+        this.#maxChannels,
+        'control.maxChannels',
+      )
+    }
+  }
+
   /** Creates or replaces a channel's explicit configuration. Throws 400 naming a bad field. */
   async put(name: string, input: unknown): Promise<{ channel: Channel; created: boolean }> {
     checkChannelName(name)
@@ -116,8 +167,19 @@ export class ChannelRegistry {
     }
     parseChannelConfig(input)
     const previous = await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)
+    if (!previous) this.#checkRoom(name)
+    // What was learned stays beneath the new configuration only if the two make a valid
+    // channel (a stored learned record may predate today's rules): explicit wins.
+    let learned = previous?.learned
+    if (learned) {
+      try {
+        mergeChannelConfig(learned, input as Record<string, unknown>)
+      } catch {
+        learned = undefined
+      }
+    }
     const record: ChannelRecord = {
-      ...(previous?.learned ? { learned: previous.learned } : {}),
+      ...(learned ? { learned } : {}),
       explicit: input as Record<string, unknown>,
       createdAt: previous?.createdAt ?? Date.now(),
     }
@@ -134,19 +196,55 @@ export class ChannelRegistry {
     await this.refresh(name)
     const stored = this.#channels.get(name)
     if (stored) return stored
+    this.#checkRoom(name)
     await this.#store(name, { createdAt: Date.now() })
     return this.#channels.get(name)!
   }
 
-  /** Learns timing from an MPD a pipeline PUT. Returns false when the MPD taught nothing new. */
-  async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
-    const { warnings: _warnings, ...learned } = learnChannelFromMpd(xml, { path: mpdPath })
+  /**
+   * What an MPD a pipeline PUT would teach channel `name`, checked before anything is
+   * stored: `{ learned }`, or `{ skipped: why }` when the MPD holds no timing to learn
+   * (a static MPD, no SegmentTemplate, …: stored as an object, nothing learned).
+   * @throws LiveOriginError `BAD_MPD` (400) naming the MPD field whose value the origin
+   * cannot run the channel with; the PUT is then refused and nothing changes.
+   */
+  checkMpd(name: string, xml: string, mpdPath: string): { learned: LearnedChannel } | { skipped: string } {
+    let learned: LearnedChannel
+    try {
+      learned = learnChannelFromMpd(xml, { path: mpdPath })
+    } catch (err) {
+      if (isLiveOriginError(err) && err.code === errors.badRequest.code) return { skipped: err.message }
+      throw err
+    }
+    const explicit = this.#fromFile.get(name)
+    if (explicit) {
+      try {
+        mergeChannelConfig(learned, explicit)
+      } catch (err) {
+        if (!isLiveOriginError(err)) throw err
+        throw errors.badMpd('timing', `conflicts with the channel's configuration: ${err.message}`)
+      }
+    }
+    this.#checkRoom(name)
+    return { learned }
+  }
+
+  /** Stores what an MPD taught (see {@link checkMpd}). Returns false when it taught nothing new. */
+  async learn(name: string, checked: LearnedChannel): Promise<boolean> {
+    const { warnings: _warnings, ...learned } = checked
     const previous = (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? {
       createdAt: Date.now(),
     }
     if (JSON.stringify(previous.learned) === JSON.stringify(learned)) return false
     await this.#store(name, { ...previous, learned })
     return true
+  }
+
+  /** Checks and learns timing from an MPD in one step; see {@link checkMpd}. */
+  async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
+    const r = this.checkMpd(name, xml, mpdPath)
+    if ('skipped' in r) throw errors.badRequest(r.skipped)
+    return this.learn(name, r.learned)
   }
 
   /** Ends a channel: it stays readable until its objects expire with the DVR window. */
@@ -167,6 +265,13 @@ export class ChannelRegistry {
     const cfg = channel.config
     const toNumber = cfg ? (t: number) => Math.max(cfg.startNumber, liveEdge(cfg, t)) : undefined
     const mask = parseMask(input, toNumber)
+    if (channel.masks.length >= this.#maxMasks) {
+      throw errors.limitReached(
+        `cannot add a mask to channel ${name}: it already has ${channel.masks.length}`,
+        this.#maxMasks,
+        'control.maxMasksPerChannel',
+      )
+    }
     const masks = [...channel.masks, mask]
     await this.#driver.putRecord(MASKS, name, masks)
     this.#channels.set(name, { ...channel, masks })
@@ -204,7 +309,37 @@ export class ChannelRegistry {
     this.#onChange(name)
   }
 
+  /**
+   * Makes a stored record the channel's state. A record that fails validation (stored by an
+   * older version, or edited by hand) does not stop the process: the channel is kept without
+   * a template and marked broken, and the problem is reported once.
+   */
   #set(name: string, record: ChannelRecord, masks: readonly Mask[]): void {
+    try {
+      this.#apply(name, record, checkStoredMasks(masks))
+      this.#reported.delete(name)
+    } catch (err) {
+      if (!isLiveOriginError(err)) throw err
+      const why = err.message
+      this.#channels.set(name, {
+        name,
+        config: undefined,
+        matcher: undefined,
+        source: record.explicit ? 'api' : record.learned ? 'mpd' : this.#fromFile.has(name) ? 'config' : 'implicit',
+        masks: [],
+        createdAt: typeof record.createdAt === 'number' ? record.createdAt : 0,
+        endedAt: undefined,
+        broken: why,
+      })
+      if (this.#reported.get(name) !== why) {
+        this.#reported.set(name, why)
+        this.#onBroken(name, why)
+      }
+    }
+  }
+
+  #apply(name: string, record: ChannelRecord, masks: readonly Mask[]): void {
+    if (typeof record !== 'object' || record === null) throw errors.badConfig('record', 'is not an object')
     const explicit = record.explicit ?? this.#fromFile.get(name)
     let config: ChannelConfig | undefined
     let source: Channel['source'] = 'implicit'
@@ -228,4 +363,17 @@ export class ChannelRegistry {
       endedAt: record.endedAt,
     })
   }
+}
+
+/** Stored masks, checked as the API checks new ones; throws `BAD_CONFIG` naming the bad one. */
+function checkStoredMasks(masks: unknown): Mask[] {
+  if (!Array.isArray(masks)) throw errors.badConfig('masks', 'stored masks are not a list')
+  return masks.map((m, i) => {
+    try {
+      return parseMask(m)
+    } catch (err) {
+      if (!isLiveOriginError(err)) throw err
+      throw errors.badConfig(`masks[${i}]`, err.message)
+    }
+  })
 }

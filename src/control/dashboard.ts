@@ -1,6 +1,7 @@
 /**
  * The dashboard page served by the control listener: one self-contained HTML document
- * (no external assets) that polls the channel status API every second and draws, per
+ * (no external assets) that polls, every second, one page of the channel list and the status
+ * of the channels on that page only (never every channel of the origin), and draws, per
  * channel, the live edge, the pipelines' health and a timeline of recent segments coloured
  * by the copy served (valid, defective, waiting, missing).
  */
@@ -47,6 +48,7 @@ const PAGE = `<!doctype html>
 </head>
 <body>
 <header><h1>liveorigin</h1><span class="clock" id="clock"></span><span id="err" class="error"></span></header>
+<nav class="row" id="pager" style="padding:8px 20px 0"><button id="prev" disabled>‹ previous</button><span id="range" class="muted"></span><button id="next" disabled>next ›</button></nav>
 <main id="main"><div class="empty">Loading…</div></main>
 <script>
 const main = document.getElementById('main')
@@ -69,6 +71,7 @@ function channel(st) {
     '<td>' + (p.lastNumber ?? '–') + '</td><td>' + (p.delivered ?? 0) + '</td><td>' + (p.late ?? 0) + '</td><td>' + (p.missing ?? 0) + '</td><td>' + (p.defective ?? 0) + '</td><td class="muted">' + esc(Object.entries(p.defects || {}).map(([k, v]) => k + ' ' + v).join(', ')) + '</td></tr>').join('')
   const lanes = (st.timeline || []).map((t) => lane(t.rendition, t.segments, now)).join('')
   return '<section class="channel"><div class="row"><span class="name">' + esc(st.name) + '</span>' +
+    (st.broken ? '<span class="error">broken: ' + esc(st.broken) + '</span>' : '') +
     (st.live ? '<span>live edge <b>' + st.live.liveEdge + '</b></span>' : '<span class="muted">no template</span>') +
     '<span class="muted">' + esc(st.source) + '</span>' +
     (st.masks && st.masks.length ? '<span class="muted">masks: ' + st.masks.map((m) => esc(m.pipeline) + ' ' + m.from + '–' + m.to).join(', ') + '</span>' : '') +
@@ -77,10 +80,22 @@ function channel(st) {
     (lanes ? '<div class="timeline">' + lanes + '</div><div class="legend"><span style="--c:var(--ok)">valid</span><span style="--c:var(--bad)">defective</span><span style="--c:var(--wait)">waiting for a valid copy</span><span style="--c:var(--miss)">missing</span><span style="--c:var(--grid)">not yet due</span></div>' : '') +
     '</section>'
 }
+const PAGE = 20
+// Cursors of the pages before the one shown (a cursor is the last name of the page before).
+const cursors = []
+let cursor = null
+let nextCursor = null
+document.getElementById('next').onclick = () => { if (nextCursor) { cursors.push(cursor); cursor = nextCursor; refresh() } }
+document.getElementById('prev').onclick = () => { if (cursors.length) { cursor = cursors.pop(); refresh() } }
 async function refresh() {
   document.getElementById('clock').textContent = new Date().toISOString()
   try {
-    const list = await (await fetch('/api/v1/channels')).json()
+    const list = await (await fetch('/api/v1/channels?limit=' + PAGE + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''))).json()
+    nextCursor = list.next
+    document.getElementById('next').disabled = !list.next
+    document.getElementById('prev').disabled = cursors.length === 0
+    const first = cursors.length * PAGE
+    document.getElementById('range').textContent = list.total ? 'channels ' + (first + 1) + '–' + (first + list.channels.length) + ' of ' + list.total : ''
     const statuses = await Promise.all(list.channels.map((c) => fetch('/api/v1/channels/' + encodeURIComponent(c.name) + '/status').then((r) => r.json())))
     main.innerHTML = statuses.length ? statuses.map(channel).join('') : '<div class="empty">No channels yet. PUT a segment or create a channel through the API.</div>'
     document.getElementById('err').textContent = ''

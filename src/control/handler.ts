@@ -2,7 +2,9 @@
  * The control listener: the JSON API for channels and masks (SPEC §4, §6), channel status,
  * `/metrics`, `/healthz`, `/readyz` and the dashboard.
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isIP } from 'node:net'
 import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
@@ -11,11 +13,36 @@ import { dashboardHtml } from './dashboard.js'
 import { channelStatus, describeChannel } from './status.js'
 
 const MAX_BODY_BYTES = 1024 * 1024
+/** Channels per page of `GET /api/v1/channels`: default and most. */
+const DEFAULT_PAGE = 100
+const MAX_PAGE = 1000
 
 export interface ControlOptions {
   /** Prometheus text of every process (the supervisor aggregates its workers). */
   metricsText?: () => Promise<{ contentType: string; body: string }>
+  /**
+   * Why this node is not ready yet (a worker process not listening), or undefined when every
+   * listener accepts. Storage reachability is checked besides.
+   */
+  notReady?: () => string | undefined
 }
+
+/** Whether `host` (an address or name, without port) is a loopback one. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
+  return isIP(h) === 4 && h.startsWith('127.')
+}
+
+/** The host name of a `Host` header value or URL authority, without port or brackets. */
+function hostName(authority: string): string {
+  const a = authority.trim().toLowerCase()
+  if (a.startsWith('[')) return a.slice(0, a.indexOf(']') + 1)
+  const colon = a.lastIndexOf(':')
+  return colon === -1 ? a : a.slice(0, colon)
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
 
 export function createControlHandler(ctx: Context, options: ControlOptions = {}) {
   const metricsText =
@@ -36,6 +63,10 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
     }
     if (url.pathname === '/readyz') {
       checkMethod(req, ['GET', 'HEAD'])
+      const waiting = options.notReady?.()
+      if (waiting !== undefined) {
+        return sendJson(req, res, 503, { status: 'starting', waiting }, { 'Retry-After': '1' })
+      }
       try {
         await ctx.driver.ping()
         return sendJson(req, res, 200, { status: 'ready', storage: ctx.driver.name })
@@ -66,11 +97,22 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
 
     if (parts.length === 3) {
       checkMethod(req, ['GET', 'HEAD'])
-      return sendJson(req, res, 200, { channels: ctx.channels.list().map((c) => describeChannel(ctx, c)) })
+      const { limit, cursor } = pageOf(url.searchParams)
+      const page = ctx.channels.page(limit, cursor)
+      return sendJson(req, res, 200, {
+        channels: page.channels.map((c) => describeChannel(ctx, c)),
+        total: ctx.channels.size,
+        next: page.next,
+      })
     }
-    const name = decodeURIComponent(parts[3]!)
+    // Channel names never hold percent-encoding: the raw segment is checked as it came.
+    const name = parts[3]!
     checkChannelName(name)
-    if (method !== 'GET' && method !== 'HEAD') authorize(req)
+    if (method !== 'GET' && method !== 'HEAD') {
+      checkSameSite(req)
+      authorize(req)
+      if (method === 'PUT' || method === 'POST') checkJson(req)
+    }
 
     if (parts.length === 4) {
       checkMethod(req, ['GET', 'HEAD', 'PUT', 'DELETE'])
@@ -113,11 +155,39 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
     throw errors.notFound(`route ${url.pathname}`)
   }
 
+  const tokenDigest = ctx.config.control.token === undefined ? undefined : digest(ctx.config.control.token)
   function authorize(req: IncomingMessage): void {
-    const token = ctx.config.control.token
-    if (!token) return
-    if (req.headers.authorization !== `Bearer ${token}`)
+    if (!tokenDigest) return
+    const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '')
+    // Digests of equal length, compared in constant time: the answer's timing says nothing of the token.
+    if (!m || !timingSafeEqual(digest(m[1]!), tokenDigest))
       throw errors.unauthorized('control API writes need the control token')
+  }
+
+  const bare = (h: string) => (isIP(h) === 6 ? `[${h.toLowerCase()}]` : hostName(h))
+  const allowedHosts = new Set([ctx.config.host, ...ctx.config.control.allowedHosts].map(bare))
+  /**
+   * A web page must not drive the control API (CSRF, DNS rebinding): a browser always sends
+   * `Origin` on cross-site writes, and a rebound name arrives as `Host`.
+   */
+  function checkSameSite(req: IncomingMessage): void {
+    const host = req.headers.host ?? ''
+    const name = hostName(host)
+    if (!isLoopbackHost(name) && !allowedHosts.has(name) && !allowedHosts.has('*')) {
+      throw errors.crossSite(
+        `Host "${host}" is not a loopback name, the configured host or one of control.allowedHosts`,
+      )
+    }
+    const origin = req.headers.origin
+    if (origin === undefined) return
+    let same = false
+    try {
+      const o = new URL(origin)
+      same = (o.protocol === 'http:' || o.protocol === 'https:') && o.host === host.toLowerCase()
+    } catch {
+      same = false
+    }
+    if (!same) throw errors.crossSite(`Origin "${origin}" is not this control listener (${host})`)
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -127,6 +197,26 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
       sendError(req, res, e, { 'Cache-Control': 'no-store' })
     })
   }
+}
+
+/** Writes carry JSON: a form or text body (what a page can send without asking) is refused. */
+function checkJson(req: IncomingMessage): void {
+  const type = req.headers['content-type'] ?? ''
+  const essence = type.split(';')[0]!.trim().toLowerCase()
+  if (essence !== 'application/json') throw errors.unsupportedMediaType(type)
+}
+
+function pageOf(params: URLSearchParams): { limit: number; cursor: string | undefined } {
+  const raw = params.get('limit')
+  let limit = DEFAULT_PAGE
+  if (raw !== null) {
+    limit = Number(raw)
+    if (!/^\d+$/.test(raw) || limit < 1 || limit > MAX_PAGE)
+      throw errors.badQuery(`limit must be an integer from 1 to ${MAX_PAGE}`)
+  }
+  const cursor = params.get('cursor') ?? undefined
+  if (cursor !== undefined) checkChannelName(cursor)
+  return { limit, cursor }
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -23,6 +23,7 @@ export function describeChannel(ctx: Context, channel: Channel) {
     config: cfg ?? null,
     masks: channel.masks,
     createdAt: new Date(channel.createdAt).toISOString(),
+    ...(channel.broken === undefined ? {} : { broken: channel.broken }),
     live: cfg
       ? {
           now,

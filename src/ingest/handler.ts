@@ -120,6 +120,14 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         const keep = match.kind !== 'media' || inspector !== undefined || ctx.shared !== undefined
         const kept: Buffer[] = []
         let originDefects: Defect[] = []
+        // An MPD that teaches the channel its timing is checked before it commits: one whose
+        // values the origin cannot run the channel with is refused whole (BAD_MPD).
+        const learns =
+          match.kind === 'manifest' &&
+          match.format === 'dash' &&
+          channel.source !== 'api' &&
+          channel.source !== 'config'
+        let mpd: ReturnType<typeof ctx.channels.checkMpd> | undefined
         const idleMs = cfg.ingestIdleMs ?? (template ? 2 * template.segmentDurationMs : DEFAULT_IDLE_MS)
 
         let stalled = false
@@ -137,6 +145,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
               if (keep) kept.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
             },
             defects: async () => {
+              if (learns) mpd = ctx.channels.checkMpd(channelName, Buffer.concat(kept).toString('utf8'), path)
               if (inspector && template && match.kind === 'media') {
                 const init = await inits.get(channelName, template, match.rendition, pipelineId)
                 originDefects = inspectSegment(inspector.finish(), init, {
@@ -179,15 +188,11 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         if (template && match.kind === 'media' && meta.committedAt > availabilityAt(template, match.number)) {
           ctx.metrics.lateSegments.inc({ pipeline: pipelineId })
         }
-        if (
-          match.kind === 'manifest' &&
-          match.format === 'dash' &&
-          bytes &&
-          channel.source !== 'api' &&
-          channel.source !== 'config'
-        ) {
+        if (mpd && 'skipped' in mpd) {
+          log.warn({ err: mpd.skipped, channel: channelName }, 'could not learn timing from MPD')
+        } else if (mpd) {
           await ctx.channels
-            .learnFromMpd(channelName, bytes.toString('utf8'), path)
+            .learn(channelName, mpd.learned)
             .catch((err) =>
               log.warn(
                 { err: (err as Error).message, channel: channelName },

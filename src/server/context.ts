@@ -106,9 +106,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
     maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
   })
   const bus = options.bus ?? createBus()
-  const channels = new ChannelRegistry(driver, config.channels, (channel) =>
-    bus.publish({ type: 'channel', channel }),
-  )
+  const channels = new ChannelRegistry(driver, config.channels, {
+    onChange: (channel) => bus.publish({ type: 'channel', channel }),
+    onBroken: (channel, problem) =>
+      log.error({ channel, problem }, `channel ${channel} skipped: stored record invalid (${problem})`),
+    maxChannels: config.control.maxChannels,
+    maxMasksPerChannel: config.control.maxMasksPerChannel,
+  })
   await channels.load()
   // Channels created or changed on other nodes (or other processes of a split fleet) reach
   // this process by a periodic reload: no bus connects them.

@@ -179,6 +179,15 @@ export const channelConfigSchema = z.object(
   { error: 'must be a JSON object' },
 )
 
+/**
+ * Why one field's value is not acceptable (type, range, template rules), or undefined when it
+ * is. Used to check values learned from an MPD one by one, before anything is stored.
+ */
+export function channelFieldProblem(field: keyof ChannelConfigInput, value: unknown): string | undefined {
+  const r = channelConfigSchema.shape[field].safeParse(value)
+  return r.success ? undefined : r.error.issues[0]!.message
+}
+
 function fieldName(path: readonly PropertyKey[]): string {
   let out = ''
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`

@@ -7,7 +7,13 @@
  */
 
 import { XMLParser } from 'fast-xml-parser'
-import { errors } from '../errors.js'
+import { errors, isLiveOriginError } from '../errors.js'
+import {
+  type ChannelConfigInput,
+  channelFieldProblem,
+  MAX_DVR_WINDOW_MS,
+  mergeChannelConfig,
+} from './channel-config.js'
 import { parseIsoDateTime, parseIsoDuration } from './iso8601.js'
 import { parseTemplate } from './template.js'
 
@@ -137,6 +143,10 @@ function numberAttr(state: TemplateState, name: string, fallback: number, where:
   const n = Number(v)
   if (v === '' || !Number.isFinite(n) || n < 0) {
     throw errors.badRequest(`cannot learn timing: SegmentTemplate@${name}="${v}" at ${where} is not a number`)
+  }
+  // Numbers and timescales are unsigned integers in DASH: a fraction is a packager error.
+  if (name !== 'duration' && !Number.isSafeInteger(n)) {
+    throw errors.badMpd(`SegmentTemplate@${name}`, `("${v}") at ${where} must be a whole number`)
   }
   return n
 }
@@ -333,14 +343,82 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
   }
 
   const init = state.attrs.initialization
-  return {
+  const learned: LearnedChannel = {
     type,
     availabilityStartTime: Math.round(ast + periodStartMs + firstOffsetMs),
     segmentDurationMs,
     startNumber,
     media: chosen.prefix + media,
     ...(init === undefined ? {} : { initialization: chosen.prefix + init }),
-    ...(dvrWindowMs === undefined ? {} : { dvrWindowMs }),
+    ...(dvrWindowMs === undefined ? {} : { dvrWindowMs: clampDvrWindow(dvrWindowMs, warnings) }),
     warnings,
+  }
+  checkLearned(learned, state.timeline !== undefined && state.attrs.duration === undefined)
+  return learned
+}
+
+/**
+ * A `timeShiftBufferDepth` longer than the longest DVR window the origin keeps (30 days) is
+ * clamped to it, a zero one to 1 ms (the channel then keeps segments for the late allowance
+ * R): the packager's intent (a long, or no, time-shift buffer) is kept as well as it can be.
+ */
+function clampDvrWindow(ms: number, warnings: string[]): number {
+  if (ms > MAX_DVR_WINDOW_MS) {
+    warnings.push(`MPD@timeShiftBufferDepth of ${ms} ms clamped to ${MAX_DVR_WINDOW_MS} ms (30 days)`)
+    return MAX_DVR_WINDOW_MS
+  }
+  return Math.max(1, ms)
+}
+
+/** The MPD field each learned value comes from, for errors that name it. */
+function mpdField(field: string, fromTimeline: boolean): string {
+  switch (field) {
+    case 'availabilityStartTime':
+      return 'MPD@availabilityStartTime'
+    case 'segmentDurationMs':
+      return fromTimeline ? 'SegmentTimeline S@d' : 'SegmentTemplate@duration'
+    case 'startNumber':
+      return 'SegmentTemplate@startNumber'
+    case 'media':
+      return 'SegmentTemplate@media'
+    case 'initialization':
+      return 'SegmentTemplate@initialization'
+    case 'dvrWindowMs':
+      return 'MPD@timeShiftBufferDepth'
+    default:
+      return field
+  }
+}
+
+const LEARNED_FIELDS = [
+  'availabilityStartTime',
+  'segmentDurationMs',
+  'startNumber',
+  'media',
+  'initialization',
+  'dvrWindowMs',
+] as const satisfies readonly (keyof ChannelConfigInput)[]
+
+/**
+ * Checks every learned value against the rules of a channel configuration, and the channel
+ * they make as a whole, before anything is stored: a value the origin cannot run a channel
+ * with is refused with `errors.badMpd` naming the MPD field (never stored to fail later).
+ */
+function checkLearned(learned: LearnedChannel, fromTimeline: boolean): void {
+  for (const field of LEARNED_FIELDS) {
+    const value = learned[field]
+    if (value === undefined) continue
+    const why = channelFieldProblem(field, value)
+    if (why !== undefined) {
+      const shown = field === 'segmentDurationMs' ? `(${value} ms)` : `("${String(value)}")`
+      throw errors.badMpd(mpdField(field, fromTimeline), `${shown} ${why}`)
+    }
+  }
+  try {
+    mergeChannelConfig(learned, undefined)
+  } catch (err) {
+    if (!isLiveOriginError(err)) throw err
+    const field = /invalid field (\w+)/.exec(err.message)?.[1] ?? 'timing'
+    throw errors.badMpd(mpdField(field, fromTimeline), err.message.replace(/^invalid field \w+: /, ''))
   }
 }

@@ -13,6 +13,7 @@ it('the dashboard draws a channel’s pipelines and timeline from the status API
   const ast = Date.now() - 6000
   const c = await fetch(`${origin.control}/api/v1/channels/c1`, {
     method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       segmentDurationMs: 1000,
       availabilityStartTime: ast,

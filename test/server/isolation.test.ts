@@ -54,6 +54,7 @@ describe('role isolation on one machine', () => {
     const ast = Date.now() - 3 * D
     const r = await fetch(`${origin.control}/api/v1/channels/hold`, {
       method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
       // Not fMP4 (no inspection): the bodies here are random bytes.
       body: JSON.stringify({
         segmentDurationMs: D,
