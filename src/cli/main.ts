@@ -4,11 +4,10 @@
  * from several pipelines, `--help` and `--version` say what they say.
  */
 import { readFileSync } from 'node:fs'
-import { isIP } from 'node:net'
 import { ConfigError, loadConfig } from '../config/load.js'
-import type { Config } from '../config/schema.js'
 import { envName, settings } from '../config/settings.js'
 import { createLogger } from '../observability/log.js'
+import { ListenError } from '../server/listeners.js'
 import { serve } from '../server/serve.js'
 import { parseServeArgs } from './args.js'
 
@@ -46,19 +45,6 @@ ${rows.join('\n')}
 `
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
-}
-
-function checkOpenMode(config: Config): void {
-  const open = Object.keys(config.ingest.tokens).length === 0
-  if (open && !isLoopback(config.host) && !config.ingest.insecureOpenIngest) {
-    throw new ConfigError(
-      `refusing open ingest (no ingest.tokens) on non-loopback host ${config.host}; configure ingest.tokens or pass --insecure-open-ingest`,
-    )
-  }
-}
-
 async function runServe(argv: string[]): Promise<void> {
   const args = parseServeArgs(argv)
   const config = loadConfig({
@@ -66,7 +52,6 @@ async function runServe(argv: string[]): Promise<void> {
     env: process.env,
     flags: args.flags,
   })
-  checkOpenMode(config)
   const log = createLogger(config.log.level, { role: 'main' })
   const running = await serve(config, { log })
   log.info(
@@ -122,7 +107,7 @@ main(process.argv.slice(2)).catch((err) => {
     console.error(`liveorigin: ${(err as Error).message}`)
     process.exit(2)
   }
-  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+  if (err instanceof ListenError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     console.error(`liveorigin: ${(err as Error).message}`)
     process.exit(2)
   }

@@ -4,6 +4,7 @@
  * one line naming the setting.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { type Config, configSchema } from './schema.js'
 import { envName, type Setting, settings } from './settings.js'
@@ -156,4 +157,36 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     throw new ConfigError(`invalid setting ${path || '(root)'}: ${issue.message}`)
   }
   return parsed.data
+}
+
+/** Whether `host` (an address or name, without port; IPv6 with or without brackets) is loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const h = (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host).toLowerCase()
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
+  return isIP(h) === 4 && h.startsWith('127.')
+}
+
+/**
+ * Refuses configurations that expose a listener to anyone who can reach it: open ingest (no
+ * `ingest.tokens`) or an open control API (no `control.token`) on a non-loopback host,
+ * unless the matching insecure setting says the operator means it. One line naming the
+ * setting, as a `ConfigError`.
+ */
+export function checkExposure(config: Config, roles: readonly string[]): void {
+  if (isLoopbackHost(config.host)) return
+  const open = Object.keys(config.ingest.tokens).length === 0
+  if (roles.includes('ingest') && open && !config.ingest.insecureOpenIngest) {
+    throw new ConfigError(
+      `refusing open ingest (no ingest.tokens) on non-loopback host ${config.host}; configure ingest.tokens or pass --insecure-open-ingest`,
+    )
+  }
+  if (
+    roles.includes('control') &&
+    config.control.token === undefined &&
+    !config.control.insecureOpenControl
+  ) {
+    throw new ConfigError(
+      `refusing an open control API (no control.token) on non-loopback host ${config.host}; set control.token or pass --insecure-open-control (control.insecureOpenControl)`,
+    )
+  }
 }

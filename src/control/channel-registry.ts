@@ -70,11 +70,7 @@ export class ChannelRegistry {
   #changes = 0
   readonly #changed = new Map<string, number>()
 
-  constructor(
-    driver: StorageDriver,
-    fileChannels: Record<string, unknown>,
-    options: RegistryOptions = {},
-  ) {
+  constructor(driver: StorageDriver, fileChannels: Record<string, unknown>, options: RegistryOptions = {}) {
     this.#driver = driver
     this.#onChange = options.onChange ?? (() => {})
     this.#onBroken = options.onBroken ?? (() => {})
@@ -325,7 +321,13 @@ export class ChannelRegistry {
         name,
         config: undefined,
         matcher: undefined,
-        source: record.explicit ? 'api' : record.learned ? 'mpd' : this.#fromFile.has(name) ? 'config' : 'implicit',
+        source: record.explicit
+          ? 'api'
+          : record.learned
+            ? 'mpd'
+            : this.#fromFile.has(name)
+              ? 'config'
+              : 'implicit',
         masks: [],
         createdAt: typeof record.createdAt === 'number' ? record.createdAt : 0,
         endedAt: undefined,

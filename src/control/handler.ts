@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
+import { isLoopbackHost } from '../config/load.js'
 import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
@@ -25,13 +26,6 @@ export interface ControlOptions {
    * listener accepts. Storage reachability is checked besides.
    */
   notReady?: () => string | undefined
-}
-
-/** Whether `host` (an address or name, without port) is a loopback one. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
-  return isIP(h) === 4 && h.startsWith('127.')
 }
 
 /** The host name of a `Host` header value or URL authority, without port or brackets. */

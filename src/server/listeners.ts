@@ -2,7 +2,7 @@
  * Starts the HTTP listeners of the roles one process serves, and drains them on shutdown:
  * stop accepting, let in-flight uploads finish, answer held requests, close idle sockets.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { type ControlOptions, createControlHandler } from '../control/handler.js'
 import { createDeliveryHandler } from '../delivery/handler.js'
@@ -13,6 +13,14 @@ import { startSweeper } from '../storage/sweeper.js'
 import type { Context } from './context.js'
 
 export type Role = 'ingest' | 'delivery' | 'control'
+
+/** A listener could not bind its port (in use, not allowed): one line naming it. */
+export class ListenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ListenError'
+  }
+}
 
 export interface Listeners {
   /** Bound ports by role. */
@@ -44,7 +52,10 @@ export async function startListeners(
           : createControlHandler(ctx, options.control)
     const server = createServer(
       { maxHeaderSize: ctx.config.ingest.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0 },
-      handler,
+      (req, res) => {
+        toOriginForm(req)
+        handler(req, res)
+      },
     )
     // Uploads may be long; stalled ones are ended by ingestIdleMs instead.
     server.headersTimeout = 30_000
@@ -54,10 +65,20 @@ export async function startListeners(
   const ports: Partial<Record<Role, number>> = {}
   try {
     for (const [role, server] of servers) {
+      const port = options.ports?.[role] ?? portOf(ctx.config, role)
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(options.ports?.[role] ?? portOf(ctx.config, role), ctx.config.host, () => {
-          server.off('error', reject)
+        server.once('error', (err: NodeJS.ErrnoException) =>
+          reject(
+            new ListenError(
+              `cannot listen on ${ctx.config.host}:${port} (${role}): ${err.code ?? err.message}`,
+              {
+                cause: err,
+              },
+            ),
+          ),
+        )
+        server.listen(port, ctx.config.host, () => {
+          server.removeAllListeners('error')
           resolve()
         })
       })
@@ -100,6 +121,25 @@ export async function startListeners(
       clearTimeout(timer)
     },
   }
+}
+
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/
+
+/**
+ * A request target in absolute form (`PUT http://origin:8081/ch/x HTTP/1.1`, what a client
+ * talking to a proxy sends) is accepted as RFC 9112 §3.2.2 requires: the path and query of
+ * the URI are the target, and its authority replaces `Host`. The path is kept raw (never
+ * decoded), so that the name rules see exactly what was sent.
+ */
+export function toOriginForm(req: IncomingMessage): void {
+  const url = req.url ?? '/'
+  if (url.startsWith('/')) return
+  const m = ABSOLUTE_FORM.exec(url)
+  if (!m) return
+  const rest = url.slice(m[0].length)
+  req.url = rest === '' || rest.startsWith('?') ? `/${rest}` : rest
+  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1)
+  if (authority !== '') req.headers.host = authority
 }
 
 /**

@@ -10,11 +10,12 @@ import { createServer } from 'node:net'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry } from 'prom-client'
+import { checkExposure } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { type Bus, broadcastBusEvent, createBus, relayBusMessage } from './bus.js'
 import { type Context, type ContextOptions, createContext } from './context.js'
-import { type Role, startListeners } from './listeners.js'
+import { ListenError, type Role, startListeners } from './listeners.js'
 
 export interface Running {
   readonly ports: Partial<Record<Role, number>>
@@ -36,6 +37,7 @@ export async function serve(
   config: Config,
   options: ContextOptions & { log?: Logger } = {},
 ): Promise<Running> {
+  checkExposure(config, rolesOf(config))
   if (isSupervised(config))
     return supervise(config, options.log ?? createLogger(config.log.level, { role: 'supervisor' }))
   const context = await createContext(config, options)
@@ -50,11 +52,29 @@ export async function serve(
   }
 }
 
+/** Marks a worker process; its configuration (tokens included) arrives over IPC, never in the environment. */
 const WORKER_ENV = 'LIVEORIGIN_WORKER'
+const HELLO = 'liveorigin:hello'
+const ASSIGNMENT = 'liveorigin:assignment'
 
 interface WorkerSpec {
   role: 'ingest' | 'delivery'
   port: number
+}
+
+/** What a worker is told over IPC once it asks (see `workerAssignment`). */
+interface Assignment {
+  spec: WorkerSpec
+  config: Config
+}
+
+/** The environment of a worker: the supervisor's, minus every setting (those travel over IPC). */
+function workerEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { [WORKER_ENV]: '1' }
+  // child_process leaves out variables whose value is undefined.
+  for (const key of Object.keys(process.env))
+    if (key.startsWith('LIVEORIGIN_') && key !== WORKER_ENV) env[key] = undefined
+  return env
 }
 
 async function freePort(host: string): Promise<number> {
@@ -90,15 +110,31 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     },
     subscribe: local.subscribe,
   }
+  const specs = new Map<number, WorkerSpec>()
   const onMessage = (worker: Worker, message: unknown) => {
+    if ((message as { tag?: string } | null)?.tag === HELLO) {
+      const spec = specs.get(worker.id)
+      if (spec) worker.send({ tag: ASSIGNMENT, spec, config } satisfies Assignment & { tag: string })
+      return
+    }
     relayBusMessage(message, worker, workers(), (e) => local.publish(e))
   }
   cluster.on('message', onMessage)
 
   const context = await createContext(config, { bus, log, defaultMetrics: false })
   const aggregator = new AggregatorRegistry()
+  // Workers whose listener accepts, by role: the node is ready only when all of them do.
+  const listening = new Map<number, WorkerSpec['role']>()
+  const notReady = (): string | undefined => {
+    const count = (role: WorkerSpec['role']) => [...listening.values()].filter((r) => r === role).length
+    const ingest = count('ingest')
+    const delivery = count('delivery')
+    if (ingest >= 1 && delivery >= config.delivery.workers) return undefined
+    return `listening: ingest ${ingest}/1, delivery ${delivery}/${config.delivery.workers}`
+  }
   const listeners = await startListeners(context, ['control'], {
     control: {
+      notReady,
       metricsText: async () => ({
         contentType: aggregator.contentType,
         body: await aggregator.clusterMetrics(),
@@ -107,9 +143,8 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   })
 
   let stopping = false
-  const specs = new Map<number, WorkerSpec>()
   const fork = (spec: WorkerSpec): Promise<Worker> => {
-    const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify({ spec, config }) })
+    const worker = cluster.fork(workerEnv())
     specs.set(worker.id, spec)
     if (spec.role === 'delivery' && config.delivery.niceness > 0 && worker.process.pid !== undefined) {
       // Reads yield the CPU to writes when both want it.
@@ -121,10 +156,15 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     }
     return new Promise((resolve, reject) => {
       const onExit = (code: number) =>
-        reject(new Error(`${spec.role} worker exited with ${code} before listening`))
+        reject(
+          code === LISTEN_FAILED
+            ? new ListenError(`cannot listen on ${config.host}:${spec.port} (${spec.role})`)
+            : new Error(`${spec.role} worker exited with ${code} before listening`),
+        )
       worker.once('exit', onExit)
       worker.once('listening', () => {
         worker.off('exit', onExit)
+        listening.set(worker.id, spec.role)
         resolve(worker)
       })
     })
@@ -132,6 +172,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   const onExit = (worker: Worker, code: number, signal: string) => {
     const spec = specs.get(worker.id)
     specs.delete(worker.id)
+    listening.delete(worker.id)
     if (stopping || !spec) return
     log.warn({ role: spec.role, pid: worker.process.pid, code, signal }, 'worker died; starting a new one')
     setTimeout(() => {
@@ -181,8 +222,23 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   }
 }
 
-/** Worker side: the spec and configuration the supervisor passed, if this is a worker. */
-export function workerAssignment(): { spec: WorkerSpec; config: Config } | undefined {
-  const raw = process.env[WORKER_ENV]
-  return raw ? (JSON.parse(raw) as { spec: WorkerSpec; config: Config }) : undefined
+/** Exit code of a worker whose listener could not bind its port. */
+export const LISTEN_FAILED = 2
+
+/**
+ * Worker side: asks the supervisor over IPC for this worker's role, port and configuration.
+ * Undefined when this process is not a worker started by `serve`.
+ */
+export async function workerAssignment(): Promise<Assignment | undefined> {
+  if (process.env[WORKER_ENV] !== '1' || !process.send) return undefined
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      if ((m as { tag?: string } | null)?.tag !== ASSIGNMENT) return
+      process.off('message', onMessage)
+      const { spec, config } = m as Assignment
+      resolve({ spec, config })
+    }
+    process.on('message', onMessage)
+    process.send!({ tag: HELLO })
+  })
 }

@@ -6,10 +6,10 @@ import { AggregatorRegistry } from 'prom-client'
 import { createLogger } from '../observability/log.js'
 import { createBus } from './bus.js'
 import { createContext } from './context.js'
-import { startListeners } from './listeners.js'
-import { workerAssignment } from './serve.js'
+import { ListenError, startListeners } from './listeners.js'
+import { LISTEN_FAILED, workerAssignment } from './serve.js'
 
-const assignment = workerAssignment()
+const assignment = await workerAssignment()
 if (!assignment) {
   console.error('liveorigin: worker-main is started by `liveorigin serve`, not directly')
   process.exit(2)
@@ -20,7 +20,15 @@ const ctx = await createContext(config, { bus: createBus(process), log })
 AggregatorRegistry.setRegistries([ctx.metrics.registry])
 // Constructing an aggregator is what makes prom-client answer the supervisor's metric requests.
 new AggregatorRegistry()
-const listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
+let listeners: Awaited<ReturnType<typeof startListeners>>
+try {
+  listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
+} catch (err) {
+  if (!(err instanceof ListenError)) throw err
+  // One line naming the port; the supervisor reports it and stops.
+  console.error(`liveorigin: ${err.message}`)
+  process.exit(LISTEN_FAILED)
+}
 log.info({ role: spec.role, port: spec.port }, 'worker listening')
 
 let draining = false
