@@ -295,3 +295,79 @@ describe('learnChannelFromMpd: what it cannot learn', () => {
     assert.equal(learnChannelFromMpd(xml).availabilityStartTime, Date.parse('2026-11-26T09:11:25.521Z'))
   })
 })
+
+describe('learnChannelFromMpd: values the origin cannot run a channel with', () => {
+  function badMpd(fn: () => unknown, field: string, why: RegExp): void {
+    try {
+      fn()
+    } catch (err) {
+      assert.ok(err instanceof LiveOriginError, String(err))
+      assert.equal(err.code, errors.badMpd.code)
+      assert.equal(err.status, 400)
+      assert.ok(err.message.includes(field), `${err.message} names ${field}`)
+      assert.match(err.message, why)
+      return
+    }
+    assert.fail(`expected BAD_MPD naming ${field}`)
+  }
+  const template = (attrs: string) =>
+    mpd(`<AdaptationSet contentType="video"><SegmentTemplate ${attrs}/></AdaptationSet>`)
+
+  it('refuses a segment duration over an hour, a fractional startNumber, templates leaving the channel', () => {
+    badMpd(
+      () => learnChannelFromMpd(template('media="$Number$.m4s" duration="7200"')),
+      'SegmentTemplate@duration',
+      /at most 3600000/,
+    )
+    badMpd(
+      () => learnChannelFromMpd(template('media="$Number$.m4s" duration="2" startNumber="1.5"')),
+      'SegmentTemplate@startNumber',
+      /whole number/,
+    )
+    badMpd(
+      () => learnChannelFromMpd(template('media="../other/$Number$.m4s" duration="2"')),
+      'SegmentTemplate@media',
+      /relative path/,
+    )
+    badMpd(
+      () =>
+        learnChannelFromMpd(template('media="$Number$.m4s" initialization="a/../../init.mp4" duration="2"')),
+      'SegmentTemplate@initialization',
+      /relative path/,
+    )
+    badMpd(
+      () =>
+        learnChannelFromMpd(
+          mpd(
+            '<AdaptationSet><SegmentTemplate media="$Number$.m4s" timescale="1"><SegmentTimeline><S t="0" d="5000" r="3"/></SegmentTimeline></SegmentTemplate></AdaptationSet>',
+          ),
+        ),
+      'SegmentTimeline S@d',
+      /at most/,
+    )
+    badMpd(
+      () =>
+        learnChannelFromMpd(
+          template('media="$Number$.m4s" duration="2"').replace(
+            '2026-01-01T00:00:00Z',
+            '1969-12-31T00:00:00Z',
+          ),
+        ),
+      'MPD@availabilityStartTime',
+      /non-negative/,
+    )
+  })
+
+  it('clamps a timeShiftBufferDepth longer than 30 days to 30 days, and says so', () => {
+    const l = learnChannelFromMpd(
+      mpd('', 'timeShiftBufferDepth="P31D"').replace(
+        '<Period id="p0" start="PT0S">',
+        '<Period id="p0" start="PT0S"><AdaptationSet><SegmentTemplate media="$Number$.m4s" duration="2"/></AdaptationSet>',
+      ),
+    )
+    assert.equal(l.dvrWindowMs, 30 * 86_400_000)
+    assert.ok(l.warnings.some((w) => /timeShiftBufferDepth .* clamped/.test(w)))
+    const cfg = mergeChannelConfig(l, undefined)
+    assert.equal(cfg.dvrWindowMs, 30 * 86_400_000)
+  })
+})
