@@ -111,10 +111,15 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     subscribe: local.subscribe,
   }
   const specs = new Map<number, WorkerSpec>()
+  const listenFailures = new Map<number, string>()
   const onMessage = (worker: Worker, message: unknown) => {
     if ((message as { tag?: string } | null)?.tag === HELLO) {
       const spec = specs.get(worker.id)
       if (spec) worker.send({ tag: ASSIGNMENT, spec, config } satisfies Assignment & { tag: string })
+      return
+    }
+    if ((message as { tag?: string } | null)?.tag === LISTEN_FAILED_TAG) {
+      listenFailures.set(worker.id, String((message as { message?: unknown }).message))
       return
     }
     relayBusMessage(message, worker, workers(), (e) => local.publish(e))
@@ -158,7 +163,10 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       const onExit = (code: number) =>
         reject(
           code === LISTEN_FAILED
-            ? new ListenError(`cannot listen on ${config.host}:${spec.port} (${spec.role})`)
+            ? new ListenError(
+                listenFailures.get(worker.id) ??
+                  `cannot listen on ${config.host}:${spec.port} (${spec.role})`,
+              )
             : new Error(`${spec.role} worker exited with ${code} before listening`),
         )
       worker.once('exit', onExit)
@@ -222,8 +230,9 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   }
 }
 
-/** Exit code of a worker whose listener could not bind its port. */
+/** Exit code of a worker whose listener could not bind its port, and the IPC message saying why. */
 export const LISTEN_FAILED = 2
+export const LISTEN_FAILED_TAG = 'liveorigin:listen-failed'
 
 /**
  * Worker side: asks the supervisor over IPC for this worker's role, port and configuration.

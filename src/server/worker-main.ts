@@ -7,7 +7,7 @@ import { createLogger } from '../observability/log.js'
 import { createBus } from './bus.js'
 import { createContext } from './context.js'
 import { ListenError, startListeners } from './listeners.js'
-import { LISTEN_FAILED, workerAssignment } from './serve.js'
+import { LISTEN_FAILED, LISTEN_FAILED_TAG, workerAssignment } from './serve.js'
 
 const assignment = await workerAssignment()
 if (!assignment) {
@@ -25,9 +25,11 @@ try {
   listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
 } catch (err) {
   if (!(err instanceof ListenError)) throw err
-  // One line naming the port; the supervisor reports it and stops.
-  console.error(`liveorigin: ${err.message}`)
-  process.exit(LISTEN_FAILED)
+  // The supervisor reports it (one line naming the port) and stops.
+  process.send?.({ tag: LISTEN_FAILED_TAG, message: err.message }, undefined, {}, () =>
+    process.exit(LISTEN_FAILED),
+  )
+  await new Promise(() => {})
 }
 log.info({ role: spec.role, port: spec.port }, 'worker listening')
 

@@ -1,0 +1,141 @@
+/**
+ * The multi-process `serve`: readiness that waits for every worker's listener, worker
+ * configuration passed over IPC (no token in any worker's environment), and a port that
+ * cannot be bound reported in one line with exit code 2.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, it } from 'node:test'
+import { freePort } from '../helpers/cli.js'
+
+const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-workers-'))
+const children: ChildProcess[] = []
+after(() => {
+  for (const c of children) c.kill('SIGKILL')
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+function start(ports: { ingest: number; delivery: number; control: number }, env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--ingest-port',
+      String(ports.ingest),
+      '--delivery-port',
+      String(ports.delivery),
+      '--control-port',
+      String(ports.control),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '1', ...env } },
+  )
+  children.push(child)
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  child.stderr.on('data', (d) => {
+    out += d
+  })
+  return { child, output: () => out }
+}
+
+/** Whether a TCP connection to the port is accepted. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const INGEST_TOKEN = 'east-token-not-in-env'
+const CONTROL_TOKEN = 'control-token-not-in-env'
+
+it('/readyz answers 200 only once ingest and every delivery worker accept; no worker environment holds a token', async () => {
+  const ports = { ingest: await freePort(), delivery: await freePort(), control: await freePort() }
+  const origin = start(ports, {
+    LIVEORIGIN_INGEST_TOKENS: JSON.stringify({ east: INGEST_TOKEN }),
+    LIVEORIGIN_CONTROL_TOKEN: CONTROL_TOKEN,
+  })
+  const answers: number[] = []
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    assert.ok(Date.now() < deadline, `never ready:\n${origin.output()}`)
+    const status = await fetch(`http://127.0.0.1:${ports.control}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    )
+    answers.push(status)
+    if (status === 200) break
+    assert.ok(status === 0 || status === 503, `readyz answered ${status}`)
+    await sleep(10)
+  }
+  // At the first 200, both worker listeners accept connections, and answer.
+  assert.equal(await accepts(ports.ingest), true, 'ingest accepts')
+  assert.equal(await accepts(ports.delivery), true, 'delivery accepts')
+  const put = await fetch(`http://127.0.0.1:${ports.ingest}/ch/v/1.bin`, {
+    method: 'PUT',
+    body: 'x',
+    headers: { Authorization: `Bearer ${INGEST_TOKEN}` },
+  })
+  assert.equal(put.status, 201, 'the ingest worker got its tokens over IPC')
+  assert.equal((await fetch(`http://127.0.0.1:${ports.delivery}/ch/v/1.bin`)).status, 200)
+  assert.ok(
+    answers.includes(503) || answers.includes(0),
+    `readyz was polled before the workers listened: ${answers}`,
+  )
+
+  const pids = origin
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"worker listening"'))
+    .map((l) => (JSON.parse(l) as { pid: number }).pid)
+  assert.equal(pids.length, 2)
+  for (const pid of pids) {
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8')
+    assert.ok(!env.includes(INGEST_TOKEN), `worker ${pid}'s environment holds the ingest token`)
+    assert.ok(!env.includes(CONTROL_TOKEN), `worker ${pid}'s environment holds the control token`)
+    assert.ok(!/LIVEORIGIN_(INGEST_TOKENS|CONTROL_TOKEN)=/.test(env))
+  }
+  origin.child.kill('SIGTERM')
+  assert.equal(await new Promise((r) => origin.child.once('exit', r)), 0)
+})
+
+for (const role of ['delivery', 'ingest', 'control'] as const) {
+  it(`a ${role} port that cannot be bound: one line naming the port, exit 2`, async () => {
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    const taken = (blocker.address() as { port: number }).port
+    const ports = {
+      ingest: await freePort(),
+      delivery: await freePort(),
+      control: await freePort(),
+      [role]: taken,
+    }
+    const origin = start(ports, {})
+    const code = await new Promise((r) => origin.child.once('exit', r))
+    blocker.close()
+    assert.equal(code, 2, origin.output())
+    const lines = origin
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('liveorigin:'))
+    assert.equal(lines.length, 1, origin.output())
+    assert.match(lines[0]!, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken} \\(${role}\\)`))
+    assert.doesNotMatch(origin.output(), /^\s+at /m, 'no stack trace')
+  })
+}
