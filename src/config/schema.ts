@@ -26,6 +26,7 @@ export const configSchema = z.object({
       tokenEntry,
     ),
     insecureOpenIngest: z.boolean(),
+    standby: z.boolean(),
     maxObjectBytes: positiveInt,
     strictChannels: z.boolean(),
     ingestIdleMs: positiveInt.optional(),

@@ -56,6 +56,12 @@ export const settings: readonly Setting[] = [
     doc: 'Allow open mode (no tokens) on a non-loopback host.',
   },
   {
+    path: 'ingest.standby',
+    type: 'bool',
+    default: true,
+    doc: 'Under `serve` with worker processes, keep a second ingest process ready that takes the port over at once when the active one dies (else a new process is started: about a second without ingest).',
+  },
+  {
     path: 'ingest.maxObjectBytes',
     type: 'int',
     default: 64 * MiB,

@@ -60,6 +60,8 @@ const ASSIGNMENT = 'liveorigin:assignment'
 interface WorkerSpec {
   role: 'ingest' | 'delivery'
   port: number
+  /** A standby ingest worker: ready, listening only once activated. */
+  standby?: boolean
 }
 
 /** What a worker is told over IPC once it asks (see `workerAssignment`). */
@@ -112,10 +114,22 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   }
   const specs = new Map<number, WorkerSpec>()
   const listenFailures = new Map<number, string>()
+  /**
+   * The standby ingest worker: when the active one dies, it takes the port over at once
+   * (a new process needs about a second to start, more on a busy machine).
+   */
+  let standby: { worker: Worker; ready: boolean } | undefined
   const onMessage = (worker: Worker, message: unknown) => {
     if ((message as { tag?: string } | null)?.tag === HELLO) {
       const spec = specs.get(worker.id)
       if (spec) worker.send({ tag: ASSIGNMENT, spec, config } satisfies Assignment & { tag: string })
+      return
+    }
+    if ((message as { tag?: string } | null)?.tag === STANDBY_READY) {
+      if (standby?.worker === worker) {
+        standby.ready = true
+        log.info({ pid: worker.process.pid }, 'standby ingest worker ready')
+      }
       return
     }
     if ((message as { tag?: string } | null)?.tag === LISTEN_FAILED_TAG) {
@@ -148,9 +162,10 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   })
 
   let stopping = false
-  const fork = (spec: WorkerSpec): Promise<Worker> => {
+  const fork = (spec: WorkerSpec, forked?: (worker: Worker) => void): Promise<Worker> => {
     const worker = cluster.fork(workerEnv())
     specs.set(worker.id, spec)
+    forked?.(worker)
     if (spec.role === 'delivery' && config.delivery.niceness > 0 && worker.process.pid !== undefined) {
       // Reads yield the CPU to writes when both want it.
       try {
@@ -177,11 +192,36 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       })
     })
   }
+  const startStandby = () => {
+    if (stopping || !config.ingest.standby) return
+    const spec: WorkerSpec = { role: 'ingest', port: ingestPort, standby: true }
+    fork(spec, (worker) => {
+      standby = { worker, ready: false }
+    }).catch((err) => log.error({ err }, 'standby ingest worker failed'))
+  }
   const onExit = (worker: Worker, code: number, signal: string) => {
     const spec = specs.get(worker.id)
     specs.delete(worker.id)
     listening.delete(worker.id)
     if (stopping || !spec) return
+    if (spec.role === 'ingest' && !spec.standby && standby?.ready && standby.worker.isConnected()) {
+      const next = standby
+      standby = undefined
+      specs.get(next.worker.id)!.standby = false
+      next.worker.send({ tag: ACTIVATE })
+      log.warn(
+        { role: spec.role, pid: worker.process.pid, code, signal, standby: next.worker.process.pid },
+        'ingest worker died; the standby took over',
+      )
+      setTimeout(startStandby, 100).unref()
+      return
+    }
+    if (spec.standby) {
+      if (standby?.worker === worker) standby = undefined
+      log.warn({ pid: worker.process.pid, code, signal }, 'standby ingest worker died; starting a new one')
+      setTimeout(startStandby, 100).unref()
+      return
+    }
     log.warn({ role: spec.role, pid: worker.process.pid, code, signal }, 'worker died; starting a new one')
     setTimeout(() => {
       if (!stopping) fork(spec).catch((err) => log.error({ err }, 'worker restart failed'))
@@ -196,6 +236,8 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
         fork({ role: 'delivery', port: deliveryPort }),
       ),
     ])
+    // Started once the node is up, so that it does not slow the start.
+    startStandby()
   } catch (err) {
     stopping = true
     for (const w of workers()) w.process.kill('SIGKILL')
@@ -233,6 +275,9 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
 /** Exit code of a worker whose listener could not bind its port, and the IPC message saying why. */
 export const LISTEN_FAILED = 2
 export const LISTEN_FAILED_TAG = 'liveorigin:listen-failed'
+/** A standby worker is ready to listen; the supervisor tells it to. */
+export const STANDBY_READY = 'liveorigin:standby-ready'
+export const ACTIVATE = 'liveorigin:activate'
 
 /**
  * Worker side: asks the supervisor over IPC for this worker's role, port and configuration.

@@ -1,13 +1,15 @@
 /**
  * Entry point of a worker process started by the supervisor (`serve.ts`): serves one role
- * on the port the supervisor chose, with an IPC-backed event bus, until SIGTERM.
+ * on the port the supervisor chose, with an IPC-backed event bus, until SIGTERM. A standby
+ * ingest worker gets everything ready (storage open, channels loaded and kept current over
+ * the bus) and listens only when the supervisor activates it, when the active one died.
  */
 import { AggregatorRegistry } from 'prom-client'
 import { createLogger } from '../observability/log.js'
 import { createBus } from './bus.js'
 import { createContext } from './context.js'
 import { ListenError, startListeners } from './listeners.js'
-import { LISTEN_FAILED, LISTEN_FAILED_TAG, workerAssignment } from './serve.js'
+import { ACTIVATE, LISTEN_FAILED, LISTEN_FAILED_TAG, STANDBY_READY, workerAssignment } from './serve.js'
 
 const assignment = await workerAssignment()
 if (!assignment) {
@@ -20,7 +22,33 @@ const ctx = await createContext(config, { bus: createBus(process), log })
 AggregatorRegistry.setRegistries([ctx.metrics.registry])
 // Constructing an aggregator is what makes prom-client answer the supervisor's metric requests.
 new AggregatorRegistry()
-let listeners: Awaited<ReturnType<typeof startListeners>>
+
+let draining = false
+let listeners: Awaited<ReturnType<typeof startListeners>> | undefined
+const drain = async () => {
+  if (draining) return
+  draining = true
+  await listeners?.close()
+  await ctx.close()
+  process.exit(0)
+}
+process.on('SIGTERM', drain)
+process.on('SIGINT', () => {})
+// The supervisor is gone: nobody will restart or stop this worker, so stop now.
+process.on('disconnect', drain)
+
+if (spec.standby) {
+  await new Promise<void>((resolve) => {
+    const onMessage = (m: unknown) => {
+      if ((m as { tag?: string } | null)?.tag !== ACTIVATE) return
+      process.off('message', onMessage)
+      resolve()
+    }
+    process.on('message', onMessage)
+    process.send?.({ tag: STANDBY_READY })
+  })
+  if (draining) await new Promise(() => {})
+}
 try {
   listeners = await startListeners(ctx, [spec.role], { ports: { [spec.role]: spec.port } })
 } catch (err) {
@@ -31,17 +59,4 @@ try {
   )
   await new Promise(() => {})
 }
-log.info({ role: spec.role, port: spec.port }, 'worker listening')
-
-let draining = false
-const drain = async () => {
-  if (draining) return
-  draining = true
-  await listeners.close()
-  await ctx.close()
-  process.exit(0)
-}
-process.on('SIGTERM', drain)
-process.on('SIGINT', () => {})
-// The supervisor is gone: nobody will restart or stop this worker, so stop now.
-process.on('disconnect', drain)
+log.info({ role: spec.role, port: spec.port, ...(spec.standby ? { standby: true } : {}) }, 'worker listening')

@@ -139,3 +139,45 @@ for (const role of ['delivery', 'ingest', 'control'] as const) {
     assert.doesNotMatch(origin.output(), /^\s+at /m, 'no stack trace')
   })
 }
+
+it('when the ingest worker dies, the standby ingest worker (started before) takes the port over', async () => {
+  const ports = { ingest: await freePort(), delivery: await freePort(), control: await freePort() }
+  const origin = start(ports, { LIVEORIGIN_LOG_LEVEL: 'info' })
+  const logLines = () =>
+    origin
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; pid: number; role?: string; standby?: boolean })
+  const deadline = Date.now() + 60_000
+  while (!logLines().some((l) => l.msg === 'standby ingest worker ready') && Date.now() < deadline)
+    await sleep(50)
+  const standbyPid = logLines().find((l) => l.msg === 'standby ingest worker ready')?.pid
+  assert.ok(standbyPid, origin.output())
+  const active = logLines().find((l) => l.msg === 'worker listening' && l.role === 'ingest')!.pid
+  assert.notEqual(active, standbyPid)
+
+  process.kill(active, 'SIGKILL')
+  let status = 0
+  while (status !== 201 && Date.now() < deadline) {
+    status = await fetch(`http://127.0.0.1:${ports.ingest}/ch/v/after.bin`, {
+      method: 'PUT',
+      body: 'x',
+      headers: { 'Pipeline-Id': 'east' },
+    }).then(
+      (r) => r.status,
+      () => 0,
+    )
+    if (status !== 201) await sleep(5)
+  }
+  assert.equal(status, 201)
+  const takeover = logLines().filter((l) => l.msg === 'worker listening' && l.role === 'ingest')
+  assert.equal(
+    takeover[takeover.length - 1]!.pid,
+    standbyPid,
+    'the standby, not a new process, serves ingest',
+  )
+  assert.equal((await fetch(`http://127.0.0.1:${ports.control}/readyz`)).status, 200)
+  origin.child.kill('SIGTERM')
+  assert.equal(await new Promise((r) => origin.child.once('exit', r)), 0)
+})
