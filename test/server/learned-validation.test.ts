@@ -179,7 +179,10 @@ describe('a stored record that fails validation at start-up', () => {
       body: JSON.stringify({ segmentDurationMs: 2000, availabilityStartTime: AST }),
     })
     assert.equal(fixed.status, 200)
-    const now = await (await fetch(`${origin.control}/api/v1/channels/bad`)).json()
+    const now = (await (await fetch(`${origin.control}/api/v1/channels/bad`)).json()) as {
+      broken?: string
+      config: { segmentDurationMs: number }
+    }
     assert.equal(now.broken, undefined)
     assert.equal(now.config.segmentDurationMs, 2000)
     origin.child.kill('SIGTERM')
