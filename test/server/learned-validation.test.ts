@@ -153,13 +153,16 @@ describe('a stored record that fails validation at start-up', () => {
     assert.match(lines.find((l) => l.includes('"channel":"bad"'))!, /dvrWindowMs/)
     assert.match(lines.find((l) => l.includes('"channel":"masked"'))!, /masks\[0\]/)
 
-    const list = await (await fetch(`${origin.control}/api/v1/channels`)).json()
-    const byName = new Map(list.channels.map((c: { name: string }) => [c.name, c]))
-    assert.match((byName.get('bad') as { broken: string }).broken, /dvrWindowMs/)
-    assert.equal((byName.get('good') as { broken?: string }).broken, undefined)
+    type Described = { name: string; broken?: string }
+    const list = (await (await fetch(`${origin.control}/api/v1/channels`)).json()) as {
+      channels: Described[]
+    }
+    const byName = new Map(list.channels.map((c) => [c.name, c]))
+    assert.match(byName.get('bad')?.broken ?? '', /dvrWindowMs/)
+    assert.equal(byName.get('good')?.broken, undefined)
     const status = await fetch(`${origin.control}/api/v1/channels/bad/status`)
     assert.equal(status.status, 200)
-    assert.match((await status.json()).broken, /dvrWindowMs/)
+    assert.match(((await status.json()) as Described).broken ?? '', /dvrWindowMs/)
 
     // The other channels work: a segment is stored and served with the channel's timing.
     const put = await fetch(`${origin.ingest}/good/v/3.m4s`, {
