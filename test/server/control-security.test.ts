@@ -183,7 +183,10 @@ describe('control API writes', () => {
 
   it('channels are capped by control.maxChannels (409 naming the setting), through the API and ingest', async () => {
     let n = 0
-    while ((await fetch(`${origin.control}/api/v1/channels`).then((r) => r.json())).total < 6) {
+    while (
+      ((await fetch(`${origin.control}/api/v1/channels`).then((r) => r.json())) as { total: number }).total <
+      6
+    ) {
       const r = await fetch(`${origin.control}/api/v1/channels/fill${n++}`, {
         method: 'PUT',
         headers: { ...auth, ...JSON_TYPE },

@@ -24,6 +24,14 @@ function mpd(templateAttrs: string, mpdAttrs = ''): string {
 }
 const GOOD = mpd('media="v/$Number$.m4s" initialization="v/init.mp4" duration="2"')
 
+interface Described {
+  name: string
+  source: string
+  broken?: string
+  config: { segmentDurationMs: number; dvrWindowMs: number } | null
+}
+const described = async (r: Response | Promise<Response>) => (await (await r).json()) as Described
+
 async function putMpd(origin: TestOrigin, channel: string, body: string) {
   const r = await fetch(`${origin.ingest}/${channel}/manifest.mpd`, {
     method: 'PUT',
@@ -61,14 +69,14 @@ describe('hostile MPDs', () => {
       const channel = `h${field.length}${what.length}`
       const first = await putMpd(origin, channel, GOOD)
       assert.equal(first.status, 201)
-      const before = await (await fetch(`${origin.control}/api/v1/channels/${channel}`)).json()
+      const before = await described(fetch(`${origin.control}/api/v1/channels/${channel}`))
 
       const r = await putMpd(origin, channel, body)
       assert.equal(r.status, 400)
       assert.equal(r.body?.error.code, 'LIVEORIGIN_ERR_BAD_MPD')
       assert.ok(r.body?.error.message.includes(field), r.body?.error.message)
 
-      const after = await (await fetch(`${origin.control}/api/v1/channels/${channel}`)).json()
+      const after = await described(fetch(`${origin.control}/api/v1/channels/${channel}`))
       assert.deepEqual(after.config, before.config)
       const served = await fetch(`${origin.delivery}/${channel}/manifest.mpd`)
       assert.equal(served.status, 200)
@@ -81,7 +89,7 @@ describe('hostile MPDs', () => {
     assert.equal(r.status, 400)
     const ch = await fetch(`${origin.control}/api/v1/channels/fresh`)
     // The first PUT to an unknown channel creates it without a template (SPEC §4), as any PUT does.
-    if (ch.status === 200) assert.equal((await ch.json()).config, null)
+    if (ch.status === 200) assert.equal((await described(ch)).config, null)
     else assert.equal(ch.status, 404)
     assert.equal((await fetch(`${origin.delivery}/fresh/manifest.mpd`)).status, 404)
   })
@@ -93,9 +101,9 @@ describe('hostile MPDs', () => {
       mpd('media="v/$Number$.m4s" duration="2"', 'timeShiftBufferDepth="P31D"'),
     )
     assert.equal(r.status, 201)
-    const ch = await (await fetch(`${origin.control}/api/v1/channels/long`)).json()
+    const ch = await described(fetch(`${origin.control}/api/v1/channels/long`))
     assert.equal(ch.source, 'mpd')
-    assert.equal(ch.config.dvrWindowMs, 30 * 86_400_000)
+    assert.equal(ch.config?.dvrWindowMs, 30 * 86_400_000)
   })
 
   it('an MPD with no timing to learn (static) is still stored, as before', async () => {
@@ -153,7 +161,6 @@ describe('a stored record that fails validation at start-up', () => {
     assert.match(lines.find((l) => l.includes('"channel":"bad"'))!, /dvrWindowMs/)
     assert.match(lines.find((l) => l.includes('"channel":"masked"'))!, /masks\[0\]/)
 
-    type Described = { name: string; broken?: string }
     const list = (await (await fetch(`${origin.control}/api/v1/channels`)).json()) as {
       channels: Described[]
     }
