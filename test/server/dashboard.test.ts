@@ -62,3 +62,57 @@ it('the dashboard draws a channel’s pipelines and timeline from the status API
   assert.match(main, /class="cell valid" title="segment 5 · valid from east/)
   assert.equal(nodes.err?.textContent ?? '', '')
 })
+
+it('the dashboard polls one page of channels and the status of those only', async () => {
+  // c1 plus 24 more: two pages of 20.
+  for (let i = 0; i < 24; i++) {
+    const r = await fetch(`${origin.ingest}/p${String(i).padStart(2, '0')}/x.bin`, {
+      method: 'PUT',
+      body: 'x',
+      headers: { 'Pipeline-Id': 'east' },
+    })
+    assert.equal(r.status, 201)
+  }
+  const html = await (await fetch(`${origin.control}/`)).text()
+  const script = html.split('<script>')[1]!.split('</script>')[0]!
+  const nodes: Record<string, { textContent: string; innerHTML: string; onclick?: () => void }> = {}
+  const fetched: string[] = []
+  let refreshes = 0
+  const sandbox = {
+    document: { getElementById: (id: string) => (nodes[id] ??= { textContent: '', innerHTML: '' }) },
+    fetch: (path: string) => {
+      fetched.push(path)
+      return fetch(`${origin.control}${path}`)
+    },
+    setInterval: () => 0,
+    encodeURIComponent,
+    Date,
+    Promise,
+    Object,
+    String,
+  }
+  const settle = async (range: RegExp, shown: RegExp) => {
+    const deadline = Date.now() + 5000
+    while (
+      !(range.test(nodes.range?.textContent ?? '') && shown.test(nodes.main?.innerHTML ?? '')) &&
+      Date.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 20))
+    refreshes++
+  }
+  runInNewContext(script, sandbox)
+  await settle(/^channels 1–20 of 25$/, /name">p18</)
+  assert.equal(nodes.range!.textContent, 'channels 1–20 of 25')
+  const statuses = fetched.filter((p) => p.endsWith('/status'))
+  assert.equal(statuses.length, 20, 'the status of the shown channels only')
+  assert.ok(fetched.some((p) => p.startsWith('/api/v1/channels?limit=20')))
+  assert.match(nodes.main!.innerHTML, /<span class="name">c1<\/span>/)
+  assert.doesNotMatch(nodes.main!.innerHTML, /<span class="name">p23<\/span>/)
+
+  fetched.length = 0
+  nodes.next!.onclick!()
+  await settle(/^channels 21–25 of 25$/, /name">p23</)
+  assert.equal(fetched.filter((p) => p.endsWith('/status')).length, 5)
+  assert.match(nodes.main!.innerHTML, /<span class="name">p23<\/span>/)
+  assert.ok(refreshes === 2)
+})
