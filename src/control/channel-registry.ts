@@ -310,13 +310,20 @@ export class ChannelRegistry {
    * older version, or edited by hand) does not stop the process: the channel is kept without
    * a template and marked broken, and the problem is reported once.
    */
-  #set(name: string, record: ChannelRecord, masks: readonly Mask[]): void {
+  #set(name: string, stored: ChannelRecord, storedMasks: readonly Mask[]): void {
+    const record: Partial<ChannelRecord> = typeof stored === 'object' && stored !== null ? stored : {}
+    const problems: string[] = []
+    let masks: readonly Mask[] = []
     try {
-      this.#apply(name, record, checkStoredMasks(masks))
-      this.#reported.delete(name)
+      masks = checkStoredMasks(storedMasks)
     } catch (err) {
-      if (!isLiveOriginError(err)) throw err
-      const why = err.message
+      problems.push(describe(err))
+    }
+    try {
+      if (record !== stored) throw errors.badConfig('record', 'is not an object')
+      this.#apply(name, stored, masks)
+    } catch (err) {
+      problems.unshift(describe(err))
       this.#channels.set(name, {
         name,
         config: undefined,
@@ -331,17 +338,21 @@ export class ChannelRegistry {
         masks: [],
         createdAt: typeof record.createdAt === 'number' ? record.createdAt : 0,
         endedAt: undefined,
-        broken: why,
       })
-      if (this.#reported.get(name) !== why) {
-        this.#reported.set(name, why)
-        this.#onBroken(name, why)
-      }
+    }
+    const why = problems.join('; ')
+    if (why === '') {
+      this.#reported.delete(name)
+      return
+    }
+    this.#channels.set(name, { ...this.#channels.get(name)!, broken: why })
+    if (this.#reported.get(name) !== why) {
+      this.#reported.set(name, why)
+      this.#onBroken(name, why)
     }
   }
 
   #apply(name: string, record: ChannelRecord, masks: readonly Mask[]): void {
-    if (typeof record !== 'object' || record === null) throw errors.badConfig('record', 'is not an object')
     const explicit = record.explicit ?? this.#fromFile.get(name)
     let config: ChannelConfig | undefined
     let source: Channel['source'] = 'implicit'
@@ -365,6 +376,10 @@ export class ChannelRegistry {
       endedAt: record.endedAt,
     })
   }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** Stored masks, checked as the API checks new ones; throws `BAD_CONFIG` naming the bad one. */

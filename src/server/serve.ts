@@ -9,7 +9,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { createServer } from 'node:net'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { AggregatorRegistry } from 'prom-client'
+import { AggregatorRegistry, Registry } from 'prom-client'
 import { checkExposure } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { createLogger, type Logger } from '../observability/log.js'
@@ -56,6 +56,12 @@ export async function serve(
 const WORKER_ENV = 'LIVEORIGIN_WORKER'
 const HELLO = 'liveorigin:hello'
 const ASSIGNMENT = 'liveorigin:assignment'
+const METRICS_REQUEST = 'liveorigin:metrics-request'
+const METRICS_RESPONSE = 'liveorigin:metrics-response'
+/** How long `/metrics` waits for a worker's answer before aggregating without it. */
+const METRICS_TIMEOUT_MS = 2000
+/** One registry's metrics, as a worker sends them. */
+type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
 interface WorkerSpec {
   role: 'ingest' | 'delivery'
@@ -114,13 +120,22 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   }
   const specs = new Map<number, WorkerSpec>()
   const listenFailures = new Map<number, string>()
+  /** Workers that asked for their assignment: they answer IPC requests (metrics) from then on. */
+  const greeted = new Set<number>()
   /**
    * The standby ingest worker: when the active one dies, it takes the port over at once
    * (a new process needs about a second to start, more on a busy machine).
    */
   let standby: { worker: Worker; ready: boolean } | undefined
   const onMessage = (worker: Worker, message: unknown) => {
+    const tag = (message as { tag?: string } | null)?.tag
+    if (tag === METRICS_RESPONSE) {
+      const m = message as { id: number; metrics: WorkerMetrics[] }
+      pendingMetrics.get(m.id)?.(worker, m.metrics)
+      return
+    }
     if ((message as { tag?: string } | null)?.tag === HELLO) {
+      greeted.add(worker.id)
       const spec = specs.get(worker.id)
       if (spec) worker.send({ tag: ASSIGNMENT, spec, config } satisfies Assignment & { tag: string })
       return
@@ -141,7 +156,30 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   cluster.on('message', onMessage)
 
   const context = await createContext(config, { bus, log, defaultMetrics: false })
-  const aggregator = new AggregatorRegistry()
+  // Metrics are asked of the workers that are up (said hello); one still starting (a standby,
+  // a replacement) cannot answer yet and must not hold `/metrics` up.
+  let metricsRequests = 0
+  const pendingMetrics = new Map<number, (worker: Worker, metrics: WorkerMetrics[]) => void>()
+  const clusterMetrics = async (): Promise<string> => {
+    const asked = workers().filter((w) => greeted.has(w.id) && w.isConnected())
+    const id = ++metricsRequests
+    const answers: WorkerMetrics[] = []
+    await new Promise<void>((resolve) => {
+      let left = asked.length
+      if (left === 0) return resolve()
+      const timer = setTimeout(resolve, METRICS_TIMEOUT_MS)
+      pendingMetrics.set(id, (_worker, metrics) => {
+        answers.push(...metrics)
+        if (--left === 0) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      for (const w of asked) w.send({ tag: METRICS_REQUEST, id })
+    })
+    pendingMetrics.delete(id)
+    return AggregatorRegistry.aggregate(answers).metrics()
+  }
   // Workers whose listener accepts, by role: the node is ready only when all of them do.
   const listening = new Map<number, WorkerSpec['role']>()
   const notReady = (): string | undefined => {
@@ -155,8 +193,8 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     control: {
       notReady,
       metricsText: async () => ({
-        contentType: aggregator.contentType,
-        body: await aggregator.clusterMetrics(),
+        contentType: Registry.PROMETHEUS_CONTENT_TYPE,
+        body: await clusterMetrics(),
       }),
     },
   })
@@ -203,6 +241,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     const spec = specs.get(worker.id)
     specs.delete(worker.id)
     listening.delete(worker.id)
+    greeted.delete(worker.id)
     if (stopping || !spec) return
     if (spec.role === 'ingest' && !spec.standby && standby?.ready && standby.worker.isConnected()) {
       const next = standby
@@ -283,8 +322,19 @@ export const ACTIVATE = 'liveorigin:activate'
  * Worker side: asks the supervisor over IPC for this worker's role, port and configuration.
  * Undefined when this process is not a worker started by `serve`.
  */
-export async function workerAssignment(): Promise<Assignment | undefined> {
+export async function workerAssignment(
+  metricsOf: () => Promise<WorkerMetrics[]>,
+): Promise<Assignment | undefined> {
   if (process.env[WORKER_ENV] !== '1' || !process.send) return undefined
+  // Answers the supervisor's metric requests from the moment it greets it.
+  process.on('message', (m: unknown) => {
+    if ((m as { tag?: string } | null)?.tag !== METRICS_REQUEST) return
+    const id = (m as { id: number }).id
+    metricsOf().then(
+      (metrics) => process.send?.({ tag: METRICS_RESPONSE, id, metrics }),
+      () => process.send?.({ tag: METRICS_RESPONSE, id, metrics: [] }),
+    )
+  })
   return new Promise((resolve) => {
     const onMessage = (m: unknown) => {
       if ((m as { tag?: string } | null)?.tag !== ASSIGNMENT) return

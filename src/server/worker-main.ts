@@ -4,14 +4,15 @@
  * ingest worker gets everything ready (storage open, channels loaded and kept current over
  * the bus) and listens only when the supervisor activates it, when the active one died.
  */
-import { AggregatorRegistry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { createLogger } from '../observability/log.js'
 import { createBus } from './bus.js'
 import { createContext } from './context.js'
 import { ListenError, startListeners } from './listeners.js'
 import { ACTIVATE, LISTEN_FAILED, LISTEN_FAILED_TAG, STANDBY_READY, workerAssignment } from './serve.js'
 
-const assignment = await workerAssignment()
+let registry: Registry | undefined
+const assignment = await workerAssignment(async () => (registry ? [await registry.getMetricsAsJSON()] : []))
 if (!assignment) {
   console.error('liveorigin: worker-main is started by `liveorigin serve`, not directly')
   process.exit(2)
@@ -19,9 +20,7 @@ if (!assignment) {
 const { spec, config } = assignment
 const log = createLogger(config.log.level, { role: spec.role })
 const ctx = await createContext(config, { bus: createBus(process), log })
-AggregatorRegistry.setRegistries([ctx.metrics.registry])
-// Constructing an aggregator is what makes prom-client answer the supervisor's metric requests.
-new AggregatorRegistry()
+registry = ctx.metrics.registry
 
 let draining = false
 let listeners: Awaited<ReturnType<typeof startListeners>> | undefined
