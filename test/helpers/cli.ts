@@ -46,7 +46,16 @@ export async function startCli(
       String(control),
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '0', ...env } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        LIVEORIGIN_DELIVERY_WORKERS: '0',
+        // No standby ingest process unless a test asks for one: less to start on a busy machine.
+        LIVEORIGIN_INGEST_STANDBY: 'false',
+        ...env,
+      },
+    },
   )
   let out = ''
   child.stdout!.on('data', (d) => {
