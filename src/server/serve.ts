@@ -134,20 +134,20 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       pendingMetrics.get(m.id)?.(worker, m.metrics)
       return
     }
-    if ((message as { tag?: string } | null)?.tag === HELLO) {
+    if (tag === HELLO) {
       greeted.add(worker.id)
       const spec = specs.get(worker.id)
       if (spec) worker.send({ tag: ASSIGNMENT, spec, config } satisfies Assignment & { tag: string })
       return
     }
-    if ((message as { tag?: string } | null)?.tag === STANDBY_READY) {
+    if (tag === STANDBY_READY) {
       if (standby?.worker === worker) {
         standby.ready = true
         log.info({ pid: worker.process.pid }, 'standby ingest worker ready')
       }
       return
     }
-    if ((message as { tag?: string } | null)?.tag === LISTEN_FAILED_TAG) {
+    if (tag === LISTEN_FAILED_TAG) {
       listenFailures.set(worker.id, String((message as { message?: unknown }).message))
       return
     }
