@@ -138,11 +138,25 @@ export interface SelectionContext {
    * for a valid copy from them.
    */
   readonly expected?: readonly string[]
+  /**
+   * A(N)+R, when the gap policy answered a missing segment: copies committed from then on
+   * are hidden from selection for `lateDelayMs` after their commit (see `isLateHidden`).
+   * Undefined: no copy is ever hidden.
+   */
+  readonly lateFrom?: number
+  /** How long after its commit a late copy stays hidden (default: forever). */
+  readonly lateDelayMs?: number
 }
 
 /** The outcome of selection for one GET of a media segment. */
 export type Selection<C extends Candidate = Candidate> =
-  | { readonly kind: 'serve'; readonly candidate: C; readonly defective: boolean }
+  | {
+      readonly kind: 'serve'
+      readonly candidate: C
+      readonly defective: boolean
+      /** The severity of the copy's worst defect (0 when valid; 4 = cannot be decoded as stored). */
+      readonly severity: number
+    }
   /** Only defective copies so far: hold the request until `untilMs` (A(N)+G) or the next commit. */
   | { readonly kind: 'wait'; readonly untilMs: number }
   /** No selectable copy (none stored, or every one masked). */
