@@ -57,9 +57,9 @@ export function selectCandidate<C extends Candidate>(
   let bestCount = Number.POSITIVE_INFINITY
   for (const c of ordered) {
     if (c.defects === '' || c.defects === 0)
-      return { kind: 'serve', candidate: c, defective: false, severity: 0 }
+      return { kind: 'serve', candidate: c, defective: false }
     const { severity, count } = defectRank(c.defects)
-    if (count === 0) return { kind: 'serve', candidate: c, defective: false, severity: 0 }
+    if (count === 0) return { kind: 'serve', candidate: c, defective: false }
     if (severity < bestSeverity || (severity === bestSeverity && count < bestCount)) {
       best = c
       bestSeverity = severity
@@ -75,7 +75,7 @@ export function selectCandidate<C extends Candidate>(
     )
     if (waitingFor) return { kind: 'wait', untilMs }
   }
-  return { kind: 'serve', candidate: best!, defective: true, severity: bestSeverity }
+  return { kind: 'serve', candidate: best!, defective: true }
 }
 
 /**
@@ -92,7 +92,11 @@ export function isLateHidden(c: Pick<Candidate, 'committedAt'>, ctx: SelectionCo
 
 /** Whether a selected copy cannot be decoded as stored (it needs repair before it is served). */
 export function isUndecodable(selection: Selection): boolean {
-  return selection.kind === 'serve' && selection.severity === SEVERITY.undecodable
+  return (
+    selection.kind === 'serve' &&
+    selection.defective &&
+    defectRank(selection.candidate.defects).severity === SEVERITY.undecodable
+  )
 }
 
 /**

@@ -150,13 +150,7 @@ export interface SelectionContext {
 
 /** The outcome of selection for one GET of a media segment. */
 export type Selection<C extends Candidate = Candidate> =
-  | {
-      readonly kind: 'serve'
-      readonly candidate: C
-      readonly defective: boolean
-      /** The severity of the copy's worst defect (0 when valid; 4 = cannot be decoded as stored). */
-      readonly severity: number
-    }
+  | { readonly kind: 'serve'; readonly candidate: C; readonly defective: boolean }
   /** Only defective copies so far: hold the request until `untilMs` (A(N)+G) or the next commit. */
   | { readonly kind: 'wait'; readonly untilMs: number }
   /** No selectable copy (none stored, or every one masked). */
