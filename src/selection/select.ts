@@ -48,7 +48,9 @@ export function selectCandidate<C extends Candidate>(
   if (candidates.length === 0) return NONE
   let usable = candidates
   if (ctx.masks.length > 0) usable = candidates.filter((c) => !isMasked(ctx.masks, c.pipeline, ctx.number))
-  if (ctx.lateFrom !== undefined) usable = usable.filter((c) => !isLateHidden(c, ctx))
+  const lateFrom = ctx.lateFrom
+  if (lateFrom !== undefined && usable.some((c) => c.committedAt >= lateFrom))
+    usable = usable.filter((c) => !isLateHidden(c, ctx))
   if (usable.length === 0) return NONE
   const ordered = usable.length === 1 ? usable : orderCandidates(usable, ctx.pipelines)
 
