@@ -224,6 +224,37 @@ describe('undecodable copies: repaired or not served', () => {
     assert.equal(decodeErrors(init0, g.body), '')
   })
 
+  it('the status view says what delivery does: repaired copies, gaps and their answer', async () => {
+    clock.set(A(3) + R)
+    const r = await fetch(`${origin.control}/api/v1/channels/${ch}/status`)
+    assert.equal(r.status, 200)
+    const status = (await r.json()) as {
+      timeline: {
+        rendition: string
+        segments: {
+          number: number
+          outcome: string
+          served: string | null
+          repaired: boolean
+          gapAnswer: string | null
+        }[]
+      }[]
+    }
+    const lane = status.timeline.find((l) => l.rendition === '0')!
+    const at = (n: number) => lane.segments.find((x) => x.number === n)!
+    assert.deepEqual(
+      [1, 2, 3].map((n) => {
+        const x = at(n)
+        return [x.outcome, x.served, x.repaired, x.gapAnswer]
+      }),
+      [
+        ['defective', 'west', false, null],
+        ['defective', 'east', true, null],
+        ['missing', null, false, 'filler'],
+      ],
+    )
+  })
+
   it('the packager itself said corrupt: never served, the gap policy answers', async () => {
     const gone = await createChannel(origin, AST, { gapPolicy: 'gone' })
     clock.set(A(4) - 100)
