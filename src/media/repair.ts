@@ -68,7 +68,18 @@ function repair(bytes: Buffer, init: InitInfo | undefined): RepairResult {
     if (!/^[\x20-\x7e]{4}$/.test(type)) return fail(`bytes at ${at} are not a box type: not fMP4`)
     const size =
       size32 === 1 ? (bytes.length - at >= 16 ? Number(bytes.readBigUInt64BE(at + 8)) : -1) : size32
-    if (size32 === 0) break // "to the end of the file": whole by definition
+    if (size32 === 0) {
+      // "To the end of the file": whole by definition.
+      if (type === 'mdat' && pendingMoof !== undefined) {
+        kept.push(bytes.subarray(pendingMoof.start))
+        fragments++
+        pendingMoof = undefined
+      } else if (pendingMoof === undefined && type !== 'sidx') {
+        kept.push(bytes.subarray(at))
+      }
+      at = bytes.length
+      break
+    }
     if (size !== -1 && size < 8) return fail(`${type} box at ${at} has an impossible size ${size}`)
     if (size === -1 || at + size > bytes.length) {
       // The cut. Only a cut inside the mdat that follows a whole moof keeps something of it.

@@ -91,6 +91,15 @@ describe('repairSegment', () => {
     assert.equal(r.bytes.length, seg.length - box(seg, 'sidx').size)
   })
 
+  it('an mdat of size 0 ("to the end of the file") is whole', () => {
+    const seg = new Uint8Array(dashSegment(0, 2))
+    new DataView(seg.buffer).setUint32(box(seg, 'mdat').start, 0)
+    const r = repairSegment(seg)
+    assert.ok(r.ok)
+    assert.equal(r.droppedSamples, 0)
+    assert.deepEqual(new Uint8Array(r.bytes), new Uint8Array([...seg.subarray(0, 24), ...seg.subarray(76)]))
+  })
+
   it('cannot repair: no complete sample, not fMP4, broken boxes', () => {
     const seg = dashSegment(0, 2)
     const mdat = box(seg, 'mdat')
