@@ -35,11 +35,17 @@ export interface Substitute extends MadeBody {
 
 /** Entries of the per-process cache (repaired copies, fillers, parsed init segments). */
 const MAX_ENTRIES = 256
+/** Filler source lookups remembered (commit records, small): more than a DVR storm spans in D. */
+const MAX_SOURCES = 4096
 /** How long a candidate list is reused while looking for a filler's source. */
 const LIST_REUSE_MS = 1000
 
 class Lru<V> {
   readonly #map = new Map<string, V>()
+  readonly #max: number
+  constructor(max = MAX_ENTRIES) {
+    this.#max = max
+  }
   get(key: string): V | undefined {
     const v = this.#map.get(key)
     if (v !== undefined) {
@@ -51,7 +57,7 @@ class Lru<V> {
   set(key: string, value: V): void {
     this.#map.delete(key)
     this.#map.set(key, value)
-    if (this.#map.size > MAX_ENTRIES) this.#map.delete(this.#map.keys().next().value!)
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!)
   }
 }
 
@@ -59,6 +65,11 @@ interface Caches {
   readonly repaired: Lru<Substitute | null>
   readonly fillers: Lru<Substitute | null>
   readonly inits: Lru<InitInfo | null>
+  /** Filler sources by segment path: commit records only, never bytes. */
+  readonly sources: Lru<{
+    until: number
+    value: Promise<{ meta: ObjectMeta; repaired: boolean } | undefined>
+  }>
 }
 
 const perProcess = new WeakMap<Context, Caches>()
@@ -66,7 +77,7 @@ const perProcess = new WeakMap<Context, Caches>()
 function caches(ctx: Context): Caches {
   let c = perProcess.get(ctx)
   if (c === undefined) {
-    c = { repaired: new Lru(), fillers: new Lru(), inits: new Lru() }
+    c = { repaired: new Lru(), fillers: new Lru(), inits: new Lru(), sources: new Lru(MAX_SOURCES) }
     perProcess.set(ctx, c)
   }
   return c
@@ -179,69 +190,102 @@ export async function fillerFor(
   if (!isFragmentedMp4(path)) return undefined
   const from = Math.max(cfg.startNumber, n - FILLER_SEARCH_SEGMENTS)
   for (let m = n - 1; m >= from; m--) {
-    const source = await servedCopy(ctx, channel, cfg, rendition, m, now)
+    const source = await sourceOf(ctx, channel, cfg, rendition, m, now)
     if (source === undefined) continue
-    const key = `${channel.name}/${path}:${source.token}`
+    const { meta, repaired } = source
+    const key = `${channel.name}/${path}:${meta.token}${repaired ? ':repaired' : ''}`
     const cache = caches(ctx).fillers
     const hit = cache.get(key)
     if (hit !== undefined) return hit ?? undefined
-    const init = await initFor(ctx, channel, rendition)
-    let made: Substitute | null = null
-    if (init !== undefined) {
-      const r = retimeSegment(source.bytes, init, {
-        segments: n - m,
-        segmentDurationMs: cfg.segmentDurationMs,
-      })
-      if (r.ok) {
-        made = {
-          bytes: r.bytes,
-          etag: `"filler-${n}-${source.etag.replace(/"/g, '')}"`,
-          modifiedAt: source.modifiedAt,
-          contentType: source.contentType,
-          pipeline: source.pipeline,
-          defects: 'filler',
-          sourceNumber: m,
-        }
-      }
-    }
-    cache.set(key, made)
-    return made ?? undefined
+    const made = await makeFiller(ctx, channel, cfg, rendition, n, m, meta, repaired)
+    cache.set(key, made ?? null)
+    return made
   }
   return undefined
 }
 
-/** The decodable bytes delivery serves (or would serve) for segment m now, if any. */
-async function servedCopy(
+async function makeFiller(
+  ctx: Context,
+  channel: Channel,
+  cfg: ChannelConfig,
+  rendition: string,
+  n: number,
+  m: number,
+  meta: ObjectMeta,
+  repaired: boolean,
+): Promise<Substitute | undefined> {
+  const init = await initFor(ctx, channel, rendition)
+  if (init === undefined) return undefined
+  let bytes: Buffer
+  let etag = meta.etag
+  if (repaired) {
+    const fixed = await repairedCopy(ctx, channel, rendition, m, meta)
+    if (fixed === undefined) return undefined
+    bytes = fixed.bytes
+    etag = fixed.etag
+  } else {
+    bytes = await ctx.reader.body(meta)
+  }
+  const r = retimeSegment(bytes, init, { segments: n - m, segmentDurationMs: cfg.segmentDurationMs })
+  if (!r.ok) return undefined
+  return {
+    bytes: r.bytes,
+    etag: `"filler-${n}-${etag.replace(/"/g, '')}"`,
+    modifiedAt: meta.committedAt,
+    contentType: meta.contentType,
+    pipeline: meta.pipeline,
+    defects: 'filler',
+    sourceNumber: m,
+  }
+}
+
+/**
+ * The copy delivery serves (or would serve) for segment m now, if it is decodable as stored
+ * or once repaired. Looked up at most once per D per process (concurrent lookups share one):
+ * neighbouring gaps search the same earlier segments, and a storm of requests for missing
+ * segments must not multiply storage listings. A source found up to D late is harmless: a
+ * filler lives D in caches anyway.
+ */
+function sourceOf(
   ctx: Context,
   channel: Channel,
   cfg: ChannelConfig,
   rendition: string,
   m: number,
   now: number,
-): Promise<(MadeBody & { token: string; pipeline: string }) | undefined> {
+): Promise<{ meta: ObjectMeta; repaired: boolean } | undefined> {
   let path: string
   try {
     path = renderMediaPath(cfg, rendition, m)
   } catch {
-    return undefined
+    return Promise.resolve(undefined)
   }
+  const key = `${channel.name}/${path}`
+  const memo = caches(ctx).sources
+  const hit = memo.get(key)
+  if (hit !== undefined && now < hit.until) return hit.value
+  const value = findSource(ctx, channel, cfg, rendition, m, path, now)
+  memo.set(key, { until: now + cfg.segmentDurationMs, value })
+  value.catch(() => memo.set(key, { until: 0, value }))
+  return value
+}
+
+async function findSource(
+  ctx: Context,
+  channel: Channel,
+  cfg: ChannelConfig,
+  rendition: string,
+  m: number,
+  path: string,
+  now: number,
+): Promise<{ meta: ObjectMeta; repaired: boolean } | undefined> {
   let list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
   while (list.length > 0) {
     const selection = selectCandidate(list, segmentSelectionContext(cfg, channel.masks, m, now, []))
     if (selection.kind !== 'serve') return undefined
     const meta = selection.candidate
-    if (!isUndecodable(selection)) {
-      return {
-        bytes: await ctx.reader.body(meta),
-        etag: meta.etag,
-        modifiedAt: meta.committedAt,
-        contentType: meta.contentType,
-        token: meta.token,
-        pipeline: meta.pipeline,
-      }
-    }
-    const fixed = await repairedCopy(ctx, channel, rendition, m, meta)
-    if (fixed !== undefined) return { ...fixed, token: `${meta.token}-repaired` }
+    if (!isUndecodable(selection)) return { meta, repaired: false }
+    if ((await repairedCopy(ctx, channel, rendition, m, meta)) !== undefined) return { meta, repaired: true }
     list = list.filter((c) => c !== meta)
   }
   return undefined
