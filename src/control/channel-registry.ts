@@ -139,8 +139,9 @@ export class ChannelRegistry {
   }
 
   /** Learns timing from an MPD a pipeline PUT. Returns false when the MPD taught nothing new. */
-  async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
-    const { warnings: _warnings, ...learned } = learnChannelFromMpd(xml, { path: mpdPath })
+  async learnFromMpd(name: string, xml: string, mpdPath: string, parsed?: LearnedChannel): Promise<boolean> {
+    // `parsed`: what the caller already learned from `xml` (e.g. on a worker thread).
+    const { warnings: _warnings, ...learned } = parsed ?? learnChannelFromMpd(xml, { path: mpdPath })
     const previous = (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? {
       createdAt: Date.now(),
     }

@@ -1,0 +1,16 @@
+/**
+ * The thread side of `MpdLearner`: parses the MPDs it is sent and answers what they teach,
+ * so that parsing a large MPD never stalls the ingest event loop.
+ */
+import { parentPort } from 'node:worker_threads'
+import { isLiveOriginError } from '../errors.js'
+import { learnChannelFromMpd } from '../timing/mpd.js'
+
+parentPort?.on('message', (job: { id: number; xml: string; path: string }) => {
+  try {
+    parentPort?.postMessage({ id: job.id, learned: learnChannelFromMpd(job.xml, { path: job.path }) })
+  } catch (err) {
+    const message = isLiveOriginError(err) ? err.message : `MPD could not be read: ${(err as Error).message}`
+    parentPort?.postMessage({ id: job.id, error: message })
+  }
+})
