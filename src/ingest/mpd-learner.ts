@@ -113,7 +113,6 @@ export class MpdLearner {
             { eval: true },
           )
         : new Worker(file)
-    worker.unref()
     worker.on('message', (answer: Answer) => {
       const current = this.#current
       if (!current || current.job.id !== answer.id) return
@@ -136,6 +135,8 @@ export class MpdLearner {
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`parser thread exited with code ${code}`)))
+    // After the listeners: adding a 'message' listener refs the thread again.
+    worker.unref()
     this.#worker = worker
     return worker
   }

@@ -227,7 +227,9 @@ export class FragmentInspector {
         return true
       }
       size = u64(head, 8)
-      if (size < 16) return this.#fail(`${type} box at byte ${start} has an impossible 64-bit size ${size}`)
+      // Beyond 2^53 a Number is no longer exact (and no segment is that large).
+      if (size < 16 || size > Number.MAX_SAFE_INTEGER)
+        return this.#fail(`${type} box at byte ${start} has an impossible 64-bit size ${size}`)
     } else if (size32 === 0) {
       size = Number.POSITIVE_INFINITY
     } else {

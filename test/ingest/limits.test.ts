@@ -28,8 +28,17 @@ function mpdOfSize(bytes: number): string {
   return out + ' '.repeat(bytes - Buffer.byteLength(out))
 }
 
-function put(origin: TestOrigin, path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
-  return fetch(`${origin.ingest}${path}`, { method: 'PUT', body, headers: { 'Pipeline-Id': 'east', ...headers } })
+function put(
+  origin: TestOrigin,
+  path: string,
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+) {
+  return fetch(`${origin.ingest}${path}`, {
+    method: 'PUT',
+    body,
+    headers: { 'Pipeline-Id': 'east', ...headers },
+  })
 }
 
 async function errorOf(r: Response): Promise<{ code: string; message: string }> {
@@ -158,7 +167,9 @@ describe('in-flight byte budget: ingest.maxInFlightBytes', () => {
     held.socket.write(Buffer.alloc(size - 1024, 1))
     assert.match(await held.head, /^HTTP\/1\.1 201 /)
     held.socket.destroy()
-    const again = await put(origin, '/budget/second.bin', Buffer.alloc(500 * 1024, 2), { 'Pipeline-Id': 'west' })
+    const again = await put(origin, '/budget/second.bin', Buffer.alloc(500 * 1024, 2), {
+      'Pipeline-Id': 'west',
+    })
     assert.equal(again.status, 201)
     assert.equal(await stored(origin, '/budget/second.bin'), 200)
   })
@@ -183,7 +194,10 @@ describe('defect kinds as metric labels', () => {
     const text = await (await fetch(`${origin.control}/metrics`)).text()
     const series = text.split('\n').filter((l) => l.startsWith('liveorigin_defects_total{'))
     assert.ok(series.length <= 3, `series: ${series.join(' | ')}`)
-    assert.ok(series.some((l) => /kind="other",source="packager"\} 3200$/.test(l)), series.join(' | '))
+    assert.ok(
+      series.some((l) => /kind="other",source="packager"\} 3200$/.test(l)),
+      series.join(' | '),
+    )
     assert.ok(series.some((l) => /kind="black",source="packager"\} 1$/.test(l)))
     assert.ok(series.some((l) => /kind="frozen",source="packager"\} 1$/.test(l)))
   })
@@ -224,7 +238,10 @@ describe('a body longer than its Content-Length', () => {
 describe('minimum upload rate: ingest.minUploadBytesPerSecond', () => {
   let origin: TestOrigin
   before(async () => {
-    origin = await startOrigin({ 'ingest.minUploadBytesPerSecond': 256, 'ingest.minUploadRateWindowMs': 1000 })
+    origin = await startOrigin({
+      'ingest.minUploadBytesPerSecond': 256,
+      'ingest.minUploadRateWindowMs': 1000,
+    })
   })
   after(() => origin.close())
 
