@@ -145,7 +145,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         // write-through to the cache tiers (with a shared tier, every node but this one serves
         // the new object from that tier instead of reading it back from storage), but never
         // more than this upload's share of the budget: a larger body only streams to storage.
-        const keepAtMost = match.kind === 'media' && ctx.shared === undefined ? 0 : hold
+        const keepAtMost = match.kind === 'media' && !inspected && ctx.shared === undefined ? 0 : hold
         let kept: Buffer[] | undefined = keepAtMost > 0 ? [] : undefined
         let keptBytes = 0
         let originDefects: Defect[] = []
