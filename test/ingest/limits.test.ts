@@ -73,10 +73,12 @@ async function stored(origin: TestOrigin, path: string): Promise<number> {
 }
 
 describe('manifest size: ingest.maxManifestBytes', () => {
-  const max = 2 * 1024 * 1024
   let origin: TestOrigin
+  let max: number
   before(async () => {
-    origin = await startOrigin({ 'ingest.maxManifestBytes': max })
+    origin = await startOrigin()
+    max = origin.config.ingest.maxManifestBytes
+    assert.equal(max, 4 * 1024 * 1024, 'the documented default')
   })
   after(() => origin.close())
 
@@ -85,7 +87,7 @@ describe('manifest size: ingest.maxManifestBytes', () => {
     assert.equal(r.status, 413)
     const e = await errorOf(r)
     assert.equal(e.code, 'LIVEORIGIN_ERR_MANIFEST_TOO_LARGE')
-    assert.match(e.message, /maxManifestBytes \(2097152 bytes\)/)
+    assert.match(e.message, /maxManifestBytes \(4194304 bytes\)/)
     assert.equal(await stored(origin, '/big/manifest.mpd'), 404)
   })
 
@@ -134,7 +136,8 @@ describe('manifest size: ingest.maxManifestBytes', () => {
 describe('in-flight byte budget: ingest.maxInFlightBytes', () => {
   let origin: TestOrigin
   before(async () => {
-    origin = await startOrigin({ 'ingest.maxInFlightBytes': 1024 * 1024 })
+    // A long idle limit: the held upload waits while the test checks the refusal.
+    origin = await startOrigin({ 'ingest.maxInFlightBytes': 1024 * 1024, 'ingest.ingestIdleMs': 120_000 })
   })
   after(() => origin.close())
 
@@ -265,10 +268,14 @@ describe('minimum upload rate: ingest.minUploadBytesPerSecond', () => {
 
   it('an upload at a real rate in pieces goes through', async () => {
     const c = rawConnection(origin.ingest)
-    c.socket.write('PUT /slow/b.bin HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 6000\r\n\r\n')
-    for (let i = 0; i < 6; i++) {
-      c.socket.write(Buffer.alloc(1000, 0x61))
-      await sleep(300)
+    c.socket.write(
+      'PUT /slow/b.bin HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 64000\r\n\r\n',
+    )
+    // 4 KB every 100 ms (40 KB/s): every 1 s window holds far more than 256 bytes, unless
+    // this process stalls for a whole window.
+    for (let i = 0; i < 16; i++) {
+      c.socket.write(Buffer.alloc(4000, 0x61))
+      await sleep(100)
     }
     assert.match(await c.head, /^HTTP\/1\.1 201 /)
     c.socket.destroy()
