@@ -69,6 +69,8 @@ export class MpdLearner {
   #pump(): void {
     if (this.#current) return
     if (this.#queue.length === 0) {
+      // Idle, the thread does not keep the process alive.
+      this.#worker?.unref()
       this.#idleLater()
       return
     }
@@ -85,6 +87,8 @@ export class MpdLearner {
     }, this.#deadlineMs)
     timer.unref()
     this.#current = { job, timer }
+    // While it parses, the thread keeps the process alive (its answer is awaited).
+    worker.ref()
     worker.postMessage({ id: job.id, xml: job.xml, path: job.path })
   }
 
@@ -135,8 +139,6 @@ export class MpdLearner {
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`parser thread exited with code ${code}`)))
-    // After the listeners: adding a 'message' listener refs the thread again.
-    worker.unref()
     this.#worker = worker
     return worker
   }
