@@ -88,7 +88,7 @@ export const settings: readonly Setting[] = [
     path: 'ingest.maxInFlightBytes',
     type: 'int',
     default: 512 * MiB,
-    doc: 'Memory all uploads in progress may hold together: each counts its Content-Length, capped at what it holds while streaming to storage (5 storage chunks). A new upload beyond it gets 503 with `Retry-After` and is not read.',
+    doc: 'Memory all uploads in progress may hold together: each counts its Content-Length, capped at what it holds while streaming to storage (5 storage chunks; a manifest: `ingest.maxManifestBytes`, as it is parsed whole). A new upload beyond it gets 503 with `Retry-After` and is not read.',
   },
   {
     path: 'ingest.minUploadBytesPerSecond',

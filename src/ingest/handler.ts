@@ -111,8 +111,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       const template = channel.config
       const match: PathMatch = (channel.matcher ?? manifestsOnly).match(path)
       const manifest = match.kind === 'manifest'
-      if (manifest && declared !== undefined && declared > cfg.maxManifestBytes)
+      if (manifest && declared !== undefined && declared > cfg.maxManifestBytes) {
+        ctx.metrics.uploadsRefused.inc({ reason: 'manifest-size' })
         throw errors.manifestTooLarge(cfg.maxManifestBytes)
+      }
 
       const inFlight = uploads.get(pipelineId) ?? 0
       if (inFlight >= cfg.maxUploadsPerPipeline)
@@ -123,7 +125,11 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         declared ?? Number.POSITIVE_INFINITY,
         manifest ? cfg.maxManifestBytes : streamedHold,
       )
-      if (!budget.reserve(hold)) throw errors.uploadBudgetExhausted(cfg.maxInFlightBytes)
+      if (!budget.reserve(hold)) {
+        ctx.metrics.uploadsRefused.inc({ reason: 'budget' })
+        throw errors.uploadBudgetExhausted(cfg.maxInFlightBytes)
+      }
+      ctx.metrics.uploadBytesReserved.set(budget.used)
       uploads.set(pipelineId, inFlight + 1)
       ctx.metrics.uploadsInProgress.inc()
       try {
@@ -187,7 +193,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
             },
           })
         } catch (err) {
-          if (refusal) throw refusal
+          if (refusal) {
+            ctx.metrics.uploadsRefused.inc({ reason: refusalReason(refusal) })
+            throw refusal
+          }
           if (!req.complete && !(err as LiveOriginError).status) {
             // The client went away mid-body: nothing was committed, and nobody is left to answer.
             log.info({ channel: channelName, path, pipeline: pipelineId }, 'upload cut off')
@@ -260,6 +269,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       } finally {
         ctx.metrics.uploadsInProgress.dec()
         budget.release(hold)
+        ctx.metrics.uploadBytesReserved.set(budget.used)
         const left = (uploads.get(pipelineId) ?? 1) - 1
         if (left === 0) uploads.delete(pipelineId)
         else uploads.set(pipelineId, left)
@@ -279,6 +289,12 @@ function expiryOf(match: PathMatch, template: ChannelConfig | undefined, now: nu
   if (match.kind === 'media' && !Number.isNaN(match.number)) return segmentExpiresAt(template, match.number)
   if (match.kind === 'init' || match.kind === 'manifest') return 0
   return now + template.dvrWindowMs + EXPIRY_MARGIN_MS
+}
+
+function refusalReason(err: LiveOriginError): string {
+  if (err.code === errors.manifestTooLarge.code) return 'manifest-size'
+  if (err.code === errors.uploadTooSlow.code) return 'too-slow'
+  return 'stalled'
 }
 
 function headerValue(v: string | string[] | undefined): string {

@@ -166,6 +166,9 @@ describe('in-flight byte budget: ingest.maxInFlightBytes', () => {
     assert.match(text, /"code":"LIVEORIGIN_ERR_UPLOAD_BUDGET_EXHAUSTED"/)
     assert.match(text, /maxInFlightBytes \(1048576 bytes\)/)
     assert.equal(await stored(origin, '/budget/second.bin'), 404)
+    const m = await (await fetch(`${origin.control}/metrics`)).text()
+    assert.match(m, /^liveorigin_uploads_refused_total\{reason="budget"\} 1$/m)
+    assert.match(m, new RegExp(`^liveorigin_upload_bytes_reserved ${size}$`, 'm'))
 
     held.socket.write(Buffer.alloc(size - 1024, 1))
     assert.match(await held.head, /^HTTP\/1\.1 201 /)
@@ -264,6 +267,8 @@ describe('minimum upload rate: ingest.minUploadBytesPerSecond', () => {
     assert.match(text, /^HTTP\/1\.1 408 /, text)
     assert.match(text, /"code":"LIVEORIGIN_ERR_UPLOAD_TOO_SLOW"/)
     assert.equal(await stored(origin, '/slow/a.bin'), 404)
+    const m = await (await fetch(`${origin.control}/metrics`)).text()
+    assert.match(m, /^liveorigin_uploads_refused_total\{reason="too-slow"\} 1$/m)
   })
 
   it('an upload at a real rate in pieces goes through', async () => {
