@@ -93,8 +93,8 @@ export const settings: readonly Setting[] = [
   {
     path: 'ingest.minUploadBytesPerSecond',
     type: 'int',
-    default: 256,
-    doc: 'Slowest upload accepted: one averaging fewer bytes per second over `ingest.minUploadRateWindowMs` is aborted (408). 0 turns the check off.',
+    default: 64,
+    doc: 'Slowest upload accepted: one averaging fewer bytes per second over `ingest.minUploadRateWindowMs` of waiting for the client is aborted (408), so that a trickle cannot hold an upload open. Real packagers send far more, even a chunked subtitle track (a `moof` every chunk). 0 turns the check off.',
   },
   {
     path: 'ingest.minUploadRateWindowMs',
