@@ -104,6 +104,11 @@ export const errors = {
     (what: string, limit: number, setting: string) => `${what}: the limit is ${limit} (${setting})`,
   ),
   tooLarge: define('TOO_LARGE', 413, (limit: number) => `object larger than maxObjectBytes (${limit} bytes)`),
+  manifestTooLarge: define(
+    'MANIFEST_TOO_LARGE',
+    413,
+    (limit: number) => `manifest larger than maxManifestBytes (${limit} bytes)`,
+  ),
   unsupportedMediaType: define(
     'UNSUPPORTED_MEDIA_TYPE',
     415,
@@ -120,6 +125,18 @@ export const errors = {
     'TOO_MANY_UPLOADS',
     429,
     (pipeline: string, limit: number) => `pipeline ${pipeline} already has ${limit} uploads in progress`,
+    () => ({ 'Retry-After': '1' }),
+  ),
+  uploadTooSlow: define(
+    'UPLOAD_TOO_SLOW',
+    408,
+    (bytes: number, windowMs: number, minRate: number) =>
+      `upload too slow: ${bytes} bytes in ${windowMs} ms (minUploadBytesPerSecond is ${minRate})`,
+  ),
+  uploadBudgetExhausted: define(
+    'UPLOAD_BUDGET_EXHAUSTED',
+    503,
+    (limit: number) => `uploads in progress already hold maxInFlightBytes (${limit} bytes); retry shortly`,
     () => ({ 'Retry-After': '1' }),
   ),
   internal: define('INTERNAL', 500, () => 'internal error'),

@@ -31,6 +31,10 @@ export const configSchema = z.object({
     strictChannels: z.boolean(),
     ingestIdleMs: positiveInt.optional(),
     maxUploadsPerPipeline: positiveInt,
+    maxManifestBytes: positiveInt,
+    maxInFlightBytes: positiveInt,
+    minUploadBytesPerSecond: nonNegativeInt,
+    minUploadRateWindowMs: positiveInt,
     maxHeaderBytes: z.number().int().min(1024),
   }),
   delivery: z.object({

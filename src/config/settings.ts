@@ -85,6 +85,30 @@ export const settings: readonly Setting[] = [
     doc: 'Concurrent uploads one pipeline may have in progress (429 beyond).',
   },
   {
+    path: 'ingest.maxManifestBytes',
+    type: 'int',
+    default: 4 * MiB,
+    doc: 'Largest manifest (MPD, HLS playlist) accepted (413 beyond). Fits a day of 2 s segments listed one by one in a SegmentTimeline or playlist.',
+  },
+  {
+    path: 'ingest.maxInFlightBytes',
+    type: 'int',
+    default: 512 * MiB,
+    doc: 'Memory all uploads in progress may hold together: each counts its Content-Length, capped at what it holds while streaming to storage (5 storage chunks; a manifest: `ingest.maxManifestBytes`, as it is parsed whole). A new upload beyond it gets 503 with `Retry-After` and is not read.',
+  },
+  {
+    path: 'ingest.minUploadBytesPerSecond',
+    type: 'int',
+    default: 64,
+    doc: 'Slowest upload accepted: one averaging fewer bytes per second over `ingest.minUploadRateWindowMs` of waiting for the client is aborted (408), so that a trickle cannot hold an upload open. Real packagers send far more, even a chunked subtitle track (a `moof` every chunk). 0 turns the check off.',
+  },
+  {
+    path: 'ingest.minUploadRateWindowMs',
+    type: 'int',
+    default: 10_000,
+    doc: 'Window over which `ingest.minUploadBytesPerSecond` is averaged.',
+  },
+  {
     path: 'ingest.maxHeaderBytes',
     type: 'int',
     default: 16384,
@@ -199,7 +223,7 @@ export const settings: readonly Setting[] = [
   {
     path: 'cache.memoryBytes',
     type: 'int',
-    default: 256 * MiB,
+    default: 512 * MiB,
     doc: 'In-process cache size per process, bytes.',
   },
   { path: 'cache.memcached', type: 'json', doc: 'memcached cache tier (see docs/running-at-scale.md).' },

@@ -201,13 +201,17 @@ export class ChannelRegistry {
    * What an MPD a pipeline PUT would teach channel `name`, checked before anything is
    * stored: `{ learned }`, or `{ skipped: why }` when the MPD holds no timing to learn
    * (a static MPD, no SegmentTemplate, …: stored as an object, nothing learned).
+   * `learning` is the parse of the MPD (`learnChannelFromMpd`, e.g. run on a worker thread).
    * @throws LiveOriginError `BAD_MPD` (400) naming the MPD field whose value the origin
    * cannot run the channel with; the PUT is then refused and nothing changes.
    */
-  checkMpd(name: string, xml: string, mpdPath: string): { learned: LearnedChannel } | { skipped: string } {
+  async checkMpd(
+    name: string,
+    learning: Promise<LearnedChannel>,
+  ): Promise<{ learned: LearnedChannel } | { skipped: string }> {
     let learned: LearnedChannel
     try {
-      learned = learnChannelFromMpd(xml, { path: mpdPath })
+      learned = await learning
     } catch (err) {
       if (isLiveOriginError(err) && err.code === errors.badRequest.code) return { skipped: err.message }
       throw err
@@ -238,7 +242,7 @@ export class ChannelRegistry {
 
   /** Checks and learns timing from an MPD in one step; see {@link checkMpd}. */
   async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
-    const r = this.checkMpd(name, xml, mpdPath)
+    const r = await this.checkMpd(name, Promise.resolve().then(() => learnChannelFromMpd(xml, { path: mpdPath })))
     if ('skipped' in r) throw errors.badRequest(r.skipped)
     return this.learn(name, r.learned)
   }

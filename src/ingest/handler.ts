@@ -11,7 +11,7 @@ import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
-import { FragmentInspector } from '../selection/fmp4.js'
+import { FragmentInspector, type InitInfo } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
 import type { Defect } from '../selection/types.js'
 import type { Context } from '../server/context.js'
@@ -19,7 +19,11 @@ import type { ChannelConfig } from '../timing/channel-config.js'
 import { availabilityAt, EXPIRY_MARGIN_MS, segmentExpiresAt } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import type { Authenticator } from './auth.js'
+import { checkDefectKinds, defectLabel } from './defect-labels.js'
 import { InitBook } from './init-book.js'
+import { MpdLearner } from './mpd-learner.js'
+import { UploadBudget } from './upload-budget.js'
+import { guardBody } from './upload-guard.js'
 
 const ALLOW = ['PUT', 'POST', 'DELETE']
 /** Lifetime of objects of channels without a template (no DVR window is known). */
@@ -33,6 +37,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
   const uploads = new Map<string, number>()
   const inits = new InitBook(ctx.reader)
   const cfg = ctx.config.ingest
+  const mpds = new MpdLearner()
+  const budget = new UploadBudget(cfg.maxInFlightBytes)
+  // What one upload streamed to storage holds at most: the chunks being cut and written.
+  const streamedHold = (ctx.store.chunkConcurrency + 1) * ctx.store.chunkSize
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now()
@@ -90,9 +98,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       const length = req.headers['content-length']
       const chunked = /chunked/i.test(req.headers['transfer-encoding'] ?? '')
       if (length === undefined && !chunked) throw errors.lengthRequired()
-      if (length !== undefined && Number(length) > cfg.maxObjectBytes)
-        throw errors.tooLarge(cfg.maxObjectBytes)
+      const declared = length === undefined ? undefined : Number(length)
+      if (declared !== undefined && declared > cfg.maxObjectBytes) throw errors.tooLarge(cfg.maxObjectBytes)
       const packagerDefects = parseDefects(headerValue(req.headers['segment-defects']))
+      checkDefectKinds(packagerDefects)
 
       let channel = ctx.channels.get(channelName)
       if (!channel) {
@@ -101,24 +110,50 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       }
       const template = channel.config
       const match: PathMatch = (channel.matcher ?? manifestsOnly).match(path)
+      const manifest = match.kind === 'manifest'
+      if (manifest && declared !== undefined && declared > cfg.maxManifestBytes) {
+        ctx.metrics.uploadsRefused.inc({ reason: 'manifest-size' })
+        throw errors.manifestTooLarge(cfg.maxManifestBytes)
+      }
 
       const inFlight = uploads.get(pipelineId) ?? 0
       if (inFlight >= cfg.maxUploadsPerPipeline)
         throw errors.tooManyUploads(pipelineId, cfg.maxUploadsPerPipeline)
+      // Memory this upload may hold: a manifest whole (it is parsed), anything else what streaming
+      // it to storage holds (or less, when it is smaller).
+      const hold = Math.min(
+        declared ?? Number.POSITIVE_INFINITY,
+        manifest ? cfg.maxManifestBytes : streamedHold,
+      )
+      if (!budget.reserve(hold)) {
+        ctx.metrics.uploadsRefused.inc({ reason: 'budget' })
+        throw errors.uploadBudgetExhausted(cfg.maxInFlightBytes)
+      }
+      ctx.metrics.uploadBytesReserved.set(budget.used)
       uploads.set(pipelineId, inFlight + 1)
       ctx.metrics.uploadsInProgress.inc()
       try {
         const now = ctx.now()
         const expiresAt = expiryOf(match, template, now)
-        const inspector =
-          template && match.kind === 'media' && !Number.isNaN(match.number) && isFragmentedMp4(path)
-            ? new FragmentInspector()
+        const inspected =
+          template !== undefined &&
+          match.kind === 'media' &&
+          !Number.isNaN(match.number) &&
+          isFragmentedMp4(path)
+        // With the rendition's init segment known up front, its `trex` defaults check sample
+        // sizes against the mdat as the body streams.
+        let init: InitInfo | undefined =
+          inspected && template && match.kind === 'media'
+            ? await inits.get(channelName, template, match.rendition, pipelineId)
             : undefined
-        // Bytes are kept for inspection, for what is learned from them (init segments, MPDs) and
-        // for the write-through to the cache tiers: with a shared tier, every node but this one
-        // serves the new object from that tier instead of reading it back from storage.
-        const keep = match.kind !== 'media' || inspector !== undefined || ctx.shared !== undefined
-        const kept: Buffer[] = []
+        const inspector = inspected ? new FragmentInspector({ init }) : undefined
+        // Bytes are kept for what is learned from them (init segments, MPDs) and for the
+        // write-through to the cache tiers (with a shared tier, every node but this one serves
+        // the new object from that tier instead of reading it back from storage), but never
+        // more than this upload's share of the budget: a larger body only streams to storage.
+        const keepAtMost = match.kind === 'media' && !inspected && ctx.shared === undefined ? 0 : hold
+        let kept: Buffer[] | undefined = keepAtMost > 0 ? [] : undefined
+        let keptBytes = 0
         let originDefects: Defect[] = []
         // An MPD that teaches the channel its timing is checked before it commits: one whose
         // values the origin cannot run the channel with is refused whole (BAD_MPD).
@@ -127,12 +162,18 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
           match.format === 'dash' &&
           channel.source !== 'api' &&
           channel.source !== 'config'
-        let mpd: ReturnType<typeof ctx.channels.checkMpd> | undefined
+        let mpd: Awaited<ReturnType<typeof ctx.channels.checkMpd>> | undefined
         const idleMs = cfg.ingestIdleMs ?? (template ? 2 * template.segmentDurationMs : DEFAULT_IDLE_MS)
 
-        let stalled = false
-        const body = idleGuard(req, idleMs, () => {
-          stalled = true
+        let refusal: LiveOriginError | undefined
+        const body = guardBody(req, {
+          idleMs,
+          minBytesPerSecond: cfg.minUploadBytesPerSecond,
+          windowMs: cfg.minUploadRateWindowMs,
+          maxBytes: manifest ? cfg.maxManifestBytes : undefined,
+          onRefuse: (err) => {
+            refusal = err
+          },
         })
         let result: Awaited<ReturnType<typeof ctx.store.write>>
         try {
@@ -142,12 +183,19 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
             maxBytes: cfg.maxObjectBytes,
             onData: (chunk) => {
               inspector?.push(chunk)
-              if (keep) kept.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+              if (kept === undefined) return
+              keptBytes += chunk.byteLength
+              if (keptBytes > keepAtMost) kept = undefined
+              else kept.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
             },
             defects: async () => {
-              if (learns) mpd = ctx.channels.checkMpd(channelName, Buffer.concat(kept).toString('utf8'), path)
+              // Parsed off the event loop: a large MPD must not hold up other pipelines' uploads.
+              if (learns && kept) {
+                const xml = Buffer.concat(kept, keptBytes).toString('utf8')
+                mpd = await ctx.channels.checkMpd(channelName, mpds.learn(xml, path))
+              }
               if (inspector && template && match.kind === 'media') {
-                const init = await inits.get(channelName, template, match.rendition, pipelineId)
+                init ??= await inits.get(channelName, template, match.rendition, pipelineId)
                 originDefects = inspectSegment(inspector.finish(), init, {
                   number: match.number,
                   startNumber: template.startNumber,
@@ -158,7 +206,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
             },
           })
         } catch (err) {
-          if (stalled) throw errors.uploadTimeout(idleMs)
+          if (refusal) {
+            ctx.metrics.uploadsRefused.inc({ reason: refusalReason(refusal) })
+            throw refusal
+          }
           if (!req.complete && !(err as LiveOriginError).status) {
             // The client went away mid-body: nothing was committed, and nobody is left to answer.
             log.info({ channel: channelName, path, pipeline: pipelineId }, 'upload cut off')
@@ -171,7 +222,8 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
           throw errors.storageUnavailable((err as Error).message ?? 'write failed')
         }
         const { meta, replaced } = result
-        const bytes = keep ? Buffer.concat(kept) : undefined
+        const bytes = kept ? (kept.length === 1 ? kept[0]! : Buffer.concat(kept, keptBytes)) : undefined
+        kept = undefined
         if (match.kind === 'init' && bytes) inits.remember(channelName, path, pipelineId, meta.token, bytes)
         await ctx.reader.written(meta, bytes).catch((err) => log.warn({ err }, 'cache write-through failed'))
         ctx.bus.publish({
@@ -183,8 +235,10 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
           defects: meta.defects,
         })
 
-        for (const d of packagerDefects) ctx.metrics.defects.inc({ kind: d.kind, source: 'packager' })
-        for (const d of originDefects) ctx.metrics.defects.inc({ kind: d.kind, source: 'origin' })
+        for (const d of packagerDefects)
+          ctx.metrics.defects.inc({ kind: defectLabel(d.kind), source: 'packager' })
+        for (const d of originDefects)
+          ctx.metrics.defects.inc({ kind: defectLabel(d.kind), source: 'origin' })
         if (template && match.kind === 'media' && meta.committedAt > availabilityAt(template, match.number)) {
           ctx.metrics.lateSegments.inc({ pipeline: pipelineId })
         }
@@ -220,6 +274,8 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
         return status
       } finally {
         ctx.metrics.uploadsInProgress.dec()
+        budget.release(hold)
+        ctx.metrics.uploadBytesReserved.set(budget.used)
         const left = (uploads.get(pipelineId) ?? 1) - 1
         if (left === 0) uploads.delete(pipelineId)
         else uploads.set(pipelineId, left)
@@ -241,32 +297,12 @@ function expiryOf(match: PathMatch, template: ChannelConfig | undefined, now: nu
   return now + template.dvrWindowMs + EXPIRY_MARGIN_MS
 }
 
-function headerValue(v: string | string[] | undefined): string {
-  return Array.isArray(v) ? v.join(', ') : (v ?? '')
+function refusalReason(err: LiveOriginError): string {
+  if (err.code === errors.manifestTooLarge.code) return 'manifest-size'
+  if (err.code === errors.uploadTooSlow.code) return 'too-slow'
+  return 'stalled'
 }
 
-/**
- * Yields the request body; if no bytes arrive for `idleMs`, calls `onIdle` and throws, so
- * that the upload fails (nothing is committed) while the connection can still carry a 408.
- */
-async function* idleGuard(req: IncomingMessage, idleMs: number, onIdle: () => void): AsyncGenerator<Buffer> {
-  const chunks = req[Symbol.asyncIterator]()
-  let timer: NodeJS.Timeout | undefined
-  const stall = () =>
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        onIdle()
-        reject(errors.uploadTimeout(idleMs))
-      }, idleMs)
-    })
-  try {
-    for (;;) {
-      const next = await Promise.race([chunks.next(), stall()])
-      clearTimeout(timer)
-      if (next.done) return
-      yield next.value as Buffer
-    }
-  } finally {
-    clearTimeout(timer)
-  }
+function headerValue(v: string | string[] | undefined): string {
+  return Array.isArray(v) ? v.join(', ') : (v ?? '')
 }

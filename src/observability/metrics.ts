@@ -49,6 +49,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'Uploads being received.',
       registers: r,
     }),
+    uploadBytesReserved: new Gauge({
+      name: 'liveorigin_upload_bytes_reserved',
+      help: 'Bytes of ingest.maxInFlightBytes reserved by uploads in progress.',
+      registers: r,
+    }),
+    uploadsRefused: new Counter({
+      name: 'liveorigin_uploads_refused_total',
+      help: 'Uploads refused for a resource limit, by reason (budget, manifest-size, too-slow, stalled).',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     held: new Gauge({
       name: 'liveorigin_held_requests',
       help: 'Requests held at the live edge.',

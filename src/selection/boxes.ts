@@ -106,7 +106,9 @@ export function readBox(
     if (limit - at < 16) throw new Fmp4Error(`${type} box in ${where} is cut inside its 64-bit size`)
     size = u64(bytes, at + 8)
     body = at + 16
-    if (size < 16) throw new Fmp4Error(`${type} box in ${where} has an impossible 64-bit size ${size}`)
+    // Beyond 2^53 a Number is no longer exact (and no buffer is that large).
+    if (size < 16 || size > Number.MAX_SAFE_INTEGER)
+      throw new Fmp4Error(`${type} box in ${where} has an impossible 64-bit size ${size}`)
   } else if (size32 === 0) {
     if (!allowToEnd) throw new Fmp4Error(`${type} box in ${where} has size 0 where its size must be given`)
     size = limit - at

@@ -79,6 +79,8 @@ interface TrackAcc {
 
 interface PendingMoof {
   readonly start: number
+  /** Samples of every trun of the moof. */
+  readonly samples: number
   /** Absolute byte ranges the moof's truns point at; `end` undefined when sizes are unknown. */
   readonly ranges: Array<{ trackId: number; start: number; end: number | undefined }>
 }
@@ -225,7 +227,9 @@ export class FragmentInspector {
         return true
       }
       size = u64(head, 8)
-      if (size < 16) return this.#fail(`${type} box at byte ${start} has an impossible 64-bit size ${size}`)
+      // Beyond 2^53 a Number is no longer exact (and no segment is that large).
+      if (size < 16 || size > Number.MAX_SAFE_INTEGER)
+        return this.#fail(`${type} box at byte ${start} has an impossible 64-bit size ${size}`)
     } else if (size32 === 0) {
       size = Number.POSITIVE_INFINITY
     } else {
@@ -297,21 +301,27 @@ export class FragmentInspector {
     const ranges: PendingMoof['ranges'] = []
     let sawMfhd = false
     let trafs = 0
+    let samples = 0
     let previousEnd: number | undefined = moofStart
     forEachBox(bytes, moof.body, moof.end, 'moof', (child) => {
       if (child.type === 'mfhd') sawMfhd = true
       else if (child.type === 'traf') {
-        previousEnd = this.#readTraf(bytes, child, moofStart, trafs === 0, previousEnd, ranges)
+        const traf = this.#readTraf(bytes, child, moofStart, trafs === 0, previousEnd, ranges)
+        previousEnd = traf.dataEnd
+        samples += traf.samples
         trafs++
       }
     })
     if (!sawMfhd) throw new Fmp4Error('moof has no mfhd')
     if (trafs === 0) throw new Fmp4Error('moof has no traf')
     this.#moofs++
-    this.#pending = { start: moofStart, ranges }
+    this.#pending = { start: moofStart, samples, ranges }
   }
 
-  /** Reads one traf; returns where its sample data ends (the next traf's implicit base), if known. */
+  /**
+   * Reads one traf; returns its sample count and where its sample data ends (the next traf's
+   * implicit base), if known.
+   */
   #readTraf(
     bytes: Uint8Array,
     traf: Box,
@@ -319,7 +329,7 @@ export class FragmentInspector {
     first: boolean,
     previousEnd: number | undefined,
     ranges: PendingMoof['ranges'],
-  ): number | undefined {
+  ): { samples: number; dataEnd: number | undefined } {
     let tfhd: Tfhd | undefined
     let tfdt: number | undefined
     const runs: Box[] = []
@@ -384,11 +394,19 @@ export class FragmentInspector {
     acc.duration += duration
     acc.samplesWithoutDuration += samplesWithoutDuration
     if (acc.sampleDuration === 0 && firstDuration !== undefined) acc.sampleDuration = firstDuration
-    return dataEnd
+    return { samples: sampleCount, dataEnd }
   }
 
-  /** Checks that a moof's sample data lies inside the mdat payload [from, to). */
+  /**
+   * Checks that a moof's sample data lies inside the mdat payload [from, to), and that the
+   * payload can hold its samples at all (one byte each at least), whatever sizes are known.
+   */
   #checkData(pending: PendingMoof, from: number, to: number): boolean {
+    if (pending.samples > to - from) {
+      return this.#fail(
+        `the moof at byte ${pending.start} claims ${pending.samples} samples but the mdat after it holds ${to - from} bytes`,
+      )
+    }
     for (const r of pending.ranges) {
       if (r.start < from || r.start > to || (r.end !== undefined && r.end > to)) {
         const what = r.end === undefined ? `from byte ${r.start}` : `bytes ${r.start}-${r.end}`

@@ -48,10 +48,17 @@ export interface InspectTolerance {
 export const DEFAULT_TOLERANCE = { frames: 1, ms: 0, audioMs: 100 } as const
 
 /**
+ * A track lasting more than this many segment durations is not a long segment but an
+ * impossible one (a `trun` with absurd durations or sample counts): `corrupt`.
+ */
+export const MAX_DURATION_FACTOR = 4
+
+/**
  * Names the defects of one media segment, all with source 'origin', one per kind (the worst
  * track's, for timing and duration):
- * - `corrupt;reason=…` when the segment does not parse (no other check then), or a track is
- *   not in the init segment;
+ * - `corrupt;reason=…` when the segment does not parse (no other check then: this includes
+ *   sample counts or sizes the mdat cannot hold), a track is not in the init segment, or a
+ *   track lasts more than {@link MAX_DURATION_FACTOR}·D;
  * - `slate` when a `styp`/`ftyp` carries the DASH-IF `slat` brand;
  * - `missing-samples;track=…` when a track of the init segment is absent, or a track has no samples;
  * - `timing-discontinuity;ms=…;track=…` when a track's start is off (N−S)·D by more than the
@@ -131,6 +138,11 @@ function checkTiming(
     if (Math.abs(gap) > tol) found.add('timing-discontinuity', { ms: toMs(gap), track: track.trackId })
   }
   const duration = track.duration + track.samplesWithoutDuration * t.defaultSampleDuration
+  if (duration > MAX_DURATION_FACTOR * durationTicks) {
+    found.add('corrupt', {
+      reason: `track ${track.trackId} lasts ${toMs(duration)} ms, more than ${MAX_DURATION_FACTOR} segment durations`,
+    })
+  }
   if (durationTicks - duration > tol) {
     found.add('short', { ms: toMs(durationTicks - duration), track: track.trackId })
   }

@@ -2,7 +2,7 @@
  * Starts the HTTP listeners of the roles one process serves, and drains them on shutdown:
  * stop accepting, let in-flight uploads finish, answer held requests, close idle sockets.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { type ControlOptions, createControlHandler } from '../control/handler.js'
 import { createDeliveryHandler } from '../delivery/handler.js'
@@ -157,7 +157,21 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
       : errors.badRequest(`malformed HTTP request (${err.code ?? 'parse error'})`)
   const body = JSON.stringify(e.toJSON())
   const reason = e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
-  socket.end(
-    `HTTP/1.1 ${e.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: max-age=1\r\nCache-TTL-Ms: 1000\r\nConnection: close\r\n\r\n${body}`,
-  )
+  const answer = () =>
+    socket.end(
+      `HTTP/1.1 ${e.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: max-age=1\r\nCache-TTL-Ms: 1000\r\nConnection: close\r\n\r\n${body}`,
+    )
+  // The bad bytes may follow a whole request still being answered (a body longer than its
+  // Content-Length: the rest reads as the next request): that answer goes out first.
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (pending && !pending.writableFinished) {
+    pending.once('finish', () => {
+      if (socket.writable) answer()
+    })
+    pending.once('close', () => {
+      if (socket.writable && !pending.writableFinished) socket.destroy()
+    })
+    return
+  }
+  answer()
 }

@@ -385,3 +385,62 @@ describe('FragmentInspector', () => {
     assert.throws(() => inspector.push(new Uint8Array(1)), /after finish/)
   })
 })
+
+/** moof(mfhd, traf(tfhd default-base-is-moof [+ default size], tfdt, trun)) + mdat, sample data at the mdat payload. */
+function craftedSegment(opts: {
+  samples: number
+  mdatBytes: number
+  defaultSize?: number
+  durations?: number[]
+}): Uint8Array {
+  const tfhd =
+    opts.defaultSize === undefined
+      ? mkbox('tfhd', u32s(0x020000, 1))
+      : mkbox('tfhd', u32s(0x020010, 1, opts.defaultSize))
+  const tfdt = mkbox('tfdt', u32s(0, 0))
+  const perSample = opts.durations ?? []
+  const trunFlags = 0x1 | (perSample.length > 0 ? 0x100 : 0)
+  const trunFor = (dataOffset: number) =>
+    mkbox('trun', u32s(trunFlags, opts.samples, dataOffset, ...perSample))
+  const moofFor = (dataOffset: number) =>
+    mkbox('moof', mkbox('mfhd', u32s(0, 1)), mkbox('traf', tfhd, tfdt, trunFor(dataOffset)))
+  const moofSize = moofFor(0).length
+  return concat(moofFor(moofSize + 8), mkbox('mdat', new Uint8Array(opts.mdatBytes)))
+}
+
+describe('impossible trun values are corrupt', () => {
+  it('a trun claiming 2^32−1 samples over 10 bytes of mdat', () => {
+    const s = summarizeFragment(craftedSegment({ samples: 0xffffffff, mdatBytes: 10 }))
+    assert.match(s.corrupt ?? '', /claims 4294967295 samples but the mdat after it holds 10 bytes/)
+  })
+
+  it('sample sizes (from the tfhd default) summing past the mdat', () => {
+    const s = summarizeFragment(craftedSegment({ samples: 4, defaultSize: 100, mdatBytes: 300 }))
+    assert.match(s.corrupt ?? '', /lies outside the mdat payload/)
+  })
+
+  it('sample sizes from the init segment trex defaults summing past the mdat', () => {
+    const init = {
+      brands: [],
+      tracks: [
+        {
+          trackId: 1,
+          handler: 'vide',
+          timescale: 1000,
+          mediaTime: 0,
+          defaultSampleDuration: 40,
+          defaultSampleSize: 1000,
+        },
+      ],
+    }
+    const bytes = craftedSegment({ samples: 25, mdatBytes: 2000 })
+    assert.equal(summarizeFragment(bytes).corrupt, undefined, 'without the init the sizes are unknown')
+    assert.match(summarizeFragment(bytes, { init }).corrupt ?? '', /lies outside the mdat payload/)
+  })
+
+  it('a plausible crafted segment stays clean', () => {
+    const s = summarizeFragment(craftedSegment({ samples: 25, defaultSize: 40, mdatBytes: 1000 }))
+    assert.equal(s.corrupt, undefined)
+    assert.equal(s.tracks[0]?.sampleCount, 25)
+  })
+})

@@ -205,3 +205,22 @@ describe('defects the origin finds', () => {
     ])
   })
 })
+
+describe('impossible durations are corrupt', () => {
+  it('a track whose sample durations add up to far more than D', () => {
+    const bytes = dashSegment(0, 2)
+    // The tfhd's default_sample_duration (flag 0x8, right after track_ID) becomes absurd.
+    const tfhd = box(bytes, 'tfhd')
+    const v = view(bytes)
+    assert.equal(
+      v.getUint32(tfhd.start + 8) & 0xb,
+      0x8,
+      'the fixture has a default duration and no base offset',
+    )
+    v.setUint32(tfhd.start + 16, 0x7fffffff)
+    const defects = inspect(bytes, inits[0], 2)
+    const corrupt = defects.find((d) => d.kind === 'corrupt')
+    assert.match(String(corrupt?.params.reason), /lasts \d+ ms, more than 4 segment durations/)
+    assert.deepEqual(inspect(dashSegment(0, 2), inits[0], 2), [], 'the untouched segment is clean')
+  })
+})
