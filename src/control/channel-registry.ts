@@ -242,7 +242,10 @@ export class ChannelRegistry {
 
   /** Checks and learns timing from an MPD in one step; see {@link checkMpd}. */
   async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
-    const r = await this.checkMpd(name, Promise.resolve().then(() => learnChannelFromMpd(xml, { path: mpdPath })))
+    const r = await this.checkMpd(
+      name,
+      Promise.resolve().then(() => learnChannelFromMpd(xml, { path: mpdPath })),
+    )
     if ('skipped' in r) throw errors.badRequest(r.skipped)
     return this.learn(name, r.learned)
   }

@@ -58,8 +58,7 @@ export function selectCandidate<C extends Candidate>(
   let bestSeverity = Number.POSITIVE_INFINITY
   let bestCount = Number.POSITIVE_INFINITY
   for (const c of ordered) {
-    if (c.defects === '' || c.defects === 0)
-      return { kind: 'serve', candidate: c, defective: false }
+    if (c.defects === '' || c.defects === 0) return { kind: 'serve', candidate: c, defective: false }
     const { severity, count } = defectRank(c.defects)
     if (count === 0) return { kind: 'serve', candidate: c, defective: false }
     if (severity < bestSeverity || (severity === bestSeverity && count < bestCount)) {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -39,6 +40,31 @@ function put(
     body,
     headers: { 'Pipeline-Id': 'east', ...headers },
   })
+}
+
+/** A PUT whose `flushed` resolves once its whole body was handed to the socket. */
+function rawPut(
+  origin: TestOrigin,
+  path: string,
+  body: string,
+): { answered: Promise<number>; flushed: Promise<void> } {
+  let flushedResolve!: () => void
+  const flushed = new Promise<void>((resolve) => {
+    flushedResolve = resolve
+  })
+  const answered = new Promise<number>((resolve, reject) => {
+    const req = request(`${origin.ingest}${path}`, {
+      method: 'PUT',
+      headers: { 'Pipeline-Id': 'east', 'Content-Length': Buffer.byteLength(body) },
+    })
+    req.once('response', (res) => {
+      res.resume()
+      res.once('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.once('error', reject)
+    req.end(body, flushedResolve)
+  })
+  return { answered, flushed }
 }
 
 async function errorOf(r: Response): Promise<{ code: string; message: string }> {
@@ -114,17 +140,19 @@ describe('manifest size: ingest.maxManifestBytes', () => {
     const xml = mpdOfSize(max)
     assert.equal(Buffer.byteLength(xml), max)
     const order: string[] = []
-    const big = put(origin, '/maxed/manifest.mpd', xml).then(async (r) => {
+    // The MPD's body is sent whole before the small PUT starts; its timing is then learned (on
+    // a thread) before it commits and is answered: meanwhile another pipeline's upload must go
+    // through.
+    const { answered, flushed } = rawPut(origin, '/maxed/manifest.mpd', xml)
+    const big = answered.then((status) => {
       order.push('mpd')
-      return r
+      return status
     })
-    // Once the MPD is committed (readable), its timing is being learned: meanwhile another
-    // pipeline's upload must go through.
-    while ((await stored(origin, '/maxed/manifest.mpd')) !== 200) await sleep(5)
+    await flushed
     const small = await put(origin, '/other/seg.bin', '0123456789', { 'Pipeline-Id': 'west' })
     order.push('small')
     assert.equal(small.status, 201)
-    assert.equal((await big).status, 201)
+    assert.equal(await big, 201)
     assert.deepEqual(order, ['small', 'mpd'], 'the small PUT was answered before the MPD’s learning ended')
     const channel = await fetch(`${origin.control}/api/v1/channels/maxed`)
     assert.equal(channel.status, 200)

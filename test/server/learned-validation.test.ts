@@ -119,6 +119,7 @@ describe('hostile MPDs', () => {
 describe('a stored record that fails validation at start-up', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-badrec-'))
   const children: ChildProcess[] = []
+  const goodAst = Date.now() - 60_000
   after(() => {
     for (const c of children) c.kill('SIGKILL')
     rmSync(dataDir, { recursive: true, force: true })
@@ -144,7 +145,12 @@ describe('a stored record that fails validation at start-up', () => {
     })
     await driver.putRecord('masks', 'masked', [{ pipeline: 'east', from: -5, to: 'x' }])
     await driver.putRecord('channels', 'good', {
-      explicit: { segmentDurationMs: 2000, availabilityStartTime: Date.now() - 60_000 },
+      // MPEG-TS: stored and served as sent (fMP4 bytes would be inspected, and junk never served).
+      explicit: {
+        segmentDurationMs: 2000,
+        availabilityStartTime: Date.now() - 60_000,
+        media: 'v/$Number$.ts',
+      },
       createdAt: Date.now(),
     })
     await driver.close()
@@ -172,13 +178,15 @@ describe('a stored record that fails validation at start-up', () => {
     assert.match(((await status.json()) as Described).broken ?? '', /dvrWindowMs/)
 
     // The other channels work: a segment is stored and served with the channel's timing.
-    const put = await fetch(`${origin.ingest}/good/v/3.m4s`, {
+    // The segment due next (a copy committed long after it was due is a late copy, not served).
+    const n = Math.ceil((Date.now() - goodAst) / 2000) + 1
+    const put = await fetch(`${origin.ingest}/good/v/${n}.ts`, {
       method: 'PUT',
       body: 'segment',
       headers: { 'Pipeline-Id': 'east' },
     })
     assert.equal(put.status, 201)
-    const got = await fetch(`${origin.delivery}/good/v/3.m4s`)
+    const got = await fetch(`${origin.delivery}/good/v/${n}.ts`)
     assert.equal(got.status, 200)
     assert.equal(await got.text(), 'segment')
 
