@@ -52,6 +52,7 @@ export class LatencyWindow {
   /** Records an operation that took `ms` and started at `at` (default: `ms` before now). */
   add(ms: number, at = this.#now() - ms): void {
     this.#samples.push({ at, ms })
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, splice(0, 0) changes nothing
     if (this.#samples.length > MAX_SAMPLES) this.#samples.splice(0, this.#samples.length - MAX_SAMPLES)
   }
   /** Samples currently kept (after dropping those older than the window at `at`). */
@@ -76,6 +77,7 @@ export class LatencyWindow {
     const from = at - this.#windowMs
     let i = 0
     while (i < this.#samples.length && this.#samples[i]!.at < from) i++
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, splice(0, 0) changes nothing
     if (i > 0) this.#samples.splice(0, i)
   }
 }

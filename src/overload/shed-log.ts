@@ -69,7 +69,12 @@ export class ShedLog {
     c.timer = undefined
     const now = this.#now()
     this.#log.warn(
-      { ...context, class: klass, shed: c.pending, sinceMs: Number.isFinite(c.lastAt) ? now - c.lastAt : null },
+      {
+        ...context,
+        class: klass,
+        shed: c.pending,
+        sinceMs: Number.isFinite(c.lastAt) ? now - c.lastAt : null,
+      },
       'requests shed under pressure',
     )
     c.pending = 0

@@ -29,7 +29,8 @@ const thresholds: AdmissionThresholds = {
   maxInFlight: 200,
   liveEdgeFactor: 2,
 }
-const timing = { minShedMs: 2000, settleMs: 3000 }
+/** Not the defaults, so that a test notices which timing is used. */
+const timing = { minShedMs: 1500, settleMs: 2500 }
 const reading = (storageLatencyMs: number, inFlight = 0, eventLoopDelayMs = 0): PressureReading => ({
   eventLoopDelayMs,
   storageLatencyMs,
@@ -186,11 +187,11 @@ describe('shed state', () => {
   it('sheds DVR first; live edge only when pressure ≥ factor persists settleMs after DVR was shed', () => {
     let s = nextShedState(ADMITTED, 5, 2, 1000, timing)
     assert.deepEqual(shedAt(s), [true, false], 'a spike sheds DVR, not live')
-    s = nextShedState(s, 5, 2, 3999, timing)
+    s = nextShedState(s, 5, 2, 3499, timing)
     assert.deepEqual(shedAt(s), [true, false], 'live waits for the settle time')
-    assert.deepEqual(shedAt(nextShedState(s, 1.99, 2, 4000, timing)), [true, false], 'below the factor')
-    const live = nextShedState(s, 2, 2, 4000, timing)
-    assert.deepEqual(live, { dvr: true, live: true, dvrSince: 1000, liveSince: 4000 })
+    assert.deepEqual(shedAt(nextShedState(s, 1.99, 2, 3500, timing)), [true, false], 'below the factor')
+    const live = nextShedState(s, 2, 2, 3500, timing)
+    assert.deepEqual(live, { dvr: true, live: true, dvrSince: 1000, liveSince: 3500 })
   })
 
   it('never sheds live while DVR is admitted, even above a factor below 1', () => {
@@ -201,10 +202,10 @@ describe('shed state', () => {
 
   it('keeps live shed for minShedMs and while pressure stays at 80 % of the factor or more', () => {
     const live: ShedState = { dvr: true, live: true, dvrSince: 0, liveSince: 10_000 }
-    assert.equal(nextShedState(live, 0, 2, 11_999, timing).live, true, 'minimum refusal')
+    assert.equal(nextShedState(live, 0, 2, 11_499, timing).live, true, 'minimum refusal')
     assert.equal(nextShedState(live, 1.6, 2, 20_000, timing).live, true, 'hysteresis: exactly 0.8 × factor')
     assert.equal(nextShedState(live, 5, 2, 20_000, timing).live, true, 'pressure persists')
-    const lifted = nextShedState(live, 1.59, 2, 12_000, timing)
+    const lifted = nextShedState(live, 1.59, 2, 11_500, timing)
     assert.deepEqual(lifted, { dvr: true, live: false, dvrSince: 0, liveSince: 10_000 })
   })
 
@@ -214,9 +215,9 @@ describe('shed state', () => {
     assert.deepEqual(shedAt(s), [true, false], 'live comes back first; DVR one step later')
     assert.deepEqual(shedAt(nextShedState(s, 0, 2, 100_100, timing)), [false, false])
     const dvr: ShedState = { dvr: true, live: false, dvrSince: 1000, liveSince: 0 }
-    assert.equal(nextShedState(dvr, 0, 2, 2999, timing).dvr, true, 'minimum refusal')
+    assert.equal(nextShedState(dvr, 0, 2, 2499, timing).dvr, true, 'minimum refusal')
     assert.equal(nextShedState(dvr, 0.8, 2, 9000, timing).dvr, true, 'hysteresis: exactly 0.8')
-    assert.deepEqual(nextShedState(dvr, 0.79, 2, 3000, timing), { ...dvr, dvr: false })
+    assert.deepEqual(nextShedState(dvr, 0.79, 2, 2500, timing), { ...dvr, dvr: false })
   })
 
   it('uses the default timing when none is given', () => {
@@ -264,13 +265,13 @@ describe('admission controller (in process, injected clock and samples)', () => 
     const clock = { now: 50_000 }
     const { c, updates } = controller(clock)
     c.update(reading(500))
-    clock.now = 52_999
+    clock.now = 52_499
     c.update(reading(500))
     assert.equal(c.admit('live'), true, 'not before settleMs')
-    clock.now = 53_000
+    clock.now = 52_500
     c.update(reading(500))
     assert.equal(c.admit('live'), false)
-    clock.now = 54_000
+    clock.now = 53_000
     c.update(reading(0))
     assert.equal(c.admit('live'), false, 'minimum refusal')
     clock.now = 55_000
@@ -281,7 +282,7 @@ describe('admission controller (in process, injected clock and samples)', () => 
     assert.deepEqual([c.admit('live'), c.admit('dvr')], [true, true])
     assert.equal(updates.length, 6)
     assert.deepEqual(updates[2], {
-      state: { dvr: true, live: true, dvrSince: 50_000, liveSince: 53_000 },
+      state: { dvr: true, live: true, dvrSince: 50_000, liveSince: 52_500 },
       reading: reading(500),
     })
   })
@@ -357,9 +358,12 @@ describe('admission controller (in process, injected clock and samples)', () => 
   })
 
   it('a started controller does not keep the process alive (its timer is unreferenced)', () => {
-    const { c } = controller({ now: 0 }, {
-      eventLoop: () => ({ sample: () => ({ delayMs: 0, utilization: 0, cpu: 0 }), stop: () => {} }),
-    })
+    const { c } = controller(
+      { now: 0 },
+      {
+        eventLoop: () => ({ sample: () => ({ delayMs: 0, utilization: 0, cpu: 0 }), stop: () => {} }),
+      },
+    )
     // Never stopped: if the timer held the process, this test file would not end.
     c.start(1000)
   })
