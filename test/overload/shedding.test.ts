@@ -58,7 +58,9 @@ after(() => {
   rmSync(dataDir, { recursive: true, force: true })
 })
 
-it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player gets init segments, manifest and the live edge, every PUT succeeds', async (t) => {
+it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player gets init segments, manifest and the live edge, every PUT succeeds', {
+  timeout: 120_000,
+}, async (t) => {
   const deadline = Date.now() + MAX_STORM_MS
   const putStatuses: number[] = []
   const liveStatuses: number[] = []
