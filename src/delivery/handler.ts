@@ -42,7 +42,7 @@ const ALLOW = ['GET', 'HEAD', 'OPTIONS']
  * Browser players read objects and these headers across origins. Passed with each answer's
  * headers rather than set ahead of them: Node writes a header block it gets whole faster.
  */
-export const CORS: OutgoingHttpHeaders = {
+const CORS: OutgoingHttpHeaders = {
   'Access-Control-Allow-Origin': '*',
   // `Date`: dash.js sets its clock from it when an MPD has no `UTCTiming`.
   'Access-Control-Expose-Headers':
