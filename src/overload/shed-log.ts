@@ -25,6 +25,8 @@ interface ClassState {
   /** When the last line was written. */
   lastAt: number
   timer: NodeJS.Timeout | undefined
+  /** Context of the latest refusal, written with the next line. */
+  context: Record<string, unknown>
 }
 
 export class ShedLog {
@@ -43,34 +45,35 @@ export class ShedLog {
   shed(klass: RequestClass, context: Record<string, unknown> = {}): void {
     let c = this.#classes.get(klass)
     if (c === undefined) {
-      c = { pending: 0, lastAt: Number.NEGATIVE_INFINITY, timer: undefined }
+      c = { pending: 0, lastAt: Number.NEGATIVE_INFINITY, timer: undefined, context }
       this.#classes.set(klass, c)
     }
     c.pending++
+    c.context = context
     const waited = this.#now() - c.lastAt
     if (waited >= this.#intervalMs) {
-      this.#write(klass, c, context)
+      this.#write(klass, c)
       return
     }
     if (c.timer === undefined) {
       const state = c
-      state.timer = setTimeout(() => this.#write(klass, state, context), this.#intervalMs - waited)
+      state.timer = setTimeout(() => this.#write(klass, state), this.#intervalMs - waited)
       state.timer.unref()
     }
   }
 
   /** Writes every pending count now and stops the timers. */
   flush(): void {
-    for (const [klass, c] of this.#classes) if (c.pending > 0) this.#write(klass, c, {})
+    for (const [klass, c] of this.#classes) if (c.pending > 0) this.#write(klass, c)
   }
 
-  #write(klass: RequestClass, c: ClassState, context: Record<string, unknown>): void {
+  #write(klass: RequestClass, c: ClassState): void {
     clearTimeout(c.timer)
     c.timer = undefined
     const now = this.#now()
     this.#log.warn(
       {
-        ...context,
+        ...c.context,
         class: klass,
         shed: c.pending,
         sinceMs: Number.isFinite(c.lastAt) ? now - c.lastAt : null,
