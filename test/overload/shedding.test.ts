@@ -66,7 +66,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
   const liveStatuses: number[] = []
   const dvr = { ok: 0, shed: 0, other: [] as number[], shedHeaders: [] as Record<string, string>[] }
   /** What a player starting while DVR is shed got, object by object. */
-  const startup: Array<{ path: string; status: number }> = []
+  const startup: Array<{ path: string; status: number; ms: number }> = []
   let startupDone = false
   const done = () =>
     Date.now() >= deadline ||
@@ -112,9 +112,10 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
     // The segment number is taken when it is asked for, as a player does from its clock.
     for (const path of ['manifest.mpd', 'v/init.mp4', 'a/init.mp4', 'v/$edge', 'a/$edge']) {
       const target = path.replace('$edge', `${edge() - 1}.m4s`)
+      const asked = Date.now()
       const r = await fetch(`${origin.delivery}/live/${target}`)
       const body = Buffer.from(await r.arrayBuffer())
-      startup.push({ path: target, status: r.status })
+      startup.push({ path: target, status: r.status, ms: Date.now() - asked })
       if (r.status !== 200) t.diagnostic(`${target}: ${r.status} ${body.toString('utf8', 0, 300)}`)
     }
     t.diagnostic(`start-up requests took ${Date.now() - started} ms in all`)
