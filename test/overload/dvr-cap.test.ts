@@ -48,18 +48,24 @@ function holdingOldListings(driver: StorageDriver): StorageDriver {
 }
 
 let origin: TestOrigin
+/** The live-edge segment stored before the test (a live-class read while it is young). */
+let liveN = 0
 before(async () => {
-  origin = await startOrigin({ 'overload.maxDvrInFlight': CAP }, { wrapDriver: holdingOldListings })
+  origin = await startOrigin(
+    // The stored live-edge segment stays live class however slowly the test runs.
+    { 'overload.maxDvrInFlight': CAP, 'delivery.liveEdgeSegments': 60 },
+    { wrapDriver: holdingOldListings },
+  )
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
     body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
   })
   assert.equal(r.status, 201)
-  const n = edge() - 1
+  liveN = edge() - 1
   for (const [path, body] of [
     ['manifest.mpd', MPD],
     ['v/init.mp4', randomBytes(900)],
-    [`v/${n}.m4s`, randomBytes(20_000)],
+    [`v/${liveN}.m4s`, randomBytes(20_000)],
   ] as const) {
     const put = await fetch(`${origin.ingest}/live/${path}`, {
       method: 'PUT',
@@ -113,7 +119,7 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
   assert.equal(admitted.length, CAP)
 
   // The admitted DVR reads still wait; a player starting now gets what it needs.
-  for (const path of ['manifest.mpd', 'v/init.mp4', `v/${edge() - 1}.m4s`]) {
+  for (const path of ['manifest.mpd', 'v/init.mp4', `v/${liveN}.m4s`]) {
     const r = await fetch(`${origin.delivery}/live/${path}`)
     await r.arrayBuffer()
     assert.equal(r.status, 200, path)
@@ -141,6 +147,10 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
     Array(CAP).fill(410),
     'admitted DVR requests are answered once storage answers (no copy: 410)',
   )
+  await until(() => admission.dvrInFlight === 0, t.signal)
+  const again = await fetch(`${origin.delivery}/live/v/70.m4s`)
+  await again.arrayBuffer()
+  assert.equal(again.status, 410, 'answered DVR requests free their places')
   const m = await (await fetch(`${origin.control}/metrics`)).text()
   assert.equal(metricValue(m, 'liveorigin_shed_requests_total', { class: 'dvr' }), 7)
   assert.equal(metricValue(m, 'liveorigin_shed_requests_total', { class: 'live' }), 0)
