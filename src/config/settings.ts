@@ -231,13 +231,13 @@ export const settings: readonly Setting[] = [
     path: 'overload.eventLoopDelayMs',
     type: 'int',
     default: 200,
-    doc: 'Event-loop delay (p99 over 1 s) at which DVR reads are shed.',
+    doc: "Event-loop delay the process's own work accounts for (p99 over 1-2 s times its busy share; docs/overload.md) at which DVR reads are shed.",
   },
   {
     path: 'overload.storageLatencyMs',
     type: 'int',
     default: 100,
-    doc: 'Storage latency (p90 over 1 s) at which DVR reads are shed.',
+    doc: "Storage read latency beyond the event loop's delay (p90 over 1 s; docs/overload.md) at which DVR reads are shed.",
   },
   {
     path: 'overload.maxInFlight',
@@ -250,6 +250,12 @@ export const settings: readonly Setting[] = [
     type: 'int',
     default: 2,
     doc: 'Live-edge reads are shed at this multiple of the DVR thresholds.',
+  },
+  {
+    path: 'overload.maxDvrInFlight',
+    type: 'int',
+    default: 16,
+    doc: 'DVR segment requests a delivery process serves at once; one more is refused (503) at once rather than queued, so that live-edge reads, init segments and manifests wait behind at most this many DVR reads (docs/overload.md).',
   },
   { path: 'channels', type: 'json', default: {}, doc: 'Channels by name, each a channel config (SPEC §4).' },
   {

@@ -11,6 +11,7 @@ import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
+import { endedMarker } from '../selection/ended.js'
 import { FragmentInspector, type InitInfo } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
 import type { Defect } from '../selection/types.js'
@@ -189,11 +190,13 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
               else kept.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
             },
             defects: async () => {
+              const text =
+                match.kind === 'manifest' && kept
+                  ? Buffer.concat(kept, keptBytes).toString('utf8')
+                  : undefined
               // Parsed off the event loop: a large MPD must not hold up other pipelines' uploads.
-              if (learns && kept) {
-                const xml = Buffer.concat(kept, keptBytes).toString('utf8')
-                mpd = await ctx.channels.checkMpd(channelName, mpds.learn(xml, path))
-              }
+              if (learns && text !== undefined)
+                mpd = await ctx.channels.checkMpd(channelName, mpds.learn(text, path))
               if (inspector && template && match.kind === 'media') {
                 init ??= await inits.get(channelName, template, match.rendition, pipelineId)
                 originDefects = inspectSegment(inspector.finish(), init, {
@@ -202,7 +205,9 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
                   segmentDurationMs: template.segmentDurationMs,
                 })
               }
-              return serializeDefects(mergeDefects(packagerDefects, originDefects))
+              // A manifest that says the stream ended is marked so (docs/delivery.md).
+              const ended = text === undefined ? [] : endedMarker(match, () => text)
+              return serializeDefects(mergeDefects(packagerDefects, [...originDefects, ...ended]))
             },
           })
         } catch (err) {
