@@ -30,10 +30,16 @@ before(async () => {
   )
   const r = await fetch(`${origin.control}/api/v1/channels/tv`, {
     method: 'PUT',
-    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: AST }),
+    headers: { 'Content-Type': 'application/json' },
+    // MPEG-TS segments are served as stored (fMP4 ones are inspected: random bytes are never served).
+    body: JSON.stringify({
+      segmentDurationMs: D,
+      availabilityStartTime: AST,
+      media: '$RepresentationID$/$Number$.ts',
+    }),
   })
   assert.equal(r.status, 201)
-  const put = await fetch(`${origin.ingest}/tv/v/999.m4s`, {
+  const put = await fetch(`${origin.ingest}/tv/v/999.ts`, {
     method: 'PUT',
     body: randomBytes(500),
     headers: { 'Pipeline-Id': 'east' },
@@ -72,25 +78,25 @@ it('the time source answers the delivery clock as ISO 8601, never cached, readab
 })
 
 it('every answer exposes Date and the contract headers: 200, 304, 206, 404, 410, 400, 405, OPTIONS', async () => {
-  const ok = await fetch(`${origin.delivery}/tv/v/999.m4s`)
+  const ok = await fetch(`${origin.delivery}/tv/v/999.ts`)
   assert.equal(ok.status, 200)
   await ok.arrayBuffer()
   assertCors(ok, '200')
   const etag = ok.headers.get('etag')!
 
-  const notModified = await fetch(`${origin.delivery}/tv/v/999.m4s`, { headers: { 'If-None-Match': etag } })
+  const notModified = await fetch(`${origin.delivery}/tv/v/999.ts`, { headers: { 'If-None-Match': etag } })
   assert.equal(notModified.status, 304)
   assertCors(notModified, '304')
 
-  const partial = await fetch(`${origin.delivery}/tv/v/999.m4s`, { headers: { Range: 'bytes=0-9' } })
+  const partial = await fetch(`${origin.delivery}/tv/v/999.ts`, { headers: { Range: 'bytes=0-9' } })
   assert.equal(partial.status, 206)
   await partial.arrayBuffer()
   assertCors(partial, '206')
 
   for (const [path, status] of [
-    ['/nochannel/v/1.m4s', 404],
-    ['/tv/v/1.m4s', 410],
-    ['/tv/v/%2e.m4s', 400],
+    ['/nochannel/v/1.ts', 404],
+    ['/tv/v/1.ts', 410],
+    ['/tv/v/%2e.ts', 400],
     ['/.hidden/x', 400],
   ] as const) {
     const r = await fetch(`${origin.delivery}${path}`)
@@ -99,11 +105,11 @@ it('every answer exposes Date and the contract headers: 200, 304, 206, 404, 410,
     assertCors(r, `${status} ${path}`)
   }
 
-  const put = await fetch(`${origin.delivery}/tv/v/1.m4s`, { method: 'PUT', body: 'x' })
+  const put = await fetch(`${origin.delivery}/tv/v/1.ts`, { method: 'PUT', body: 'x' })
   assert.equal(put.status, 405)
   assertCors(put, '405')
 
-  const options = await fetch(`${origin.delivery}/tv/v/999.m4s`, { method: 'OPTIONS' })
+  const options = await fetch(`${origin.delivery}/tv/v/999.ts`, { method: 'OPTIONS' })
   assert.equal(options.status, 204)
   assertCors(options, 'OPTIONS')
 })

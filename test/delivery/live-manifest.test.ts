@@ -24,6 +24,7 @@ async function channel(): Promise<{ name: string; ast: number }> {
   const ast = Date.now() - 100 * D
   const r = await fetch(`${origin.control}/api/v1/channels/${name}`, {
     method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast, pipelines: ['east', 'west'] }),
   })
   assert.equal(r.status, 201, await r.text())

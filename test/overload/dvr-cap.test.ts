@@ -18,7 +18,7 @@ const MPD = `<?xml version="1.0"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
   availabilityStartTime="${new Date(ast).toISOString()}" minimumUpdatePeriod="PT10S">
   <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
     <Representation id="v" bandwidth="1000000"/>
   </AdaptationSet></Period>
 </MPD>
@@ -37,7 +37,7 @@ function holdingOldListings(driver: StorageDriver): StorageDriver {
       const v = Reflect.get(target, prop, receiver)
       if (prop === 'list') {
         return async (channel: string, path: string) => {
-          const m = /^v\/(\d+)\.m4s$/.exec(path)
+          const m = /^v\/(\d+)\.ts$/.exec(path)
           if (m && Number(m[1]) < 100 && !open) await new Promise<void>((go) => held.push(go))
           return target.list(channel, path)
         }
@@ -58,6 +58,7 @@ before(async () => {
   )
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
   })
   assert.equal(r.status, 201)
@@ -65,7 +66,7 @@ before(async () => {
   for (const [path, body] of [
     ['manifest.mpd', MPD],
     ['v/init.mp4', randomBytes(900)],
-    [`v/${liveN}.m4s`, randomBytes(20_000)],
+    [`v/${liveN}.ts`, randomBytes(20_000)],
   ] as const) {
     const put = await fetch(`${origin.ingest}/live/${path}`, {
       method: 'PUT',
@@ -96,7 +97,7 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
   const ask = (n: number) => {
     const abort = new AbortController()
     aborts.set(n, abort)
-    return fetch(`${origin.delivery}/live/v/${n}.m4s`, { signal: abort.signal })
+    return fetch(`${origin.delivery}/live/v/${n}.ts`, { signal: abort.signal })
       .then(async (r) => {
         await r.arrayBuffer()
         answers.push({ n, status: r.status, headers: r.headers })
@@ -119,7 +120,7 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
   assert.equal(admitted.length, CAP)
 
   // The admitted DVR reads still wait; a player starting now gets what it needs.
-  for (const path of ['manifest.mpd', 'v/init.mp4', `v/${liveN}.m4s`]) {
+  for (const path of ['manifest.mpd', 'v/init.mp4', `v/${liveN}.ts`]) {
     const r = await fetch(`${origin.delivery}/live/${path}`)
     await r.arrayBuffer()
     assert.equal(r.status, 200, path)
@@ -128,7 +129,7 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
   assert.equal(answers.length, 6)
 
   // Still full: the next DVR request is refused too.
-  const r = await fetch(`${origin.delivery}/live/v/50.m4s`)
+  const r = await fetch(`${origin.delivery}/live/v/50.ts`)
   await r.arrayBuffer()
   assert.equal(r.status, 503)
 
@@ -148,7 +149,7 @@ it(`refuses DVR requests beyond ${CAP} in progress at once, and answers manifest
     'admitted DVR requests are answered once storage answers (no copy: 410)',
   )
   await until(() => admission.dvrInFlight === 0, t.signal)
-  const again = await fetch(`${origin.delivery}/live/v/70.m4s`)
+  const again = await fetch(`${origin.delivery}/live/v/70.ts`)
   await again.arrayBuffer()
   assert.equal(again.status, 410, 'answered DVR requests free their places')
   const m = await (await fetch(`${origin.control}/metrics`)).text()

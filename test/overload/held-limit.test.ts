@@ -15,6 +15,7 @@ before(async () => {
   })
   const r = await fetch(`${origin.control}/api/v1/channels/held`, {
     method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
   })
   assert.equal(r.status, 201)
