@@ -185,6 +185,8 @@ export interface PageResponse {
   /** The answer's `Segment-Defects` and `Segment-Pipeline` ('' when none). */
   readonly defects: string
   readonly pipeline: string
+  /** From the request to the answer's headers (ms; -1 when unknown). */
+  readonly ms: number
 }
 
 /** Opens a page playing `mpd` with `player`; records every response from `originPrefix`. */
@@ -207,6 +209,7 @@ export async function openPlayer(
         status: r.status(),
         defects: h['segment-defects'] ?? '',
         pipeline: h['segment-pipeline'] ?? '',
+        ms: Math.round(r.request().timing().responseStart),
       })
     }
   })
@@ -218,6 +221,7 @@ export async function openPlayer(
         status: 0,
         defects: '',
         pipeline: r.failure()?.errorText ?? '',
+        ms: -1,
       })
     }
   })
