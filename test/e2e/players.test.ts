@@ -329,6 +329,17 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
     const mpd = `${o.delivery}/${channel}/manifest.mpd`
     try {
       await waitForManifest(mpd, sim)
+      const cfg = (
+        (await (await fetch(`${o.control}/api/v1/channels/${channel}`)).json()) as {
+          config: { availabilityStartTime: number; startNumber: number }
+        }
+      ).config
+      // How far behind the live edge (the newest segment due) a request for segment n was.
+      const behind = (r: PageResponse) => {
+        const n = Number(/-(\d+)\.m4s$/.exec(r.url)?.[1])
+        const edge = cfg.startNumber + Math.floor((r.t - r.ms - cfg.availabilityStartTime) / D) - 1
+        return Number.isNaN(n) ? null : edge - n
+      }
       // Live segments to start from, and the storm in full swing.
       await sleep(3 * D)
       assert.ok(storm.shed > 0, `the storm was not shed: ${JSON.stringify(storm)}`)
@@ -349,7 +360,13 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
       PLAYERS.forEach((player, i) => {
         const s = summaries[i]!
         const refused = opened[i]!.responses.filter((r) => r.status === 503)
-        const context = `${player}: ${JSON.stringify(s.errors)}\n${oddAnswers(opened[i]!.responses)}`
+        const firstSegments = opened[i]!.responses.filter((r) => behind(r) !== null)
+          .slice(0, 6)
+          .map(
+            (r) => `${r.url.replace(/^https?:\/\/[^/]+/, '')} ${r.status}, ${behind(r)} behind the live edge`,
+          )
+        const context = `${player}: ${groupErrors(s.errors)}\nfirst segment requests:\n${firstSegments.join('\n')}\n${oddAnswers(opened[i]!.responses)}`
+        console.log(`${player} first segment requests:\n${firstSegments.join('\n')}`)
         assert.ok(s.startupMs !== null, `${player} did not start\n${context}`)
         assert.ok(s.startupMs <= 3000, `${player} started ${s.startupMs} ms after load\n${context}`)
         // Manifests and init segments are never shed.
