@@ -336,7 +336,7 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
       ).config
       // How far behind the live edge (the newest segment due) a request for segment n was.
       const behind = (r: PageResponse) => {
-        const n = Number(/-(\d+)\.m4s$/.exec(r.url)?.[1])
+        const n = Number(/\/seg-[^/]*-(\d+)\.m4s$/.exec(r.url)?.[1])
         const edge = cfg.startNumber + Math.floor((r.t - r.ms - cfg.availabilityStartTime) / D) - 1
         return Number.isNaN(n) ? null : edge - n
       }
