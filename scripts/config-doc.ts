@@ -49,11 +49,13 @@ channels:
     media: "$RepresentationID$/seg-$Number%05d$.m4s"
     initialization: "$RepresentationID$/init.mp4"
     pipelines: [east, west]
+    gapPolicy: filler   # or gone; see timing.md, "Gap policy"
 \`\`\`
 
 Channels are also created through the control API (\`PUT /api/v1/channels/{channel}\`, see
 [timing.md](timing.md)) or learned from the first DASH MPD a pipeline PUTs. Explicit
-configuration (API or file) wins over what is learned.
+configuration (API or file) wins over what is learned. Every field of a channel
+configuration, with its default and range, is listed in [timing.md](timing.md).
 `
 }
 

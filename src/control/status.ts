@@ -4,10 +4,11 @@
  * be served from, which the dashboard draws as a timeline).
  */
 
+import { repairedCopy } from '../delivery/substitutes.js'
 import { countDefects } from '../selection/defects.js'
-import { selectCandidate } from '../selection/select.js'
+import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
-import { availabilityAt, liveEdge } from '../timing/schedule.js'
+import { availabilityAt, liveEdge, segmentSelectionContext } from '../timing/schedule.js'
 import { renderMediaPath } from '../timing/template.js'
 import type { Channel } from './channel-registry.js'
 
@@ -48,14 +49,15 @@ export async function channelStatus(ctx: Context, channel: Channel) {
       numbers.map(async (n) => {
         const path = renderMediaPath(cfg, rendition, n)
         const list = await ctx.reader.candidates(channel.name, path)
-        const selection = selectCandidate(list, {
-          pipelines: cfg.pipelines,
-          masks: channel.masks,
-          number: n,
-          now,
-          availabilityAt: availabilityAt(cfg, n),
-          graceMs: cfg.selectionGraceMs,
-        })
+        // The rule delivery applies (severity, late copies); an undecodable copy counts as
+        // served only when delivery can repair it, and a gap says what delivery answers.
+        let selection = selectCandidate(list, segmentSelectionContext(cfg, channel.masks, n, now))
+        let repaired = false
+        if (isUndecodable(selection) && selection.kind === 'serve') {
+          repaired = (await repairedCopy(ctx, channel, rendition, n, selection.candidate)) !== undefined
+          if (!repaired) selection = { kind: 'none' }
+        }
+        const gap = selection.kind === 'none' && now >= availabilityAt(cfg, n) + cfg.lateAllowanceMs
         return {
           number: n,
           availableAt: availabilityAt(cfg, n),
@@ -68,6 +70,8 @@ export async function channelStatus(ctx: Context, channel: Channel) {
               : selection.kind === 'wait'
                 ? 'waiting'
                 : 'missing',
+          repaired,
+          gapAnswer: gap ? cfg.gapPolicy : null,
           copies: list
             .map((m) => ({
               pipeline: m.pipeline,

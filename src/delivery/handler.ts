@@ -13,7 +13,7 @@ import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/r
 import { nextRequestId } from '../observability/log.js'
 import { childrenOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass } from '../overload/classify.js'
-import { selectCandidate } from '../selection/select.js'
+import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
 import type { ObjectMeta } from '../storage/types.js'
 import {
@@ -24,16 +24,19 @@ import {
   playlistSatisfies,
 } from '../timing/hls.js'
 import {
-  availabilityAt,
   cmsdStatic,
+  gapAnswer,
   initDecision,
   manifestTtlMs,
   SHORT_TTL_MS,
   segmentDecision,
+  segmentSelectionContext,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
+import { type MadeBody, sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
+import { fillerFor, repairedCopy } from './substitutes.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -119,7 +122,7 @@ export function createDeliveryHandler(ctx: Context) {
         if (!res.writableFinished) finish(499)
       })
       let work: Promise<void>
-      if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.number)
+      if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.rendition, match.number)
       else if (match.kind === 'init') work = serveInit(ex, channel, name.path)
       else if (match.kind === 'manifest')
         work = serveManifest(ex, channel, name.path, match.format, name.query)
@@ -170,6 +173,13 @@ function answerError(
   if (ex.done) return
   ex.done = true
   sendError(ex.req, ex.res, err, { ...CORS, ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
+}
+
+/** Answers with a body the origin made (a repaired copy, a filler). */
+function answerMade(ex: Exchange, body: MadeBody, ttlMs: number, extra: OutgoingHttpHeaders): void {
+  if (ex.done) return
+  ex.done = true
+  sendBytes(ex.req, ex.res, body, { ...CORS, ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
 }
 
 async function answerObject(
@@ -223,7 +233,13 @@ function hold(ex: Exchange, key: string, deadline: number, retry: () => Promise<
   ex.res.once('close', onClose)
 }
 
-async function serveSegment(ex: Exchange, channel: Channel, path: string, n: number): Promise<void> {
+async function serveSegment(
+  ex: Exchange,
+  channel: Channel,
+  path: string,
+  rendition: string,
+  n: number,
+): Promise<void> {
   const { ctx } = ex
   const cfg = channel.config!
   const now = ctx.now()
@@ -254,28 +270,39 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
-    const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
-    const selection = selectCandidate(list, {
-      pipelines: cfg.pipelines,
-      masks: channel.masks,
-      number: n,
-      now: t,
-      availabilityAt: availabilityAt(cfg, n),
-      graceMs: cfg.selectionGraceMs,
-      // Without a configured pipeline list, wait for the pipelines known to be healthy.
-      ...(cfg.pipelines.length === 0 ? { expected: ctx.health.healthyPipelines(channel, t) } : {}),
-    })
-    if (selection.kind === 'serve') {
+    let list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
+    // Without a configured pipeline list, wait for the pipelines known to be healthy.
+    const expected = cfg.pipelines.length === 0 ? ctx.health.healthyPipelines(channel, t) : undefined
+    const sctx = segmentSelectionContext(cfg, channel.masks, n, t, expected)
+    for (;;) {
+      const selection = selectCandidate(list, sctx)
+      if (selection.kind === 'wait') {
+        hold(ex, key, selection.untilMs, attempt)
+        return
+      }
+      if (selection.kind === 'none') break
       const meta = selection.candidate
+      if (isUndecodable(selection)) {
+        // Never a 200 with bytes a player cannot decode: the repaired copy, else this copy
+        // is out and selection runs again without it.
+        const fixed = await repairedCopy(ctx, channel, rendition, n, meta)
+        if (fixed === undefined) {
+          list = list.filter((c) => c !== meta)
+          continue
+        }
+        ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: 'repaired' })
+        answerMade(ex, fixed, cfg.segmentDurationMs, {
+          ...cmsd,
+          'Segment-Pipeline': fixed.pipeline,
+          'Segment-Defects': fixed.defects,
+        })
+        return
+      }
       const defective = selection.defective
       ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
       const extra: OutgoingHttpHeaders = { ...cmsd, 'Segment-Pipeline': meta.pipeline }
       if (defective) extra['Segment-Defects'] = meta.defects
       await answerObject(ex, meta, defective ? cfg.segmentDurationMs : cfg.dvrWindowMs, extra)
-      return
-    }
-    if (selection.kind === 'wait') {
-      hold(ex, key, selection.untilMs, attempt)
       return
     }
     const d = segmentDecision(cfg, n, t, false)
@@ -284,7 +311,22 @@ async function serveSegment(ex: Exchange, channel: Channel, path: string, n: num
       return
     }
     if (d.action === 'gone') {
-      if (d.reason === 'missing') ctx.metrics.selections.inc({ pipeline: 'none', outcome: 'missing' })
+      if (d.reason === 'missing') {
+        const gap = gapAnswer(cfg)
+        if (gap.action === 'filler') {
+          const filler = await fillerFor(ctx, channel, rendition, path, n, t)
+          if (filler !== undefined) {
+            ctx.metrics.selections.inc({ pipeline: filler.pipeline, outcome: 'filler' })
+            answerMade(ex, filler, gap.ttlMs, {
+              ...cmsd,
+              'Segment-Pipeline': filler.pipeline,
+              'Segment-Defects': filler.defects,
+            })
+            return
+          }
+        }
+        ctx.metrics.selections.inc({ pipeline: 'none', outcome: 'missing' })
+      }
       ctx.metrics.timingAnswers.inc({ status: '410', reason: d.reason })
       answerError(ex, errors.gone('segment'), d.ttlMs, cmsd)
       return

@@ -130,6 +130,62 @@ export function countDefects(defects: string | readonly Defect[] | number): numb
   return new Set(defects.map((d) => d.kind)).size
 }
 
+/**
+ * How bad a defect is for a viewer, worst first (SPEC §6). Selection ranks copies by their
+ * worst defect's severity, then by count, then by pipeline order.
+ * - `undecodable` (4): `corrupt` — a player cannot decode the copy (boxes that do not parse,
+ *   a copy cut off inside a box);
+ * - `structural` (3): `missing-samples` (a whole track or its samples are absent), and every
+ *   kind this origin does not know: a packager reported something the origin cannot weigh,
+ *   so it ranks below every known timing or cosmetic flaw but above a copy that cannot play;
+ * - `timing` (2): `timing-discontinuity`, `short`, `missing-frames` — plays, with a jump or a
+ *   gap;
+ * - `cosmetic` (1): `black`, `frozen`, `silence`, `slate`, and `filler` — plays smoothly,
+ *   the picture or sound is wrong.
+ */
+export const SEVERITY = { none: 0, cosmetic: 1, timing: 2, structural: 3, undecodable: 4 } as const
+
+export type Severity = (typeof SEVERITY)[keyof typeof SEVERITY]
+
+const SEVERITY_OF_KIND: Readonly<Record<string, Severity>> = {
+  corrupt: SEVERITY.undecodable,
+  'missing-samples': SEVERITY.structural,
+  'timing-discontinuity': SEVERITY.timing,
+  short: SEVERITY.timing,
+  'missing-frames': SEVERITY.timing,
+  black: SEVERITY.cosmetic,
+  frozen: SEVERITY.cosmetic,
+  silence: SEVERITY.cosmetic,
+  slate: SEVERITY.cosmetic,
+  filler: SEVERITY.cosmetic,
+}
+
+/** The severity of one defect kind (unknown kinds are `structural`, see {@link SEVERITY}). */
+export function kindSeverity(kind: string): Severity {
+  return Object.hasOwn(SEVERITY_OF_KIND, kind) ? SEVERITY_OF_KIND[kind]! : SEVERITY.structural
+}
+
+/**
+ * A candidate's rank for selection: the severity of its worst defect and its number of
+ * distinct defect kinds (`{ severity: 0, count: 0 }` for a valid copy). A stored value that
+ * does not parse is `corrupt`; a bare count has unknown kinds, so it is `structural`.
+ */
+export function defectRank(defects: string | readonly Defect[] | number): {
+  severity: Severity
+  count: number
+} {
+  if (typeof defects === 'number') {
+    return { severity: defects > 0 ? SEVERITY.structural : SEVERITY.none, count: defects }
+  }
+  const kinds = typeof defects === 'string' ? defectKinds(defects) : [...new Set(defects.map((d) => d.kind))]
+  let severity: Severity = SEVERITY.none
+  for (const k of kinds) {
+    const s = kindSeverity(k)
+    if (s > severity) severity = s
+  }
+  return { severity, count: kinds.length }
+}
+
 /** Distinct defect kinds of a stored `Segment-Defects` value ([] when it is empty or unreadable). */
 export function defectKinds(header: string): string[] {
   if (header === '') return []

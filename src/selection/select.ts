@@ -3,7 +3,7 @@
  * given the same candidates and context, every node picks the same copy, so CDN caches in
  * front of different nodes agree.
  */
-import { countDefects } from './defects.js'
+import { defectRank, SEVERITY } from './defects.js'
 import { isMasked } from './masks.js'
 import type { Candidate, Selection, SelectionContext } from './types.js'
 
@@ -30,13 +30,15 @@ export function orderCandidates<C extends Candidate>(
 
 /**
  * Picks the copy of segment N to serve:
- * 1. masked candidates are left out; the rest are ordered by {@link orderCandidates};
+ * 1. masked candidates are left out, and so are late ones not yet selectable
+ *    ({@link isLateHidden}); the rest are ordered by {@link orderCandidates};
  * 2. the first defect-free one is served (`defective: false`);
  * 3. if only defective ones exist, now < A(N)+G, and an expected pipeline (`ctx.expected`,
  *    default `ctx.pipelines`) that is not masked for N has not delivered N yet: `wait` until
  *    A(N)+G (re-run selection when a copy commits, or then);
- * 4. otherwise the least defective (fewest distinct defect kinds; ties by order) is served
- *    with `defective: true`;
+ * 4. otherwise the least defective is served with `defective: true`: lowest severity of its
+ *    worst defect first (see `SEVERITY` in `defects.ts`: a copy that cannot be decoded is
+ *    worse than any that can), then fewest distinct defect kinds, then the order of step 1;
  * 5. `none` when no candidate is left.
  */
 export function selectCandidate<C extends Candidate>(
@@ -46,16 +48,23 @@ export function selectCandidate<C extends Candidate>(
   if (candidates.length === 0) return NONE
   let usable = candidates
   if (ctx.masks.length > 0) usable = candidates.filter((c) => !isMasked(ctx.masks, c.pipeline, ctx.number))
+  const lateFrom = ctx.lateFrom
+  if (lateFrom !== undefined && usable.some((c) => c.committedAt >= lateFrom))
+    usable = usable.filter((c) => !isLateHidden(c, ctx))
   if (usable.length === 0) return NONE
   const ordered = usable.length === 1 ? usable : orderCandidates(usable, ctx.pipelines)
 
   let best: C | undefined
+  let bestSeverity = Number.POSITIVE_INFINITY
   let bestCount = Number.POSITIVE_INFINITY
   for (const c of ordered) {
-    const count = countDefects(c.defects)
+    if (c.defects === '' || c.defects === 0)
+      return { kind: 'serve', candidate: c, defective: false }
+    const { severity, count } = defectRank(c.defects)
     if (count === 0) return { kind: 'serve', candidate: c, defective: false }
-    if (count < bestCount) {
+    if (severity < bestSeverity || (severity === bestSeverity && count < bestCount)) {
       best = c
+      bestSeverity = severity
       bestCount = count
     }
   }
@@ -69,6 +78,27 @@ export function selectCandidate<C extends Candidate>(
     if (waitingFor) return { kind: 'wait', untilMs }
   }
   return { kind: 'serve', candidate: best!, defective: true }
+}
+
+/**
+ * Whether a copy committed after the segment was given up on is still kept out of selection
+ * (the "no contradicted answers" rule, docs/timing.md): a copy committed at or after
+ * `ctx.lateFrom` (A(N)+R, when delivery answered the gap) becomes selectable only
+ * `ctx.lateDelayMs` after its commit (infinite under the `gone` policy: never contradict a 410;
+ * D under `filler`: a filler cached before the commit has expired by then).
+ */
+export function isLateHidden(c: Pick<Candidate, 'committedAt'>, ctx: SelectionContext): boolean {
+  if (ctx.lateFrom === undefined || c.committedAt < ctx.lateFrom) return false
+  return ctx.now < c.committedAt + (ctx.lateDelayMs ?? Number.POSITIVE_INFINITY)
+}
+
+/** Whether a selected copy cannot be decoded as stored (it needs repair before it is served). */
+export function isUndecodable(selection: Selection): boolean {
+  return (
+    selection.kind === 'serve' &&
+    selection.defective &&
+    defectRank(selection.candidate.defects).severity === SEVERITY.undecodable
+  )
 }
 
 /**

@@ -138,6 +138,14 @@ export interface SelectionContext {
    * for a valid copy from them.
    */
   readonly expected?: readonly string[]
+  /**
+   * A(N)+R, when the gap policy answered a missing segment: copies committed from then on
+   * are hidden from selection for `lateDelayMs` after their commit (see `isLateHidden`).
+   * Undefined: no copy is ever hidden.
+   */
+  readonly lateFrom?: number
+  /** How long after its commit a late copy stays hidden (default: forever). */
+  readonly lateDelayMs?: number
 }
 
 /** The outcome of selection for one GET of a media segment. */

@@ -50,7 +50,18 @@ export interface ChannelConfig {
   readonly selectionGraceMs: number
   /** Cache lifetime of the channel's MPDs. */
   readonly manifestTtlMs: number
+  /**
+   * What a segment no pipeline delivered by A(N)+R gets: `filler` (an earlier segment of the
+   * rendition re-timed to N, so that players keep playing) or `gone` (410).
+   */
+  readonly gapPolicy: GapPolicy
 }
+
+/** The answers a channel can give for a missing segment (docs/timing.md, "Gap policy"). */
+export const GAP_POLICIES = ['filler', 'gone'] as const
+export type GapPolicy = (typeof GAP_POLICIES)[number]
+/** Default gap policy: the one that keeps viewers playing. */
+export const DEFAULT_GAP_POLICY: GapPolicy = 'filler'
 
 /** Configuration as an operator writes it (JSON body, YAML): any subset, AST as ISO-8601 or epoch ms. */
 export interface ChannelConfigInput {
@@ -65,6 +76,7 @@ export interface ChannelConfigInput {
   readonly lateAllowanceMs?: number
   readonly selectionGraceMs?: number
   readonly manifestTtlMs?: number
+  readonly gapPolicy?: GapPolicy
 }
 
 /** A validated subset of a channel configuration, AST already in epoch ms. */
@@ -175,6 +187,7 @@ export const channelConfigSchema = z.object(
     lateAllowanceMs: integer(0, MAX_DVR_WINDOW_MS).optional(),
     selectionGraceMs: integer(0, HOUR_MS).optional(),
     manifestTtlMs: integer(0, HOUR_MS).optional(),
+    gapPolicy: z.enum(GAP_POLICIES, { error: 'must be "filler" or "gone"' }).optional(),
   },
   { error: 'must be a JSON object' },
 )
@@ -240,6 +253,7 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
     lateAllowanceMs,
     selectionGraceMs: values.selectionGraceMs ?? Math.floor(d / 4),
     manifestTtlMs: values.manifestTtlMs ?? d,
+    gapPolicy: values.gapPolicy ?? DEFAULT_GAP_POLICY,
   }
 }
 

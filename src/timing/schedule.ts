@@ -4,6 +4,7 @@
  * storage). Every function takes the time as epoch ms; none reads a clock.
  */
 
+import type { Mask, SelectionContext } from '../selection/types.js'
 import type { ChannelConfig } from './channel-config.js'
 
 /** Longest TTL of a "not yet" 404, so that a far-future request is not cached for days. */
@@ -179,4 +180,48 @@ export function cacheControlFor(ttlMs: number): CacheHeaders {
 /** The `CMSD-Static` value of a segment answer (CTA-5006 `at`: availability time, epoch ms). */
 export function cmsdStatic(cfg: Timing, n: number): string {
   return `at=${availabilityAt(cfg, n)}`
+}
+
+/** What a missing segment (no selectable copy at t ≥ A(N) + R) gets under the channel's gap policy. */
+export type GapAnswer =
+  /** A filler (an earlier segment re-timed to N), TTL D; a 410 when no filler can be built. */
+  | { readonly action: 'filler'; readonly ttlMs: number; readonly goneTtlMs: number }
+  /** 410 Gone, TTL = DVR window. */
+  | { readonly action: 'gone'; readonly ttlMs: number }
+
+/** The gap policy's answer (docs/timing.md, "Gap policy"). */
+export function gapAnswer(cfg: Timing & Pick<ChannelConfig, 'gapPolicy'>): GapAnswer {
+  if (cfg.gapPolicy === 'gone') return { action: 'gone', ttlMs: cfg.dvrWindowMs }
+  return { action: 'filler', ttlMs: cfg.segmentDurationMs, goneTtlMs: cfg.dvrWindowMs }
+}
+
+/** How many segments before N a filler's source is looked for (N−1 first). */
+export const FILLER_SEARCH_SEGMENTS = 10
+
+/**
+ * The selection context of media segment n at time t (SPEC §6), the one rule delivery, the
+ * filler search and the status view share: preference order, masks, A(n), G, and the late
+ * copy rule that keeps a gap's answer from being contradicted while it may be cached — a
+ * copy committed at or after A(n) + R is hidden forever under `gone` (a 410 is cached for
+ * the DVR window) and for D after its commit under `filler` (a filler is cached for D).
+ */
+export function segmentSelectionContext(
+  cfg: Timing & Pick<ChannelConfig, 'selectionGraceMs' | 'pipelines' | 'gapPolicy'>,
+  masks: readonly Mask[],
+  n: number,
+  t: number,
+  expected?: readonly string[],
+): SelectionContext {
+  const a = availabilityAt(cfg, n)
+  return {
+    pipelines: cfg.pipelines,
+    masks,
+    number: n,
+    now: t,
+    availabilityAt: a,
+    graceMs: cfg.selectionGraceMs,
+    lateFrom: a + cfg.lateAllowanceMs,
+    lateDelayMs: cfg.gapPolicy === 'gone' ? Number.POSITIVE_INFINITY : cfg.segmentDurationMs,
+    ...(expected !== undefined ? { expected } : {}),
+  }
 }

@@ -16,8 +16,10 @@ describe('selection over HTTP: which copy a GET gets', () => {
   let ch: string
   before(async () => {
     origin = await startOrigin(NO_SHEDDING)
-    // Segments 1–6 were due seconds ago: nothing waits, selection alone decides.
-    ch = await createChannel(origin, Date.now() - 20_000)
+    // Segments 1–6 were due seconds ago: nothing waits, selection alone decides. A late
+    // allowance of a minute keeps copies PUT now selectable (a copy committed after A(N)+R
+    // never replaces a gap's answer at once).
+    ch = await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 })
   })
   after(() => origin.close())
 
@@ -62,9 +64,9 @@ describe('selection over HTTP: which copy a GET gets', () => {
     assert.notEqual(sha256(east), sha256(west))
   })
 
-  it('both defective → the least defective, with its Segment-Defects and Cache-TTL-Ms = D', async () => {
+  it('both defective, same severity → the fewer defects, with its Segment-Defects and Cache-TTL-Ms = D', async () => {
     const path = segmentPath(0, 3)
-    await put(origin, ch, path, validCopy(0, 3, 'east'), 'east', 'black, frozen')
+    await put(origin, ch, path, validCopy(0, 3, 'east'), 'east', 'short;ms=40, missing-frames;count=1')
     const west = validCopy(0, 3, 'west')
     await put(origin, ch, path, west, 'west', 'missing-frames;count=2')
     const g = await get(origin, ch, path)
@@ -76,10 +78,10 @@ describe('selection over HTTP: which copy a GET gets', () => {
     assert.equal(sha256(g.body), sha256(west))
   })
 
-  it('both defective, as many defects each → east (pipeline order)', async () => {
+  it('both defective, as many defects each and as severe → east (pipeline order)', async () => {
     const path = segmentPath(1, 3)
-    await put(origin, ch, path, validCopy(1, 3, 'west'), 'west', 'black')
-    // The origin finds the wrong tfdt itself: one defect, like west's.
+    await put(origin, ch, path, validCopy(1, 3, 'west'), 'west', 'missing-frames;count=3')
+    // The origin finds the wrong tfdt itself: one timing defect, like west's.
     const east = await put(origin, ch, path, validCopy(1, 4, 'east'), 'east')
     assert.match(east.defects, /^timing-discontinuity;/)
     const g = await get(origin, ch, path)
@@ -123,17 +125,24 @@ describe('selection over HTTP: which copy a GET gets', () => {
     assert.equal(sha256(lifted.body), sha256(east))
   })
 
-  it('every copy masked → as if none had arrived: 410 once A(N)+R has passed', async () => {
+  it('every copy masked → as if none had arrived: 410 once A(N)+R has passed (gapPolicy "gone")', async () => {
+    // Segment 6 is due in a second; R = 500 ms.
+    const R = 500
+    const ast = Date.now() - 5 * D
+    const due = ast + 6 * D
+    const gone = await createChannel(origin, ast, { gapPolicy: 'gone', lateAllowanceMs: R })
     const path = segmentPath(0, 6)
-    await put(origin, ch, path, validCopy(0, 6, 'east'), 'east')
-    const m = await fetch(`${origin.control}/api/v1/channels/${ch}/masks`, {
+    const ack = await put(origin, gone, path, validCopy(0, 6, 'east'), 'east')
+    assert.ok(ack.at < due + R, 'the copy arrived before A(N)+R (setup too slow)')
+    const m = await fetch(`${origin.control}/api/v1/channels/${gone}/masks`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ pipeline: 'east', from: 6, to: 6 }),
     })
     assert.equal(m.status, 201)
     await m.arrayBuffer()
-    const g = await get(origin, ch, path)
+    await new Promise((r) => setTimeout(r, Math.max(0, due + R + 20 - Date.now())))
+    const g = await get(origin, gone, path)
     assert.equal(g.status, 410)
   })
 })

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { orderCandidates, preferredHealthy, selectCandidate } from '../../src/selection/select.js'
+import { defectRank, kindSeverity, SEVERITY } from '../../src/selection/defects.js'
+import {
+  isLateHidden,
+  isUndecodable,
+  orderCandidates,
+  preferredHealthy,
+  selectCandidate,
+} from '../../src/selection/select.js'
 import type { Candidate, Mask, SelectionContext } from '../../src/selection/types.js'
 import type { ObjectMeta } from '../../src/storage/types.js'
 
@@ -207,6 +214,106 @@ describe('selectCandidate (SPEC §6)', () => {
       orderCandidates(all, ['east', 'west']).map((c) => c.pipeline),
       ['east', 'west', 'z', 'x', 'y'],
     )
+  })
+})
+
+describe('severity (SPEC §6): undecodable > structural > timing > cosmetic, then count, then order', () => {
+  const CUT = 'corrupt;reason="segment ends inside the mdat box at byte 280";origin'
+  const pick = (...defects: string[]): string => {
+    // east listed first, so that pipeline order would pick it on a tie.
+    const names = ['east', 'west', 'north', 'south']
+    const list = defects.map((d, i) => meta(names[i]!, A(10) - 10 + i, d))
+    const s = selectCandidate(list, ctx({ now: A(10) + G, pipelines: names }))
+    assert.equal(s.kind, 'serve')
+    return (s as { candidate: ObjectMeta }).candidate.pipeline
+  }
+
+  it("east's cut-off copy loses to west's copy with a packager-reported defect, although both count 1", () => {
+    assert.equal(pick(CUT, 'missing-frames;count=3'), 'west')
+    assert.equal(pick(CUT, 'black'), 'west')
+    assert.equal(pick(CUT, 'missing-samples;track=2;origin'), 'west')
+    assert.equal(pick(CUT, 'some-new-kind'), 'west')
+  })
+
+  it('a single worse defect loses to several lighter ones', () => {
+    // structural (1 kind) vs timing + cosmetic (2 kinds): the two lighter ones win.
+    assert.equal(pick('missing-samples', 'short;ms=200, black, silence'), 'west')
+    // timing vs three cosmetic kinds
+    assert.equal(pick('timing-discontinuity;ms=40', 'black, frozen, slate'), 'west')
+    // every timing kind is worse than every cosmetic kind
+    for (const timing of ['short', 'missing-frames', 'timing-discontinuity'])
+      for (const cosmetic of ['black', 'frozen', 'silence', 'slate'])
+        assert.equal(pick(timing, cosmetic), 'west', `${timing} vs ${cosmetic}`)
+    // corrupt is worse than everything, whatever the count
+    assert.equal(pick(CUT, 'missing-samples, short, black, frozen, silence'), 'west')
+  })
+
+  it('same severity: fewer kinds wins; same count: pipeline order', () => {
+    assert.equal(pick('short, missing-frames', 'timing-discontinuity'), 'west')
+    assert.equal(pick('black', 'silence'), 'east')
+    assert.equal(pick('short', 'missing-frames'), 'east')
+    assert.equal(pick(CUT, CUT), 'east')
+    assert.equal(pick('black, black;origin', 'frozen'), 'east')
+    // Order decides between equals even when listed last.
+    assert.equal(pick('slate, black', 'short', 'frozen', 'black'), 'north')
+  })
+
+  it('ranks: kinds, unknown kinds, unreadable values, counts', () => {
+    assert.deepEqual(
+      [
+        'corrupt',
+        'missing-samples',
+        'timing-discontinuity',
+        'short',
+        'missing-frames',
+        'black',
+        'frozen',
+        'silence',
+        'slate',
+        'filler',
+        'x-new',
+      ].map(kindSeverity),
+      [4, 3, 2, 2, 2, 1, 1, 1, 1, 1, 3],
+    )
+    assert.deepEqual(defectRank(''), { severity: SEVERITY.none, count: 0 })
+    assert.deepEqual(defectRank('short, black;origin, black'), { severity: SEVERITY.timing, count: 2 })
+    assert.deepEqual(defectRank('not a list ((('), { severity: SEVERITY.undecodable, count: 1 })
+    assert.deepEqual(defectRank(2), { severity: SEVERITY.structural, count: 2 })
+    assert.equal(pick('not a list (((', 'missing-samples'), 'west')
+  })
+
+  it('isUndecodable says when the copy served needs repair', () => {
+    const cut = meta('east', A(10), CUT)
+    const s = selectCandidate([cut], ctx({ now: A(10) + G, pipelines: ['east'] }))
+    assert.equal(isUndecodable(s), true)
+    assert.equal(
+      isUndecodable(selectCandidate([meta('east', A(10), 'short')], ctx({ now: A(10) + G }))),
+      false,
+    )
+    assert.equal(isUndecodable(selectCandidate([], ctx())), false)
+  })
+})
+
+describe('late copies (no contradicted answers)', () => {
+  const R = 2 * D
+  const late = ctx({ now: A(10) + R + 100, lateFrom: A(10) + R, lateDelayMs: Number.POSITIVE_INFINITY })
+
+  it('under "gone", a copy committed at or after A(N)+R is never selected; an earlier one is', () => {
+    const atR = meta('east', A(10) + R)
+    assert.deepEqual(selectCandidate([atR], late), { kind: 'none' })
+    assert.deepEqual(selectCandidate([atR], { ...late, now: A(10) + 14_400_000 }), { kind: 'none' })
+    const before = meta('west', A(10) + R - 1)
+    assert.equal((selectCandidate([atR, before], late) as { candidate: ObjectMeta }).candidate, before)
+  })
+
+  it('under "filler", a late copy is selectable D after its commit, not before', () => {
+    const c = meta('east', A(10) + R + 50)
+    const filler = { ...late, lateDelayMs: D }
+    assert.deepEqual(selectCandidate([c], { ...filler, now: c.committedAt + D - 1 }), { kind: 'none' })
+    assert.equal(isLateHidden(c, { ...filler, now: c.committedAt + D - 1 }), true)
+    assert.equal(selectCandidate([c], { ...filler, now: c.committedAt + D }).kind, 'serve')
+    // Without lateFrom nothing is hidden.
+    assert.equal(selectCandidate([c], ctx({ now: A(10) + R + 100 })).kind, 'serve')
   })
 })
 

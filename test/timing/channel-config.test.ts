@@ -43,6 +43,7 @@ describe('parseChannelConfig', () => {
       lateAllowanceMs: 4000,
       selectionGraceMs: 500,
       manifestTtlMs: 2000,
+      gapPolicy: 'filler',
     })
     assert.equal(DEFAULT_DVR_WINDOW_MS, 14_400_000)
   })
@@ -96,6 +97,16 @@ describe('parseChannelConfig', () => {
   it('is idempotent: a parsed config parses to itself', () => {
     const cfg = parseChannelConfig({ ...minimal, pipelines: ['a'], holdWindowMs: 10 })
     assert.deepEqual(parseChannelConfig(cfg), cfg)
+  })
+
+  it('gapPolicy: "filler" by default, "gone" when asked, anything else refused naming the field', () => {
+    assert.equal(parseChannelConfig(minimal).gapPolicy, 'filler')
+    assert.equal(parseChannelConfig({ ...minimal, gapPolicy: 'gone' }).gapPolicy, 'gone')
+    assert.match(
+      badConfig(() => parseChannelConfig({ ...minimal, gapPolicy: '410' }), 'gapPolicy'),
+      /"filler" or "gone"/,
+    )
+    badConfig(() => parseChannelConfig({ ...minimal, gapPolicy: true }), 'gapPolicy')
   })
 
   it('requires D and AST', () => {
