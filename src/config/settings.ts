@@ -176,13 +176,13 @@ export const settings: readonly Setting[] = [
     path: 'overload.eventLoopDelayMs',
     type: 'int',
     default: 200,
-    doc: 'Event-loop delay (p99 over 1 s) at which DVR reads are shed.',
+    doc: "Event-loop delay the process's own work accounts for (p99 over 1-2 s times its busy share; docs/overload.md) at which DVR reads are shed.",
   },
   {
     path: 'overload.storageLatencyMs',
     type: 'int',
     default: 100,
-    doc: 'Storage latency (p90 over 1 s) at which DVR reads are shed.',
+    doc: "Storage read latency beyond the event loop's delay (p90 over 1 s; docs/overload.md) at which DVR reads are shed.",
   },
   {
     path: 'overload.maxInFlight',

@@ -2,8 +2,9 @@
  * The delivery listener (GET/HEAD from CDNs and players). Decides from the channel template
  * in memory what each request gets (SPEC §7): the selected copy of a segment, a 404 whose
  * lifetime runs exactly to the moment the segment may be requested, a hold at the live edge
- * released by the commit, or a 410 for a segment that will never come. Sheds DVR reads
- * first under pressure (SPEC §8).
+ * released by the commit, or a 410 for a segment that will never come. Under pressure sheds
+ * media segments, DVR first; never init segments or manifests (docs/overload.md). Also
+ * answers `GET /.well-known/time`, a clock for players (docs/delivery.md).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Channel } from '../control/channel-registry.js'
@@ -12,7 +13,8 @@ import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
 import { childrenOf } from '../observability/metrics.js'
-import { classifyRead, type RequestClass } from '../overload/classify.js'
+import { classifyRead, type RequestClass, sheddable } from '../overload/classify.js'
+import { ShedLog } from '../overload/shed-log.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
 import type { ObjectMeta } from '../storage/types.js'
@@ -45,9 +47,12 @@ const ALLOW = ['GET', 'HEAD', 'OPTIONS']
  */
 const CORS: OutgoingHttpHeaders = {
   'Access-Control-Allow-Origin': '*',
+  // `Date`: dash.js sets its clock from it when an MPD has no `UTCTiming`.
   'Access-Control-Expose-Headers':
-    'ETag, Last-Modified, Content-Range, Cache-TTL-Ms, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects',
+    'Date, ETag, Last-Modified, Content-Length, Content-Range, Accept-Ranges, Cache-Control, Cache-TTL-Ms, Retry-After, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects',
 }
+/** The time source an MPD's `UTCTiming` can point to (channel names never start with `.`). */
+export const TIME_PATH = '/.well-known/time'
 /** Channels without a template still know manifests by their extension. */
 const manifestsOnly = compilePathMatcher(undefined)
 /**
@@ -72,6 +77,7 @@ export function createDeliveryHandler(ctx: Context) {
   const requests = childrenOf((klass, status) => ctx.metrics.requests.labels('delivery', klass, status))
   const duration = ctx.metrics.requestDuration.labels('delivery')
   const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
+  const shedLog = new ShedLog(ctx.log)
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now()
     let klass: RequestClass = 'live'
@@ -95,7 +101,14 @@ export function createDeliveryHandler(ctx: Context) {
         finish(204)
         return
       }
-      const name = parseObjectName(req.url ?? '/', true)
+      const url = req.url ?? '/'
+      if (url === TIME_PATH || url.startsWith(`${TIME_PATH}?`)) {
+        inFlight(klass).inc()
+        sendTime(req, res, ctx.now())
+        finish(200)
+        return
+      }
+      const name = parseObjectName(url, true)
       const channel = ctx.channels.get(name.channel)
       if (!channel) {
         inFlight(klass).inc()
@@ -110,8 +123,9 @@ export function createDeliveryHandler(ctx: Context) {
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       inFlight(klass).inc()
-      if (!ctx.admission.admit(klass)) {
+      if (sheddable(match) && !ctx.admission.admit(klass)) {
         ctx.metrics.shed.inc({ class: klass })
+        shedLog.shed(klass, { pressure: ctx.admission.state.reading })
         shed(req, res, klass)
         finish(503)
         return
@@ -148,15 +162,32 @@ function fail(ex: Exchange, err: unknown): void {
   answerError(ex, e, SHORT_TTL_MS)
 }
 
-/** 503 for a shed request: the CDN caches the refusal for 5 s and backs off (SPEC §8). */
+/**
+ * 503 for a shed request: a CDN caches the refusal for 5 s and backs off (`CDN-Cache-Control`,
+ * RFC 9213), while a browser may not reuse it (`no-store`): a player's retry reaches the origin.
+ */
 function shed(req: IncomingMessage, res: ServerResponse, klass: RequestClass): void {
   sendError(req, res, errors.overloaded(klass), {
     ...CORS,
-    'Cache-Control': 'max-age=5',
+    'Cache-Control': 'no-store',
+    'CDN-Cache-Control': 'max-age=5',
     'Cache-TTL-Ms': '5000',
     'Retry-After': '5',
     'CMSD-Dynamic': '"liveorigin";du',
   })
+}
+
+/** The time source: the delivery clock as ISO 8601 with milliseconds (`urn:mpeg:dash:utc:http-iso:2014`). */
+function sendTime(req: IncomingMessage, res: ServerResponse, now: number): void {
+  const body = new Date(now).toISOString()
+  res.writeHead(200, {
+    ...CORS,
+    'Cache-Control': 'no-store',
+    'Cache-TTL-Ms': '0',
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  })
+  res.end(req.method === 'HEAD' ? undefined : body)
 }
 
 function heldHeaders(ex: Exchange): OutgoingHttpHeaders {
@@ -209,7 +240,12 @@ function hold(ex: Exchange, key: string, deadline: number, retry: () => Promise<
     return
   }
   if (ctx.holds.size >= ctx.config.delivery.maxHeldRequests) {
-    answerError(ex, errors.overloaded('held'), 1000, { 'Retry-After': '1' })
+    // Like a shed request: a CDN may keep the refusal briefly, a browser must ask again.
+    answerError(ex, errors.overloaded('held'), 1000, {
+      'Cache-Control': 'no-store',
+      'CDN-Cache-Control': 'max-age=1',
+      'Retry-After': '1',
+    })
     return
   }
   ex.heldSince ??= ctx.now()
@@ -391,7 +427,7 @@ async function serveManifest(
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const list = await ctx.reader.candidates(channel.name, path)
-    const meta = ctx.health.preferred(channel, list, ctx.now())
+    const meta = ctx.health.preferredManifest(channel, list, ctx.now())
     if (!blocking) {
       if (meta) await answerObject(ex, meta, ttlMs, { 'Segment-Pipeline': meta.pipeline })
       else answerError(ex, errors.notFound('manifest'), SHORT_TTL_MS)

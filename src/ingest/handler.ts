@@ -11,6 +11,7 @@ import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
+import { endedMarker } from '../selection/ended.js'
 import { FragmentInspector } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
 import type { Defect } from '../selection/types.js'
@@ -145,7 +146,9 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
                   segmentDurationMs: template.segmentDurationMs,
                 })
               }
-              return serializeDefects(mergeDefects(packagerDefects, originDefects))
+              // A manifest that says the stream ended is marked so (docs/delivery.md).
+              const ended = endedMarker(match, () => Buffer.concat(kept).toString('utf8'))
+              return serializeDefects(mergeDefects(packagerDefects, [...originDefects, ...ended]))
             },
           })
         } catch (err) {

@@ -8,6 +8,7 @@ import type { Channel } from '../control/channel-registry.js'
 import type { ObjectMeta } from '../storage/types.js'
 import { availabilityAt, liveEdge } from '../timing/schedule.js'
 import { defectKinds } from './defects.js'
+import { copyEnded } from './ended.js'
 import { type HealthOptions, HealthTracker, type PipelineHealth } from './health.js'
 import { isMasked } from './masks.js'
 import { preferredHealthy } from './select.js'
@@ -69,6 +70,32 @@ export class HealthBook {
       cfg.pipelines,
       (p) => tracker?.isHealthy(p, edge) === true && !isMasked(channel.masks, p, edge),
     )
+  }
+
+  /**
+   * The copy of a manifest to serve: as `preferred`, but a copy that says the stream ended
+   * (`copyEnded`) is passed over while another pipeline is live — its copy does not say so
+   * and, on a channel with a template, its pipeline is healthy (a pipeline that stopped
+   * without ending its manifest is not live). When every copy has ended, or no other
+   * pipeline is live, every copy is considered.
+   */
+  preferredManifest<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt' | 'defects'>>(
+    channel: Channel,
+    copies: readonly C[],
+    now: number,
+  ): C | undefined {
+    if (copies.length <= 1) return copies[0]
+    const live = copies.filter((c) => !copyEnded(c.defects))
+    if (live.length === copies.length || live.length === 0) return this.preferred(channel, copies, now)
+    const cfg = channel.config
+    if (cfg) {
+      const edge = liveEdge(cfg, now)
+      const tracker = this.#channels.get(channel.name)
+      if (!live.some((c) => tracker?.isHealthy(c.pipeline, edge) === true)) {
+        return this.preferred(channel, copies, now)
+      }
+    }
+    return this.preferred(channel, live, now)
   }
 
   /** Pipelines the channel's tracker knows to be healthy at `now` (e.g. `SelectionContext.expected`). */

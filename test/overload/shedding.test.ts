@@ -14,6 +14,21 @@ let origin: CliOrigin
 const D = 1000
 const ast = Date.now() - 600 * D
 const edge = () => Math.floor((Date.now() - ast) / D) // segment N is available at AST + N·D (S = 1)
+/** The storm lasts until every outcome below was seen, and at most this long. */
+const MAX_STORM_MS = 30_000
+
+const MPD = `<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
+  availabilityStartTime="${new Date(ast).toISOString()}" minimumUpdatePeriod="PT10S">
+  <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4">
+    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+    <Representation id="v" bandwidth="1000000"/>
+  </AdaptationSet><AdaptationSet mimeType="audio/mp4">
+    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+    <Representation id="a" bandwidth="128000"/>
+  </AdaptationSet></Period>
+</MPD>
+`
 
 before(async () => {
   origin = await startCli(['--data-dir', dataDir], {
@@ -25,41 +40,63 @@ before(async () => {
     body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
   })
   assert.equal(r.status, 201)
+  for (const [path, body] of [
+    ['manifest.mpd', MPD],
+    ['v/init.mp4', randomBytes(900)],
+    ['a/init.mp4', randomBytes(700)],
+  ] as const) {
+    const put = await fetch(`${origin.ingest}/live/${path}`, {
+      method: 'PUT',
+      body,
+      headers: { 'Pipeline-Id': 'east' },
+    })
+    assert.ok(put.status === 201 || put.status === 204, `PUT ${path}: ${put.status}`)
+  }
 })
 after(() => {
   origin.child.kill('SIGKILL')
   rmSync(dataDir, { recursive: true, force: true })
 })
 
-it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answer 200, every PUT succeeds', async (t) => {
-  const stop = Date.now() + 6000
+it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player gets init segments, manifest and the live edge, every PUT succeeds', {
+  timeout: 120_000,
+}, async (t) => {
+  const deadline = Date.now() + MAX_STORM_MS
   const putStatuses: number[] = []
   const liveStatuses: number[] = []
-  const dvr = { ok: 0, shed: 0, other: 0, shedHeaders: [] as Record<string, string>[] }
+  const dvr = { ok: 0, shed: 0, other: [] as number[], shedHeaders: [] as Record<string, string>[] }
+  /** What a player starting while DVR is shed got, object by object. */
+  const startup: Array<{ path: string; status: number; ms: number }> = []
+  let startupDone = false
+  const done = () =>
+    Date.now() >= deadline ||
+    (startupDone && dvr.shed > 0 && liveStatuses.length >= 5 && putStatuses.length >= 4)
 
-  // A packager: every segment up to the live edge, none skipped even when a PUT is slow.
+  // A packager: every segment (video and audio) up to the live edge, none skipped even when a PUT is slow.
   let next = edge()
   const publisher = (async () => {
-    while (Date.now() < stop) {
+    while (!done()) {
       if (next > edge()) {
         await new Promise((res) => setTimeout(res, 50))
         continue
       }
       const n = next++
-      const r = await fetch(`${origin.ingest}/live/v/${n}.m4s`, {
-        method: 'PUT',
-        body: randomBytes(200_000),
-        headers: { 'Pipeline-Id': 'east' },
-      })
-      putStatuses.push(r.status)
-      await r.arrayBuffer()
+      for (const rendition of ['v', 'a']) {
+        const r = await fetch(`${origin.ingest}/live/${rendition}/${n}.m4s`, {
+          method: 'PUT',
+          body: randomBytes(rendition === 'v' ? 200_000 : 20_000),
+          headers: { 'Pipeline-Id': 'east' },
+        })
+        putStatuses.push(r.status)
+        await r.arrayBuffer()
+      }
     }
   })()
 
   // A player at the live edge.
   const player = (async () => {
     await new Promise((res) => setTimeout(res, 300))
-    while (Date.now() < stop) {
+    while (!done()) {
       const r = await fetch(`${origin.delivery}/live/v/${edge()}.m4s`)
       liveStatuses.push(r.status)
       await r.arrayBuffer()
@@ -67,11 +104,29 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
     }
   })()
 
+  // A player that starts once DVR reads are being shed: manifest, both init segments, then
+  // the live-edge segments of both renditions.
+  const starter = (async () => {
+    while (dvr.shed === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20))
+    const started = Date.now()
+    // The segment number is taken when it is asked for, as a player does from its clock.
+    for (const path of ['manifest.mpd', 'v/init.mp4', 'a/init.mp4', 'v/$edge', 'a/$edge']) {
+      const target = path.replace('$edge', `${edge() - 1}.m4s`)
+      const asked = Date.now()
+      const r = await fetch(`${origin.delivery}/live/${target}`)
+      const body = Buffer.from(await r.arrayBuffer())
+      startup.push({ path: target, status: r.status, ms: Date.now() - asked })
+      if (r.status !== 200) t.diagnostic(`${target}: ${r.status} ${body.toString('utf8', 0, 300)}`)
+    }
+    t.diagnostic(`start-up requests took ${Date.now() - started} ms in all`)
+    startupDone = true
+  })()
+
   // The storm: 128 connections asking for old segments nobody has read.
   const pool = new Pool(origin.delivery, { connections: 128, pipelining: 1 })
   let n = 1
   const storm = Array.from({ length: 128 }, async () => {
-    while (Date.now() < stop) {
+    while (!done()) {
       const { statusCode, headers, body } = await pool.request({
         path: `/live/v/${(n++ % 400) + 1}.m4s`,
         method: 'GET',
@@ -81,23 +136,39 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
         dvr.shed++
         if (dvr.shedHeaders.length < 3) dvr.shedHeaders.push(headers as Record<string, string>)
       } else if (statusCode === 410 || statusCode === 200) dvr.ok++
-      else dvr.other++
+      else dvr.other.push(statusCode)
     }
   })
-  await Promise.all([publisher, player, ...storm])
+  await Promise.all([publisher, player, starter, ...storm])
   await pool.close()
 
   t.diagnostic(
-    `DVR: ${dvr.shed} shed, ${dvr.ok} answered; live-edge reads: ${liveStatuses.length}; PUTs: ${putStatuses.length}`,
+    `DVR: ${dvr.shed} shed, ${dvr.ok} answered; live-edge reads: ${liveStatuses.length}; PUTs: ${putStatuses.length}; start-up: ${JSON.stringify(startup)}`,
   )
+  for (const line of origin.output().split('\n')) {
+    if (line.includes('requests shed under pressure')) t.diagnostic(line)
+  }
   assert.ok(dvr.shed > 0, `DVR reads were shed (shed ${dvr.shed}, answered ${dvr.ok})`)
-  assert.equal(dvr.other, 0)
+  assert.deepEqual(dvr.other, [])
   for (const h of dvr.shedHeaders) {
-    assert.equal(h['cache-control'], 'max-age=5')
+    // A CDN keeps the refusal for 5 s and backs off; a browser may not reuse it.
+    assert.equal(h['cache-control'], 'no-store')
+    assert.equal(h['cdn-cache-control'], 'max-age=5')
     assert.equal(h['cache-ttl-ms'], '5000')
     assert.equal(h['retry-after'], '5')
     assert.equal(h['cmsd-dynamic'], '"liveorigin";du')
+    assert.equal(h['access-control-allow-origin'], '*')
+    const exposed = h['access-control-expose-headers']!.split(/,\s*/)
+    for (const name of ['Date', 'Retry-After', 'Cache-TTL-Ms', 'CMSD-Dynamic'])
+      assert.ok(exposed.includes(name), name)
+    assert.match(h['content-type']!, /application\/json/)
   }
+  assert.deepEqual(
+    startup.map((s) => [s.path, s.status]),
+    startup.map((s) => [s.path, 200]),
+    'a player starting during the shedding gets manifest, init segments and the live edge',
+  )
+  assert.equal(startup.length, 5, 'the starting player made every request')
   assert.ok(liveStatuses.length >= 5, `live-edge reads made: ${liveStatuses.length}`)
   assert.deepEqual(
     liveStatuses.filter((s) => s !== 200),
@@ -110,6 +181,15 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, live-edge reads answ
     [],
     'every PUT succeeded',
   )
+  // Shedding is logged, rate-limited: one warn line per class and second, with a count.
+  const lines = origin
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('requests shed under pressure'))
+    .map((l) => JSON.parse(l) as { class: string; shed: number; level: number | string })
+  assert.ok(lines.length > 0, 'shedding was logged')
+  assert.ok(lines.length < dvr.shed, `${lines.length} lines for ${dvr.shed} refusals`)
+  assert.ok(lines.every((l) => l.class === 'dvr' && l.shed >= 1))
   const m = await (await fetch(`${origin.control}/metrics`)).text()
   assert.match(m, /liveorigin_shed_requests_total\{class="dvr"\} [1-9]/)
   assert.doesNotMatch(m, /liveorigin_shed_requests_total\{class="live"\}/)
