@@ -65,6 +65,7 @@ export const configSchema = z.object({
     storageLatencyMs: positiveInt,
     maxInFlight: positiveInt,
     liveEdgeFactor: positiveInt,
+    maxDvrInFlight: positiveInt,
   }),
   channels: z.record(z.string(), z.unknown()),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),

@@ -196,6 +196,12 @@ export const settings: readonly Setting[] = [
     default: 2,
     doc: 'Live-edge reads are shed at this multiple of the DVR thresholds.',
   },
+  {
+    path: 'overload.maxDvrInFlight',
+    type: 'int',
+    default: 16,
+    doc: 'DVR segment requests a delivery process serves at once; one more is refused (503) at once rather than queued, so that live-edge reads, init segments and manifests wait behind at most this many DVR reads (docs/overload.md).',
+  },
   { path: 'channels', type: 'json', default: {}, doc: 'Channels by name, each a channel config (SPEC §4).' },
   {
     path: 'log.level',

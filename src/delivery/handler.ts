@@ -81,10 +81,13 @@ export function createDeliveryHandler(ctx: Context) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now()
     let klass: RequestClass = 'live'
+    /** Whether this request counts among the DVR requests in progress (`overload.maxDvrInFlight`). */
+    let counted = false
     const finish = (status: number) => {
       requests(klass, String(status)).inc()
       duration.observe((performance.now() - started) / 1000)
       inFlight(klass).dec()
+      if (counted) ctx.admission.end(klass)
     }
     try {
       checkMethod(req, ALLOW)
@@ -123,12 +126,19 @@ export function createDeliveryHandler(ctx: Context) {
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       inFlight(klass).inc()
-      if (sheddable(match) && !ctx.admission.admit(klass)) {
-        ctx.metrics.shed.inc({ class: klass })
-        shedLog.shed(klass, { pressure: ctx.admission.state.reading })
-        shed(req, res, klass)
-        finish(503)
-        return
+      if (sheddable(match)) {
+        if (!ctx.admission.admit(klass)) {
+          ctx.metrics.shed.inc({ class: klass })
+          shedLog.shed(klass, {
+            pressure: ctx.admission.state.reading,
+            dvrInFlight: ctx.admission.dvrInFlight,
+          })
+          shed(req, res, klass)
+          finish(503)
+          return
+        }
+        ctx.admission.begin(klass)
+        counted = klass === 'dvr'
       }
       const ex: Exchange = { ctx, req, res, started, klass, heldSince: undefined, done: false }
       res.once('finish', () => finish(res.statusCode))

@@ -21,6 +21,12 @@ export interface AdmissionThresholds {
   storageLatencyMs: number
   maxInFlight: number
   liveEdgeFactor: number
+  /**
+   * DVR segment requests a process serves at once, whatever the pressure; one more is refused
+   * at once instead of queueing for storage ahead of live-edge reads, init segments and
+   * manifests. Unlimited when unset.
+   */
+  maxDvrInFlight?: number
 }
 
 export interface PressureReading {
@@ -199,6 +205,8 @@ export class AdmissionController {
   #sampler: EventLoopSampler | undefined
   #timer: NodeJS.Timeout | undefined
   #shed: ShedState = ADMITTED
+  readonly #maxDvrInFlight: number
+  #dvrInFlight = 0
   #reading: PressureReading = { eventLoopDelayMs: 0, storageLatencyMs: 0, inFlight: 0 }
 
   constructor(
@@ -208,6 +216,7 @@ export class AdmissionController {
     options: AdmissionOptions = {},
   ) {
     this.#thresholds = thresholds
+    this.#maxDvrInFlight = thresholds.maxDvrInFlight ?? Number.POSITIVE_INFINITY
     this.#read = read
     this.#onUpdate = onUpdate
     this.#now = options.now ?? Date.now
@@ -248,11 +257,30 @@ export class AdmissionController {
     this.#onUpdate(this.#shed, reading)
   }
 
-  /** Whether a request of `klass` is admitted now (ingest always is). */
+  /**
+   * Whether a request of `klass` is admitted now (ingest always is). A DVR request is also
+   * refused while `maxDvrInFlight` DVR requests are in progress: those admitted are counted
+   * from `begin('dvr')` to `end('dvr')`.
+   */
   admit(klass: RequestClass): boolean {
-    if (klass === 'dvr') return !this.#shed.dvr
+    if (klass === 'dvr') return !this.#shed.dvr && this.#dvrInFlight < this.#maxDvrInFlight
     if (klass === 'live') return !this.#shed.live
     return true
+  }
+
+  /** An admitted DVR request starts (other classes are not counted). */
+  begin(klass: RequestClass): void {
+    if (klass === 'dvr') this.#dvrInFlight++
+  }
+
+  /** An admitted DVR request is over (answered, failed or abandoned). */
+  end(klass: RequestClass): void {
+    if (klass === 'dvr' && this.#dvrInFlight > 0) this.#dvrInFlight--
+  }
+
+  /** DVR requests admitted and not yet over. */
+  get dvrInFlight(): number {
+    return this.#dvrInFlight
   }
 
   get state(): { dvr: boolean; live: boolean; reading: PressureReading } {

@@ -261,6 +261,41 @@ describe('admission controller (in process, injected clock and samples)', () => 
     assert.deepEqual(c.state, { dvr: true, live: true, reading: reading(200) })
   })
 
+  it('refuses a DVR request beyond maxDvrInFlight at once, whatever the pressure; a finished one frees its place', () => {
+    const c = new AdmissionController({ ...thresholds, maxDvrInFlight: 2 }, () => reading(0))
+    assert.equal(c.dvrInFlight, 0)
+    assert.equal(c.admit('dvr'), true)
+    c.begin('dvr')
+    assert.equal(c.admit('dvr'), true)
+    c.begin('dvr')
+    assert.equal(c.dvrInFlight, 2)
+    assert.equal(c.admit('dvr'), false, 'a third DVR request is refused')
+    assert.deepEqual([c.admit('live'), c.admit('ingest')], [true, true], 'other classes are not capped')
+    // Live requests neither count nor free a DVR place.
+    c.begin('live')
+    c.end('live')
+    assert.equal(c.dvrInFlight, 2)
+    assert.equal(c.admit('dvr'), false)
+    c.end('dvr')
+    assert.equal(c.dvrInFlight, 1)
+    assert.equal(c.admit('dvr'), true)
+    c.end('dvr')
+    c.end('dvr')
+    assert.equal(c.dvrInFlight, 0, 'never below zero')
+    c.begin('dvr')
+    assert.equal(c.dvrInFlight, 1)
+    // Pressure refuses DVR even with places free.
+    c.update(reading(100))
+    assert.equal(c.admit('dvr'), false)
+  })
+
+  it('without maxDvrInFlight, DVR requests in flight are not capped', () => {
+    const c = new AdmissionController(thresholds, () => reading(0))
+    for (let i = 0; i < 10_000; i++) c.begin('dvr')
+    assert.equal(c.dvrInFlight, 10_000)
+    assert.equal(c.admit('dvr'), true)
+  })
+
   it('follows the injected clock: settle time, minimum refusal and hysteresis', () => {
     const clock = { now: 50_000 }
     const { c, updates } = controller(clock)
