@@ -45,7 +45,23 @@ export interface FaultPlanOptions {
   /** Probability (0–1) that a copy is never sent. */
   readonly missingRate?: number
   readonly outages?: readonly Outage[]
+  /**
+   * Segments that no pipeline sends (`--gap`): times after the start, each naming the
+   * segment whose media covers it (index ⌊t / D⌋ from the start number).
+   */
+  readonly gapsMs?: readonly number[]
+  /**
+   * Segments whose only copy is cut off inside its `mdat` (`--cut`): the first pipeline not
+   * in an outage when the segment is due sends it cut off, the others send nothing.
+   */
+  readonly cutsMs?: readonly number[]
 }
+
+/**
+ * A fault forced on every pipeline at once, so that no pipeline has a clean copy: `gap`, no
+ * pipeline sends the segment; `cut`, one pipeline sends it cut off and the others nothing.
+ */
+export type ForcedFault = 'gap' | 'cut'
 
 const CLEAN: SegmentFault = { missing: false, lateMs: 0, defect: undefined, reported: undefined }
 
@@ -61,6 +77,8 @@ export class FaultPlan {
   readonly #lateRate: number
   readonly #missingRate: number
   readonly outages: readonly Outage[]
+  /** Forced faults by segment index (N − S). */
+  readonly #forced = new Map<number, ForcedFault>()
 
   constructor(options: FaultPlanOptions) {
     this.seed = options.seed
@@ -72,6 +90,45 @@ export class FaultPlan {
     if (!(Number.isInteger(this.#d) && this.#d > 0)) {
       throw new RangeError(`segmentDurationMs must be a positive integer, got ${options.segmentDurationMs}`)
     }
+    for (const [kind, times] of [
+      ['gap', options.gapsMs ?? []],
+      ['cut', options.cutsMs ?? []],
+    ] as const) {
+      for (const t of times) {
+        if (!(Number.isFinite(t) && t >= 0)) throw new RangeError(`a ${kind} time must be ≥ 0, got ${t}`)
+        const index = this.index(t)
+        const other = this.#forced.get(index)
+        if (other !== undefined && other !== kind) {
+          throw new RangeError(`segment ${index} after the start is both a gap and a cut`)
+        }
+        this.#forced.set(index, kind)
+      }
+    }
+  }
+
+  /** The index (N − S) of the segment whose media covers `elapsedMs` after the start. */
+  index(elapsedMs: number): number {
+    return Math.floor(elapsedMs / this.#d)
+  }
+
+  /** The forced fault of the segment with index `index` (N − S), if any. */
+  forced(index: number): ForcedFault | undefined {
+    return this.#forced.get(index)
+  }
+
+  /** Forced faults in index order. */
+  forcedFaults(): Array<{ index: number; kind: ForcedFault }> {
+    return [...this.#forced].map(([index, kind]) => ({ index, kind })).sort((a, b) => a.index - b.index)
+  }
+
+  /**
+   * Which pipeline sends the cut-off copy of the segment with index `index`: the first of
+   * `pipelines` not in an outage when it is due ((index + 1)·D after the start); undefined
+   * when every pipeline is down then.
+   */
+  cutPipeline(index: number, pipelines: readonly string[]): string | undefined {
+    const due = (index + 1) * this.#d
+    return pipelines.find((p) => !this.inOutage(p, due))
   }
 
   /**

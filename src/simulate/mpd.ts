@@ -15,7 +15,15 @@ export interface MpdOptions {
   readonly initialization: string
   readonly timeShiftBufferDepthMs: number
   readonly renditions: readonly RenditionInfo[]
+  /**
+   * A clock players sync to (`UTCTiming`, scheme `urn:mpeg:dash:utc:http-iso:2014`: a GET
+   * answers the current time as ISO-8601); undefined = no `UTCTiming`.
+   */
+  readonly timeSource?: string | undefined
 }
+
+/** The `UTCTiming` scheme of a URL answering the time in ISO-8601. */
+export const UTC_TIMING_HTTP_ISO = 'urn:mpeg:dash:utc:http-iso:2014'
 
 /** ISO-8601 duration in seconds with milliseconds, e.g. `PT2.000S`. */
 export function isoDuration(ms: number): string {
@@ -69,6 +77,9 @@ export function renderMpd(o: MpdOptions): string {
     '  <Period id="0" start="PT0S">',
     ...sets,
     '  </Period>',
+    ...(o.timeSource === undefined
+      ? []
+      : [`  <UTCTiming${attr('schemeIdUri', UTC_TIMING_HTTP_ISO)}${attr('value', o.timeSource)}/>`]),
     '</MPD>',
     '',
   ].join('\n')

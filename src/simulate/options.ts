@@ -26,6 +26,14 @@ export interface SimulateOptions {
   readonly lateRate: number
   readonly missingRate: number
   readonly outages: readonly Outage[]
+  /** Segments no pipeline sends: times after the start (ms), each naming the segment covering it. */
+  readonly gapsMs: readonly number[]
+  /** Segments whose only copy is cut off: times after the start (ms), as for `gapsMs`. */
+  readonly cutsMs: readonly number[]
+  /** The delivery listener players read the channel from (where the time source is). */
+  readonly delivery: string
+  /** The MPD's `UTCTiming` (http-iso) URL; undefined = none. */
+  readonly timeSource: string | undefined
   /** Seed of the fault plan; undefined = a random one (printed in the summary). */
   readonly seed: string | undefined
   /** Where to write the JSON report of what was published. */
@@ -54,12 +62,21 @@ Options:
   --missing-rate <0..1>    chance that a copy is never sent (default 0)
   --outage <pipeline:from-to>  no PUTs from a pipeline in [from, to) after the start, e.g.
                            east:20s-40s (repeatable)
+  --gap <time>             the segment due at that time after the start is sent by no pipeline,
+                           e.g. 30s (repeatable)
+  --cut <time>             the segment due at that time after the start has one copy only, cut off
+                           inside its mdat: the first pipeline up sends it, the others nothing
+                           (repeatable)
+  --delivery <url>         delivery listener players use (default http://127.0.0.1:8080)
+  --time-source <url|none> the MPD's UTCTiming clock, urn:mpeg:dash:utc:http-iso:2014
+                           (default <delivery>/.well-known/time); none = no UTCTiming
   --seed <text>            seed of the fault plan, to reproduce a run (default: random)
   --report <file.json>     write what was published: per segment and pipeline, sha256, faults,
                            the origin's answer
   -h, --help               this text
 
-Faults are per pipeline, rendition and segment. The exit code is 0 when every PUT got a 2xx
+Random faults are drawn per pipeline, rendition and segment; --gap and --cut hold on every
+pipeline and rendition, so no pipeline has a clean copy of that segment. The exit code is 0 when every PUT got a 2xx
 answer (faults are not errors), 1 otherwise, 2 for bad options.
 `
 
@@ -136,6 +153,10 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         'late-rate': { type: 'string' },
         'missing-rate': { type: 'string' },
         outage: { type: 'string', multiple: true },
+        gap: { type: 'string', multiple: true },
+        cut: { type: 'string', multiple: true },
+        delivery: { type: 'string' },
+        'time-source': { type: 'string' },
         seed: { type: 'string' },
         report: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -182,6 +203,36 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   }
 
   const segmentMs = str('segment-ms')
+  const segmentDurationMs =
+    segmentMs === undefined ? 2000 : parseInteger(segmentMs, '--segment-ms', 100, 3_600_000)
+  const durationMs = parseTime(str('duration') ?? '120s', '--duration')
+  const forced = new Map<number, string>()
+  const forcedTimes = (option: '--gap' | '--cut') =>
+    list(option.slice(2)).map((text) => {
+      const ms = parseTime(text, option)
+      if (durationMs > 0 && ms >= durationMs) {
+        throw new ConfigError(
+          `${option} ${text}: not before the end of the run (--duration ${durationMs / 1000}s)`,
+        )
+      }
+      const index = Math.floor(ms / segmentDurationMs)
+      const other = forced.get(index)
+      if (option === '--cut' && other?.startsWith('--gap')) {
+        throw new ConfigError(`${option} ${text}: the same segment as ${other}`)
+      }
+      forced.set(index, `${option} ${text}`)
+      return ms
+    })
+  const gapsMs = forcedTimes('--gap')
+  const cutsMs = forcedTimes('--cut')
+  const delivery = parseUrl(str('delivery') ?? 'http://127.0.0.1:8080', '--delivery')
+  const timeSourceText = str('time-source')
+  let timeSource: string | undefined = `${delivery}/.well-known/time`
+  if (timeSourceText === 'none') timeSource = undefined
+  else if (timeSourceText !== undefined) {
+    parseUrl(timeSourceText, '--time-source')
+    timeSource = new URL(timeSourceText).href
+  }
   const startNumber = str('start-number')
   return {
     ingest: parseUrl(str('ingest') ?? 'http://127.0.0.1:8081', '--ingest'),
@@ -189,9 +240,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     controlToken: str('control-token'),
     channel,
     pipelines,
-    segmentDurationMs:
-      segmentMs === undefined ? 2000 : parseInteger(segmentMs, '--segment-ms', 100, 3_600_000),
-    durationMs: parseTime(str('duration') ?? '120s', '--duration'),
+    segmentDurationMs,
+    durationMs,
     startNumber:
       startNumber === undefined
         ? undefined
@@ -201,6 +251,10 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     lateRate: parseRate(str('late-rate'), '--late-rate'),
     missingRate: parseRate(str('missing-rate'), '--missing-rate'),
     outages,
+    gapsMs,
+    cutsMs,
+    delivery,
+    timeSource,
     seed: str('seed'),
     report: str('report'),
     help: v.help === true,

@@ -12,7 +12,7 @@ function seconds(ms: number): string {
 
 function faultCount(s: PipelineStats): number {
   const f = s.faults
-  return f.corrupt + f.tfdt + f.reported + f.late + f.missing + f.outage
+  return f.corrupt + f.tfdt + f.reported + f.late + f.missing + f.outage + f.gap + f.cut
 }
 
 /** One line: elapsed time, segment number, per pipeline segments and faults, errors. */
@@ -48,7 +48,8 @@ export function summaryText(result: SimulationResult, channel: string): string {
     const f = s.faults
     lines.push(
       `  ${s.pipeline}: ${s.segmentsOk} segment PUTs ok, ${s.segmentsFailed} failed; ${s.othersOk} init/MPD PUTs ok, ${s.othersFailed} failed`,
-      `    faults: ${f.corrupt} corrupt, ${f.tfdt} wrong tfdt, ${f.reported} reported, ${f.late} late, ${f.missing} missing, ${f.outage} skipped in outage`,
+      `    faults: ${f.corrupt} corrupt, ${f.tfdt} wrong tfdt, ${f.reported} reported, ${f.late} late, ${f.missing} missing, ${f.outage} skipped in outage` +
+        (f.gap + f.cut > 0 ? `, ${f.gap} withheld and ${f.cut} cut off by --gap/--cut` : ''),
       `    PUT latency p50 ${ms(percentile(s.latencies, 50))}, p99 ${ms(percentile(s.latencies, 99))}, max ${ms(percentile(s.latencies, 100))}`,
     )
     if (s.flaggedClean > 0 || s.unflaggedDefects > 0) {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto'
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { type DefectFault, FaultPlan } from './fault-plan.js'
+import { type DefectFault, FaultPlan, type ForcedFault } from './fault-plan.js'
 import { truncateSegment } from './fmp4.js'
 import { buildMediaSegment, type SimRendition } from './media.js'
 import { renderMpd } from './mpd.js'
@@ -36,6 +36,8 @@ export interface CopyRecord {
   readonly fault: DefectFault | null
   /** `Segment-Defects` the packager sent. */
   readonly reported: string | null
+  /** `--gap` or `--cut` on this segment (every pipeline's copy is then withheld or cut off). */
+  readonly forced: ForcedFault | null
   /** How long after A(N) the PUT was planned. */
   readonly lateMs: number
   /** When the PUT started and was answered (epoch ms). */
@@ -66,7 +68,11 @@ export interface PipelineStats {
   othersFailed: number
   /** Highest segment number acknowledged. */
   lastNumber: number | null
-  readonly faults: Record<DefectFault | 'late' | 'missing' | 'outage', number>
+  /**
+   * Copies per fault; `gap`: copies withheld for a `--gap` or `--cut`; `cut`: copies sent cut
+   * off for a `--cut`.
+   */
+  readonly faults: Record<DefectFault | 'late' | 'missing' | 'outage' | ForcedFault, number>
   /** Copies sent clean that the origin flagged, and copies sent broken (cut off, wrong tfdt) it did not. */
   flaggedClean: number
   unflaggedDefects: number
@@ -153,6 +159,8 @@ export class Simulation {
       lateRate: options.lateRate,
       missingRate: options.missingRate,
       outages: options.outages,
+      gapsMs: options.gapsMs,
+      cutsMs: options.cutsMs,
     })
     this.#now = clock
     const AgentClass = options.ingest.startsWith('https:') ? HttpsAgent : HttpAgent
@@ -164,7 +172,7 @@ export class Simulation {
         othersOk: 0,
         othersFailed: 0,
         lastNumber: null,
-        faults: { corrupt: 0, tfdt: 0, reported: 0, late: 0, missing: 0, outage: 0 },
+        faults: { corrupt: 0, tfdt: 0, reported: 0, late: 0, missing: 0, outage: 0, gap: 0, cut: 0 },
         flaggedClean: 0,
         unflaggedDefects: 0,
         down: false,
@@ -289,9 +297,17 @@ export class Simulation {
 
   #publishNumber(n: number): void {
     const o = this.options
+    const forced = this.plan.forced(n - this.#startNumber)
+    const cutBy = forced === 'cut' ? this.plan.cutPipeline(n - this.#startNumber, o.pipelines) : undefined
     for (const p of o.pipelines) {
       for (const r of this.renditions) {
-        const fault = this.plan.segment(p, r.id, n, r.contentType)
+        // A forced fault replaces the random draw: no copy, or the one cut-off copy.
+        const fault =
+          forced === undefined
+            ? this.plan.segment(p, r.id, n, r.contentType)
+            : p === cutBy
+              ? { missing: false, lateMs: 0, defect: 'corrupt' as const, reported: undefined }
+              : { missing: true, lateMs: 0, defect: undefined, reported: undefined }
         const path = MEDIA_TEMPLATE.replace('$RepresentationID$', r.id).replace(
           '$Number%05d$',
           String(n).padStart(5, '0'),
@@ -312,6 +328,7 @@ export class Simulation {
           defective: fault.defect !== undefined,
           fault: fault.defect ?? null,
           reported: fault.reported ?? null,
+          forced: forced ?? null,
           lateMs: fault.lateMs,
           sentAt: null,
           answeredAt: null,
@@ -319,7 +336,7 @@ export class Simulation {
         }
         seg.copies[p] = copy
         if (fault.missing) {
-          stats.faults.missing++
+          stats.faults[forced === undefined ? 'missing' : 'gap']++
           continue
         }
         if (fault.lateMs === 0) {
@@ -382,7 +399,8 @@ export class Simulation {
       ...(copy.fault === 'tfdt' ? { tfdtNumber: n + 1 } : {}),
     })
     if (copy.fault === 'corrupt') body = truncateSegment(body, 0.5)
-    if (copy.fault) stats.faults[copy.fault]++
+    if (copy.forced === 'cut') stats.faults.cut++
+    else if (copy.fault) stats.faults[copy.fault]++
     if (copy.lateMs > 0) stats.faults.late++
     const headers: Record<string, string> = {}
     if (copy.reported) headers['Segment-Defects'] = copy.reported
@@ -433,6 +451,7 @@ export class Simulation {
       initialization: INIT_TEMPLATE,
       timeShiftBufferDepthMs: DVR_WINDOW_MS,
       renditions: this.renditions,
+      timeSource: o.timeSource,
     })
     await this.#putOther(p, MANIFEST_PATH, Buffer.from(mpd))
   }

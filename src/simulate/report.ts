@@ -38,11 +38,19 @@ export function buildReport(
       lateRate: options.lateRate,
       missingRate: options.missingRate,
       outages: options.outages,
+      /** `--gap` and `--cut`: when (ms after the start) and which segment number. */
+      gaps: options.gapsMs.map((atMs) => ({ atMs, number: forcedNumber(options, result, atMs) })),
+      cuts: options.cutsMs.map((atMs) => ({ atMs, number: forcedNumber(options, result, atMs) })),
     },
+    timeSource: options.timeSource ?? null,
     errors: result.errors,
     pipelineStats: result.pipelines.map(({ latencies: _, ...rest }) => rest),
     segments: result.segments,
   }
+}
+
+function forcedNumber(options: SimulateOptions, result: SimulationResult, atMs: number): number {
+  return result.startNumber + Math.floor(atMs / options.segmentDurationMs)
 }
 
 export type Report = ReturnType<typeof buildReport>

@@ -23,8 +23,15 @@ interface Run {
   stderr: string
 }
 
-/** Runs `liveorigin simulate <args>`; `interruptAfterMs` sends SIGINT then. */
-function simulate(args: string[], interruptAfterMs?: number): Promise<Run> {
+/**
+ * Runs `liveorigin simulate <args>`; `interrupt` sends SIGINT `afterMs` after the channel
+ * exists on `control` (the simulator handles signals from before it creates the channel, so
+ * a slow start on a busy machine cannot kill it with the signal's default action).
+ */
+function simulate(
+  args: string[],
+  interrupt?: { control: string; channel: string; afterMs: number },
+): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -36,7 +43,17 @@ function simulate(args: string[], interruptAfterMs?: number): Promise<Run> {
   child.stderr.on('data', (d) => {
     stderr += d
   })
-  if (interruptAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), interruptAfterMs)
+  if (interrupt !== undefined) {
+    void (async () => {
+      while (child.exitCode === null) {
+        const r = await fetch(`${interrupt.control}/api/v1/channels/${interrupt.channel}`)
+        await r.arrayBuffer()
+        if (r.status === 200) break
+        await new Promise((res) => setTimeout(res, 50))
+      }
+      setTimeout(() => child.kill('SIGINT'), interrupt.afterMs)
+    })()
+  }
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })))
 }
 
@@ -88,6 +105,12 @@ describe('liveorigin simulate (child process against a live origin)', () => {
       '0.1',
       '--outage',
       'east:1s-2s',
+      '--gap',
+      '1500ms',
+      '--cut',
+      '2s',
+      '--delivery',
+      origin.delivery,
       '--seed',
       'cli-test',
       '--report',
@@ -113,7 +136,28 @@ describe('liveorigin simulate (child process against a live origin)', () => {
       missingRate: 0.1,
     })
     const kinds = new Set<string>()
+    // --gap 1500ms and --cut 2s: segments S+3 and S+4 on every pipeline and rendition.
+    assert.deepEqual(r.faults.gaps, [{ atMs: 1500, number: r.startNumber + 3 }])
+    assert.deepEqual(r.faults.cuts, [{ atMs: 2000, number: r.startNumber + 4 }])
+    for (const seg of r.segments.filter((s) => s.number === r.startNumber + 3)) {
+      for (const pipeline of r.pipelines) {
+        assert.equal(seg.copies[pipeline]!.outcome, 'missing', `${seg.path} ${pipeline}`)
+        assert.equal(seg.copies[pipeline]!.forced, 'gap')
+      }
+    }
+    for (const seg of r.segments.filter((s) => s.number === r.startNumber + 4)) {
+      // Due 2.5 s after the start, after east's outage: east sends the cut-off copy.
+      const east = seg.copies.east!
+      assert.deepEqual([east.outcome, east.fault, east.forced], ['sent', 'corrupt', 'cut'], seg.path)
+      assert.match(east.echo!, /^corrupt;reason="segment ends inside the mdat box/)
+      assert.deepEqual([seg.copies.west!.outcome, seg.copies.west!.forced], ['missing', 'cut'])
+    }
+    const forcedStats = Object.fromEntries(r.pipelineStats.map((p) => [p.pipeline, p.faults]))
+    assert.deepEqual([forcedStats.east!.gap, forcedStats.east!.cut], [3, 3])
+    assert.deepEqual([forcedStats.west!.gap, forcedStats.west!.cut], [6, 0])
+    assert.match(run.stdout, /3 withheld and 3 cut off by --gap\/--cut/)
     for (const seg of r.segments) {
+      if (seg.number === r.startNumber + 3 || seg.number === r.startNumber + 4) continue
       for (const pipeline of r.pipelines) {
         const copy = seg.copies[pipeline]!
         const media = seg.rendition === '2' ? 'audio' : 'video'
@@ -161,7 +205,11 @@ describe('liveorigin simulate (child process against a live origin)', () => {
         assert.equal(g.status, 200, seg.path)
         assert.ok(g.headers.get('segment-defects'), seg.path)
         assert.equal(g.headers.get('cache-ttl-ms'), '500')
+      } else if (g.status === 200) {
+        // No copy anywhere: a filler (gap policy "filler") …
+        assert.equal(g.headers.get('segment-defects'), 'filler', seg.path)
       } else {
+        // … or 410 Gone (gap policy "gone").
         assert.equal(g.status, 410, seg.path)
       }
     }
@@ -175,6 +223,13 @@ describe('liveorigin simulate (child process against a live origin)', () => {
       new RegExp(`availabilityStartTime="${new Date(r.availabilityStartTime).toISOString()}"`),
     )
     assert.match(xml, new RegExp(`startNumber="${r.startNumber}"`))
+    assert.ok(
+      xml.includes(
+        `<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="${origin.delivery}/.well-known/time"/>`,
+      ),
+      xml,
+    )
+    assert.equal(r.timeSource, `${origin.delivery}/.well-known/time`)
     const [video] = loadRenditions()
     const init = await fetch(`${origin.delivery}/${r.channel}/init-0.m4s`)
     assert.equal(sha256(Buffer.from(await init.arrayBuffer())), sha256(video!.initBytes))
@@ -244,7 +299,7 @@ describe('liveorigin simulate (child process against a live origin)', () => {
         '--duration',
         '0',
       ],
-      2500,
+      { control: origin.control, channel: 'forever', afterMs: 2000 },
     )
     assert.equal(run.code, 0, run.stdout + run.stderr)
     assert.match(run.stdout, /\(stopped\)/)

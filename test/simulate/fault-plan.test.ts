@@ -132,4 +132,36 @@ describe('fault plan', () => {
     }
     for (const b of buckets) assert.ok(Math.abs(b - 2000) < 200, `bucket ${b}`)
   })
+
+  it('--gap and --cut: the segment covering the time, by index from the start number', () => {
+    const p = plan({ gapsMs: [30_000, 31_999], cutsMs: [40_000, 0], defectRate: 1 })
+    assert.equal(p.index(31_999), 15)
+    assert.equal(p.forced(15), 'gap')
+    assert.equal(p.forced(20), 'cut')
+    assert.equal(p.forced(0), 'cut')
+    for (const i of [1, 14, 16, 19, 21]) assert.equal(p.forced(i), undefined)
+    assert.deepEqual(p.forcedFaults(), [
+      { index: 0, kind: 'cut' },
+      { index: 15, kind: 'gap' },
+      { index: 20, kind: 'cut' },
+    ])
+    assert.throws(() => plan({ gapsMs: [30_000], cutsMs: [30_500] }), /both a gap and a cut/)
+    assert.throws(() => plan({ gapsMs: [-1] }), RangeError)
+  })
+
+  it('the cut-off copy comes from the first pipeline not in an outage when the segment is due', () => {
+    // Segment index i is due (i + 1)·D after the start: index 9 at 20 s, index 19 at 40 s.
+    const p = plan({ outages: [{ pipeline: 'east', fromMs: 20_000, toMs: 40_000 }] })
+    assert.equal(p.cutPipeline(8, ['east', 'west']), 'east')
+    assert.equal(p.cutPipeline(9, ['east', 'west']), 'west')
+    assert.equal(p.cutPipeline(18, ['east', 'west']), 'west')
+    assert.equal(p.cutPipeline(19, ['east', 'west']), 'east')
+    const down = plan({
+      outages: [
+        { pipeline: 'east', fromMs: 0, toMs: 10_000 },
+        { pipeline: 'west', fromMs: 0, toMs: 10_000 },
+      ],
+    })
+    assert.equal(down.cutPipeline(2, ['east', 'west']), undefined)
+  })
 })

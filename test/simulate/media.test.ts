@@ -160,6 +160,7 @@ describe('simulator media: segments built from the fixtures', () => {
       initialization: INIT_TEMPLATE,
       timeShiftBufferDepthMs: 4 * 3600_000,
       renditions,
+      timeSource: 'http://127.0.0.1:8080/.well-known/time?a=1&b=2',
     })
     const learned = learnChannelFromMpd(xml, { path: 'manifest.mpd' })
     assert.equal(learned.type, 'dynamic')
@@ -170,6 +171,22 @@ describe('simulator media: segments built from the fixtures', () => {
     assert.equal(learned.initialization, INIT_TEMPLATE)
     assert.equal(learned.dvrWindowMs, 4 * 3600_000)
     assert.match(xml, /<Representation id="2" mimeType="audio\/mp4" codecs="mp4a.40.2"/)
+    // The players' clock: UTCTiming after the Period (its place in the MPD schema).
+    assert.match(
+      xml,
+      /<\/Period>\n {2}<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="http:\/\/127\.0\.0\.1:8080\/\.well-known\/time\?a=1&amp;b=2"\/>\n<\/MPD>/,
+    )
+    const without = renderMpd({
+      availabilityStartTime: ast,
+      publishTime: ast,
+      segmentDurationMs: 2000,
+      startNumber: S,
+      media: MEDIA_TEMPLATE,
+      initialization: INIT_TEMPLATE,
+      timeShiftBufferDepthMs: 0,
+      renditions,
+    })
+    assert.doesNotMatch(without, /UTCTiming/)
   })
 
   it('ffmpeg decodes init + consecutive segments of every rendition without an error', (t) => {

@@ -18,6 +18,30 @@ describe('simulate options', () => {
     assert.deepEqual(o.outages, [])
     assert.equal(o.seed, undefined)
     assert.equal(o.help, false)
+    assert.deepEqual([o.gapsMs, o.cutsMs], [[], []])
+    assert.equal(o.delivery, 'http://127.0.0.1:8080')
+    assert.equal(o.timeSource, 'http://127.0.0.1:8080/.well-known/time')
+  })
+
+  it('--gap and --cut (repeatable), --delivery and --time-source', () => {
+    const o = parseSimulateArgs([
+      '--gap',
+      '30s',
+      '--gap',
+      '43s',
+      '--cut',
+      '40s',
+      '--delivery',
+      'http://127.0.0.3:9000/',
+    ])
+    assert.deepEqual(o.gapsMs, [30_000, 43_000])
+    assert.deepEqual(o.cutsMs, [40_000])
+    assert.equal(o.timeSource, 'http://127.0.0.3:9000/.well-known/time')
+    assert.equal(parseSimulateArgs(['--time-source', 'none']).timeSource, undefined)
+    assert.equal(
+      parseSimulateArgs(['--time-source', 'https://time.example/now?iso']).timeSource,
+      'https://time.example/now?iso',
+    )
   })
 
   it('parses every option', () => {
@@ -102,6 +126,11 @@ describe('simulate options', () => {
       [['--ingest', 'ftp://x'], /^--ingest: expected an http/],
       [['--control', 'nope'], /^--control: not a URL/],
       [['--start-number=-1'], /^--start-number: /],
+      [['--gap', 'soon'], /^--gap: expected a time/],
+      [['--cut', '2m'], /^--cut 2m: not before the end of the run \(--duration 120s\)/],
+      [['--gap', '30s', '--cut', '31s'], /^--cut 31s: the same segment as --gap 30s/],
+      [['--delivery', 'x'], /^--delivery: not a URL/],
+      [['--time-source', 'ftp://t'], /^--time-source: expected an http/],
       [['--bogus'], /^simulate: Unknown option '--bogus'/],
       [['extra'], /^simulate: Unexpected argument 'extra'/],
     ]

@@ -1,0 +1,315 @@
+/**
+ * The players' side of the end-to-end player tests: a loopback static server for dash.js and
+ * Shaka Player (from npm) and one page per player, Debian's Chromium driven by
+ * playwright-core, and the arithmetic that turns what a page recorded (the players' own
+ * events, the video element's events and a sample of `video.currentTime` every 250 ms) into
+ * start-up time, stalls and errors.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
+
+/** Debian's package; the tests never download a browser. */
+export const CHROMIUM = process.env.LIVEORIGIN_CHROMIUM ?? '/usr/bin/chromium'
+
+/**
+ * Flags for a headless Chromium run as root in a container: no sandbox (it needs user
+ * namespaces that containers usually lack), autoplay without a gesture, /tmp instead of a
+ * small /dev/shm, no GPU, no sound card needed.
+ */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-dev-shm-usage',
+  '--disable-gpu',
+  '--mute-audio',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+]
+
+export type PlayerName = 'dashjs' | 'shaka'
+
+/** One thing a page saw, in epoch ms (`Date.now()` in the page). */
+export interface PageEvent {
+  readonly t: number
+  /** `video:<event>`, `dashjs:<event>` or `shaka:<event>`. */
+  readonly type: string
+  readonly currentTime: number
+  readonly detail?: unknown
+}
+
+export interface PageSample {
+  readonly t: number
+  readonly currentTime: number
+  readonly paused: boolean
+  readonly readyState: number
+  /** Seconds buffered ahead of currentTime. */
+  readonly ahead: number
+}
+
+export interface PageLog {
+  readonly player: PlayerName
+  /** When the page called the player's load (epoch ms). */
+  readonly loadAt: number | null
+  readonly events: PageEvent[]
+  readonly samples: PageSample[]
+  /** Player errors (with Shaka's severity; dash.js has none: every error event counts). */
+  readonly errors: Array<{ t: number; code: unknown; message: string; fatal: boolean }>
+}
+
+const PAGE_SCRIPT = {
+  dashjs: `
+    const player = dashjs.MediaPlayer().create()
+    const E = dashjs.MediaPlayer.events
+    for (const name of ['PLAYBACK_STALLED', 'PLAYBACK_WAITING', 'PLAYBACK_PLAYING', 'PLAYBACK_STARTED', 'PLAYBACK_SEEKING', 'PLAYBACK_ERROR']) {
+      player.on(E[name], (e) => log.event('dashjs:' + name, null))
+    }
+    player.on(E.ERROR, (e) => {
+      const err = e.error || {}
+      log.error(err.code, String(err.message || JSON.stringify(e.error)).slice(0, 400), true)
+    })
+    player.updateSettings({ debug: { logLevel: 1 } })
+    player.initialize(video, MPD, true)
+    log.loaded()
+  `,
+  shaka: `
+    shaka.polyfill.installAll()
+    const player = new shaka.Player()
+    player.addEventListener('buffering', (e) => log.event('shaka:buffering', { buffering: e.buffering }))
+    player.addEventListener('error', (e) => {
+      const err = e.detail || {}
+      log.error(err.code, 'category ' + err.category + ' ' + JSON.stringify(err.data || []).slice(0, 400), err.severity === 2)
+    })
+    ;(async () => {
+      await player.attach(video)
+      log.loaded()
+      try {
+        await player.load(MPD)
+      } catch (err) {
+        log.error(err.code, 'load: category ' + err.category + ' ' + JSON.stringify(err.data || []).slice(0, 400), true)
+      }
+    })()
+  `,
+} as const
+
+function pageHtml(player: PlayerName): string {
+  const lib = player === 'dashjs' ? '/lib/dash.all.min.js' : '/lib/shaka-player.compiled.js'
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>${player}</title><script src="${lib}"></script></head>
+<body><video id="v" muted autoplay playsinline width="320" height="180"></video>
+<script>
+const MPD = new URLSearchParams(location.search).get('mpd')
+const video = document.getElementById('v')
+const log = window.__log = {
+  player: ${JSON.stringify(player)}, loadAt: null, events: [], samples: [], errors: [],
+  event(type, detail) { this.events.push({ t: Date.now(), type, currentTime: video.currentTime, detail }) },
+  error(code, message, fatal) { this.errors.push({ t: Date.now(), code, message, fatal }); this.event('error', { code, fatal }) },
+  loaded() { this.loadAt = Date.now() },
+}
+for (const name of ['waiting', 'playing', 'stalled', 'seeking', 'seeked', 'pause', 'ended']) {
+  video.addEventListener(name, () => log.event('video:' + name, null))
+}
+video.addEventListener('error', () => {
+  const e = video.error
+  log.error('media-' + (e && e.code), 'video element: ' + (e && e.message), true)
+})
+setInterval(() => {
+  let ahead = 0
+  for (let i = 0; i < video.buffered.length; i++) {
+    if (video.buffered.start(i) <= video.currentTime + 0.1 && video.buffered.end(i) > video.currentTime) ahead = video.buffered.end(i) - video.currentTime
+  }
+  log.samples.push({ t: Date.now(), currentTime: video.currentTime, paused: video.paused, readyState: video.readyState, ahead })
+}, 250)
+${PAGE_SCRIPT[player]}
+</script></body></html>`
+}
+
+/** The files the pages load: the players' browser builds, from their npm packages. */
+function libraries(): Record<string, string> {
+  const modules = fileURLToPath(new URL('../../node_modules/', import.meta.url))
+  return {
+    '/lib/dash.all.min.js': join(modules, 'dashjs/dist/modern/umd/dash.all.min.js'),
+    '/lib/shaka-player.compiled.js': join(modules, 'shaka-player/dist/shaka-player.compiled.js'),
+  }
+}
+
+/** A loopback server for the pages and the players' scripts. */
+export async function startPageServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const files = libraries()
+  const cache = new Map<string, Buffer>()
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname
+    const player = /^\/(dashjs|shaka)\.html$/.exec(path)?.[1] as PlayerName | undefined
+    if (player) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
+      res.end(pageHtml(player))
+      return
+    }
+    const file = files[path]
+    if (!file) {
+      res.writeHead(404).end()
+      return
+    }
+    let body = cache.get(file)
+    if (!body) {
+      body = readFileSync(file)
+      cache.set(file, body)
+    }
+    res.writeHead(200, { 'Content-Type': 'text/javascript', 'Content-Length': body.length })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+}
+
+/** A response a page got from the origin (status and the headers that matter). */
+export interface PageResponse {
+  readonly t: number
+  readonly url: string
+  readonly status: number
+  /** The answer's `Segment-Defects` and `Segment-Pipeline` ('' when none). */
+  readonly defects: string
+  readonly pipeline: string
+  /** From the request to the answer's headers (ms; -1 when unknown). */
+  readonly ms: number
+}
+
+/** Opens a page playing `mpd` with `player`; records every response from `originPrefix`. */
+export async function openPlayer(
+  browser: Browser,
+  pages: string,
+  player: PlayerName,
+  mpd: string,
+  originPrefix: string,
+): Promise<{ page: Page; responses: PageResponse[]; console: string[] }> {
+  const page = await browser.newPage()
+  const responses: PageResponse[] = []
+  const console: string[] = []
+  page.on('response', (r) => {
+    if (r.url().startsWith(originPrefix)) {
+      const h = r.headers()
+      responses.push({
+        t: Date.now(),
+        url: r.url(),
+        status: r.status(),
+        defects: h['segment-defects'] ?? '',
+        pipeline: h['segment-pipeline'] ?? '',
+        ms: Math.round(r.request().timing().responseStart),
+      })
+    }
+  })
+  page.on('requestfailed', (r) => {
+    if (r.url().startsWith(originPrefix)) {
+      responses.push({
+        t: Date.now(),
+        url: r.url(),
+        status: 0,
+        defects: '',
+        pipeline: r.failure()?.errorText ?? '',
+        ms: -1,
+      })
+    }
+  })
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.push(`${m.type()}: ${m.text()}`.slice(0, 300))
+  })
+  await page.goto(`${pages}/${player}.html?mpd=${encodeURIComponent(mpd)}`)
+  return { page, responses, console }
+}
+
+export async function readLog(page: Page): Promise<PageLog> {
+  return page.evaluate(() => (globalThis as unknown as { __log: PageLog }).__log)
+}
+
+/** A time the playback clock stood still while the page waited to play on. */
+export interface Stall {
+  /** Epoch ms when the clock stopped, and how long it stood. */
+  readonly at: number
+  readonly ms: number
+  /** `video.currentTime` where it stood. */
+  readonly currentTime: number
+}
+
+export interface PlaybackSummary {
+  /** First `playing` of the video element (epoch ms), and ms from the player's load. */
+  readonly playingAt: number | null
+  readonly startupMs: number | null
+  /** Stalls after the start: the clock still for about 500 ms or more (±250 ms). */
+  readonly stalls: Stall[]
+  /** `waiting` → `playing` of the video element after the start, with their durations (ms). */
+  readonly waits: number[]
+  /** The last sampled `video.currentTime` within the window. */
+  readonly lastCurrentTime: number
+  /** currentTime at the first and last sample of the window. */
+  readonly firstCurrentTime: number
+  readonly fatalErrors: PageLog['errors']
+  readonly errors: PageLog['errors']
+}
+
+/**
+ * Start-up, stalls and errors from a page's log, in [playing, until). A stall is read off the
+ * clock itself: the time between the last sample in which `currentTime` had advanced and the
+ * next sample in which it advanced again, when that is 500 ms or more (samples are 250 ms
+ * apart, so a smooth clock never shows one).
+ */
+export function summarize(log: PageLog, until: number): PlaybackSummary {
+  const playing = log.events.find((e) => e.type === 'video:playing')
+  const playingAt = playing?.t ?? null
+  const startupMs = playingAt !== null && log.loadAt !== null ? playingAt - log.loadAt : null
+  const samples = log.samples.filter((s) => playingAt !== null && s.t >= playingAt && s.t <= until)
+  const stalls: Stall[] = []
+  let moved = samples[0]
+  for (let i = 1; i < samples.length; i++) {
+    const s = samples[i]!
+    const prev = samples[i - 1]!
+    if (s.currentTime !== prev.currentTime) {
+      // Still from about `moved` (it stopped within the sample before) until between `prev`
+      // and `s`: the midpoint estimate is s.t − moved.t, ±250 ms.
+      if (moved && prev !== moved) {
+        const ms = s.t - moved.t
+        if (ms >= 500) stalls.push({ at: moved.t, ms, currentTime: moved.currentTime })
+      }
+      moved = s
+    }
+  }
+  const last = samples.at(-1)
+  if (moved && last && last !== moved && last.t - moved.t >= 500) {
+    stalls.push({ at: moved.t, ms: last.t - moved.t, currentTime: moved.currentTime })
+  }
+  const waits: number[] = []
+  let waitingAt: number | null = null
+  for (const e of log.events) {
+    if (playingAt === null || e.t <= playingAt || e.t > until) continue
+    if (e.type === 'video:waiting' && waitingAt === null) waitingAt = e.t
+    if (e.type === 'video:playing' && waitingAt !== null) {
+      waits.push(e.t - waitingAt)
+      waitingAt = null
+    }
+  }
+  if (waitingAt !== null) waits.push(until - waitingAt)
+  return {
+    playingAt,
+    startupMs,
+    stalls,
+    waits,
+    firstCurrentTime: samples[0]?.currentTime ?? 0,
+    lastCurrentTime: last?.currentTime ?? 0,
+    fatalErrors: log.errors.filter((e) => e.fatal),
+    errors: log.errors,
+  }
+}
