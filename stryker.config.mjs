@@ -1,0 +1,48 @@
+// StrykerJS configuration for `npm run test:mutation` (scripts/mutation.mjs runs it and then
+// checks the per-module thresholds). The modules and their tests live in
+// scripts/mutation-modules.mjs. Tests run as TAP from node's test runner (`node --import tsx`),
+// one process per test file; `perTest` coverage makes each mutant rerun only the test files
+// that reach it. No type checker: a mutant that does not type-check still has to be killed by
+// a test (TypeScript 7 has no JS API for Stryker's checker, so `tsconfigFile` points nowhere).
+import { modules } from './scripts/mutation-modules.mjs'
+
+const only = process.env.MUTATION_MODULES?.split(',').filter(Boolean)
+const selected = only ? modules.filter((m) => only.includes(m.file)) : modules
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'tap',
+  plugins: ['@stryker-mutator/tap-runner'],
+  mutate: selected.map((m) => m.file),
+  tap: {
+    testFiles: [...new Set(selected.flatMap((m) => m.tests))],
+    nodeArgs: ['--import', 'tsx', '-r', '{{hookFile}}', '{{testFile}}'],
+    forceBail: true,
+  },
+  coverageAnalysis: 'perTest',
+  checkers: [],
+  tsconfigFile: 'stryker-has-no-tsconfig.json',
+  disableTypeChecks: false,
+  concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
+  timeoutMS: 10_000,
+  timeoutFactor: 2,
+  incremental: process.env.MUTATION_FULL !== '1',
+  incrementalFile: 'scripts/mutation-incremental.json',
+  reporters: ['json', 'html', 'clear-text', 'progress-append-only'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
+  ignorePatterns: [
+    'data',
+    '.bench',
+    '.run',
+    'bench/results',
+    'reports',
+    'dist',
+    'assets/sim',
+    'test/e2e',
+    'test/distributed',
+  ],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+}
