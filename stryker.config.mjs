@@ -16,17 +16,23 @@ export default {
   mutate: selected.map((m) => m.file),
   tap: {
     testFiles: [...new Set(selected.flatMap((m) => m.tests))],
-    nodeArgs: ['--import', 'tsx', '-r', '{{hookFile}}', '{{testFile}}'],
+    // The bundle scripts/mutation-build.mjs wrote next to each test file (plain node, no tsx).
+    nodeArgs: ['-r', '{{hookFile}}', '{{testFile}}.mjs'],
     forceBail: true,
   },
   coverageAnalysis: 'perTest',
+  buildCommand: 'node scripts/mutation-build.mjs',
   checkers: [],
   tsconfigFile: 'stryker-has-no-tsconfig.json',
   disableTypeChecks: false,
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  incremental: process.env.MUTATION_FULL !== '1',
+  // Incremental mode: mutants whose source and covering tests are unchanged since the committed
+  // file keep their result. MUTATION_FULL=1 reruns every mutant and rewrites the file. A run
+  // of selected modules neither reads nor writes it (it would drop the other modules).
+  incremental: only === undefined,
+  force: process.env.MUTATION_FULL === '1',
   incrementalFile: 'scripts/mutation-incremental.json',
   reporters: ['json', 'html', 'clear-text', 'progress-append-only'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
