@@ -28,7 +28,8 @@ export interface CliOrigin {
 export async function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 20_000,
+  // Generous: on a busy machine start-up (tsx compiling, workers forking) takes long.
+  timeoutMs = 60_000,
 ): Promise<CliOrigin> {
   const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
   const child = spawn(
@@ -56,7 +57,10 @@ export async function startCli(
     out += d
   })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`origin did not start:\n${out}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`origin did not start in ${timeoutMs} ms:\n${out}`))
+    }, timeoutMs)
     const check = () => {
       if (out.includes('"liveorigin listening"')) {
         clearTimeout(timer)
