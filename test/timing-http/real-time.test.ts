@@ -137,7 +137,10 @@ describe('real clock, supervised shape (ingest and delivery in separate processe
   after(async () => {
     const exited = new Promise((resolve) => origin.child.once('exit', resolve))
     origin.child.kill('SIGTERM')
+    // A drain that does not end within 30 s must not hang the suite.
+    const kill = setTimeout(() => origin.child.kill('SIGKILL'), 30_000)
     await exited
+    clearTimeout(kill)
     const { rmSync } = await import('node:fs')
     rmSync(`/tmp/liveorigin-rt-${process.pid}`, { recursive: true, force: true })
   })
