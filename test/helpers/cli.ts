@@ -29,7 +29,7 @@ export async function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   // Generous: on a busy machine start-up (tsx compiling, workers forking) takes long.
-  timeoutMs = 60_000,
+  timeoutMs = 120_000,
 ): Promise<CliOrigin> {
   const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
   const child = spawn(

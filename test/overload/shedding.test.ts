@@ -22,6 +22,8 @@ before(async () => {
     // The pressure here is the slowed storage; load from other processes on a busy machine
     // (event-loop delay) must not decide what is shed.
     LIVEORIGIN_OVERLOAD_EVENT_LOOP_DELAY_MS: '2000',
+    // Delivery at normal priority: niced, it starves on a busy machine and never starts.
+    LIVEORIGIN_DELIVERY_NICENESS: '0',
   })
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
