@@ -47,7 +47,12 @@ export async function startCli(
       String(control),
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '0', ...env } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Delivery processes at normal priority unless a test asks: niced, they starve on a busy
+      // machine (the test's own client competes with them).
+      env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '0', LIVEORIGIN_DELIVERY_NICENESS: '0', ...env },
+    },
   )
   let out = ''
   child.stdout!.on('data', (d) => {
