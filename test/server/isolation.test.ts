@@ -109,17 +109,23 @@ describe('role isolation on one machine', () => {
     // PUTs run until the worker has been replaced and at least 10 were made after the kill
     // (counted, not timed: on a busy machine a PUT may take long).
     let stop = false
-    const statuses: number[] = []
+    // A failed PUT is recorded with its cause (so that the assertion below names it).
+    const statuses: (number | string)[] = []
     const writes = (async () => {
       let i = 0
       while (!stop) {
-        const r = await fetch(`${origin.ingest}/iso/v/${i++}.m4s`, {
-          method: 'PUT',
-          body: randomBytes(100_000),
-          headers: { 'Pipeline-Id': 'east' },
-        })
-        statuses.push(r.status)
-        await r.arrayBuffer()
+        try {
+          const r = await fetch(`${origin.ingest}/iso/v/${i++}.m4s`, {
+            method: 'PUT',
+            body: randomBytes(100_000),
+            headers: { 'Pipeline-Id': 'east' },
+          })
+          statuses.push(r.status)
+          await r.arrayBuffer()
+        } catch (err) {
+          const cause = (err as Error & { cause?: Error & { code?: string } }).cause
+          statuses.push(`PUT ${i - 1}: ${(err as Error).message} (${cause?.code ?? cause?.message})`)
+        }
       }
     })()
     const waitUntil = async (check: () => boolean, ms: number) => {
