@@ -4,10 +4,12 @@
 // one process per test file; `perTest` coverage makes each mutant rerun only the test files
 // that reach it. No type checker: a mutant that does not type-check still has to be killed by
 // a test (TypeScript 7 has no JS API for Stryker's checker, so `tsconfigFile` points nowhere).
-import { modules } from './scripts/mutation-modules.mjs'
+import { selectedModules } from './scripts/mutation-modules.mjs'
 
-const only = process.env.MUTATION_MODULES?.split(',').filter(Boolean)
-const selected = only ? modules.filter((m) => only.includes(m.file)) : modules
+const selected = selectedModules()
+// The default selection reads and writes the committed incremental file; any other selection
+// would drop the modules it leaves out from that file, so it runs without one.
+const defaultRun = !process.env.MUTATION_MODULES && process.env.MUTATION_ALL !== '1'
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -32,8 +34,8 @@ export default {
   timeoutFactor: 2,
   // Incremental mode: mutants whose source and covering tests are unchanged since the committed
   // file keep their result. MUTATION_FULL=1 reruns every mutant and rewrites the file. A run
-  // of selected modules neither reads nor writes it (it would drop the other modules).
-  incremental: only === undefined,
+  // of other modules (named, or --all) neither reads nor writes it.
+  incremental: defaultRun,
   force: process.env.MUTATION_FULL === '1',
   incrementalFile: 'scripts/mutation-incremental.json',
   reporters: ['json', 'html', 'clear-text', 'progress-append-only'],

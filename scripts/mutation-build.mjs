@@ -5,11 +5,9 @@
 // `node`, which starts several times faster than `node --import tsx` (one process per test
 // file per mutant). Kept next to the original so that `import.meta.url` paths (fixtures) hold.
 import { build } from 'esbuild'
-import { modules } from './mutation-modules.mjs'
+import { selectedModules } from './mutation-modules.mjs'
 
-const only = process.env.MUTATION_MODULES?.split(',').filter(Boolean)
-const selected = only ? modules.filter((m) => only.includes(m.file)) : modules
-const tests = [...new Set(selected.flatMap((m) => m.tests))]
+const tests = [...new Set(selectedModules().flatMap((m) => m.tests))]
 await Promise.all(
   tests.map((file) =>
     build({

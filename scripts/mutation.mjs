@@ -4,12 +4,14 @@
 //   npm run test:mutation                      incremental: reuses scripts/mutation-incremental.json
 //   npm run test:mutation -- --full            reruns every mutant and rewrites that file
 //   npm run test:mutation -- src/http/names.ts only these modules (no incremental file)
+//   npm run test:mutation -- --all             every module, the slow ones too (no incremental file)
 import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
-import { modules } from './mutation-modules.mjs'
+import { modules, selectedModules } from './mutation-modules.mjs'
 
 const args = process.argv.slice(2)
 const full = args.includes('--full')
+const all = args.includes('--all')
 const picked = args.filter((a) => !a.startsWith('--'))
 for (const p of picked) {
   if (!modules.some((m) => m.file === p)) {
@@ -19,6 +21,7 @@ for (const p of picked) {
 }
 const env = { ...process.env }
 if (full) env.MUTATION_FULL = '1'
+if (all) env.MUTATION_ALL = '1'
 if (picked.length > 0) env.MUTATION_MODULES = picked.join(',')
 
 const started = Date.now()
@@ -33,7 +36,11 @@ if (!existsSync('reports/mutation/mutation.json')) {
   console.error('no report at reports/mutation/mutation.json: Stryker failed before testing mutants')
   process.exit(stryker.status || 1)
 }
-const checkArgs = ['scripts/mutation-check.mjs']
-if (picked.length > 0) checkArgs.push(`--only=${picked.join(',')}`)
+const checkArgs = [
+  'scripts/mutation-check.mjs',
+  `--only=${selectedModules(env)
+    .map((m) => m.file)
+    .join(',')}`,
+]
 const check = spawnSync(process.execPath, checkArgs, { stdio: 'inherit' })
 process.exit(check.status ?? 1)
