@@ -153,8 +153,8 @@ describe('selection over HTTP: waiting for a valid copy', () => {
   }
 
   it('only east has arrived, defective → held until A(N)+G, then east with its defects', async (t) => {
-    // A(N) 2 s ahead: room for the setup on a busy machine.
-    const { ch, due } = await channelDueIn(2000)
+    // A(N) 4 s ahead: room for the setup on a busy machine.
+    const { ch, due } = await channelDueIn(4000)
     const path = segmentPath(0, 2)
     const east = validCopy(0, 2, 'east')
     const ack = await put(origin, ch, path, east, 'east', 'black')
@@ -177,7 +177,8 @@ describe('selection over HTTP: waiting for a valid copy', () => {
   })
 
   it('a valid west copy arriving during the wait releases it at once, with west', async (t) => {
-    const { ch, due } = await channelDueIn(2000)
+    // A(N) 10 s ahead (the valid copy ends the wait long before): room for a slow setup.
+    const { ch, due } = await channelDueIn(10_000)
     const path = segmentPath(1, 2)
     await put(origin, ch, path, validCopy(1, 2, 'east'), 'east', 'frozen')
     const pending = get(origin, ch, path)
@@ -196,7 +197,7 @@ describe('selection over HTTP: waiting for a valid copy', () => {
   })
 
   it('both pipelines delivered, both defective → no wait, even before A(N)+G', async () => {
-    const { ch, due } = await channelDueIn(3000)
+    const { ch, due } = await channelDueIn(10_000)
     const path = segmentPath(2, 2)
     await put(origin, ch, path, validCopy(2, 2, 'east'), 'east', 'silence, black')
     await put(origin, ch, path, validCopy(2, 2, 'west'), 'west', 'silence')

@@ -31,7 +31,11 @@ before(async () => {
   })
   // Bounded waits are generous: on a busy machine start-up takes seconds; they end at once when done.
   const deadline = Date.now() + 30_000
-  while (workerPids(origin.output(), 'delivery').length < 2 && Date.now() < deadline) {
+  while (
+    (workerPids(origin.output(), 'delivery').length < 2 ||
+      workerPids(origin.output(), 'ingest').length < 1) &&
+    Date.now() < deadline
+  ) {
     await new Promise((res) => setTimeout(res, 50))
   }
 })

@@ -23,8 +23,15 @@ interface Run {
   stderr: string
 }
 
-/** Runs `liveorigin simulate <args>`; `interruptAfterMs` sends SIGINT then. */
-function simulate(args: string[], interruptAfterMs?: number): Promise<Run> {
+/**
+ * Runs `liveorigin simulate <args>`; `interruptAfterMs` sends SIGINT then, counted from
+ * `startedWhen()` turning true when given (on a busy machine start-up alone takes seconds).
+ */
+function simulate(
+  args: string[],
+  interruptAfterMs?: number,
+  startedWhen?: () => Promise<boolean>,
+): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -36,7 +43,15 @@ function simulate(args: string[], interruptAfterMs?: number): Promise<Run> {
   child.stderr.on('data', (d) => {
     stderr += d
   })
-  if (interruptAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), interruptAfterMs)
+  if (interruptAfterMs !== undefined) {
+    void (async () => {
+      const deadline = Date.now() + 60_000
+      while (startedWhen && !(await startedWhen()) && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 50))
+      }
+      setTimeout(() => child.kill('SIGINT'), interruptAfterMs)
+    })()
+  }
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })))
 }
 
@@ -245,6 +260,8 @@ describe('liveorigin simulate (child process against a live origin)', () => {
         '0',
       ],
       2500,
+      // Publishing has begun once the channel exists.
+      async () => (await fetch(`${origin.control}/api/v1/channels/forever`)).status === 200,
     )
     assert.equal(run.code, 0, run.stdout + run.stderr)
     assert.match(run.stdout, /\(stopped\)/)
