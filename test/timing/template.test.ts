@@ -9,6 +9,7 @@ import {
   parseTemplateNumber,
   renderInitPath,
   renderMediaPath,
+  renderTemplate,
 } from '../../src/timing/template.js'
 
 const DEFAULTS = { media: '$RepresentationID$/$Number$.m4s', initialization: '$RepresentationID$/init.mp4' }
@@ -238,6 +239,37 @@ describe('compilePathMatcher edges', () => {
     }
   })
 
+  it('refuses a format tag with anything before %0<w>d', () => {
+    assert.throws(() => parseTemplate('$Number%x%05d$.m4s'), /must be %0<width>d/)
+    assert.throws(() => parseTemplate('$Bandwidth%%05d$'), /must be %0<width>d/)
+  })
+
+  it('records the fixed text every matching path starts and ends with', () => {
+    const t = compileTemplate('seg-$RepresentationID$-$Number$.m4s')
+    assert.deepEqual([t.prefix, t.suffix], ['seg-', '.m4s'])
+    assert.deepEqual([compileTemplate('$Number$').prefix, compileTemplate('$Number$').suffix], ['', ''])
+    assert.deepEqual([compileTemplate('a$Number$').prefix, compileTemplate('a$Number$').suffix], ['a', ''])
+    assert.deepEqual([compileTemplate('$Number$b').prefix, compileTemplate('$Number$b').suffix], ['', 'b'])
+    // A template that is one literal: the prefix is all of it, no suffix (it would be counted twice).
+    assert.deepEqual(
+      [compileTemplate('init.mp4').prefix, compileTemplate('init.mp4').suffix],
+      ['init.mp4', ''],
+    )
+    assert.deepEqual(
+      [
+        compileTemplate('$RepresentationID$/$Number$').representationFirst,
+        compileTemplate('$Number$').hasNumber,
+      ],
+      [true, true],
+    )
+  })
+
+  it('names an init segment without a rendition when the init template has other identifiers', () => {
+    const m = compilePathMatcher({ media: '$Number$.m4s', initialization: 'init-$Bandwidth$.mp4' })
+    assert.deepEqual(m.match('init-500.mp4'), { kind: 'init', rendition: '' })
+    assert.deepEqual(m.match('init-x.mp4'), { kind: 'other' })
+  })
+
   it('parses numbers exactly at the limits of a digit run', () => {
     assert.equal(parseTemplateNumber('x0012y', 4, 1, 5), 12)
     assert.ok(Number.isNaN(parseTemplateNumber('x0012y', 5, 1, 5)))
@@ -310,6 +342,24 @@ describe('renderMediaPath / renderInitPath', () => {
       }
       assert.ok(media > 50, `only ${media} media-shaped paths generated`)
     }
+  })
+
+  it('says which value is missing', () => {
+    const t = compileTemplate('$RepresentationID$/$Number$')
+    assert.throws(
+      () => renderTemplate(t, { number: 1 }),
+      /^TypeError: template \$RepresentationID\$\/\$Number\$ needs a rendition without '\/'$/,
+    )
+    assert.throws(
+      () => renderTemplate(t, { rendition: 'v' }),
+      /^TypeError: template \$RepresentationID\$\/\$Number\$ needs a non-negative integer number, got undefined$/,
+    )
+    assert.throws(
+      () => renderTemplate(compileTemplate('$Bandwidth$'), { bandwidth: -1 }),
+      /needs a non-negative integer bandwidth, got -1$/,
+    )
+    assert.equal(renderInitPath({ initialization: 'i-$Bandwidth%03d$.mp4' }, 'v', 8), 'i-008.mp4')
+    assert.equal(renderInitPath({ initialization: '$RepresentationID$/init.mp4' }, 'v'), 'v/init.mp4')
   })
 
   it('refuses values the template cannot render', () => {
