@@ -146,10 +146,15 @@ describe('role isolation on one machine', () => {
     stop = true
     await writes
     assert.ok(statuses.length >= atKill + 10, `${statuses.length - atKill} PUTs after the kill`)
-    assert.deepEqual(
-      statuses.filter((s) => s !== 201),
-      [],
-    )
+    const failed = statuses.filter((s) => s !== 201)
+    // On failure, show what the supervisor and workers logged (restarts, errors).
+    const log = origin
+      .output()
+      .split('\n')
+      .filter((l) => /worker|error|"level":[4-6]0/.test(l))
+      .slice(-20)
+      .join('\n')
+    assert.deepEqual(failed, [], `victim ${victim}; ${failed.length} PUTs failed; log:\n${log}`)
     const now = workerPids(origin.output(), 'delivery')
     assert.equal(now.length, 3, 'a new delivery worker started')
     assert.match(origin.output(), /worker died; starting a new one/)
