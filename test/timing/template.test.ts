@@ -250,6 +250,9 @@ describe('compilePathMatcher edges', () => {
     assert.deepEqual([compileTemplate('$Number$').prefix, compileTemplate('$Number$').suffix], ['', ''])
     assert.deepEqual([compileTemplate('a$Number$').prefix, compileTemplate('a$Number$').suffix], ['a', ''])
     assert.deepEqual([compileTemplate('$Number$b').prefix, compileTemplate('$Number$b').suffix], ['', 'b'])
+    // An empty template has no parts: it matches only the empty path.
+    assert.deepEqual([compileTemplate('').prefix, compileTemplate('').suffix], ['', ''])
+    assert.ok(compileTemplate('').pattern.test(''))
     // A template that is one literal: the prefix is all of it, no suffix (it would be counted twice).
     assert.deepEqual(
       [compileTemplate('init.mp4').prefix, compileTemplate('init.mp4').suffix],
