@@ -35,7 +35,7 @@ export function parseObjectName(target: string, allowQuery: boolean): ObjectName
   if (rawPath.length > MAX_PATH_BYTES) throw errors.badPath(`path longer than ${MAX_PATH_BYTES} bytes`)
   if (rawPath[0] !== '/') throw errors.badPath('path must start with /')
   const parts = rawPath.slice(1).split('/')
-  const channel = parts[0] ?? ''
+  const channel = parts[0]!
   if (parts.length < 2) throw errors.badPath('path must be /{channel}/{object path}')
   for (let i = 0; i < parts.length; i++) {
     const seg = parts[i]!

@@ -28,7 +28,8 @@ export interface CliOrigin {
 export async function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 20_000,
+  // Generous: on a busy machine start-up (tsx compiling, workers forking) takes long.
+  timeoutMs = 120_000,
 ): Promise<CliOrigin> {
   const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
   const child = spawn(
@@ -48,10 +49,13 @@ export async function startCli(
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Delivery processes at normal priority unless a test asks: niced, they starve on a busy
+      // machine (the test's own client competes with them). No standby ingest process unless a
+      // test asks for one: less to start on a busy machine.
       env: {
         ...process.env,
         LIVEORIGIN_DELIVERY_WORKERS: '0',
-        // No standby ingest process unless a test asks for one: less to start on a busy machine.
+        LIVEORIGIN_DELIVERY_NICENESS: '0',
         LIVEORIGIN_INGEST_STANDBY: 'false',
         ...env,
       },
@@ -65,7 +69,10 @@ export async function startCli(
     out += d
   })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`origin did not start:\n${out}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`origin did not start in ${timeoutMs} ms:\n${out}`))
+    }, timeoutMs)
     const check = () => {
       if (out.includes('"liveorigin listening"')) {
         clearTimeout(timer)

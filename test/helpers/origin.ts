@@ -34,9 +34,10 @@ export async function startOrigin(
       'delivery.workers': 0,
       'storage.dataDir': dataDir,
       'log.level': 'silent',
-      // The test's own client shares this event loop: its load must not count as origin
-      // pressure unless a test asks for shedding.
-      'overload.eventLoopDelayMs': 2000,
+      // The test's own client shares this event loop, and a busy machine slows storage: such
+      // load must not count as origin pressure unless a test asks for shedding.
+      'overload.eventLoopDelayMs': 10_000,
+      'overload.storageLatencyMs': 10_000,
       ...overrides,
     },
   })

@@ -42,7 +42,9 @@ before(async () => {
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
+    // A 10 s late allowance: on a busy machine the packager below may lag the live edge by
+    // seconds, and a held live-edge read must then wait for its PUT, not end in a 410.
+    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast, lateAllowanceMs: 10 * D }),
   })
   assert.equal(r.status, 201)
   for (const [path, body] of [

@@ -69,6 +69,30 @@ describe('parseDefects', () => {
     ])
   })
 
+  it("takes only origin=?1 (bare `;origin`) as origin-found: ?0 and non-boolean values are the packager's", () => {
+    assert.deepEqual(parseDefects('short;origin=?0'), [{ kind: 'short', params: {}, source: 'packager' }])
+    assert.deepEqual(parseDefects('short;origin=?1'), [{ kind: 'short', params: {}, source: 'origin' }])
+    assert.deepEqual(parseDefects('short;origin=1'), [{ kind: 'short', params: {}, source: 'packager' }])
+    assert.deepEqual(parseDefects('short;origin="yes"'), [{ kind: 'short', params: {}, source: 'packager' }])
+    assert.deepEqual(parseDefects('short;origin=?0;ms=5, black;origin'), [
+      { kind: 'short', params: { ms: 5 }, source: 'packager' },
+      { kind: 'black', params: {}, source: 'origin' },
+    ])
+    // A repeated parameter: the last value wins (RFC 9651 §4.2.3.2).
+    assert.equal(parseDefects('short;origin;origin=?0')[0]!.source, 'packager')
+    assert.equal(parseDefects('short;origin=?0;origin')[0]!.source, 'origin')
+  })
+
+  it('reads integers up to 15 digits and decimals up to 12.3 digits, refusing longer ones', () => {
+    assert.deepEqual(parseDefects('k;n=999999999999999;m=-999999999999999;d=999999999999.999')[0]!.params, {
+      n: 999_999_999_999_999,
+      m: -999_999_999_999_999,
+      d: 999_999_999_999.999,
+    })
+    badHeader(() => parseDefects('k;n=1000000000000000'), /structured-field List/)
+    badHeader(() => parseDefects('k;d=1.2345'), /structured-field List/)
+  })
+
   it('refuses malformed values with 400 BAD_HEADER', () => {
     badHeader(() => parseDefects('short,,black'), /structured-field List/)
     badHeader(() => parseDefects('short;'), /structured-field List/)
@@ -128,6 +152,31 @@ describe('serializeDefects', () => {
     ])
     assert.equal(header, 'slate;text=%"Pause caf%c3%a9"')
     assert.deepEqual(parseDefects(header)[0]!.params, { text: 'Pause café' })
+  })
+
+  it('keeps integers within ±999,999,999,999,999 and drops larger ones', () => {
+    const one = (v: number) => serializeDefects([{ kind: 'k', params: { v }, source: 'packager' }])
+    assert.equal(one(999_999_999_999_999), 'k;v=999999999999999')
+    assert.equal(one(-999_999_999_999_999), 'k;v=-999999999999999')
+    assert.equal(one(1e15), 'k')
+    assert.equal(one(-1e15), 'k')
+    assert.equal(one(Number.NaN), 'k')
+    assert.equal(one(Number.NEGATIVE_INFINITY), 'k')
+    assert.equal(one(0), 'k;v=0')
+  })
+
+  it('writes fractions as decimals of three digits, and as integers from 10^12 on', () => {
+    const one = (v: number) => serializeDefects([{ kind: 'k', params: { v }, source: 'packager' }])
+    assert.equal(one(0.1234), 'k;v=0.123')
+    assert.equal(one(-2.5), 'k;v=-2.5')
+    assert.equal(one(999_999_999_999.5), 'k;v=999999999999.5')
+    assert.equal(one(-999_999_999_999.5), 'k;v=-999999999999.5')
+    assert.equal(one(1e12 + 0.5), 'k;v=1000000000001')
+    assert.equal(one(-1e12 - 0.25), 'k;v=-1000000000000')
+    assert.equal(one(2.5e12 + 0.25), 'k;v=2500000000000')
+    assert.equal(one(1e12), 'k;v=1000000000000')
+    // What is written parses back (the decimal rule of RFC 9651 holds).
+    for (const v of [999_999_999_999.5, 1e12 + 0.5, 0.1234, -1e12 - 0.25]) parseDefects(one(v))
   })
 
   it('never lets a params key named origin decide the source', () => {

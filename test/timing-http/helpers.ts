@@ -96,7 +96,11 @@ export async function metric(origin: TestOrigin, name: string, labels: Record<st
 }
 
 /** Polls `check` every 2 ms until it returns true; throws after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+/**
+ * Polls `check` until it holds. The bound only stops a broken test from hanging: it is
+ * generous (30 s), so that a busy machine cannot fail a test that is merely slow.
+ */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
   const until = performance.now() + timeoutMs
   while (!(await check())) {
     if (performance.now() > until) throw new Error(`timed out waiting for ${what}`)
@@ -105,7 +109,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 }
 
 /** Waits until the origin holds exactly `n` requests (read from `liveorigin_held_requests`). */
-export function waitForHeld(origin: TestOrigin, n: number, timeoutMs = 5000) {
+export function waitForHeld(origin: TestOrigin, n: number, timeoutMs = 30_000) {
   return waitFor(
     `${n} held requests`,
     async () => (await metric(origin, 'liveorigin_held_requests')) === n,

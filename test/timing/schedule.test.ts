@@ -109,6 +109,17 @@ describe('segmentDecision: every row of SPEC §7', () => {
     })
   })
 
+  it('N = S is the first segment, not before the start', () => {
+    const a = AST + D
+    assert.deepEqual(segmentDecision(cfg, S, a, true), { action: 'serve', ttlMs: DVR, defectiveTtlMs: D })
+    assert.deepEqual(segmentDecision(cfg, S, a, false), { action: 'hold', untilMs: a + R, availableAtMs: a })
+    assert.deepEqual(segmentDecision(cfg, S, a - H - 1000, false), {
+      action: 'not-found',
+      ttlMs: 1000,
+      reason: 'too-early',
+    })
+  })
+
   it('a number the template cannot produce (NaN): 404 with the DVR-window TTL', () => {
     assert.deepEqual(segmentDecision(cfg, Number.NaN, A, true), {
       action: 'not-found',

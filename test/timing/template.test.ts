@@ -9,6 +9,7 @@ import {
   parseTemplateNumber,
   renderInitPath,
   renderMediaPath,
+  renderTemplate,
 } from '../../src/timing/template.js'
 
 const DEFAULTS = { media: '$RepresentationID$/$Number$.m4s', initialization: '$RepresentationID$/init.mp4' }
@@ -170,6 +171,118 @@ describe('compilePathMatcher', () => {
   })
 })
 
+describe('compilePathMatcher edges', () => {
+  it('anchors the media pattern at the end: a suffix repeated or extended is not a segment', () => {
+    const m = compilePathMatcher(DEFAULTS)
+    assert.deepEqual(m.match('video/12.m4s.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('video/12.m4s12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('video/init.mp4.mp4'), { kind: 'other' })
+    const single = compilePathMatcher({ media: 'chunk_$Number$.ts', initialization: 'init.mp4' })
+    assert.deepEqual(single.match('chunk_1.ts'), { kind: 'media', rendition: '', number: 1 })
+    assert.deepEqual(single.match('chunk_1.ts/chunk_2.ts'), { kind: 'other' })
+    assert.deepEqual(single.match('xchunk_1.ts'), { kind: 'other' })
+  })
+
+  it('keeps the rendition inside one path segment', () => {
+    const m = compilePathMatcher(DEFAULTS)
+    assert.deepEqual(m.match('a/b/init.mp4'), { kind: 'other' })
+    assert.deepEqual(m.match('a/b/12.m4s'), { kind: 'other' })
+    assert.deepEqual(m.match('/init.mp4'), { kind: 'other' })
+    assert.deepEqual(m.match('b/init.mp4'), { kind: 'init', rendition: 'b' })
+  })
+
+  it('takes only .mpd and .m3u8 endings as manifests, also for templates without extension', () => {
+    // Paths ending in "d" or "8" that are not manifests.
+    const repLast = compilePathMatcher({
+      media: '$Number$/$RepresentationID$',
+      initialization: 'i/$RepresentationID$',
+    })
+    assert.deepEqual(repLast.match('12/hd'), { kind: 'media', rendition: 'hd', number: 12 })
+    assert.deepEqual(repLast.match('12/m3u8'), { kind: 'media', rendition: 'm3u8', number: 12 })
+    assert.deepEqual(repLast.match('i/hd'), { kind: 'init', rendition: 'hd' })
+    assert.deepEqual(repLast.match('12/x.mpd'), { kind: 'manifest', format: 'dash' })
+    const numLast = compilePathMatcher({ media: '$RepresentationID$/$Number$', initialization: 'init' })
+    assert.deepEqual(numLast.match('video/128'), { kind: 'media', rendition: 'video', number: 128 })
+    assert.deepEqual(numLast.match('video/mpd'), { kind: 'other' })
+    assert.deepEqual(numLast.match('video/x.m3u8'), { kind: 'manifest', format: 'hls' })
+    assert.deepEqual(numLast.match('init'), { kind: 'init', rendition: '' })
+    const bare = compilePathMatcher(undefined)
+    assert.deepEqual(bare.match('hd'), { kind: 'other' })
+    assert.deepEqual(bare.match('128'), { kind: 'other' })
+    assert.deepEqual(bare.match('x.m3u8.mpd'), { kind: 'manifest', format: 'dash' })
+    assert.deepEqual(bare.match('mpd'), { kind: 'other' })
+    assert.deepEqual(bare.match('m3u8'), { kind: 'other' })
+  })
+
+  it('accepts widths 1 to 16 exactly', () => {
+    assert.deepEqual(parseTemplate('$Number%01d$'), [{ kind: 'number', width: 1 }])
+    assert.deepEqual(parseTemplate('$Number%016d$'), [{ kind: 'number', width: 16 }])
+    assert.deepEqual(parseTemplate('$Bandwidth%09d$'), [{ kind: 'bandwidth', width: 9 }])
+    const w1 = compilePathMatcher({ media: 's$Number%01d$', initialization: 'i' })
+    assert.deepEqual(w1.match('s0'), { kind: 'media', rendition: '', number: 0 })
+    assert.deepEqual(w1.match('s7'), { kind: 'media', rendition: '', number: 7 })
+    assert.deepEqual(w1.match('s12'), { kind: 'media', rendition: '', number: 12 })
+    const r = w1.match('s07')
+    assert.ok(r.kind === 'media' && Number.isNaN(r.number))
+    const w16 = compilePathMatcher({ media: 's$Number%016d$', initialization: 'i' })
+    assert.deepEqual(w16.match('s0000000000000001'), { kind: 'media', rendition: '', number: 1 })
+    assert.deepEqual(w16.match('s9007199254740991'), { kind: 'media', rendition: '', number: 2 ** 53 - 1 })
+    const short = w16.match('s000000000000001')
+    assert.ok(short.kind === 'media' && Number.isNaN(short.number))
+    assert.equal(renderMediaPath({ media: 's$Number%016d$' }, 'r', 1), 's0000000000000001')
+    assert.equal(renderMediaPath({ media: 's$Number%01d$' }, 'r', 0), 's0')
+  })
+
+  it('refuses format tags with anything around %0<w>d', () => {
+    for (const tag of ['%05dx', '%05d ', '%x05d', '%05', '%0d', '%-5d', '%05x', '%05dd', '%0 5d']) {
+      assert.throws(() => parseTemplate(`$Number${tag}$.m4s`), /must be %0<width>d with width 1-16/, tag)
+    }
+  })
+
+  it('refuses a format tag with anything before %0<w>d', () => {
+    assert.throws(() => parseTemplate('$Number%x%05d$.m4s'), /must be %0<width>d/)
+    assert.throws(() => parseTemplate('$Bandwidth%%05d$'), /must be %0<width>d/)
+  })
+
+  it('records the fixed text every matching path starts and ends with', () => {
+    const t = compileTemplate('seg-$RepresentationID$-$Number$.m4s')
+    assert.deepEqual([t.prefix, t.suffix], ['seg-', '.m4s'])
+    assert.deepEqual([compileTemplate('$Number$').prefix, compileTemplate('$Number$').suffix], ['', ''])
+    assert.deepEqual([compileTemplate('a$Number$').prefix, compileTemplate('a$Number$').suffix], ['a', ''])
+    assert.deepEqual([compileTemplate('$Number$b').prefix, compileTemplate('$Number$b').suffix], ['', 'b'])
+    // An empty template has no parts: it matches only the empty path.
+    assert.deepEqual([compileTemplate('').prefix, compileTemplate('').suffix], ['', ''])
+    assert.ok(compileTemplate('').pattern.test(''))
+    // A template that is one literal: the prefix is all of it, no suffix (it would be counted twice).
+    assert.deepEqual(
+      [compileTemplate('init.mp4').prefix, compileTemplate('init.mp4').suffix],
+      ['init.mp4', ''],
+    )
+    assert.deepEqual(
+      [
+        compileTemplate('$RepresentationID$/$Number$').representationFirst,
+        compileTemplate('$Number$').hasNumber,
+      ],
+      [true, true],
+    )
+  })
+
+  it('names an init segment without a rendition when the init template has other identifiers', () => {
+    const m = compilePathMatcher({ media: '$Number$.m4s', initialization: 'init-$Bandwidth$.mp4' })
+    assert.deepEqual(m.match('init-500.mp4'), { kind: 'init', rendition: '' })
+    assert.deepEqual(m.match('init-x.mp4'), { kind: 'other' })
+  })
+
+  it('parses numbers exactly at the limits of a digit run', () => {
+    assert.equal(parseTemplateNumber('x0012y', 4, 1, 5), 12)
+    assert.ok(Number.isNaN(parseTemplateNumber('x0012y', 5, 1, 5)))
+    assert.ok(Number.isNaN(parseTemplateNumber('', 0)))
+    assert.equal(parseTemplateNumber('1234567890123456', 0), 1234567890123456)
+    assert.ok(Number.isNaN(parseTemplateNumber('00000000000000001', 17)))
+    assert.equal(parseTemplateNumber('0000000000000001', 16), 1)
+  })
+})
+
 describe('renderMediaPath / renderInitPath', () => {
   const cfg = {
     media: 'seg-$RepresentationID$-$Number%05d$.m4s',
@@ -232,6 +345,24 @@ describe('renderMediaPath / renderInitPath', () => {
       }
       assert.ok(media > 50, `only ${media} media-shaped paths generated`)
     }
+  })
+
+  it('says which value is missing', () => {
+    const t = compileTemplate('$RepresentationID$/$Number$')
+    assert.throws(
+      () => renderTemplate(t, { number: 1 }),
+      /^TypeError: template \$RepresentationID\$\/\$Number\$ needs a rendition without '\/'$/,
+    )
+    assert.throws(
+      () => renderTemplate(t, { rendition: 'v' }),
+      /^TypeError: template \$RepresentationID\$\/\$Number\$ needs a non-negative integer number, got undefined$/,
+    )
+    assert.throws(
+      () => renderTemplate(compileTemplate('$Bandwidth$'), { bandwidth: -1 }),
+      /needs a non-negative integer bandwidth, got -1$/,
+    )
+    assert.equal(renderInitPath({ initialization: 'i-$Bandwidth%03d$.mp4' }, 'v', 8), 'i-008.mp4')
+    assert.equal(renderInitPath({ initialization: '$RepresentationID$/init.mp4' }, 'v'), 'v/init.mp4')
   })
 
   it('refuses values the template cannot render', () => {
