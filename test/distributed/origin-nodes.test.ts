@@ -61,6 +61,8 @@ describe('two origin nodes on the ring', skip, () => {
         availabilityStartTime: Date.now() - 10 * D,
         holdWindowMs: 60 * D,
         lateAllowanceMs: 60 * D,
+        // MPEG-TS segments are served as stored (random bytes as fMP4 would be inspected and never served).
+        media: '$RepresentationID$/$Number$.ts',
       }),
     })
     assert.ok(created.ok, `channel created: ${created.status} ${await created.text()}`)
@@ -85,7 +87,7 @@ describe('two origin nodes on the ring', skip, () => {
     const releases: number[] = []
     // Segments ahead of the live edge (about 10): inside the hold window, not yet available.
     for (let n = 20; n < 30; n++) {
-      const path = `/${channel}/video/${n}.m4s`
+      const path = `/${channel}/video/${n}.ts`
       const held = fetch(`${b.delivery}${path}`).then((res) => ({ res, at: performance.now() }))
       await new Promise((r) => setTimeout(r, 100))
       const body = randomBytes(64 * 1024)
