@@ -5,12 +5,12 @@ import {
   countDefects,
   defectKinds,
   defectRank,
-  kindSeverity,
-  SEVERITY,
   KNOWN_DEFECT_KINDS,
+  kindSeverity,
   MAX_DEFECTS,
   mergeDefects,
   parseDefects,
+  SEVERITY,
   serializeDefects,
 } from '../../src/selection/defects.js'
 import type { Defect } from '../../src/selection/types.js'
