@@ -14,6 +14,7 @@ export const modules = [
   { file: 'src/timing/schedule.ts', tests: ['test/timing/schedule.test.ts'] },
   { file: 'src/selection/select.ts', tests: ['test/selection/select.test.ts'] },
   { file: 'src/selection/defects.ts', tests: ['test/selection/defects.test.ts'] },
+  { file: 'src/selection/ended.ts', tests: ['test/selection/ended.test.ts'] },
   { file: 'src/overload/admission.ts', tests: ['test/overload/admission.test.ts'] },
   {
     file: 'src/selection/boxes.ts',

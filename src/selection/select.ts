@@ -45,19 +45,24 @@ export function selectCandidate<C extends Candidate>(
   candidates: readonly C[],
   ctx: SelectionContext,
 ): Selection<C> {
+  // Stryker disable next-line ConditionalExpression: a shortcut; no candidate ends as none below
   if (candidates.length === 0) return NONE
   let usable = candidates
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a shortcut; no mask hides nothing
   if (ctx.masks.length > 0) usable = candidates.filter((c) => !isMasked(ctx.masks, c.pipeline, ctx.number))
   const lateFrom = ctx.lateFrom
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: a shortcut; isLateHidden is false for every copy this skips
   if (lateFrom !== undefined && usable.some((c) => c.committedAt >= lateFrom))
     usable = usable.filter((c) => !isLateHidden(c, ctx))
   if (usable.length === 0) return NONE
+  // Stryker disable next-line ConditionalExpression: a shortcut; one candidate orders as itself
   const ordered = usable.length === 1 ? usable : orderCandidates(usable, ctx.pipelines)
 
   let best: C | undefined
   let bestSeverity = Number.POSITIVE_INFINITY
   let bestCount = Number.POSITIVE_INFINITY
   for (const c of ordered) {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: a shortcut; defectRank counts 0 for '' and 0
     if (c.defects === '' || c.defects === 0) return { kind: 'serve', candidate: c, defective: false }
     const { severity, count } = defectRank(c.defects)
     if (count === 0) return { kind: 'serve', candidate: c, defective: false }
@@ -112,6 +117,7 @@ export function preferredHealthy<C extends Pick<Candidate, 'pipeline' | 'committ
   pipelines: readonly string[],
   isHealthy: (pipeline: string) => boolean,
 ): C | undefined {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a shortcut; the search below returns the same for 0 or 1 copy
   if (copies.length <= 1) return copies[0]
   const rank = (c: C): number => {
     const i = pipelines.indexOf(c.pipeline)

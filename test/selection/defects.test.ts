@@ -4,10 +4,13 @@ import { isLiveOriginError } from '../../src/errors.js'
 import {
   countDefects,
   defectKinds,
+  defectRank,
   KNOWN_DEFECT_KINDS,
+  kindSeverity,
   MAX_DEFECTS,
   mergeDefects,
   parseDefects,
+  SEVERITY,
   serializeDefects,
 } from '../../src/selection/defects.js'
 import type { Defect } from '../../src/selection/types.js'
@@ -227,5 +230,48 @@ describe('countDefects', () => {
     assert.equal(countDefects('((('), 1)
     assert.deepEqual(defectKinds('((('), ['corrupt'])
     assert.deepEqual(defectKinds(''), [])
+  })
+})
+
+describe('severity', () => {
+  it('each known kind has its severity; unknown kinds are structural', () => {
+    const expected: Record<string, number> = {
+      corrupt: 4,
+      'missing-samples': 3,
+      'timing-discontinuity': 2,
+      short: 2,
+      'missing-frames': 2,
+      black: 1,
+      frozen: 1,
+      silence: 1,
+      slate: 1,
+      filler: 1,
+    }
+    for (const [kind, severity] of Object.entries(expected)) assert.equal(kindSeverity(kind), severity, kind)
+    assert.deepEqual(SEVERITY, { none: 0, cosmetic: 1, timing: 2, structural: 3, undecodable: 4 })
+    assert.equal(kindSeverity('x-vendor-glitch'), SEVERITY.structural)
+    // A name of Object.prototype is not a known kind.
+    assert.equal(kindSeverity('toString'), SEVERITY.structural)
+    assert.equal(kindSeverity('constructor'), SEVERITY.structural)
+  })
+
+  it('a copy ranks by its worst defect, then by its number of distinct kinds', () => {
+    assert.deepEqual(defectRank(''), { severity: 0, count: 0 })
+    assert.deepEqual(defectRank([]), { severity: 0, count: 0 })
+    assert.deepEqual(defectRank('black;origin'), { severity: 1, count: 1 })
+    assert.deepEqual(defectRank('black;origin, short;ms=120;origin'), { severity: 2, count: 2 })
+    assert.deepEqual(defectRank('short;ms=120;origin, black;origin'), { severity: 2, count: 2 })
+    assert.deepEqual(defectRank('corrupt;origin, black'), { severity: 4, count: 2 })
+    const list: Defect[] = [
+      { kind: 'frozen', params: {}, source: 'packager' },
+      { kind: 'frozen', params: {}, source: 'origin' },
+      { kind: 'missing-samples', params: {}, source: 'origin' },
+    ]
+    assert.deepEqual(defectRank(list), { severity: 3, count: 2 })
+  })
+
+  it('a bare count is structural when above 0', () => {
+    assert.deepEqual(defectRank(0), { severity: 0, count: 0 })
+    assert.deepEqual(defectRank(2), { severity: 3, count: 2 })
   })
 })

@@ -14,6 +14,9 @@ it('a DASH MPD has ended when its MPD element says type="static"', () => {
   assert.equal(manifestEnded(mpd('profiles="urn:mpeg:dash:profile:isoff-live:2011"'), 'dash'), false)
   assert.equal(manifestEnded(mpd('subtype="static" type="dynamic"'), 'dash'), false)
   assert.equal(manifestEnded('not xml', 'dash'), false)
+  // Spaces around `=` and inside the value are allowed.
+  assert.equal(manifestEnded(mpd('type = "static"'), 'dash'), true)
+  assert.equal(manifestEnded(mpd('type=" static "'), 'dash'), true)
 })
 
 it('an HLS playlist has ended with an #EXT-X-ENDLIST line', () => {
@@ -24,6 +27,8 @@ it('an HLS playlist has ended with an #EXT-X-ENDLIST line', () => {
   assert.equal(manifestEnded(playlist, 'hls'), false)
   assert.equal(manifestEnded(`${playlist}# EXT-X-ENDLIST soon\n`, 'hls'), false)
   assert.equal(manifestEnded(`${playlist}#EXT-X-ENDLISTX\n`, 'hls'), false)
+  // The tag starts its line: inside a URI or a comment it says nothing.
+  assert.equal(manifestEnded(`${playlist}seg2.ts?x=#EXT-X-ENDLIST\n`, 'hls'), false)
 })
 
 it('marks ended manifests only; the marker is read back from the stored value', () => {

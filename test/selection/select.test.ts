@@ -181,6 +181,26 @@ describe('selectCandidate (SPEC §6)', () => {
     })
   })
 
+  it('an empty parsed defect list is a clean copy', () => {
+    const east = { ...meta('east', A(10) - 5), defects: [] }
+    const west = meta('west', A(10) - 9)
+    assert.deepEqual(selectCandidate([west, east], ctx()), {
+      kind: 'serve',
+      candidate: east,
+      defective: false,
+    })
+  })
+
+  it('unlisted pipelines committed at the same instant are ordered by id, in code-unit order', () => {
+    const t = A(10) - 5
+    const names = ['zeta', 'Zeta', 'b', 'a', 'ab', 'east']
+    const ordered = orderCandidates(
+      names.map((p) => meta(p, t)),
+      ['east'],
+    ).map((c) => c.pipeline)
+    assert.deepEqual(ordered, ['east', 'Zeta', 'a', 'ab', 'b', 'zeta'])
+  })
+
   it('accepts parsed defects and counts as well as stored headers', () => {
     const candidates: Candidate[] = [
       { pipeline: 'east', committedAt: 1, defects: 2 },
@@ -246,6 +266,9 @@ describe('severity (SPEC §6): undecodable > structural > timing > cosmetic, the
         assert.equal(pick(timing, cosmetic), 'west', `${timing} vs ${cosmetic}`)
     // corrupt is worse than everything, whatever the count
     assert.equal(pick(CUT, 'missing-samples, short, black, frozen, silence'), 'west')
+    // the lighter copy keeps its place when a worse one with fewer kinds comes after it
+    assert.equal(pick('black, frozen, slate', 'short'), 'east')
+    assert.equal(pick('black, frozen', CUT, 'missing-samples'), 'east')
   })
 
   it('same severity: fewer kinds wins; same count: pipeline order', () => {
@@ -312,6 +335,10 @@ describe('late copies (no contradicted answers)', () => {
     assert.deepEqual(selectCandidate([c], { ...filler, now: c.committedAt + D - 1 }), { kind: 'none' })
     assert.equal(isLateHidden(c, { ...filler, now: c.committedAt + D - 1 }), true)
     assert.equal(selectCandidate([c], { ...filler, now: c.committedAt + D }).kind, 'serve')
+    // A copy committed before A(N)+R is never hidden, however recent its commit.
+    const early = meta('west', A(10) + R - 1)
+    assert.equal(isLateHidden(early, { ...filler, now: early.committedAt + 1 }), false)
+    assert.equal(isLateHidden(early, { ...late, now: early.committedAt + 1 }), false)
     // Without lateFrom nothing is hidden.
     assert.equal(selectCandidate([c], ctx({ now: A(10) + R + 100 })).kind, 'serve')
   })

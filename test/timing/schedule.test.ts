@@ -6,6 +6,7 @@ import {
   cacheControlFor,
   cmsdStatic,
   EXPIRY_MARGIN_MS,
+  gapAnswer,
   initDecision,
   isLiveEdgeSegment,
   liveEdge,
@@ -14,6 +15,7 @@ import {
   SHORT_TTL_MS,
   segmentDecision,
   segmentExpiresAt,
+  segmentSelectionContext,
   selectionDeadline,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../../src/timing/schedule.js'
@@ -309,5 +311,57 @@ describe('headers and store expiry', () => {
   it('the selection deadline is A(N) + G', () => {
     assert.equal(selectionDeadline(cfg, N), A + cfg.selectionGraceMs)
     assert.equal(cfg.selectionGraceMs, D / 4)
+  })
+})
+
+describe('gap policy', () => {
+  const gone = parseChannelConfig({
+    segmentDurationMs: D,
+    availabilityStartTime: AST,
+    startNumber: S,
+    holdWindowMs: H,
+    lateAllowanceMs: R,
+    dvrWindowMs: DVR,
+    pipelines: ['a', 'b'],
+    gapPolicy: 'gone',
+  })
+
+  it('filler (the default): a filler cached for D, a 410 for the DVR window when none can be built', () => {
+    assert.equal(cfg.gapPolicy, 'filler')
+    assert.deepEqual(gapAnswer(cfg), { action: 'filler', ttlMs: D, goneTtlMs: DVR })
+  })
+
+  it('gone: 410 with the DVR-window TTL', () => {
+    assert.deepEqual(gapAnswer(gone), { action: 'gone', ttlMs: DVR })
+  })
+
+  it('the selection context of segment N: A(N), G, late from A(N) + R, hidden for D under filler', () => {
+    const masks = [{ pipeline: 'a', from: 0, to: 10 }]
+    assert.deepEqual(segmentSelectionContext(cfg, masks, N, A + 5), {
+      pipelines: cfg.pipelines,
+      masks,
+      number: N,
+      now: A + 5,
+      availabilityAt: A,
+      graceMs: cfg.selectionGraceMs,
+      lateFrom: A + R,
+      lateDelayMs: D,
+    })
+  })
+
+  it('under gone a late copy is hidden forever; the expected kinds pass through', () => {
+    const ctx = segmentSelectionContext(gone, [], N + 1, A, ['video'])
+    assert.deepEqual(ctx, {
+      pipelines: ['a', 'b'],
+      masks: [],
+      number: N + 1,
+      now: A,
+      availabilityAt: A + D,
+      graceMs: gone.selectionGraceMs,
+      lateFrom: A + D + R,
+      lateDelayMs: Number.POSITIVE_INFINITY,
+      expected: ['video'],
+    })
+    assert.equal('expected' in segmentSelectionContext(gone, [], N, A), false)
   })
 })
