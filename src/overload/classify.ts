@@ -34,7 +34,9 @@ export function classifyRead(
   liveEdgeSegments: number,
 ): RequestClass {
   if (match.kind !== 'media' || !config || Number.isNaN(match.number)) return 'live'
-  return isLiveEdgeSegment(config, match.number, now, liveReachSegments(config, liveEdgeSegments)) ? 'live' : 'dvr'
+  return isLiveEdgeSegment(config, match.number, now, liveReachSegments(config, liveEdgeSegments))
+    ? 'live'
+    : 'dvr'
 }
 
 /** Whether a read may be refused under pressure: media segments only (never init segments or manifests). */

@@ -48,7 +48,9 @@ export function liveEdge(cfg: Timing, t: number): number {
  * when no pipeline sent it), and one more D covers fetching and appending it. A packager's
  * `MPD@suggestedPresentationDelay` should be at least this.
  */
-export function presentationDelayMs(cfg: Pick<ChannelConfig, 'segmentDurationMs' | 'lateAllowanceMs'>): number {
+export function presentationDelayMs(
+  cfg: Pick<ChannelConfig, 'segmentDurationMs' | 'lateAllowanceMs'>,
+): number {
   return cfg.lateAllowanceMs + 2 * cfg.segmentDurationMs
 }
 

@@ -435,7 +435,12 @@ describe('classes', () => {
   it("the live class follows the channel's timing: max(liveEdgeSegments, ceil((R + 2·D) / D) + 1)", () => {
     const d = 2000
     const at = (lateAllowanceMs: number) =>
-      parseChannelConfig({ segmentDurationMs: d, availabilityStartTime: 0, lateAllowanceMs, dvrWindowMs: 600_000 })
+      parseChannelConfig({
+        segmentDurationMs: d,
+        availabilityStartTime: 0,
+        lateAllowanceMs,
+        dvrWindowMs: 600_000,
+      })
     assert.equal(liveReachSegments(at(0), 3), 3)
     assert.equal(liveReachSegments(at(4000), 3), 5)
     assert.equal(liveReachSegments(at(5000), 3), 6)
@@ -445,7 +450,11 @@ describe('classes', () => {
     for (let now = 100_000; now < 110_000; now += 250) {
       const playAt = now - presentationDelayMs(cfg)
       const n = Math.floor(playAt / d) + cfg.startNumber
-      assert.equal(classifyRead({ kind: 'media', rendition: 'v', number: n }, cfg, now, 3), 'live', `at ${now}`)
+      assert.equal(
+        classifyRead({ kind: 'media', rendition: 'v', number: n }, cfg, now, 3),
+        'live',
+        `at ${now}`,
+      )
       // ...and still when its retry reaches the origin one segment later.
       assert.equal(classifyRead({ kind: 'media', rendition: 'v', number: n }, cfg, now + d, 3), 'live')
     }
