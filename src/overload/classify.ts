@@ -17,14 +17,15 @@ export const requestClasses: readonly RequestClass[] = ['ingest', 'live', 'dvr']
  * How many segments behind the live edge still count as live for a channel: at least
  * `liveEdgeSegments`, and at least the reach of a player keeping the channel's presentation
  * delay P ({@link presentationDelayMs}: R + 2·D): the segment under its play position is at
- * most ceil(P / D) behind the edge, and one more covers a request retried or queued while
- * the edge moves on.
+ * most ceil(P / D) behind the edge, one more for players that count P back from the end of
+ * the newest segment's availability (Shaka Player subtracts the segment duration too), and
+ * one more covers a request retried or queued while the edge moves on.
  */
 export function liveReachSegments(
   config: Pick<ChannelConfig, 'segmentDurationMs' | 'lateAllowanceMs'>,
   liveEdgeSegments: number,
 ): number {
-  return Math.max(liveEdgeSegments, Math.ceil(presentationDelayMs(config) / config.segmentDurationMs) + 1)
+  return Math.max(liveEdgeSegments, Math.ceil(presentationDelayMs(config) / config.segmentDurationMs) + 2)
 }
 
 export function classifyRead(
