@@ -139,7 +139,7 @@ export const settings: readonly Setting[] = [
     path: 'delivery.liveEdgeSegments',
     type: 'int',
     default: 3,
-    doc: 'Segments within this many of the live edge are live-edge class (docs/overload.md).',
+    doc: 'At least this many segments behind the live edge are live-edge class; more when the presentation delay of the channel reaches further (docs/overload.md).',
   },
   {
     path: 'delivery.holdPollMs',

@@ -112,7 +112,8 @@ async function initFor(ctx: Context, channel: Channel, rendition: string): Promi
  * The decodable form of a copy that selection found undecodable (`corrupt`), or undefined
  * when there is none: the packager itself reported `corrupt` (the origin cannot tell what
  * is wrong), the bytes cannot be repaired, or the repaired bytes still do not parse. The
- * repaired copy is `short` (plus what re-inspection finds), with the packager's other
+ * repaired copy is `short` with the ms of media its stretched last samples stand in for
+ * (plus what re-inspection finds), with the packager's other
  * defects; its ETag is the stored copy's with `-repaired`.
  */
 export async function repairedCopy(
@@ -156,8 +157,18 @@ async function makeRepaired(
     startNumber: cfg.startNumber,
     segmentDurationMs: cfg.segmentDurationMs,
   })
-  if (!found.some((d) => d.kind === 'short'))
-    found = [...found, { kind: 'short', params: {}, source: 'origin' }]
+  // The stretched last samples keep the timeline whole; `short` still says how much media is
+  // missing (the longest over the tracks), so that a CDN replaces the copy after its short TTL.
+  if (!found.some((d) => d.kind === 'short')) {
+    let worst: { ms: number; track: number } | undefined
+    for (const m of r.missing) {
+      const timescale = init?.tracks.find((t) => t.trackId === m.trackId)?.timescale
+      if (timescale === undefined || timescale <= 0) continue
+      const ms = Math.round((m.ticks * 1000) / timescale)
+      if (worst === undefined || ms > worst.ms) worst = { ms, track: m.trackId }
+    }
+    found = [...found, { kind: 'short', params: worst ?? {}, source: 'origin' }]
+  }
   const packager = recorded.filter((d) => d.source === 'packager')
   return {
     bytes: r.bytes,

@@ -3,7 +3,11 @@
  * whose upload ended inside a box cannot be decoded by a player (MSE rejects the append).
  * What arrived whole is kept: every complete `moof`/`mdat` pair as it is, and of the pair
  * that was cut, each track's samples up to its last complete one, with the `trun` sample
- * count, `data_offset`, and the `traf`, `moof` and `mdat` sizes rewritten to match. A `moof`
+ * count, `data_offset`, and the `traf`, `moof` and `mdat` sizes rewritten to match. The last
+ * kept sample of each track is stretched by the duration of the samples dropped after it
+ * (its `trun` duration, written into every entry when the `trun` had none), so that the
+ * repaired copy still covers the whole segment on the media timeline: a player shows the
+ * last picture and plays the last sound longer instead of meeting a hole. A `moof`
  * that was itself cut off, or that keeps no complete sample, is dropped with its `mdat`.
  * `sidx` boxes are dropped: their sizes and durations describe the whole segment.
  *
@@ -28,6 +32,12 @@ export type RepairResult =
       readonly bytes: Buffer
       /** Samples dropped from the cut fragment, over every track. */
       readonly droppedSamples: number
+      /**
+       * Per track, the media time (ticks of the track's timescale) of the dropped samples,
+       * now covered by the stretched last sample: what is missing in media though the
+       * timeline is whole. Empty when nothing was cut or nothing could be stretched.
+       */
+      readonly missing: ReadonlyArray<{ readonly trackId: number; readonly ticks: number }>
     }
   | { readonly ok: false; readonly reason: string }
 
@@ -89,7 +99,7 @@ function repair(bytes: Buffer, init: InitInfo | undefined): RepairResult {
         if (repaired !== undefined) {
           kept.push(repaired.moof, repaired.mdat)
           fragments++
-          return done(kept, fragments, repaired.dropped)
+          return done(kept, fragments, repaired.dropped, repaired.missing)
         }
       }
       return done(kept, fragments, 1)
@@ -114,9 +124,14 @@ function repair(bytes: Buffer, init: InitInfo | undefined): RepairResult {
   return done(kept, fragments, pendingMoof !== undefined || at < bytes.length ? 1 : 0)
 }
 
-function done(kept: Buffer[], fragments: number, dropped: number): RepairResult {
+function done(
+  kept: Buffer[],
+  fragments: number,
+  dropped: number,
+  missing: Array<{ trackId: number; ticks: number }> = [],
+): RepairResult {
   if (fragments === 0) return fail('no complete sample')
-  return { ok: true, bytes: Buffer.concat(kept), droppedSamples: dropped }
+  return { ok: true, bytes: Buffer.concat(kept), droppedSamples: dropped, missing }
 }
 
 function fail(reason: string): RepairResult {
@@ -131,6 +146,10 @@ interface TrunEdit {
   /** Samples to keep. */
   keep: number
   readonly count: number
+  /** Duration of a sample without its own (the `tfhd` or `trex` default), if known. */
+  readonly defaultDuration: number | undefined
+  /** Ticks added to the last kept sample: the dropped samples' durations in this traf. */
+  stretch: number
 }
 
 /**
@@ -144,9 +163,12 @@ function trimFragment(
   mdatStart: number,
   mdatHeader: number,
   init: InitInfo | undefined,
-): { moof: Buffer; mdat: Buffer; dropped: number } | undefined {
+):
+  | { moof: Buffer; mdat: Buffer; dropped: number; missing: Array<{ trackId: number; ticks: number }> }
+  | undefined {
   const available = bytes.length
   const children: Array<{ box: Box; truns?: TrunEdit[]; tfhdSize?: number }> = []
+  const missing: Array<{ trackId: number; ticks: number }> = []
   let dropped = 0
   let dataEnd = mdatStart + mdatHeader
   let at = moof.body
@@ -181,6 +203,10 @@ function trimFragment(
           tfhd.flags & TFHD_DEFAULT_SIZE
             ? tfhd.defaultSampleSize
             : init?.tracks.find((t) => t.trackId === tfhd!.trackId)?.defaultSampleSize
+        const trexDuration = init?.tracks.find((t) => t.trackId === tfhd!.trackId)?.defaultSampleDuration
+        const defaultDuration =
+          tfhd.defaultSampleDuration ??
+          (trexDuration !== undefined && trexDuration > 0 ? trexDuration : undefined)
         let end = moof.start + dataOffset
         let keep = 0
         for (let i = 0; i < count; i++) {
@@ -195,7 +221,23 @@ function trimFragment(
         }
         if (keep > 0 && end > dataEnd) dataEnd = end
         dropped += count - keep
-        truns.push({ box: child, flags, entrySize, dataOffset, keep, count })
+        truns.push({ box: child, flags, entrySize, dataOffset, keep, count, defaultDuration, stretch: 0 })
+        // The dropped samples' durations, when every one is known, go to the last kept sample.
+        let ticks: number | undefined = 0
+        for (let i = keep; i < count && ticks !== undefined; i++) {
+          const duration = flags & TRUN_DURATION ? u32(bytes, first + i * entrySize) : defaultDuration
+          ticks = duration === undefined ? undefined : ticks + duration
+        }
+        const last = [...truns].reverse().find((t) => t.keep > 0)
+        if (ticks !== undefined && ticks > 0 && last !== undefined) {
+          const wide = last.flags & TRUN_DURATION || last.defaultDuration !== undefined
+          if (wide) {
+            last.stretch += ticks
+            const track = missing.find((m) => m.trackId === tfhd!.trackId)
+            if (track) track.ticks += ticks
+            else missing.push({ trackId: tfhd.trackId, ticks })
+          }
+        }
       } else if (child.type !== 'tfdt') {
         throw new Fmp4Error(`traf holds a ${child.type} box`)
       }
@@ -228,17 +270,34 @@ function trimFragment(
         const edit = c.truns[t++]!
         if (edit.keep > 0) {
           const headLength = 12 + (edit.flags & TRUN_FIRST_SAMPLE_FLAGS ? 4 : 0)
-          const trun = Buffer.alloc(8 + headLength + edit.keep * edit.entrySize)
+          // A stretched trun without per-sample durations gets them (the default in each).
+          const addDurations = edit.stretch > 0 && !(edit.flags & TRUN_DURATION)
+          const entrySize = edit.entrySize + (addDurations ? 4 : 0)
+          const trun = Buffer.alloc(8 + headLength + edit.keep * entrySize)
           trun.writeUInt32BE(trun.length, 0)
           trun.write('trun', 4, 'latin1')
           bytes.copy(trun, 8, child.body, child.body + headLength)
           trun.writeUInt32BE(edit.keep, 12)
-          bytes.copy(
-            trun,
-            8 + headLength,
-            child.body + headLength,
-            child.body + headLength + edit.keep * edit.entrySize,
-          )
+          const entries = 8 + headLength
+          if (addDurations) {
+            trun.writeUInt32BE(((edit.flags | TRUN_DURATION) & 0xffffff) | (trun.readUInt8(8) << 24), 8)
+            for (let i = 0; i < edit.keep; i++) {
+              trun.writeUInt32BE(edit.defaultDuration!, entries + i * entrySize)
+              const from = child.body + headLength + i * edit.entrySize
+              bytes.copy(trun, entries + i * entrySize + 4, from, from + edit.entrySize)
+            }
+          } else {
+            bytes.copy(
+              trun,
+              entries,
+              child.body + headLength,
+              child.body + headLength + edit.keep * entrySize,
+            )
+          }
+          if (edit.stretch > 0) {
+            const lastAt = entries + (edit.keep - 1) * entrySize
+            trun.writeUInt32BE(trun.readUInt32BE(lastAt) + edit.stretch, lastAt)
+          }
           offsetsAt.push({ at: trafStart + trafSize + 16, value: edit.dataOffset })
           trafParts.push(trun)
           trafSize += trun.length
@@ -268,5 +327,5 @@ function trimFragment(
   mdatHead.write('mdat', 4, 'latin1')
   // A 64-bit mdat header becomes a 32-bit one: 8 bytes fewer between the moof and the data.
   if (mdatHeader === 16) for (const o of offsetsAt) out.writeInt32BE(out.readInt32BE(o.at) - 8, o.at)
-  return { moof: out, mdat: Buffer.concat([mdatHead, payload]), dropped }
+  return { moof: out, mdat: Buffer.concat([mdatHead, payload]), dropped, missing }
 }

@@ -3,6 +3,7 @@
  * SegmentTemplate): availabilityStartTime is the channel's AST and the templates are the
  * channel's, so that a DASH player pointed at the delivery listener plays the channel.
  */
+import { presentationDelayMs } from '../timing/schedule.js'
 import type { RenditionInfo } from './media.js'
 
 export interface MpdOptions {
@@ -14,6 +15,11 @@ export interface MpdOptions {
   readonly media: string
   readonly initialization: string
   readonly timeShiftBufferDepthMs: number
+  /**
+   * The channel's late allowance R (the origin's `lateAllowanceMs`; default 2·D): the MPD
+   * tells players to keep a presentation delay of R + 2·D (docs/timing.md).
+   */
+  readonly lateAllowanceMs?: number | undefined
   readonly renditions: readonly RenditionInfo[]
   /**
    * A clock players sync to (`UTCTiming`, scheme `urn:mpeg:dash:utc:http-iso:2014`: a GET
@@ -71,7 +77,15 @@ export function renderMpd(o: MpdOptions): string {
       `${attr('publishTime', new Date(o.publishTime).toISOString())}` +
       `${attr('minimumUpdatePeriod', isoDuration(o.segmentDurationMs))}` +
       `${attr('minBufferTime', isoDuration(2 * o.segmentDurationMs))}` +
-      `${attr('suggestedPresentationDelay', isoDuration(3 * o.segmentDurationMs))}` +
+      `${attr(
+        'suggestedPresentationDelay',
+        isoDuration(
+          presentationDelayMs({
+            segmentDurationMs: o.segmentDurationMs,
+            lateAllowanceMs: o.lateAllowanceMs ?? 2 * o.segmentDurationMs,
+          }),
+        ),
+      )}` +
       `${attr('timeShiftBufferDepth', isoDuration(o.timeShiftBufferDepthMs))}` +
       `${attr('maxSegmentDuration', isoDuration(o.segmentDurationMs))}>`,
     '  <Period id="0" start="PT0S">',

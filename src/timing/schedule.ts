@@ -42,6 +42,19 @@ export function liveEdge(cfg: Timing, t: number): number {
 }
 
 /**
+ * The least presentation delay a player must keep behind the live edge for this channel's
+ * timing (docs/timing.md, "Presentation delay"): R + 2·D. Segment N starts playing at
+ * A(N) − D + delay; the origin may answer it as late as A(N) + R (a late copy, or the filler
+ * when no pipeline sent it), and one more D covers fetching and appending it. A packager's
+ * `MPD@suggestedPresentationDelay` should be at least this.
+ */
+export function presentationDelayMs(
+  cfg: Pick<ChannelConfig, 'segmentDurationMs' | 'lateAllowanceMs'>,
+): number {
+  return cfg.lateAllowanceMs + 2 * cfg.segmentDurationMs
+}
+
+/**
  * Whether a request for segment n belongs to the live-edge priority class (SPEC §8): every
  * segment not older than `liveEdgeSegments` behind the live edge, future ones included
  * (those are answered from template math and held requests, never from old data).

@@ -300,6 +300,7 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
     const stormAst = Date.now() - 600 * 1000
     const created = await fetch(`${o.control}/api/v1/channels/storm`, {
       method: 'PUT',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ segmentDurationMs: 1000, availabilityStartTime: stormAst }),
     })
     assert.equal(created.status, 201)

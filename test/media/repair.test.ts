@@ -37,13 +37,20 @@ describe('repairSegment', () => {
     const kept = probePackets(init, fixed)
     assert.ok(kept.length > 0 && kept.length < all.length)
     assert.deepEqual(kept, all.slice(0, kept.length))
-    const defects = inspectSegment(summary, parseInit(init), expect2)
-    assert.deepEqual(
-      defects.map((d) => d.kind),
-      ['short'],
-    )
+    // The last kept sample is stretched over the dropped ones: the copy still covers the
+    // whole segment on the media timeline (no hole for a player to stall at)...
+    assert.equal(summary.tracks[0]!.duration, summarizeFragment(whole).tracks[0]!.duration)
+    assert.deepEqual(inspectSegment(summary, parseInit(init), expect2), [])
+    // ...and the repair says how much media its stretched sample stands in for.
+    const r = repairSegment(cut, parseInit(init))
+    assert.ok(r.ok)
     const presentMs = kept.reduce((s, p) => s + p.duration, 0) * 1000
-    assert.ok(Math.abs(Number(defects[0]!.params.ms) - (1000 - presentMs)) <= 1, JSON.stringify(defects))
+    const timescale = parseInit(init).tracks[0]!.timescale
+    assert.equal(r.missing.length, 1)
+    assert.ok(
+      Math.abs((r.missing[0]!.ticks * 1000) / timescale - (1000 - presentMs)) <= 1,
+      JSON.stringify(r.missing),
+    )
     assert.ok(fixed.length < cut.length)
   })
 
@@ -66,6 +73,13 @@ describe('repairSegment', () => {
     assert.equal(s.corrupt, undefined)
     assert.equal(s.tracks.length, 2)
     for (const t of s.tracks) assert.ok(t.sampleCount > 0)
+    // Each track still lasts as long as in the whole segment.
+    const wholeTracks = summarizeFragment(mux, { init: parseInit(muxInit) }).tracks
+    for (const t of s.tracks) {
+      assert.equal(t.duration, wholeTracks.find((w) => w.trackId === t.trackId)!.duration)
+    }
+    const audio = summarizeFragment(fixed, { init: parseInit(init) }).tracks[0]!
+    assert.equal(audio.duration, summarizeFragment(dashSegment(2, 3)).tracks[0]!.duration)
   })
 
   it('a chunked (many moof/mdat) segment cut in a later fragment keeps the whole fragments as they are', () => {

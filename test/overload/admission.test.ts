@@ -18,10 +18,11 @@ import {
   pressureOf,
   type ShedState,
 } from '../../src/overload/admission.js'
-import { classifyRead, sheddable } from '../../src/overload/classify.js'
+import { classifyRead, liveReachSegments, sheddable } from '../../src/overload/classify.js'
 import type { EventLoopSample } from '../../src/overload/event-loop.js'
 import { processEventLoop } from '../../src/overload/event-loop.js'
 import { parseChannelConfig } from '../../src/timing/channel-config.js'
+import { presentationDelayMs } from '../../src/timing/schedule.js'
 
 const thresholds: AdmissionThresholds = {
   eventLoopDelayMs: 50,
@@ -418,13 +419,46 @@ describe('classes', () => {
     const cfg = parseChannelConfig({ segmentDurationMs: 1000, availabilityStartTime: 0 })
     const now = 100_500 // live edge: segment 100
     const media = (number: number) => ({ kind: 'media', rendition: 'v', number }) as const
+    // R = 2·D by default: presentation delay 4·D, so the live class reaches 6 segments back.
     assert.equal(classifyRead(media(100), cfg, now, 3), 'live')
-    assert.equal(classifyRead(media(97), cfg, now, 3), 'live')
-    assert.equal(classifyRead(media(96), cfg, now, 3), 'dvr')
+    assert.equal(classifyRead(media(94), cfg, now, 3), 'live')
+    assert.equal(classifyRead(media(93), cfg, now, 3), 'dvr')
+    // liveEdgeSegments above the player's reach wins.
+    assert.equal(classifyRead(media(92), cfg, now, 8), 'live')
+    assert.equal(classifyRead(media(91), cfg, now, 8), 'dvr')
     assert.equal(classifyRead(media(500), cfg, now, 3), 'live')
     assert.equal(classifyRead({ kind: 'init', rendition: 'v' }, cfg, now, 3), 'live')
     assert.equal(classifyRead({ kind: 'manifest', format: 'dash' }, cfg, now, 3), 'live')
     assert.equal(classifyRead(media(5), undefined, now, 3), 'live')
+  })
+
+  it("the live class follows the channel's timing: max(liveEdgeSegments, ceil((R + 2·D) / D) + 2)", () => {
+    const d = 2000
+    const at = (lateAllowanceMs: number) =>
+      parseChannelConfig({
+        segmentDurationMs: d,
+        availabilityStartTime: 0,
+        lateAllowanceMs,
+        dvrWindowMs: 600_000,
+      })
+    assert.equal(liveReachSegments(at(0), 3), 4)
+    assert.equal(liveReachSegments(at(4000), 3), 6)
+    assert.equal(liveReachSegments(at(5000), 3), 7)
+    assert.equal(liveReachSegments(at(4000), 8), 8)
+    // A starting player at delay R + 2·D, counted back from the end of the newest segment's
+    // availability (as Shaka Player does), asks for the segment under its play position: live.
+    const cfg = at(4000)
+    for (let now = 100_000; now < 110_000; now += 250) {
+      const playAt = now - d - presentationDelayMs(cfg)
+      const n = Math.floor(playAt / d) + cfg.startNumber
+      assert.equal(
+        classifyRead({ kind: 'media', rendition: 'v', number: n }, cfg, now, 3),
+        'live',
+        `at ${now}`,
+      )
+      // ...and still when its retry reaches the origin one segment later.
+      assert.equal(classifyRead({ kind: 'media', rendition: 'v', number: n }, cfg, now + d, 3), 'live')
+    }
   })
 
   it('only media segments may be shed: never init segments or manifests', () => {

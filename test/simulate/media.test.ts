@@ -187,6 +187,21 @@ describe('simulator media: segments built from the fixtures', () => {
       renditions,
     })
     assert.doesNotMatch(without, /UTCTiming/)
+    // Players are told to keep the presentation delay the origin's timing needs: R + 2·D,
+    // with the default R = 2·D (8 s) or the channel's own.
+    assert.match(xml, / suggestedPresentationDelay="PT8\.000S"/)
+    const lateAllowed = renderMpd({
+      availabilityStartTime: ast,
+      publishTime: ast,
+      segmentDurationMs: 2000,
+      startNumber: S,
+      media: MEDIA_TEMPLATE,
+      initialization: INIT_TEMPLATE,
+      timeShiftBufferDepthMs: 0,
+      renditions,
+      lateAllowanceMs: 5000,
+    })
+    assert.match(lateAllowed, / suggestedPresentationDelay="PT9\.000S"/)
   })
 
   it('ffmpeg decodes init + consecutive segments of every rendition without an error', (t) => {
