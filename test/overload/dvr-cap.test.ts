@@ -59,7 +59,13 @@ before(async () => {
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
+    // MPEG-TS segments, served as stored; the channel's template must name them, or they are
+    // not media segments at all (live class, never capped).
+    body: JSON.stringify({
+      segmentDurationMs: D,
+      availabilityStartTime: ast,
+      media: '$RepresentationID$/$Number$.ts',
+    }),
   })
   assert.equal(r.status, 201)
   liveN = edge() - 1
