@@ -64,6 +64,9 @@ before(async () => {
     body: JSON.stringify({
       segmentDurationMs: D,
       availabilityStartTime: ast,
+      // The live-edge segment is stored seconds after it is due on a busy machine: a copy
+      // committed after A(N) + R is a late copy and never served, so R is generous.
+      lateAllowanceMs: 60 * D,
       media: '$RepresentationID$/$Number$.ts',
     }),
   })
