@@ -55,11 +55,21 @@ export class ShedLog {
       this.#write(klass, c)
       return
     }
-    if (c.timer === undefined) {
-      const state = c
-      state.timer = setTimeout(() => this.#write(klass, state), this.#intervalMs - waited)
-      state.timer.unref()
-    }
+    if (c.timer === undefined) this.#arm(klass, c, this.#intervalMs - waited)
+  }
+
+  /**
+   * Writes the pending count once the interval has passed on this log's clock. Timers may
+   * fire a fraction of a millisecond early against `performance.now`: then the timer is set
+   * again for what is left, so that lines are never closer than `intervalMs`.
+   */
+  #arm(klass: RequestClass, c: ClassState, delayMs: number): void {
+    c.timer = setTimeout(() => {
+      const left = this.#intervalMs - (this.#now() - c.lastAt)
+      if (left > 0) this.#arm(klass, c, left)
+      else this.#write(klass, c)
+    }, Math.ceil(delayMs))
+    c.timer.unref()
   }
 
   /** Writes every pending count now and stops the timers. */

@@ -59,7 +59,16 @@ before(async () => {
   const r = await fetch(`${origin.control}/api/v1/channels/live`, {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast }),
+    // MPEG-TS segments, served as stored; the channel's template must name them, or they are
+    // not media segments at all (live class, never capped).
+    body: JSON.stringify({
+      segmentDurationMs: D,
+      availabilityStartTime: ast,
+      // The live-edge segment is stored seconds after it is due on a busy machine: a copy
+      // committed after A(N) + R is a late copy and never served, so R is generous.
+      lateAllowanceMs: 60 * D,
+      media: '$RepresentationID$/$Number$.ts',
+    }),
   })
   assert.equal(r.status, 201)
   liveN = edge() - 1

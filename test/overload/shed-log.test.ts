@@ -65,3 +65,18 @@ it('writes a count left when refusals stop once its interval ends', async () => 
   assert.equal(l.lines[1]!.obj.pressure, 3, 'the latest refusal’s context')
   assert.ok((l.lines[1]!.obj.sinceMs as number) >= 29, `sinceMs ${l.lines[1]!.obj.sinceMs}`)
 })
+
+it('never writes a pending count before its interval has passed on its clock, even if a timer fires early', async () => {
+  const clock = { now: 1000 }
+  const l = logger()
+  const shed = new ShedLog(l.log, { intervalMs: 20, now: () => clock.now })
+  shed.shed('dvr')
+  clock.now = 1000.5
+  shed.shed('dvr')
+  // Real timers fire while the log's clock stands still: the interval has not passed on it.
+  await new Promise((res) => setTimeout(res, 80))
+  assert.equal(l.lines.length, 1, 'no second line before the interval ends')
+  clock.now = 1020
+  await l.until(2)
+  assert.deepEqual(l.lines[1]!.obj, { class: 'dvr', shed: 1, sinceMs: 20 })
+})

@@ -21,10 +21,10 @@ const MPD = `<?xml version="1.0"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
   availabilityStartTime="${new Date(ast).toISOString()}" minimumUpdatePeriod="PT10S">
   <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
     <Representation id="v" bandwidth="1000000"/>
   </AdaptationSet><AdaptationSet mimeType="audio/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.m4s" initialization="$RepresentationID$/init.mp4"/>
+    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
     <Representation id="a" bandwidth="128000"/>
   </AdaptationSet></Period>
 </MPD>
@@ -44,7 +44,13 @@ before(async () => {
     headers: { 'Content-Type': 'application/json' },
     // A 10 s late allowance: on a busy machine the packager below may lag the live edge by
     // seconds, and a held live-edge read must then wait for its PUT, not end in a 410.
-    body: JSON.stringify({ segmentDurationMs: D, availabilityStartTime: ast, lateAllowanceMs: 10 * D }),
+    // Segments are MPEG-TS, served as stored (random bytes stored as fMP4 are never served).
+    body: JSON.stringify({
+      segmentDurationMs: D,
+      availabilityStartTime: ast,
+      lateAllowanceMs: 10 * D,
+      media: '$RepresentationID$/$Number$.ts',
+    }),
   })
   assert.equal(r.status, 201)
   for (const [path, body] of [
@@ -89,7 +95,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
       }
       const n = next++
       for (const rendition of ['v', 'a']) {
-        const r = await fetch(`${origin.ingest}/live/${rendition}/${n}.m4s`, {
+        const r = await fetch(`${origin.ingest}/live/${rendition}/${n}.ts`, {
           method: 'PUT',
           body: randomBytes(rendition === 'v' ? 200_000 : 20_000),
           headers: { 'Pipeline-Id': 'east' },
@@ -104,7 +110,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
   const player = (async () => {
     await new Promise((res) => setTimeout(res, 300))
     while (!done()) {
-      const r = await fetch(`${origin.delivery}/live/v/${edge()}.m4s`)
+      const r = await fetch(`${origin.delivery}/live/v/${edge()}.ts`)
       liveStatuses.push(r.status)
       await r.arrayBuffer()
       await new Promise((res) => setTimeout(res, 100))
@@ -129,7 +135,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
     await Promise.all([get('v/init.mp4'), get('a/init.mp4')])
     // The segment number is taken when it is asked for, as a player does from its clock.
     const n = edge() - 1
-    await Promise.all([get(`v/${n}.m4s`), get(`a/${n}.m4s`)])
+    await Promise.all([get(`v/${n}.ts`), get(`a/${n}.ts`)])
     startupMs = Date.now() - started
     t.diagnostic(`start-up took ${startupMs} ms (load average ${loadavg()[0]!.toFixed(1)})`)
     startupDone = true
@@ -141,7 +147,7 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
   const storm = Array.from({ length: 128 }, async () => {
     while (!done()) {
       const { statusCode, headers, body } = await pool.request({
-        path: `/live/v/${(n++ % 400) + 1}.m4s`,
+        path: `/live/v/${(n++ % 400) + 1}.ts`,
         method: 'GET',
       })
       await body.arrayBuffer()
