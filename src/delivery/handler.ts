@@ -38,7 +38,7 @@ import {
 import { compilePathMatcher } from '../timing/template.js'
 import { type MadeBody, sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
-import { fillerFor, repairedCopy } from './substitutes.js'
+import { fillerFor, movedCopy, repairedCopy } from './substitutes.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -345,6 +345,17 @@ async function serveSegment(
         return
       }
       const defective = selection.defective
+      // A mis-timed fMP4 copy is served moved to its place: no hole in players' timelines.
+      const moved = defective ? await movedCopy(ctx, channel, rendition, n, meta) : undefined
+      if (moved !== undefined) {
+        ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: 'defective' })
+        answerMade(ex, moved, cfg.segmentDurationMs, {
+          ...cmsd,
+          'Segment-Pipeline': moved.pipeline,
+          'Segment-Defects': moved.defects,
+        })
+        return
+      }
       ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
       const extra: OutgoingHttpHeaders = { ...cmsd, 'Segment-Pipeline': meta.pipeline }
       if (defective) extra['Segment-Defects'] = meta.defects

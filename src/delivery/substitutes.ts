@@ -10,7 +10,7 @@
 import type { Channel } from '../control/channel-registry.js'
 import { isFragmentedMp4 } from '../http/content-type.js'
 import { repairSegment } from '../media/repair.js'
-import { retimeSegment } from '../media/retime.js'
+import { moveSegment, retimeSegment } from '../media/retime.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
 import { parseInit, summarizeFragment } from '../selection/fmp4.js'
 import { inspectSegment } from '../selection/inspect.js'
@@ -64,6 +64,7 @@ class Lru<V> {
 interface Caches {
   readonly repaired: Lru<Substitute | null>
   readonly fillers: Lru<Substitute | null>
+  readonly moved: Lru<Substitute | null>
   readonly inits: Lru<InitInfo | null>
   /** Filler sources by segment path: commit records only, never bytes. */
   readonly sources: Lru<{
@@ -77,7 +78,13 @@ const perProcess = new WeakMap<Context, Caches>()
 function caches(ctx: Context): Caches {
   let c = perProcess.get(ctx)
   if (c === undefined) {
-    c = { repaired: new Lru(), fillers: new Lru(), inits: new Lru(), sources: new Lru(MAX_SOURCES) }
+    c = {
+      repaired: new Lru(),
+      fillers: new Lru(),
+      moved: new Lru(),
+      inits: new Lru(),
+      sources: new Lru(MAX_SOURCES),
+    }
     perProcess.set(ctx, c)
   }
   return c
@@ -179,6 +186,62 @@ async function makeRepaired(
     defects: serializeDefects(mergeDefects(packager, found)),
     sourceNumber: n,
   }
+}
+
+/**
+ * The copy moved to its place, for a copy served with an origin-found
+ * `timing-discontinuity` (docs/selection.md, "Re-timed copies"): every track's `tfdt`
+ * shifted so that the segment starts at (N−S)·D. Undefined when the copy has no such
+ * defect, is not fMP4, the init segment is missing or the boxes cannot be rewritten (the
+ * copy is then served as stored). Its defects are the stored ones with `retimed` added to
+ * every origin-found `timing-discontinuity`; ETag: the stored copy's with `-retimed`.
+ */
+export async function movedCopy(
+  ctx: Context,
+  channel: Channel,
+  rendition: string,
+  n: number,
+  meta: ObjectMeta,
+): Promise<Substitute | undefined> {
+  let recorded: Defect[]
+  try {
+    recorded = parseDefects(meta.defects)
+  } catch {
+    return undefined
+  }
+  if (!recorded.some((d) => d.kind === 'timing-discontinuity' && d.source === 'origin')) return undefined
+  if (!isFragmentedMp4(meta.path)) return undefined
+  const cache = caches(ctx).moved
+  const hit = cache.get(meta.token)
+  if (hit !== undefined) return hit ?? undefined
+  let made: Substitute | undefined
+  const init = await initFor(ctx, channel, rendition)
+  if (init !== undefined) {
+    const cfg = channel.config!
+    const r = moveSegment(await ctx.reader.body(meta), init, {
+      number: n,
+      startNumber: cfg.startNumber,
+      segmentDurationMs: cfg.segmentDurationMs,
+    })
+    if (r.ok) {
+      const defects = recorded.map((d) =>
+        d.kind === 'timing-discontinuity' && d.source === 'origin'
+          ? { ...d, params: { ...d.params, retimed: true } }
+          : d,
+      )
+      made = {
+        bytes: r.bytes,
+        etag: `${meta.etag.replace(/"$/, '')}-retimed"`,
+        modifiedAt: meta.committedAt,
+        contentType: meta.contentType,
+        pipeline: meta.pipeline,
+        defects: serializeDefects(defects),
+        sourceNumber: n,
+      }
+    }
+  }
+  cache.set(meta.token, made ?? null)
+  return made
 }
 
 /**

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { retimeSegment } from '../../src/media/retime.js'
+import { moveSegment, retimeSegment } from '../../src/media/retime.js'
 import { parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
+import { inspectSegment } from '../../src/selection/inspect.js'
 import { box, dashInit, dashSegment, fixture, view } from '../selection/helpers.js'
 import { decodeErrors, probePackets } from './decode.js'
 
@@ -99,5 +100,71 @@ describe('retimeSegment', () => {
       retimeSegment(new Uint8Array(200).fill(0x47), other, { segments: 1, segmentDurationMs: D }).ok,
       false,
     )
+  })
+})
+
+describe('moveSegment', () => {
+  const target = (number: number) => ({ number, startNumber: 1, segmentDurationMs: D })
+  /** Each track's presentation start in its timescale, as inspectSegment computes it. */
+  const starts = (bytes: Uint8Array, init: Uint8Array) => {
+    const info = parseInit(init)
+    return summarizeFragment(bytes).tracks.map((t) => {
+      const track = info.tracks.find((x) => x.trackId === t.trackId)!
+      const f = t.fragments[0]!
+      return {
+        start: f.baseMediaDecodeTime! + f.firstCompositionOffset - track.mediaTime,
+        timescale: track.timescale,
+      }
+    })
+  }
+  const timing = (bytes: Uint8Array, init: Uint8Array, n: number) =>
+    inspectSegment(summarizeFragment(bytes, { init: parseInit(init) }), parseInit(init), target(n)).filter(
+      (d) => d.kind === 'timing-discontinuity',
+    )
+
+  for (const [name, rendition, at, to] of [
+    ['video copy of segment 4 timed as segment 2 (ms=-2000)', 0, 2, 4],
+    ['audio copy of segment 3 timed as segment 5 (ms=2000)', 2, 5, 3],
+  ] as const) {
+    it(`${name}: moved to tfdt (N−S)·D, decodes with ffprobe`, () => {
+      const init = dashInit(rendition)
+      const copy = dashSegment(rendition, at)
+      const ms = Number(timing(copy, init, to)[0]!.params.ms)
+      assert.ok(Math.abs(ms - (at - to) * D) < 100, `ms=${ms}`)
+      const r = moveSegment(copy, parseInit(init), target(to))
+      if (!r.ok) assert.fail(r.reason)
+      assert.equal(r.bytes.length, copy.length)
+      for (const t of starts(r.bytes, init)) assert.equal(t.start, ((to - 1) * D * t.timescale) / 1000)
+      assert.deepEqual(timing(r.bytes, init, to), [])
+      // mfhd sequence numbers are kept.
+      assert.equal(
+        view(r.bytes).getUint32(box(r.bytes, 'mfhd').start + 12),
+        view(copy).getUint32(box(copy, 'mfhd').start + 12),
+      )
+      assert.equal(decodeErrors(init, r.bytes), '')
+      const packets = probePackets(init, r.bytes)
+      assert.ok(Math.abs(packets[0]!.dts - probePackets(init, copy)[0]!.dts + ms / 1000) < 0.05)
+      // Played after the segment before it, the timeline has no hole.
+      assert.equal(decodeErrors(init, dashSegment(rendition, to - 1), r.bytes), '')
+    })
+  }
+
+  it('a muxed copy: every track moves by its own offset to (N−S)·D', () => {
+    const init = fixture('mux/init-mux.m4s')
+    const info = parseInit(init)
+    const copy = fixture('mux/seg-mux-00002.m4s')
+    // One segment late, every track with its own small offset from (N−S)·D as encoded.
+    const late = retimeSegment(copy, info, { segments: 1, segmentDurationMs: D })
+    if (!late.ok) assert.fail(late.reason)
+    const r = moveSegment(late.bytes, info, target(2))
+    if (!r.ok) assert.fail(r.reason)
+    assert.notDeepEqual(starts(copy, init), starts(r.bytes, init))
+    for (const t of starts(r.bytes, init)) assert.equal(t.start, ((2 - 1) * D * t.timescale) / 1000)
+    assert.deepEqual(timing(r.bytes, init, 2), [])
+    assert.equal(decodeErrors(init, r.bytes), '')
+  })
+
+  it('refuses a copy that does not parse', () => {
+    assert.equal(moveSegment(new Uint8Array(200).fill(0x47), parseInit(dashInit(0)), target(2)).ok, false)
   })
 })

@@ -264,3 +264,37 @@ describe('undecodable copies: repaired or not served', () => {
     assert.equal((await get(origin, gone, segmentPath(0, 4))).status, 410)
   })
 })
+
+describe('a mis-timed only copy: served moved to its place', () => {
+  let ch: string
+  before(async () => {
+    clock.set(AST)
+    ch = await createChannel(origin, AST)
+    for (const n of [1, 2, 3]) {
+      clock.set(A(n) - 100)
+      await put(origin, ch, segmentPath(0, n), validCopy(0, n, 'east'), 'east')
+    }
+  })
+
+  it('segment 4 PUT with the timing of segment 6: 200, tfdt (N−S)·D, retimed, decodable, TTL D', async () => {
+    clock.set(A(4) - 100)
+    const late = validCopy(0, 6, 'east')
+    const ack = await put(origin, ch, segmentPath(0, 4), late, 'east')
+    assert.match(ack.defects, /timing-discontinuity;ms=2000;/)
+    clock.set(A(4) + R)
+    const g = await get(origin, ch, segmentPath(0, 4))
+    assert.equal(g.status, 200)
+    assert.equal(g.headers.get('segment-pipeline'), 'east')
+    const defects = g.headers.get('segment-defects') ?? ''
+    assert.match(defects, /^timing-discontinuity;ms=2000;track=1;retimed;origin$/)
+    assert.match(g.headers.get('etag') ?? '', /-retimed"$/)
+    assert.equal(g.headers.get('cache-ttl-ms'), String(D))
+    assert.equal(tfdt(late), ((6 - 1) * D * timescale) / 1000)
+    assert.equal(tfdt(g.body), ((4 - 1) * D * timescale) / 1000)
+    assert.equal(g.body.length, late.length)
+    const earlier = [1, 2, 3].map((n) => validCopy(0, n, 'east'))
+    assert.equal(decodeErrors(init0, ...earlier, g.body), '')
+    const again = await get(origin, ch, segmentPath(0, 4))
+    assert.equal(sha256(again.body), sha256(g.body))
+  })
+})
