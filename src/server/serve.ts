@@ -235,7 +235,10 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     const spec: WorkerSpec = { role: 'ingest', port: ingestPort, standby: true }
     fork(spec, (worker) => {
       standby = { worker, ready: false }
-    }).catch((err) => log.error({ err }, 'standby ingest worker failed'))
+    }).catch((err) => {
+      // A standby never listens until it takes over: its exit during shutdown is expected.
+      if (!stopping) log.error({ err }, 'standby ingest worker failed')
+    })
   }
   const onExit = (worker: Worker, code: number, signal: string) => {
     const spec = specs.get(worker.id)
