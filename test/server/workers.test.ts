@@ -72,7 +72,7 @@ it('/readyz answers 200 only once ingest and every delivery worker accept; no wo
     LIVEORIGIN_CONTROL_TOKEN: CONTROL_TOKEN,
   })
   const answers: number[] = []
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 120_000 // as startCli: starting workers from the sources takes long on a busy machine
   for (;;) {
     assert.ok(Date.now() < deadline, `never ready:\n${origin.output()}`)
     const status = await fetch(`http://127.0.0.1:${ports.control}/readyz`).then(
