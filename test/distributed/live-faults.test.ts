@@ -56,7 +56,12 @@ const skip = !cassandraContactPoints() ? { skip: NO_RING } : !memcachedZones() ?
 const D = 1000
 const PIPELINES = ['east', 'west'] as const
 type Pipeline = (typeof PIPELINES)[number]
-const NO_SHEDDING = { eventLoopDelayMs: 60_000, storageLatencyMs: 60_000, maxInFlight: 100_000 }
+const NO_SHEDDING = {
+  eventLoopDelayMs: 60_000,
+  storageLatencyMs: 60_000,
+  maxInFlight: 100_000,
+  maxDvrInFlight: 100_000,
+}
 
 interface Copy {
   readonly size: number

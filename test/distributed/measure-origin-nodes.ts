@@ -228,7 +228,12 @@ const ROTATION = 32
 /** Memory cache of the reading node: a 2 MB body is cacheable (≤ a quarter), four fit. */
 const SMALL_MEMORY = 8 * 1024 * 1024
 /** Shedding is measured elsewhere: these runs measure the read path, not the shedder. */
-const NO_SHEDDING = { eventLoopDelayMs: 60_000, storageLatencyMs: 60_000, maxInFlight: 100_000 }
+const NO_SHEDDING = {
+  eventLoopDelayMs: 60_000,
+  storageLatencyMs: 60_000,
+  maxInFlight: 100_000,
+  maxDvrInFlight: 100_000,
+}
 
 /**
  * Starts a writer node (zone a) and, after the writes, a fresh reader node (zone b, 8 MiB
