@@ -38,7 +38,7 @@ import {
 import { compilePathMatcher } from '../timing/template.js'
 import { type MadeBody, sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
-import { fillerFor, movedCopy, repairedCopy } from './substitutes.js'
+import { fillerFor, movedCopy, repairedCopy, type Substitute } from './substitutes.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -217,6 +217,21 @@ function answerError(
 }
 
 /** Answers with a body the origin made (a repaired copy, a filler). */
+/**
+ * A copy the origin made in place of a stored one (repaired, moved or filler): counted as a
+ * selection of `outcome`, answered with the pipeline and defects it was made from.
+ */
+function answerSubstitute(
+  ex: Exchange,
+  made: Substitute,
+  ttlMs: number,
+  cmsd: OutgoingHttpHeaders,
+  outcome: 'repaired' | 'defective' | 'filler',
+): void {
+  ex.ctx.metrics.selections.inc({ pipeline: made.pipeline, outcome })
+  answerMade(ex, made, ttlMs, { ...cmsd, 'Segment-Pipeline': made.pipeline, 'Segment-Defects': made.defects })
+}
+
 function answerMade(ex: Exchange, body: MadeBody, ttlMs: number, extra: OutgoingHttpHeaders): void {
   if (ex.done) return
   ex.done = true
@@ -336,24 +351,14 @@ async function serveSegment(
           list = list.filter((c) => c !== meta)
           continue
         }
-        ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: 'repaired' })
-        answerMade(ex, fixed, cfg.segmentDurationMs, {
-          ...cmsd,
-          'Segment-Pipeline': fixed.pipeline,
-          'Segment-Defects': fixed.defects,
-        })
+        answerSubstitute(ex, fixed, cfg.segmentDurationMs, cmsd, 'repaired')
         return
       }
       const defective = selection.defective
       // A mis-timed fMP4 copy is served moved to its place: no hole in players' timelines.
       const moved = defective ? await movedCopy(ctx, channel, rendition, n, meta) : undefined
       if (moved !== undefined) {
-        ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: 'defective' })
-        answerMade(ex, moved, cfg.segmentDurationMs, {
-          ...cmsd,
-          'Segment-Pipeline': moved.pipeline,
-          'Segment-Defects': moved.defects,
-        })
+        answerSubstitute(ex, moved, cfg.segmentDurationMs, cmsd, 'defective')
         return
       }
       ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
@@ -373,12 +378,7 @@ async function serveSegment(
         if (gap.action === 'filler') {
           const filler = await fillerFor(ctx, channel, rendition, path, n, t)
           if (filler !== undefined) {
-            ctx.metrics.selections.inc({ pipeline: filler.pipeline, outcome: 'filler' })
-            answerMade(ex, filler, gap.ttlMs, {
-              ...cmsd,
-              'Segment-Pipeline': filler.pipeline,
-              'Segment-Defects': filler.defects,
-            })
+            answerSubstitute(ex, filler, gap.ttlMs, cmsd, 'filler')
             return
           }
         }
