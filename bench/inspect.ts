@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FragmentInspector, parseInit } from '../src/selection/fmp4.js'
-import { inspectSegment } from '../src/selection/inspect.js'
+import { FragmentInspector, parseInit } from '../src/media/fmp4.js'
+import { inspectSegment } from '../src/media/inspect.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures')
 const read = (p: string) => new Uint8Array(readFileSync(join(fixtures, p)))

@@ -17,13 +17,13 @@ export const modules = [
   { file: 'src/selection/ended.ts', tests: ['test/selection/ended.test.ts'] },
   { file: 'src/overload/admission.ts', tests: ['test/overload/admission.test.ts'] },
   {
-    file: 'src/selection/boxes.ts',
-    tests: ['test/selection/fmp4.test.ts', 'test/selection/inspect.test.ts'],
+    file: 'src/media/boxes.ts',
+    tests: ['test/media/fmp4.test.ts', 'test/media/inspect.test.ts'],
     slow: true,
   },
   {
-    file: 'src/selection/fmp4.ts',
-    tests: ['test/selection/fmp4.test.ts', 'test/selection/inspect.test.ts'],
+    file: 'src/media/fmp4.ts',
+    tests: ['test/media/fmp4.test.ts', 'test/media/inspect.test.ts'],
     slow: true,
   },
 ]

@@ -10,7 +10,7 @@ import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
 import { availabilityAt, liveEdge, segmentSelectionContext } from '../timing/schedule.js'
 import { renderMediaPath } from '../timing/template.js'
-import type { Channel } from './channel-registry.js'
+import type { Channel } from '../channels/registry.js'
 
 /** Segments per rendition shown by the status view. */
 const TIMELINE_SEGMENTS = 30

@@ -7,7 +7,7 @@
  * answers `GET /.well-known/time`, a clock for players (docs/delivery.md).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { Channel } from '../control/channel-registry.js'
+import type { Channel } from '../channels/registry.js'
 import { errors, type LiveOriginError } from '../errors.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'

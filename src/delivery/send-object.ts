@@ -10,7 +10,7 @@ import { errors } from '../errors.js'
 import { notModified, parseRange } from '../http/conditional.js'
 import { sendError } from '../http/respond.js'
 import type { ObjectMeta } from '../storage/types.js'
-import type { ObjectReader } from './reader.js'
+import type { ObjectReader } from '../objects/reader.js'
 
 export async function sendObject(
   reader: ObjectReader,

@@ -11,7 +11,7 @@
  * that was itself cut off, or that keeps no complete sample, is dropped with its `mdat`.
  * `sidx` boxes are dropped: their sizes and durations describe the whole segment.
  *
- * Pure: bytes in, bytes out. The box reader is the inspection one (`src/selection/boxes.ts`).
+ * Pure: bytes in, bytes out. The box reader is the inspection one (`src/media/boxes.ts`).
  */
 import {
   type Box,
@@ -22,7 +22,7 @@ import {
   TFHD_BASE_DATA_OFFSET,
   TFHD_DEFAULT_SIZE,
   u32,
-} from '../selection/boxes.js'
+} from './boxes.js'
 import type { InitInfo } from '../selection/types.js'
 
 /** The outcome of {@link repairSegment}. */

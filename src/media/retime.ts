@@ -8,8 +8,8 @@
  *
  * Pure: bytes in, new bytes out (the input is not modified).
  */
-import { Fmp4Error, readBox, readTfhd, TWO_32, u32, u64 } from '../selection/boxes.js'
-import { summarizeFragment } from '../selection/fmp4.js'
+import { Fmp4Error, readBox, readTfhd, TWO_32, u32, u64 } from './boxes.js'
+import { summarizeFragment } from './fmp4.js'
 import type { InitInfo } from '../selection/types.js'
 
 /** What moves, and by how much (segments and milliseconds). */

@@ -4,7 +4,7 @@
  * other mutable object to serve (SPEC §6: from the most preferred healthy pipeline). Times
  * are passed in; nothing here reads a clock or storage.
  */
-import type { Channel } from '../control/channel-registry.js'
+import type { Channel } from '../channels/registry.js'
 import type { ObjectMeta } from '../storage/types.js'
 import { availabilityAt, liveEdge } from '../timing/schedule.js'
 import { defectKinds } from './defects.js'

@@ -5,9 +5,9 @@
  */
 import { createMemoryCache } from '../cache/memory.js'
 import type { Config } from '../config/schema.js'
-import { ChannelRegistry } from '../control/channel-registry.js'
+import { ChannelRegistry } from '../channels/registry.js'
 import { HoldTable } from '../delivery/holds.js'
-import { ObjectReader } from '../delivery/reader.js'
+import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { AdmissionController, LatencyWindow } from '../overload/admission.js'

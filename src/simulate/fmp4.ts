@@ -5,7 +5,7 @@
  * whose `mfhd` sequence number follows N, and whose sample durations add up to D exactly.
  * The origin inspects these segments like any packager's, so they must be right.
  */
-import { forEachBox, fourcc, readBox, u32 } from '../selection/boxes.js'
+import { forEachBox, fourcc, readBox, u32 } from '../media/boxes.js'
 
 /** One media sample of a source fragment. `data` is a view into the source bytes. */
 export interface Sample {

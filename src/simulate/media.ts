@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseInit } from '../selection/fmp4.js'
+import { parseInit } from '../media/fmp4.js'
 import { buildSegment, isSync, readFragment, type Sample, topLevelBox } from './fmp4.js'
 
 /** One rendition as `renditions.json` describes it. */

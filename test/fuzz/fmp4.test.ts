@@ -1,5 +1,5 @@
 /**
- * Fuzzing ISO BMFF reading (`src/selection/boxes.ts`, `fmp4.ts`, `inspect.ts`) with real
+ * Fuzzing ISO BMFF reading (`src/media/boxes.ts`, `fmp4.ts`, `inspect.ts`) with real
  * ffmpeg segments (test/fixtures) mutated: truncated, bits flipped, box size fields
  * rewritten (to 0, 1, tiny, huge, off by a few), 32-bit fields such as sample counts set to
  * extremes, bytes inserted or removed. Invariants: the streaming inspector never throws (a
@@ -10,8 +10,8 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { FragmentInspector, parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
-import { inspectSegment } from '../../src/selection/inspect.js'
+import { FragmentInspector, parseInit, summarizeFragment } from '../../src/media/fmp4.js'
+import { inspectSegment } from '../../src/media/inspect.js'
 import type { InitInfo } from '../../src/selection/types.js'
 import { bounded, Fmp4Error, params } from './helpers.js'
 

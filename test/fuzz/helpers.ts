@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import type { Parameters } from 'fast-check'
 import { LiveOriginError } from '../../src/errors.js'
-import { Fmp4Error } from '../../src/selection/boxes.js'
+import { Fmp4Error } from '../../src/media/boxes.js'
 
 const fromEnv = process.env.FUZZ_SEED
 export const SEED =

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Fmp4Error, FragmentInspector, parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
+import { Fmp4Error, FragmentInspector, parseInit, summarizeFragment } from '../../src/media/fmp4.js'
 import type { FragmentSummary } from '../../src/selection/types.js'
 import {
   box,
@@ -14,7 +14,7 @@ import {
   split,
   u32s,
   view,
-} from './helpers.js'
+} from '../selection/helpers.js'
 
 function inspectChunks(chunks: Uint8Array[]): FragmentSummary {
   const inspector = new FragmentInspector()

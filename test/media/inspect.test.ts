@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { serializeDefects } from '../../src/selection/defects.js'
-import { FragmentInspector, parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
-import { inspectSegment, type SegmentExpectation } from '../../src/selection/inspect.js'
+import { FragmentInspector, parseInit, summarizeFragment } from '../../src/media/fmp4.js'
+import { inspectSegment, type SegmentExpectation } from '../../src/media/inspect.js'
 import type { Defect, InitInfo } from '../../src/selection/types.js'
 import {
   box,
@@ -14,7 +14,7 @@ import {
   shiftTfdt,
   split,
   view,
-} from './helpers.js'
+} from '../selection/helpers.js'
 
 const D = 1000
 const expect = (number: number): SegmentExpectation => ({ number, startNumber: 1, segmentDurationMs: D })

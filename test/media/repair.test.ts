@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { repairSegment } from '../../src/media/repair.js'
-import { parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
-import { inspectSegment } from '../../src/selection/inspect.js'
+import { parseInit, summarizeFragment } from '../../src/media/fmp4.js'
+import { inspectSegment } from '../../src/media/inspect.js'
 import { box, dashInit, dashSegment, fixture } from '../selection/helpers.js'
 import { decodeErrors, probePackets } from './decode.js'
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
+import { parseInit, summarizeFragment } from '../../src/media/fmp4.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { decodeErrors } from '../media/decode.js'
 import { box, dashInit } from '../selection/helpers.js'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { Channel } from '../../src/control/channel-registry.js'
+import type { Channel } from '../../src/channels/registry.js'
 import { HealthTracker, type SegmentDelivery } from '../../src/selection/health.js'
 import { HealthBook } from '../../src/selection/health-book.js'
 import type { ObjectMeta } from '../../src/storage/types.js'
