@@ -23,10 +23,10 @@ import {
   u32,
   u64,
 } from './boxes.js'
-import type { FragmentSummary, InitInfo, InitTrack, TrackSummary, TrafSummary } from '../selection/types.js'
+import type { FragmentSummary, InitInfo, InitTrack, TrackSummary, TrafSummary } from './types.js'
 
 export { Fmp4Error } from './boxes.js'
-export type { FragmentSummary, InitInfo, InitTrack, TrackSummary, TrafSummary } from '../selection/types.js'
+export type { FragmentSummary, InitInfo, InitTrack, TrackSummary, TrafSummary } from './types.js'
 
 /**
  * Parses an init segment: `ftyp` brands and, per `moov/trak`, the `tkhd` track_ID, `mdhd`

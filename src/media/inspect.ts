@@ -9,7 +9,7 @@
  * packagers use them to line tracks up inside a file, not to place media on the channel's
  * timeline. See docs/selection.md for the tolerances.
  */
-import type { Defect, FragmentSummary, InitInfo, InitTrack, TrackSummary } from '../selection/types.js'
+import type { Defect, FragmentSummary, InitInfo, InitTrack, TrackSummary } from './types.js'
 
 /** What the channel template says about the segment being inspected. */
 export interface SegmentExpectation {

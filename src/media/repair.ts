@@ -23,7 +23,7 @@ import {
   TFHD_DEFAULT_SIZE,
   u32,
 } from './boxes.js'
-import type { InitInfo } from '../selection/types.js'
+import type { InitInfo } from './types.js'
 
 /** The outcome of {@link repairSegment}. */
 export type RepairResult =

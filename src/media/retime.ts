@@ -10,7 +10,7 @@
  */
 import { Fmp4Error, readBox, readTfhd, TWO_32, u32, u64 } from './boxes.js'
 import { summarizeFragment } from './fmp4.js'
-import type { InitInfo } from '../selection/types.js'
+import type { InitInfo } from './types.js'
 
 /** What moves, and by how much (segments and milliseconds). */
 export interface RetimeShift {
