@@ -24,7 +24,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
 import { crc32 } from 'node:zlib'
 import memjs from 'memjs'
-import type { CacheStore } from '../storage/types.js'
+import type { CacheStore } from './types.js'
 
 export interface MemcachedZone {
   /** Zone name, e.g. an availability zone (`us-east-1a`). */

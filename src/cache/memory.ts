@@ -7,7 +7,7 @@
  * O(1) in V8: its iterator walks over the tombstones that deletions at the front leave.)
  */
 
-import type { CacheStore } from '../storage/types.js'
+import type { CacheStore } from './types.js'
 
 /** Options of a `ByteLru`. */
 export interface ByteLruOptions<V> {

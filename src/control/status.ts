@@ -4,13 +4,13 @@
  * be served from, which the dashboard draws as a timeline).
  */
 
+import type { Channel } from '../channels/registry.js'
 import { repairedCopy } from '../delivery/substitutes.js'
 import { countDefects } from '../selection/defects.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Context } from '../server/context.js'
 import { availabilityAt, liveEdge, segmentSelectionContext } from '../timing/schedule.js'
 import { renderMediaPath } from '../timing/template.js'
-import type { Channel } from '../channels/registry.js'
 
 /** Segments per rendition shown by the status view. */
 const TIMELINE_SEGMENTS = 30

@@ -9,8 +9,8 @@ import { pipeline } from 'node:stream/promises'
 import { errors } from '../errors.js'
 import { notModified, parseRange } from '../http/conditional.js'
 import { sendError } from '../http/respond.js'
-import type { ObjectMeta } from '../storage/types.js'
 import type { ObjectReader } from '../objects/reader.js'
+import type { ObjectMeta } from '../storage/types.js'
 
 export async function sendObject(
   reader: ObjectReader,

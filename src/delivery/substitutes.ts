@@ -9,11 +9,11 @@
  */
 import type { Channel } from '../channels/registry.js'
 import { isFragmentedMp4 } from '../http/content-type.js'
+import { parseInit, summarizeFragment } from '../media/fmp4.js'
+import { inspectSegment } from '../media/inspect.js'
 import { repairSegment } from '../media/repair.js'
 import { moveSegment, retimeSegment } from '../media/retime.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
-import { parseInit, summarizeFragment } from '../media/fmp4.js'
-import { inspectSegment } from '../media/inspect.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Defect, InitInfo } from '../selection/types.js'
 import type { Context } from '../server/context.js'

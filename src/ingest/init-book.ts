@@ -3,8 +3,9 @@
  * the init segment of its own pipeline (or, failing that, any pipeline's) for the same
  * rendition. Kept in memory after the first use; read from storage after a restart.
  */
-import type { ObjectReader } from '../objects/reader.js'
+
 import { type InitInfo, parseInit } from '../media/fmp4.js'
+import type { ObjectReader } from '../objects/reader.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
 import { renderInitPath } from '../timing/template.js'
 

@@ -8,9 +8,10 @@
  */
 
 import { SingleFlight } from '../cache/single-flight.js'
+import type { CacheStore } from '../cache/types.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import type { CacheStore, ObjectMeta } from '../storage/types.js'
+import type { ObjectMeta } from '../storage/types.js'
 
 export interface MemoryTier {
   peek(key: string): Buffer | undefined

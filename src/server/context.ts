@@ -4,8 +4,9 @@
  * registry, the event bus, held requests, metrics and the logger.
  */
 import { createMemoryCache } from '../cache/memory.js'
-import type { Config } from '../config/schema.js'
+import type { CacheStore } from '../cache/types.js'
 import { ChannelRegistry } from '../channels/registry.js'
+import type { Config } from '../config/schema.js'
 import { HoldTable } from '../delivery/holds.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
@@ -16,7 +17,7 @@ import { createEmbeddedDriver } from '../storage/embedded.js'
 import { withInjectedPressure } from '../storage/inject.js'
 import { instrumentCache, instrumentDriver } from '../storage/instrumented.js'
 import { ObjectStore } from '../storage/object-store.js'
-import type { CacheStore, StorageDriver } from '../storage/types.js'
+import type { StorageDriver } from '../storage/types.js'
 import { type Bus, createBus } from './bus.js'
 
 /** How often a process reloads the channels when other processes may change them. */

@@ -5,7 +5,8 @@
  * one function around every driver operation.
  */
 
-import type { CacheStore, StorageDriver } from './types.js'
+import type { CacheStore } from '../cache/types.js'
+import type { StorageDriver } from './types.js'
 
 /** The operations of a `StorageDriver` (everything but `close`). */
 export type DriverOp =

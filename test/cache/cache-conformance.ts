@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { CacheStore } from '../../src/storage/types.js'
+import type { CacheStore } from '../../src/cache/types.js'
 
 export interface CacheConformanceOptions {
   /** Tests to skip, by exact title, each with the reason. */

@@ -30,7 +30,7 @@ import { loadavg } from 'node:os'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { request } from 'undici'
 import { createMemcachedCache } from '../../src/cache/memcached.js'
-import type { CacheStore } from '../../src/storage/types.js'
+import type { CacheStore } from '../../src/cache/types.js'
 import {
   cassandraContactPoints,
   killCassandraNode,

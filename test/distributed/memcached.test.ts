@@ -15,7 +15,7 @@ import {
   type MemcachedCacheOptions,
   type MemcachedErrorEvent,
 } from '../../src/cache/memcached.js'
-import type { CacheStore } from '../../src/storage/types.js'
+import type { CacheStore } from '../../src/cache/types.js'
 import { cacheConformance } from '../cache/cache-conformance.js'
 import { patternBytes } from '../storage/driver-conformance.js'
 import {
