@@ -9,8 +9,8 @@ import { isLoopbackHost } from '../config/load.js'
 import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
-import type { Context } from '../server/context.js'
 import { dashboardHtml } from './dashboard.js'
+import type { ControlDeps } from './deps.js'
 import { channelStatus, describeChannel } from './status.js'
 
 const MAX_BODY_BYTES = 1024 * 1024
@@ -38,7 +38,7 @@ function hostName(authority: string): string {
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-export function createControlHandler(ctx: Context, options: ControlOptions = {}) {
+export function createControlHandler(ctx: ControlDeps, options: ControlOptions = {}) {
   const metricsText =
     options.metricsText ??
     (async () => ({

@@ -5,17 +5,18 @@
  */
 
 import type { Channel } from '../channels/registry.js'
-import { repairedCopy } from '../delivery/substitutes.js'
+import { channelSelectionContext } from '../selection/context.js'
 import { countDefects } from '../selection/defects.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
-import type { Context } from '../server/context.js'
-import { availabilityAt, liveEdge, segmentSelectionContext } from '../timing/schedule.js'
+import { repairedCopy } from '../substitutes/copies.js'
+import { availabilityAt, liveEdge } from '../timing/schedule.js'
 import { renderMediaPath } from '../timing/template.js'
+import type { ControlDeps } from './deps.js'
 
 /** Segments per rendition shown by the status view. */
 const TIMELINE_SEGMENTS = 30
 
-export function describeChannel(ctx: Context, channel: Channel) {
+export function describeChannel(ctx: Pick<ControlDeps, 'now'>, channel: Channel) {
   const now = ctx.now()
   const cfg = channel.config
   return {
@@ -35,7 +36,7 @@ export function describeChannel(ctx: Context, channel: Channel) {
   }
 }
 
-export async function channelStatus(ctx: Context, channel: Channel) {
+export async function channelStatus(ctx: ControlDeps, channel: Channel) {
   const now = ctx.now()
   const cfg = channel.config
   const health = ctx.health.snapshot(channel, now)
@@ -50,9 +51,10 @@ export async function channelStatus(ctx: Context, channel: Channel) {
       numbers.map(async (n) => {
         const path = renderMediaPath(cfg, rendition, n)
         const list = await ctx.reader.candidates(channel.name, path)
-        // The rule delivery applies (severity, late copies); an undecodable copy counts as
-        // served only when delivery can repair it, and a gap says what delivery answers.
-        let selection = selectCandidate(list, segmentSelectionContext(cfg, channel.masks, n, now))
+        // The rule delivery applies (severity, late copies, the pipelines still expected); an
+        // undecodable copy counts as served only when delivery can repair it, and a gap says
+        // what delivery answers.
+        let selection = selectCandidate(list, channelSelectionContext(cfg, channel, ctx.health, n, now))
         let repaired = false
         if (isUndecodable(selection) && selection.kind === 'serve') {
           repaired = (await repairedCopy(ctx, channel, rendition, n, selection.candidate)) !== undefined

@@ -15,9 +15,10 @@ import { nextRequestId } from '../observability/log.js'
 import { childrenOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass, sheddable } from '../overload/classify.js'
 import { ShedLog } from '../overload/shed-log.js'
+import { channelSelectionContext } from '../selection/context.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
-import type { Context } from '../server/context.js'
 import type { ObjectMeta } from '../storage/types.js'
+import { fillerFor, type MadeBody, movedCopy, repairedCopy, type Substitute } from '../substitutes/copies.js'
 import {
   blockingRequestTooFarAhead,
   blockingTimeoutMs,
@@ -30,15 +31,17 @@ import {
   gapAnswer,
   initDecision,
   manifestTtlMs,
+  otherObjectTtlMs,
   SHORT_TTL_MS,
   segmentDecision,
-  segmentSelectionContext,
+  servedTtlMs,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
-import { type MadeBody, sendBytes } from './send-bytes.js'
+import type { DeliveryDeps } from './deps.js'
+import type { HeldObject } from './holds.js'
+import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
-import { fillerFor, movedCopy, repairedCopy, type Substitute } from './substitutes.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -63,7 +66,7 @@ const manifestsOnly = compilePathMatcher(undefined)
 const LIST_REUSE_MS = 1000
 
 interface Exchange {
-  readonly ctx: Context
+  readonly ctx: DeliveryDeps
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly started: number
@@ -73,7 +76,7 @@ interface Exchange {
   done: boolean
 }
 
-export function createDeliveryHandler(ctx: Context) {
+export function createDeliveryHandler(ctx: DeliveryDeps) {
   const requests = childrenOf((klass, status) => ctx.metrics.requests.labels('delivery', klass, status))
   const duration = ctx.metrics.requestDuration.labels('delivery')
   const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
@@ -216,7 +219,6 @@ function answerError(
   sendError(ex.req, ex.res, err, { ...CORS, ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra })
 }
 
-/** Answers with a body the origin made (a repaired copy, a filler). */
 /**
  * A copy the origin made in place of a stored one (repaired, moved or filler): counted as a
  * selection of `outcome`, answered with the pipeline and defects it was made from.
@@ -258,7 +260,7 @@ async function answerObject(
  * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
  * The client going away removes the waiter at once.
  */
-function hold(ex: Exchange, key: string, deadline: number, retry: () => Promise<void>): void {
+function hold(ex: Exchange, key: HeldObject, deadline: number, retry: () => Promise<void>): void {
   const { ctx } = ex
   if (ctx.state.draining) {
     answerError(ex, errors.shuttingDown(), 1000)
@@ -304,19 +306,17 @@ async function serveSegment(
   const { ctx } = ex
   const cfg = channel.config!
   const now = ctx.now()
-  if (Number.isNaN(n) || n < cfg.startNumber) {
-    ctx.metrics.timingAnswers.inc({
-      status: '404',
-      reason: Number.isNaN(n) ? 'invalid-number' : 'before-start',
-    })
-    const extra: OutgoingHttpHeaders = Number.isNaN(n) ? {} : { 'CMSD-Static': cmsdStatic(cfg, n) }
-    answerError(ex, errors.notFound('segment'), cfg.dvrWindowMs, extra)
+  // Decisions that never need storage: a number the channel cannot have, far in the future
+  // (unless this process heard the segment was already stored), or out of the DVR window.
+  const early = segmentDecision(cfg, n, now, false)
+  if (early.action === 'not-found' && early.reason !== 'too-early') {
+    ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
+    const extra: OutgoingHttpHeaders =
+      early.reason === 'invalid-number' ? {} : { 'CMSD-Static': cmsdStatic(cfg, n) }
+    answerError(ex, errors.notFound('segment'), early.ttlMs, extra)
     return
   }
   const cmsd = { 'CMSD-Static': cmsdStatic(cfg, n) }
-  // Decisions that never need storage: far in the future (unless this process heard the
-  // segment was already stored), or out of the DVR window.
-  const early = segmentDecision(cfg, n, now, false)
   if (early.action === 'not-found' && !ctx.reader.mayExist(channel.name, path)) {
     ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
     answerError(ex, errors.notFound('segment'), early.ttlMs, cmsd)
@@ -327,14 +327,12 @@ async function serveSegment(
     answerError(ex, errors.gone('segment'), early.ttlMs, cmsd)
     return
   }
-  const key = `${channel.name}/${path}`
+  const key: HeldObject = { channel: channel.name, path }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
     let list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
-    // Without a configured pipeline list, wait for the pipelines known to be healthy.
-    const expected = cfg.pipelines.length === 0 ? ctx.health.healthyPipelines(channel, t) : undefined
-    const sctx = segmentSelectionContext(cfg, channel.masks, n, t, expected)
+    const sctx = channelSelectionContext(cfg, channel, ctx.health, n, t)
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
@@ -351,20 +349,20 @@ async function serveSegment(
           list = list.filter((c) => c !== meta)
           continue
         }
-        answerSubstitute(ex, fixed, cfg.segmentDurationMs, cmsd, 'repaired')
+        answerSubstitute(ex, fixed, servedTtlMs(cfg, true), cmsd, 'repaired')
         return
       }
       const defective = selection.defective
       // A mis-timed fMP4 copy is served moved to its place: no hole in players' timelines.
       const moved = defective ? await movedCopy(ctx, channel, rendition, n, meta) : undefined
       if (moved !== undefined) {
-        answerSubstitute(ex, moved, cfg.segmentDurationMs, cmsd, 'defective')
+        answerSubstitute(ex, moved, servedTtlMs(cfg, true), cmsd, 'defective')
         return
       }
       ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
       const extra: OutgoingHttpHeaders = { ...cmsd, 'Segment-Pipeline': meta.pipeline }
       if (defective) extra['Segment-Defects'] = meta.defects
-      await answerObject(ex, meta, defective ? cfg.segmentDurationMs : cfg.dvrWindowMs, extra)
+      await answerObject(ex, meta, servedTtlMs(cfg, defective), extra)
       return
     }
     const d = segmentDecision(cfg, n, t, false)
@@ -388,13 +386,8 @@ async function serveSegment(
       answerError(ex, errors.gone('segment'), d.ttlMs, cmsd)
       return
     }
-    if (d.action === 'not-found') {
-      ctx.metrics.timingAnswers.inc({ status: '404', reason: d.reason })
-      answerError(ex, errors.notFound('segment'), d.ttlMs, cmsd)
-      return
-    }
-    // 'serve' without a candidate cannot happen: hasCandidate was false.
-    answerError(ex, errors.notFound('segment'), SHORT_TTL_MS, cmsd)
+    ctx.metrics.timingAnswers.inc({ status: '404', reason: d.reason })
+    answerError(ex, errors.notFound('segment'), d.ttlMs, cmsd)
   }
   // Others already wait for this segment, so storage had nothing selectable when they came
   // and no commit has been seen since (a commit drops the entry; polling finds remote ones):
@@ -414,7 +407,7 @@ async function serveSegment(
 async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<void> {
   const { ctx } = ex
   const cfg = channel.config!
-  const key = `${channel.name}/${path}`
+  const key: HeldObject = { channel: channel.name, path }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
@@ -443,7 +436,7 @@ async function serveManifest(
   const { ctx } = ex
   const ttlMs = manifestTtlMs(channel.config, format)
   const blocking = format === 'hls' && query ? parseBlockingRequest(new URLSearchParams(query)) : undefined
-  const key = `${channel.name}/${path}`
+  const key: HeldObject = { channel: channel.name, path }
   let deadline: number | undefined
   const attempt = async (): Promise<void> => {
     if (ex.done) return
@@ -497,7 +490,7 @@ async function serveOther(ex: Exchange, channel: Channel, path: string): Promise
     answerError(ex, errors.notFound('object'), SHORT_TTL_MS)
     return
   }
-  const ttl = channel.config ? channel.config.segmentDurationMs : SHORT_TTL_MS
+  const ttl = otherObjectTtlMs(channel.config)
   const extra: OutgoingHttpHeaders = { 'Segment-Pipeline': meta.pipeline }
   if (meta.defects) extra['Segment-Defects'] = meta.defects
   await answerObject(ex, meta, ttl, extra)

@@ -9,14 +9,21 @@
 
 export type WakeReason = 'commit' | 'deadline'
 
+/** What requests wait for: one object of one channel. */
+export interface HeldObject {
+  readonly channel: string
+  readonly path: string
+}
+
 export interface Waiter {
-  readonly key: string
+  readonly object: HeldObject
   readonly deadline: number
   readonly since: number
   wake(reason: WakeReason): void
 }
 
 interface Entry {
+  readonly object: HeldObject
   waiters: Set<Waiter>
   timer: NodeJS.Timeout | undefined
   timerAt: number
@@ -29,14 +36,14 @@ export interface HoldTableOptions {
    * Called every `pollMs` for a key while it has waiters (`attempt` counts from 1); resolves
    * true when something committed.
    */
-  poll?: (key: string, attempt: number) => Promise<boolean>
+  poll?: (object: HeldObject, attempt: number) => Promise<boolean>
   pollMs?: number
 }
 
 export class HoldTable {
   readonly #entries = new Map<string, Entry>()
   readonly #now: () => number
-  readonly #poll: ((key: string, attempt: number) => Promise<boolean>) | undefined
+  readonly #poll: ((object: HeldObject, attempt: number) => Promise<boolean>) | undefined
   readonly #pollMs: number
   #count = 0
 
@@ -56,28 +63,39 @@ export class HoldTable {
     return this.#entries.size
   }
 
-  /** The earliest deadline among the waiters of `key`; undefined when nobody waits for it. */
-  earliestDeadline(key: string): number | undefined {
-    return this.#entries.get(key)?.timerAt
+  /** The earliest deadline among the waiters of `object`; undefined when nobody waits for it. */
+  earliestDeadline(object: HeldObject): number | undefined {
+    return this.#entries.get(keyOf(object))?.timerAt
   }
 
   /** Adds a waiter; returns a function that removes it (idempotent). */
-  add(key: string, deadline: number, wake: (reason: WakeReason) => void): () => boolean {
+  add(object: HeldObject, deadline: number, wake: (reason: WakeReason) => void): () => boolean {
+    const key = keyOf(object)
     let entry = this.#entries.get(key)
     if (!entry) {
-      entry = { waiters: new Set(), timer: undefined, timerAt: Number.POSITIVE_INFINITY, poll: undefined }
+      entry = {
+        object: { channel: object.channel, path: object.path },
+        waiters: new Set(),
+        timer: undefined,
+        timerAt: Number.POSITIVE_INFINITY,
+        poll: undefined,
+      }
       this.#entries.set(key, entry)
       if (this.#poll) this.#startPoll(key, entry)
     }
-    const waiter: Waiter = { key, deadline, since: this.#now(), wake }
+    const waiter: Waiter = { object: entry.object, deadline, since: this.#now(), wake }
     entry.waiters.add(waiter)
     this.#count++
     if (deadline < entry.timerAt) this.#arm(key, entry, deadline)
     return () => this.#remove(key, waiter)
   }
 
-  /** Wakes every waiter of `key` (an object committed). */
-  release(key: string): number {
+  /** Wakes every waiter of `object` (it committed). */
+  release(object: HeldObject): number {
+    return this.#release(keyOf(object))
+  }
+
+  #release(key: string): number {
     const entry = this.#entries.get(key)
     if (!entry) return 0
     this.#drop(key, entry)
@@ -130,10 +148,10 @@ export class HoldTable {
     let attempt = 0
     const tick = () => {
       entry.poll = undefined
-      this.#poll!(key, ++attempt).then(
+      this.#poll!(entry.object, ++attempt).then(
         (changed) => {
           if (this.#entries.get(key) !== entry) return
-          if (changed) this.release(key)
+          if (changed) this.#release(key)
           else entry.poll = setTimeout(tick, this.#pollMs)
         },
         () => {
@@ -152,4 +170,9 @@ export class HoldTable {
       for (const w of entry.waiters) w.wake('deadline')
     }
   }
+}
+
+/** The table's own key of an object (never parsed back: the entry keeps the object). */
+function keyOf(object: HeldObject): string {
+  return `${object.channel}\u0000${object.path}`
 }

@@ -7,16 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { errors } from '../errors.js'
 import { notModified, parseRange } from '../http/conditional.js'
 import { sendError } from '../http/respond.js'
-
-/** An answer body built in memory, with the validators it is served with. */
-export interface MadeBody {
-  readonly bytes: Buffer
-  /** Strong entity tag, quoted. */
-  readonly etag: string
-  /** `Last-Modified` (epoch ms). */
-  readonly modifiedAt: number
-  readonly contentType: string
-}
+import type { MadeBody } from '../substitutes/copies.js'
 
 export function sendBytes(
   req: IncomingMessage,

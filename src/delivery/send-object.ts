@@ -13,7 +13,7 @@ import type { ObjectReader } from '../objects/reader.js'
 import type { ObjectMeta } from '../storage/types.js'
 
 export async function sendObject(
-  reader: ObjectReader,
+  reader: Pick<ObjectReader, 'cacheable' | 'body' | 'stream'>,
   req: IncomingMessage,
   res: ServerResponse,
   meta: ObjectMeta,

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'
-import { cacheControlFor } from '../timing/schedule.js'
+import { cacheControlFor } from './cache-control.js'
 
 /** `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms` in milliseconds. */
 export function ttlHeaders(ttlMs: number): OutgoingHttpHeaders {

@@ -4,14 +4,24 @@
  * other mutable object to serve (SPEC §6: from the most preferred healthy pipeline). Times
  * are passed in; nothing here reads a clock or storage.
  */
-import type { Channel } from '../channels/registry.js'
 import type { ObjectMeta } from '../storage/types.js'
-import { availabilityAt, liveEdge } from '../timing/schedule.js'
+import type { ChannelConfig } from '../timing/channel-config.js'
+import { liveEdge, selectionDeadline } from '../timing/schedule.js'
+import type { PathMatcher } from '../timing/template.js'
 import { defectKinds } from './defects.js'
 import { copyEnded } from './ended.js'
 import { type HealthOptions, HealthTracker, type PipelineHealth } from './health.js'
 import { isMasked } from './masks.js'
 import { preferredHealthy } from './select.js'
+import type { Mask } from './types.js'
+
+/** What health tracking reads of a channel (a registry `Channel` is one). */
+export interface TrackedChannel {
+  readonly name: string
+  readonly config: ChannelConfig | undefined
+  readonly matcher: PathMatcher | undefined
+  readonly masks: readonly Mask[]
+}
 
 /** Channels tracked at most; the least recently fed is forgotten beyond this. */
 const MAX_CHANNELS = 10_000
@@ -32,7 +42,13 @@ export class HealthBook {
    * stopped waiting for it. Segments whose A(N)+R has passed are settled: a pipeline that
    * did not deliver one counts it missing.
    */
-  committed(channel: Channel | undefined, path: string, pipeline: string, now: number, defects = ''): void {
+  committed(
+    channel: TrackedChannel | undefined,
+    path: string,
+    pipeline: string,
+    now: number,
+    defects = '',
+  ): void {
     const cfg = channel?.config
     if (!channel || !cfg || !channel.matcher) return
     const match = channel.matcher.match(path)
@@ -43,7 +59,7 @@ export class HealthBook {
       rendition: match.rendition,
       number: match.number,
       defects: defectKinds(defects),
-      late: now > availabilityAt(cfg, match.number) + cfg.selectionGraceMs,
+      late: now > selectionDeadline(cfg, match.number),
       at: now,
     })
     tracker.settle(liveEdge(cfg, now - cfg.lateAllowanceMs))
@@ -56,7 +72,7 @@ export class HealthBook {
    * recently committed copy.
    */
   preferred<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt'>>(
-    channel: Channel,
+    channel: TrackedChannel,
     copies: readonly C[],
     now: number,
   ): C | undefined {
@@ -80,7 +96,7 @@ export class HealthBook {
    * pipeline is live, every copy is considered.
    */
   preferredManifest<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt' | 'defects'>>(
-    channel: Channel,
+    channel: TrackedChannel,
     copies: readonly C[],
     now: number,
   ): C | undefined {
@@ -99,7 +115,7 @@ export class HealthBook {
   }
 
   /** Pipelines the channel's tracker knows to be healthy at `now` (e.g. `SelectionContext.expected`). */
-  healthyPipelines(channel: Channel, now: number): string[] {
+  healthyPipelines(channel: TrackedChannel, now: number): string[] {
     const cfg = channel.config
     const tracker = this.#channels.get(channel.name)
     if (!cfg || !tracker) return []
@@ -108,7 +124,7 @@ export class HealthBook {
   }
 
   /** Per-pipeline health for the status endpoint ([] before any segment was seen). */
-  snapshot(channel: Channel, now: number): PipelineHealth[] {
+  snapshot(channel: TrackedChannel, now: number): PipelineHealth[] {
     const tracker = this.#channels.get(channel.name)
     if (!tracker) return []
     const cfg = channel.config

@@ -7,7 +7,7 @@ import { createMemoryCache } from '../cache/memory.js'
 import type { CacheStore } from '../cache/types.js'
 import { ChannelRegistry } from '../channels/registry.js'
 import type { Config } from '../config/schema.js'
-import { HoldTable } from '../delivery/holds.js'
+import { type HeldObject, HoldTable } from '../delivery/holds.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
@@ -134,10 +134,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
     ...(crossProcess
       ? {
           // The shared tier every poll, storage every tenth (a list the tier lost).
-          poll: (key: string, attempt: number) => {
-            const slash = key.indexOf('/')
-            return reader.appeared(key.slice(0, slash), key.slice(slash + 1), attempt % 10 === 0)
-          },
+          poll: (object: HeldObject, attempt: number) =>
+            reader.appeared(object.channel, object.path, attempt % 10 === 0),
         }
       : {}),
   })
@@ -162,7 +160,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     } else {
       reader.invalidate(event.channel, event.path)
       if (event.type === 'commit') reader.noteCommit(event.channel, event.path)
-      holds.release(`${event.channel}/${event.path}`)
+      holds.release(event)
       if (event.type === 'commit') {
         health.committed(channels.get(event.channel), event.path, event.pipeline, now(), event.defects)
       }

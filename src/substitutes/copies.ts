@@ -13,15 +13,37 @@ import { parseInit, summarizeFragment } from '../media/fmp4.js'
 import { inspectSegment } from '../media/inspect.js'
 import { repairSegment } from '../media/repair.js'
 import { moveSegment, retimeSegment } from '../media/retime.js'
+import type { ObjectReader } from '../objects/reader.js'
+import { segmentSelectionContext } from '../selection/context.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
+import type { HealthBook } from '../selection/health-book.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { Defect, InitInfo } from '../selection/types.js'
-import type { Context } from '../server/context.js'
 import type { ObjectMeta } from '../storage/types.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
-import { FILLER_SEARCH_SEGMENTS, segmentSelectionContext } from '../timing/schedule.js'
+import { FILLER_SEARCH_SEGMENTS } from '../timing/schedule.js'
 import { renderInitPath, renderMediaPath } from '../timing/template.js'
-import type { MadeBody } from './send-bytes.js'
+
+/**
+ * What making copies reads: bodies and candidate lists through the reader's caches, the
+ * preferred copy of an init segment, the clock. The made copies are cached per object
+ * passed here (one per process).
+ */
+export interface SubstituteDeps {
+  readonly reader: Pick<ObjectReader, 'candidates' | 'body'>
+  readonly health: Pick<HealthBook, 'preferred'>
+  readonly now: () => number
+}
+
+/** An answer body built in memory, with the validators it is served with. */
+export interface MadeBody {
+  readonly bytes: Buffer
+  /** Strong entity tag, quoted. */
+  readonly etag: string
+  /** `Last-Modified` (epoch ms). */
+  readonly modifiedAt: number
+  readonly contentType: string
+}
 
 /** A body made by the origin, with what its answer says about it. */
 export interface Substitute extends MadeBody {
@@ -73,9 +95,9 @@ interface Caches {
   }>
 }
 
-const perProcess = new WeakMap<Context, Caches>()
+const perProcess = new WeakMap<SubstituteDeps, Caches>()
 
-function caches(ctx: Context): Caches {
+function caches(ctx: SubstituteDeps): Caches {
   let c = perProcess.get(ctx)
   if (c === undefined) {
     c = {
@@ -91,7 +113,11 @@ function caches(ctx: Context): Caches {
 }
 
 /** The rendition's init segment as the channel serves it (undefined when none parses). */
-async function initFor(ctx: Context, channel: Channel, rendition: string): Promise<InitInfo | undefined> {
+async function initFor(
+  ctx: SubstituteDeps,
+  channel: Channel,
+  rendition: string,
+): Promise<InitInfo | undefined> {
   const cfg = channel.config!
   let path: string
   try {
@@ -124,7 +150,7 @@ async function initFor(ctx: Context, channel: Channel, rendition: string): Promi
  * defects; its ETag is the stored copy's with `-repaired`.
  */
 export async function repairedCopy(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   rendition: string,
   n: number,
@@ -139,7 +165,7 @@ export async function repairedCopy(
 }
 
 async function makeRepaired(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   rendition: string,
   n: number,
@@ -197,7 +223,7 @@ async function makeRepaired(
  * every origin-found `timing-discontinuity`; ETag: the stored copy's with `-retimed`.
  */
 export async function movedCopy(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   rendition: string,
   n: number,
@@ -253,7 +279,7 @@ export async function movedCopy(
  * segment is missing. `Segment-Defects: filler`; ETag `"filler-<n>-<source ETag>"`.
  */
 export async function fillerFor(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   rendition: string,
   path: string,
@@ -279,7 +305,7 @@ export async function fillerFor(
 }
 
 async function makeFiller(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   cfg: ChannelConfig,
   rendition: string,
@@ -321,7 +347,7 @@ async function makeFiller(
  * filler lives D in caches anyway.
  */
 function sourceOf(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   cfg: ChannelConfig,
   rendition: string,
@@ -345,7 +371,7 @@ function sourceOf(
 }
 
 async function findSource(
-  ctx: Context,
+  ctx: SubstituteDeps,
   channel: Channel,
   cfg: ChannelConfig,
   rendition: string,

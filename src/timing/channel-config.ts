@@ -8,8 +8,25 @@
 import { z } from 'zod'
 import { errors } from '../errors.js'
 import { parseIsoDateTime } from './iso8601.js'
-import type { LearnedChannel } from './mpd.js'
 import { compileTemplate } from './template.js'
+
+/** What an MPD says about a channel's timing; feed it to `mergeChannelConfig`. */
+export interface LearnedChannel {
+  readonly type: 'dynamic' | 'static'
+  /** AST of segment `startNumber`'s start, epoch ms (MPD AST + Period@start, + first S@t for timelines). */
+  readonly availabilityStartTime: number
+  /** D in ms, rounded to the nearest ms. */
+  readonly segmentDurationMs: number
+  readonly startNumber: number
+  /** Media template as a path inside the channel (BaseURLs and the MPD's own folder prepended). */
+  readonly media: string
+  /** Init template, when the SegmentTemplate has `@initialization`. */
+  readonly initialization?: string
+  /** From `MPD@timeShiftBufferDepth`, when present. */
+  readonly dvrWindowMs?: number
+  /** What was noticed but not learned (other adaptation sets' templates, varying durations, absolute BaseURLs). */
+  readonly warnings: readonly string[]
+}
 
 const HOUR_MS = 3_600_000
 /** Longest accepted segment duration D, hold window H, selection grace G and manifest TTL. */

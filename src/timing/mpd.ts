@@ -11,29 +11,15 @@ import { errors, isLiveOriginError } from '../errors.js'
 import {
   type ChannelConfigInput,
   channelFieldProblem,
+  type LearnedChannel,
   MAX_DVR_WINDOW_MS,
   mergeChannelConfig,
 } from './channel-config.js'
+
+export type { LearnedChannel } from './channel-config.js'
+
 import { parseIsoDateTime, parseIsoDuration } from './iso8601.js'
 import { parseTemplate } from './template.js'
-
-/** What an MPD says about a channel's timing; feed it to `mergeChannelConfig`. */
-export interface LearnedChannel {
-  readonly type: 'dynamic' | 'static'
-  /** AST of segment `startNumber`'s start, epoch ms (MPD AST + Period@start, + first S@t for timelines). */
-  readonly availabilityStartTime: number
-  /** D in ms, rounded to the nearest ms. */
-  readonly segmentDurationMs: number
-  readonly startNumber: number
-  /** Media template as a path inside the channel (BaseURLs and the MPD's own folder prepended). */
-  readonly media: string
-  /** Init template, when the SegmentTemplate has `@initialization`. */
-  readonly initialization?: string
-  /** From `MPD@timeShiftBufferDepth`, when present. */
-  readonly dvrWindowMs?: number
-  /** What was noticed but not learned (other adaptation sets' templates, varying durations, absolute BaseURLs). */
-  readonly warnings: readonly string[]
-}
 
 /** Options of {@link learnChannelFromMpd}. */
 export interface LearnOptions {

@@ -4,7 +4,6 @@
  * storage). Every function takes the time as epoch ms; none reads a clock.
  */
 
-import type { Mask, SelectionContext } from '../selection/types.js'
 import type { ChannelConfig } from './channel-config.js'
 
 /** Longest TTL of a "not yet" 404, so that a far-future request is not cached for days. */
@@ -115,13 +114,16 @@ export type Decision =
  * - A(n) − H ≤ t < A(n) + R → hold until a candidate commits or A(n) + R;
  * - t ≥ A(n) + R → 410, TTL = DVR window (`missing`).
  */
+export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate: false): MissingDecision
+export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate: boolean): Decision
 export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate: boolean): Decision {
   const dvr = cfg.dvrWindowMs
   if (!Number.isSafeInteger(n)) return { action: 'not-found', ttlMs: dvr, reason: 'invalid-number' }
   if (n < cfg.startNumber) return { action: 'not-found', ttlMs: dvr, reason: 'before-start' }
   const a = availabilityAt(cfg, n)
   if (a < t - dvr) return { action: 'gone', ttlMs: dvr, reason: 'expired' }
-  if (hasCandidate) return { action: 'serve', ttlMs: dvr, defectiveTtlMs: cfg.segmentDurationMs }
+  if (hasCandidate)
+    return { action: 'serve', ttlMs: servedTtlMs(cfg, false), defectiveTtlMs: servedTtlMs(cfg, true) }
   const holdFrom = a - cfg.holdWindowMs
   if (t < holdFrom) {
     // Rounded up only when t has a fraction: the cached 404 must not outlive A(N) − H by a whole ms.
@@ -131,6 +133,29 @@ export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate:
   const until = a + cfg.lateAllowanceMs
   if (t < until) return { action: 'hold', untilMs: until, availableAtMs: a }
   return { action: 'gone', ttlMs: dvr, reason: 'missing' }
+}
+
+/** The answer for a segment of which no copy can be served (every row but `serve`). */
+export type MissingDecision = Exclude<Decision, { readonly action: 'serve' }>
+
+/**
+ * TTL of a served copy of a media segment: the DVR window for a valid copy; D for a defective
+ * one, and for every copy the origin made in its place (repaired, moved), so that a valid
+ * late copy can replace it.
+ */
+export function servedTtlMs(
+  cfg: Pick<ChannelConfig, 'dvrWindowMs' | 'segmentDurationMs'>,
+  defective: boolean,
+): number {
+  return defective ? cfg.segmentDurationMs : cfg.dvrWindowMs
+}
+
+/**
+ * TTL of an object that is neither a segment nor a manifest (captions, keys, …): D, or
+ * `SHORT_TTL_MS` for a channel without a template.
+ */
+export function otherObjectTtlMs(cfg: Pick<ChannelConfig, 'segmentDurationMs'> | undefined): number {
+  return cfg ? cfg.segmentDurationMs : SHORT_TTL_MS
 }
 
 /** What to answer a GET/HEAD of an init segment. */
@@ -178,19 +203,6 @@ export function segmentExpiresAt(cfg: Timing, n: number): number {
   return availabilityAt(cfg, n) + cfg.dvrWindowMs + EXPIRY_MARGIN_MS
 }
 
-/** Caching headers of an answer (SPEC §7): `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms`. */
-export interface CacheHeaders {
-  readonly 'Cache-Control': string
-  readonly 'Cache-TTL-Ms': string
-}
-
-/** `Cache-Control: max-age=⌊ttl/1000⌋` and `Cache-TTL-Ms: ttl` (negative and fractional TTLs floored to whole ms ≥ 0). */
-export function cacheControlFor(ttlMs: number): CacheHeaders {
-  // Stryker disable next-line EqualityOperator: Math.floor(0) is 0 either way
-  const ms = ttlMs > 0 ? Math.floor(ttlMs) : 0
-  return { 'Cache-Control': `max-age=${Math.floor(ms / 1000)}`, 'Cache-TTL-Ms': String(ms) }
-}
-
 /** The `CMSD-Static` value of a segment answer (CTA-5006 `at`: availability time, epoch ms). */
 export function cmsdStatic(cfg: Timing, n: number): string {
   return `at=${availabilityAt(cfg, n)}`
@@ -211,31 +223,3 @@ export function gapAnswer(cfg: Timing & Pick<ChannelConfig, 'gapPolicy'>): GapAn
 
 /** How many segments before N a filler's source is looked for (N−1 first). */
 export const FILLER_SEARCH_SEGMENTS = 10
-
-/**
- * The selection context of media segment n at time t (SPEC §6), the one rule delivery, the
- * filler search and the status view share: preference order, masks, A(n), G, and the late
- * copy rule that keeps a gap's answer from being contradicted while it may be cached — a
- * copy committed at or after A(n) + R is hidden forever under `gone` (a 410 is cached for
- * the DVR window) and for D after its commit under `filler` (a filler is cached for D).
- */
-export function segmentSelectionContext(
-  cfg: Timing & Pick<ChannelConfig, 'selectionGraceMs' | 'pipelines' | 'gapPolicy'>,
-  masks: readonly Mask[],
-  n: number,
-  t: number,
-  expected?: readonly string[],
-): SelectionContext {
-  const a = availabilityAt(cfg, n)
-  return {
-    pipelines: cfg.pipelines,
-    masks,
-    number: n,
-    now: t,
-    availabilityAt: a,
-    graceMs: cfg.selectionGraceMs,
-    lateFrom: a + cfg.lateAllowanceMs,
-    lateDelayMs: cfg.gapPolicy === 'gone' ? Number.POSITIVE_INFINITY : cfg.segmentDurationMs,
-    ...(expected !== undefined ? { expected } : {}),
-  }
-}

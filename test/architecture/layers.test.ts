@@ -25,6 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['objects'],
   ['selection'],
   ['channels'],
+  ['substitutes'],
   ['overload'],
   ['config'],
   ['ingest', 'delivery', 'control'],

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { serializeDefects } from '../../src/selection/defects.js'
 import { FragmentInspector, parseInit, summarizeFragment } from '../../src/media/fmp4.js'
 import { inspectSegment, type SegmentExpectation } from '../../src/media/inspect.js'
+import { serializeDefects } from '../../src/selection/defects.js'
 import type { Defect, InitInfo } from '../../src/selection/types.js'
 import {
   box,

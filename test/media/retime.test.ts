@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { moveSegment, retimeSegment } from '../../src/media/retime.js'
 import { parseInit, summarizeFragment } from '../../src/media/fmp4.js'
 import { inspectSegment } from '../../src/media/inspect.js'
+import { moveSegment, retimeSegment } from '../../src/media/retime.js'
 import { box, dashInit, dashSegment, fixture, view } from '../selection/helpers.js'
 import { decodeErrors, probePackets } from './decode.js'
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { cacheControlFor } from '../../src/http/cache-control.js'
+import { segmentSelectionContext } from '../../src/selection/context.js'
 import { parseChannelConfig } from '../../src/timing/channel-config.js'
 import {
   availabilityAt,
-  cacheControlFor,
   cmsdStatic,
   EXPIRY_MARGIN_MS,
   gapAnswer,
@@ -15,7 +16,6 @@ import {
   SHORT_TTL_MS,
   segmentDecision,
   segmentExpiresAt,
-  segmentSelectionContext,
   selectionDeadline,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../../src/timing/schedule.js'
