@@ -12,11 +12,11 @@ import { renderInitPath } from '../timing/template.js'
 const MAX_ENTRIES = 4096
 
 export class InitBook {
-  readonly #reader: ObjectReader
+  readonly #reader: Pick<ObjectReader, 'candidates' | 'body'>
   /** key: channel/path/pipeline → token and parsed init. */
   readonly #book = new Map<string, { token: string; info: InitInfo | undefined }>()
 
-  constructor(reader: ObjectReader) {
+  constructor(reader: Pick<ObjectReader, 'candidates' | 'body'>) {
     this.#reader = reader
   }
 

@@ -173,6 +173,16 @@ export class ObjectReader {
     return this.#store.read(meta, range)
   }
 
+  /**
+   * The write-through policy for bodies: with a shared cache tier every new body small enough
+   * to cache is worth keeping while it uploads (every node but the writer then serves it from
+   * that tier); without one, only bodies the writer reads itself (init segments, manifests,
+   * inspected segments) are kept, and `written` puts those in memory.
+   */
+  get writesThroughBodies(): boolean {
+    return this.#shared !== undefined
+  }
+
   /** Write-through after a commit on this process: the new body and the new candidate list. */
   async written(meta: ObjectMeta, body: Buffer | undefined): Promise<void> {
     if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))

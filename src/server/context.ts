@@ -1,13 +1,16 @@
 /**
- * Everything one process of the origin shares between its listeners: configuration,
- * storage (with instrumentation and optional pressure injection), caches, the channel
- * registry, the event bus, held requests, metrics and the logger.
+ * The composition root of one process: configuration, storage (with instrumentation and
+ * optional pressure injection), caches, the channel registry, the event bus, held requests,
+ * metrics and the logger, built and wired here. Each listener's handler sees only its own
+ * narrow deps (`ingest/deps.ts`, `delivery/deps.ts`, `control/deps.ts`), which this
+ * composition satisfies.
  */
 import { createMemoryCache } from '../cache/memory.js'
 import type { CacheStore } from '../cache/types.js'
 import { ChannelRegistry } from '../channels/registry.js'
 import type { Config } from '../config/schema.js'
 import { type HeldObject, HoldTable } from '../delivery/holds.js'
+import type { CommitHooks } from '../ingest/deps.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
@@ -19,6 +22,7 @@ import { instrumentCache, instrumentDriver } from '../storage/instrumented.js'
 import { ObjectStore } from '../storage/object-store.js'
 import type { StorageDriver } from '../storage/types.js'
 import { type Bus, createBus } from './bus.js'
+import { commitReactions } from './commits.js'
 
 /** How often a process reloads the channels when other processes may change them. */
 const CHANNEL_RELOAD_MS = 5000
@@ -38,6 +42,8 @@ export interface Context {
   readonly metrics: Metrics
   readonly log: Logger
   readonly admission: AdmissionController
+  /** What a commit or removal on this process sets off (`server/commits.ts`). */
+  readonly commits: CommitHooks
   /** Clock used for every timing decision (epoch ms). */
   readonly now: () => number
   /** Mutable process state: `draining` once shutdown has begun. */
@@ -180,6 +186,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     metrics,
     log,
     admission,
+    commits: commitReactions({ reader, bus, metrics, channels }),
     now,
     state: { draining: false },
     async close() {
