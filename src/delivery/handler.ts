@@ -167,12 +167,10 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
 
 function fail(ex: Exchange, err: unknown): void {
   const e: LiveOriginError = toLiveOriginError(err)
-  if (e.code === errors.internal.code) {
+  const internal = e.code === errors.internal.code
+  if (internal || e.code === errors.storageUnavailable.code)
     ex.ctx.log.error({ err, url: ex.req.url, reqId: nextRequestId() }, 'delivery failed')
-    answerError(ex, errors.storageUnavailable('read failed'), SHORT_TTL_MS)
-    return
-  }
-  answerError(ex, e, SHORT_TTL_MS)
+  answerError(ex, internal ? errors.storageUnavailable('read failed') : e, SHORT_TTL_MS)
 }
 
 /**

@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { AdmissionController, LatencyWindow } from '../overload/admission.js'
 import { HealthBook } from '../selection/health-book.js'
 import { createEmbeddedDriver } from '../storage/embedded.js'
+import { withStorageErrors } from '../storage/errors.js'
 import { withInjectedPressure } from '../storage/inject.js'
 import { instrumentCache, instrumentDriver } from '../storage/instrumented.js'
 import { ObjectStore } from '../storage/object-store.js'
@@ -99,6 +100,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
     if (READ_OPS.has(e.op)) latency.add(e.durationMs)
   })
   if (options.wrapDriver) driver = options.wrapDriver(driver)
+  // Last, so that whatever fails below reaches the listeners as one kind of answer.
+  driver = withStorageErrors(driver)
 
   let shared = await openSharedCache(config)
   if (shared) {

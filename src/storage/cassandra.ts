@@ -16,7 +16,8 @@
  */
 
 import cassandra from 'cassandra-driver'
-import { errors, LiveOriginError } from '../errors.js'
+import { errors, type LiveOriginError } from '../errors.js'
+import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
 /** Keyspace replication: per-datacenter factors, or a single factor for SimpleStrategy. */
@@ -333,12 +334,7 @@ function describeError(err: unknown): string {
 }
 
 function storageError(op: string, err: unknown): LiveOriginError {
-  if (err instanceof LiveOriginError) return err
-  const template = errors.storageUnavailable(`cassandra ${op} failed (${describeError(err)})`)
-  return new LiveOriginError(template.code, template.status, template.message, {
-    cause: err,
-    headers: { ...template.headers },
-  })
+  return storageFailure('cassandra', op, err, describeError)
 }
 
 /**
