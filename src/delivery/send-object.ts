@@ -6,9 +6,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { errors } from '../errors.js'
-import { notModified, parseRange } from '../http/conditional.js'
-import { sendError } from '../http/respond.js'
+import { startAnswer } from '../http/representation.js'
 import type { ObjectReader } from '../objects/reader.js'
 import type { ObjectMeta } from '../storage/types.js'
 
@@ -19,32 +17,15 @@ export async function sendObject(
   meta: ObjectMeta,
   headers: OutgoingHttpHeaders,
 ): Promise<number> {
-  const base: OutgoingHttpHeaders = {
-    ...headers,
-    ETag: meta.etag,
-    'Last-Modified': new Date(meta.committedAt).toUTCString(),
-    'Accept-Ranges': 'bytes',
-  }
-  if (notModified(req.headers, meta.etag, meta.committedAt)) {
-    res.writeHead(304, base)
-    res.end()
-    return 304
-  }
-  const range = parseRange(req.headers, meta.size, meta.etag)
-  if (range.kind === 'unsatisfiable') {
-    sendError(req, res, errors.rangeNotSatisfiable(meta.size), headers)
-    return 416
-  }
+  const answer = startAnswer(
+    req,
+    res,
+    { etag: meta.etag, modifiedAt: meta.committedAt, size: meta.size, contentType: meta.contentType },
+    headers,
+  )
+  if (typeof answer === 'number') return answer
+  const { status, headers: out, start, end } = answer
   const head = req.method === 'HEAD'
-  const start = range.kind === 'partial' ? range.start : 0
-  const end = range.kind === 'partial' ? range.end : meta.size - 1
-  const status = range.kind === 'partial' ? 206 : 200
-  const out: OutgoingHttpHeaders = {
-    ...base,
-    'Content-Type': meta.contentType,
-    'Content-Length': Math.max(0, end - start + 1),
-  }
-  if (status === 206) out['Content-Range'] = `bytes ${start}-${end}/${meta.size}`
 
   if (reader.cacheable(meta)) {
     const body = head ? undefined : await reader.body(meta)

@@ -16,7 +16,7 @@
  */
 
 import cassandra from 'cassandra-driver'
-import { errors, type LiveOriginError } from '../errors.js'
+import type { LiveOriginError } from '../errors.js'
 import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 

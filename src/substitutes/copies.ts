@@ -112,6 +112,56 @@ function caches(ctx: SubstituteDeps): Caches {
   return c
 }
 
+/** Makes the copy served in place of `meta`, stored copy of segment n of `rendition`. */
+export type CopyMaker = (
+  ctx: SubstituteDeps,
+  channel: Channel,
+  rendition: string,
+  n: number,
+  meta: ObjectMeta,
+) => Promise<Substitute | undefined>
+
+/** A made copy from `cache`, or made now and remembered (a copy that cannot be made, too). */
+async function remembered(
+  cache: Lru<Substitute | null>,
+  key: string,
+  make: () => Promise<Substitute | undefined>,
+): Promise<Substitute | undefined> {
+  const hit = cache.get(key)
+  if (hit !== undefined) return hit ?? undefined
+  const made = await make()
+  cache.set(key, made ?? null)
+  return made
+}
+
+/** A copy made from stored `meta`: its time, type and pipeline, with new bytes, ETag and defects. */
+function madeFrom(
+  meta: ObjectMeta,
+  bytes: Buffer,
+  etag: string,
+  defects: string,
+  sourceNumber: number,
+): Substitute {
+  return {
+    bytes,
+    etag,
+    modifiedAt: meta.committedAt,
+    contentType: meta.contentType,
+    pipeline: meta.pipeline,
+    defects,
+    sourceNumber,
+  }
+}
+
+/** The stored copy's defects; undefined when the stored value does not parse. */
+function storedDefects(meta: ObjectMeta): Defect[] | undefined {
+  try {
+    return parseDefects(meta.defects)
+  } catch {
+    return undefined
+  }
+}
+
 /** The rendition's init segment as the channel serves it (undefined when none parses). */
 async function initFor(
   ctx: SubstituteDeps,
@@ -149,35 +199,15 @@ async function initFor(
  * (plus what re-inspection finds), with the packager's other
  * defects; its ETag is the stored copy's with `-repaired`.
  */
-export async function repairedCopy(
-  ctx: SubstituteDeps,
-  channel: Channel,
-  rendition: string,
-  n: number,
-  meta: ObjectMeta,
-): Promise<Substitute | undefined> {
-  const cache = caches(ctx).repaired
-  const hit = cache.get(meta.token)
-  if (hit !== undefined) return hit ?? undefined
-  const made = await makeRepaired(ctx, channel, rendition, n, meta)
-  cache.set(meta.token, made ?? null)
-  return made
-}
+export const repairedCopy: CopyMaker = (ctx, channel, rendition, n, meta) =>
+  remembered(caches(ctx).repaired, meta.token, () => makeRepaired(ctx, channel, rendition, n, meta))
 
 async function makeRepaired(
-  ctx: SubstituteDeps,
-  channel: Channel,
-  rendition: string,
-  n: number,
-  meta: ObjectMeta,
+  ...[ctx, channel, rendition, n, meta]: Parameters<CopyMaker>
 ): Promise<Substitute | undefined> {
   const cfg = channel.config!
-  let recorded: Defect[]
-  try {
-    recorded = parseDefects(meta.defects)
-  } catch {
-    return undefined
-  }
+  const recorded = storedDefects(meta)
+  if (recorded === undefined) return undefined
   if (recorded.some((d) => d.kind === 'corrupt' && d.source === 'packager')) return undefined
   if (!isFragmentedMp4(meta.path)) return undefined
   const init = await initFor(ctx, channel, rendition)
@@ -203,15 +233,13 @@ async function makeRepaired(
     found = [...found, { kind: 'short', params: worst ?? {}, source: 'origin' }]
   }
   const packager = recorded.filter((d) => d.source === 'packager')
-  return {
-    bytes: r.bytes,
-    etag: `${meta.etag.replace(/"$/, '')}-repaired"`,
-    modifiedAt: meta.committedAt,
-    contentType: meta.contentType,
-    pipeline: meta.pipeline,
-    defects: serializeDefects(mergeDefects(packager, found)),
-    sourceNumber: n,
-  }
+  return madeFrom(
+    meta,
+    r.bytes,
+    `${meta.etag.replace(/"$/, '')}-repaired"`,
+    serializeDefects(mergeDefects(packager, found)),
+    n,
+  )
 }
 
 /**
@@ -222,52 +250,27 @@ async function makeRepaired(
  * copy is then served as stored). Its defects are the stored ones with `retimed` added to
  * every origin-found `timing-discontinuity`; ETag: the stored copy's with `-retimed`.
  */
-export async function movedCopy(
-  ctx: SubstituteDeps,
-  channel: Channel,
-  rendition: string,
-  n: number,
-  meta: ObjectMeta,
-): Promise<Substitute | undefined> {
-  let recorded: Defect[]
-  try {
-    recorded = parseDefects(meta.defects)
-  } catch {
-    return undefined
-  }
-  if (!recorded.some((d) => d.kind === 'timing-discontinuity' && d.source === 'origin')) return undefined
+export const movedCopy: CopyMaker = async (ctx, channel, rendition, n, meta) => {
+  const recorded = storedDefects(meta)
+  if (!recorded?.some((d) => d.kind === 'timing-discontinuity' && d.source === 'origin')) return undefined
   if (!isFragmentedMp4(meta.path)) return undefined
-  const cache = caches(ctx).moved
-  const hit = cache.get(meta.token)
-  if (hit !== undefined) return hit ?? undefined
-  let made: Substitute | undefined
-  const init = await initFor(ctx, channel, rendition)
-  if (init !== undefined) {
+  return remembered(caches(ctx).moved, meta.token, async () => {
+    const init = await initFor(ctx, channel, rendition)
+    if (init === undefined) return undefined
     const cfg = channel.config!
     const r = moveSegment(await ctx.reader.body(meta), init, {
       number: n,
       startNumber: cfg.startNumber,
       segmentDurationMs: cfg.segmentDurationMs,
     })
-    if (r.ok) {
-      const defects = recorded.map((d) =>
-        d.kind === 'timing-discontinuity' && d.source === 'origin'
-          ? { ...d, params: { ...d.params, retimed: true } }
-          : d,
-      )
-      made = {
-        bytes: r.bytes,
-        etag: `${meta.etag.replace(/"$/, '')}-retimed"`,
-        modifiedAt: meta.committedAt,
-        contentType: meta.contentType,
-        pipeline: meta.pipeline,
-        defects: serializeDefects(defects),
-        sourceNumber: n,
-      }
-    }
-  }
-  cache.set(meta.token, made ?? null)
-  return made
+    if (!r.ok) return undefined
+    const defects = recorded.map((d) =>
+      d.kind === 'timing-discontinuity' && d.source === 'origin'
+        ? { ...d, params: { ...d.params, retimed: true } }
+        : d,
+    )
+    return madeFrom(meta, r.bytes, `${meta.etag.replace(/"$/, '')}-retimed"`, serializeDefects(defects), n)
+  })
 }
 
 /**
@@ -294,12 +297,9 @@ export async function fillerFor(
     if (source === undefined) continue
     const { meta, repaired } = source
     const key = `${channel.name}/${path}:${meta.token}${repaired ? ':repaired' : ''}`
-    const cache = caches(ctx).fillers
-    const hit = cache.get(key)
-    if (hit !== undefined) return hit ?? undefined
-    const made = await makeFiller(ctx, channel, cfg, rendition, n, m, meta, repaired)
-    cache.set(key, made ?? null)
-    return made
+    return remembered(caches(ctx).fillers, key, () =>
+      makeFiller(ctx, channel, cfg, rendition, n, m, meta, repaired),
+    )
   }
   return undefined
 }
@@ -328,15 +328,7 @@ async function makeFiller(
   }
   const r = retimeSegment(bytes, init, { segments: n - m, segmentDurationMs: cfg.segmentDurationMs })
   if (!r.ok) return undefined
-  return {
-    bytes: r.bytes,
-    etag: `"filler-${n}-${etag.replace(/"/g, '')}"`,
-    modifiedAt: meta.committedAt,
-    contentType: meta.contentType,
-    pipeline: meta.pipeline,
-    defects: 'filler',
-    sourceNumber: m,
-  }
+  return madeFrom(meta, r.bytes, `"filler-${n}-${etag.replace(/"/g, '')}"`, 'filler', m)
 }
 
 /**
