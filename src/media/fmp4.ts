@@ -465,6 +465,16 @@ function readMoov(bytes: Uint8Array, moov: Box): InitTrack[] {
   }))
 }
 
+/**
+ * A 32-bit field of a full box that sits `v0` bytes into the body in version 0 and `v1` in
+ * version 1 (whose times before it are 64-bit).
+ */
+function versionedU32(bytes: Uint8Array, box: Box, v0: number, v1: number, field: string): number {
+  const at = bytes[box.body] === 1 ? v1 : v0
+  need(box, at + 4, field)
+  return u32(bytes, box.body + at)
+}
+
 function readTrak(
   bytes: Uint8Array,
   trak: Box,
@@ -475,15 +485,11 @@ function readTrak(
   let mediaTime = 0
   forEachBox(bytes, trak.body, trak.end, 'trak', (child) => {
     if (child.type === 'tkhd') {
-      const v1 = bytes[child.body] === 1
-      need(child, v1 ? 24 : 16, 'track_ID')
-      trackId = u32(bytes, child.body + (v1 ? 20 : 12))
+      trackId = versionedU32(bytes, child, 12, 20, 'track_ID')
     } else if (child.type === 'mdia') {
       forEachBox(bytes, child.body, child.end, 'mdia', (box) => {
         if (box.type === 'mdhd') {
-          const v1 = bytes[box.body] === 1
-          need(box, v1 ? 24 : 16, 'timescale')
-          timescale = u32(bytes, box.body + (v1 ? 20 : 12))
+          timescale = versionedU32(bytes, box, 12, 20, 'timescale')
         } else if (box.type === 'hdlr') {
           need(box, 12, 'handler_type')
           handler = fourcc(bytes, box.body + 8)

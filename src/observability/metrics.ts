@@ -29,126 +29,107 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'liveorigin_' })
   const r = [registry]
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers: r })
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Gauge<L>({ name, help, labelNames, registers: r })
+  const histogram = <L extends string>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[],
+  ) => new Histogram<L>({ name, help, labelNames, buckets, registers: r })
   return {
     registry,
-    requests: new Counter({
-      name: 'liveorigin_requests_total',
-      help: 'Requests answered, by listener role, request class and status.',
-      labelNames: ['role', 'class', 'status'] as const,
-      registers: r,
-    }),
-    requestDuration: new Histogram({
-      name: 'liveorigin_request_duration_seconds',
-      help: 'Time to answer a request (for held requests: including the hold), by role.',
-      labelNames: ['role'] as const,
-      buckets: latencyBuckets,
-      registers: r,
-    }),
-    uploadsInProgress: new Gauge({
-      name: 'liveorigin_uploads_in_progress',
-      help: 'Uploads being received.',
-      registers: r,
-    }),
-    uploadBytesReserved: new Gauge({
-      name: 'liveorigin_upload_bytes_reserved',
-      help: 'Bytes of ingest.maxInFlightBytes reserved by uploads in progress.',
-      registers: r,
-    }),
-    uploadsRefused: new Counter({
-      name: 'liveorigin_uploads_refused_total',
-      help: 'Uploads refused for a resource limit, by reason (budget, manifest-size, too-slow, stalled).',
-      labelNames: ['reason'] as const,
-      registers: r,
-    }),
-    held: new Gauge({
-      name: 'liveorigin_held_requests',
-      help: 'Requests held at the live edge.',
-      registers: r,
-    }),
-    holdDuration: new Histogram({
-      name: 'liveorigin_hold_duration_seconds',
-      help: 'How long held requests waited, by outcome (released, timeout, disconnected).',
-      labelNames: ['outcome'] as const,
-      buckets: holdBuckets,
-      registers: r,
-    }),
-    timingAnswers: new Counter({
-      name: 'liveorigin_timing_answers_total',
-      help: '404 and 410 answers decided by segment timing, by status and reason.',
-      labelNames: ['status', 'reason'] as const,
-      registers: r,
-    }),
-    lateSegments: new Counter({
-      name: 'liveorigin_late_segments_total',
-      help: 'Media segments committed after their availability time, by pipeline.',
-      labelNames: ['pipeline'] as const,
-      registers: r,
-    }),
-    missingSegments: new Counter({
-      name: 'liveorigin_missing_segments_total',
-      help: 'Media segments a pipeline had not delivered by A(N)+R when a request needed them, by pipeline.',
-      labelNames: ['pipeline'] as const,
-      registers: r,
-    }),
-    selections: new Counter({
-      name: 'liveorigin_selections_total',
-      help: 'Segment selections, by pipeline served and outcome (valid, defective, missing).',
-      labelNames: ['pipeline', 'outcome'] as const,
-      registers: r,
-    }),
-    defects: new Counter({
-      name: 'liveorigin_defects_total',
-      help: 'Defects recorded on ingest, by kind and source (packager, origin).',
-      labelNames: ['kind', 'source'] as const,
-      registers: r,
-    }),
-    storageOps: new Counter({
-      name: 'liveorigin_storage_operations_total',
-      help: 'Storage driver operations, by driver, operation and result.',
-      labelNames: ['driver', 'op', 'result'] as const,
-      registers: r,
-    }),
-    storageDuration: new Histogram({
-      name: 'liveorigin_storage_operation_duration_seconds',
-      help: 'Storage driver operation latency, by driver and operation.',
-      labelNames: ['driver', 'op'] as const,
-      buckets: latencyBuckets,
-      registers: r,
-    }),
-    cacheOps: new Counter({
-      name: 'liveorigin_cache_operations_total',
-      help: 'Cache tier operations, by tier, operation and result (hit, miss, ok, error).',
-      labelNames: ['tier', 'op', 'result'] as const,
-      registers: r,
-    }),
-    objectReads: new Counter({
-      name: 'liveorigin_object_reads_total',
-      help: 'Object fetches from storage after single flight (one per object however many requests wait).',
-      registers: r,
-    }),
-    shed: new Counter({
-      name: 'liveorigin_shed_requests_total',
-      help: 'Requests refused under pressure, by class.',
-      labelNames: ['class'] as const,
-      registers: r,
-    }),
-    admission: new Gauge({
-      name: 'liveorigin_admission_state',
-      help: 'Per class: 1 when the class is admitted, 0 when it is being shed.',
-      labelNames: ['class'] as const,
-      registers: r,
-    }),
-    eventLoopDelay: new Gauge({
-      name: 'liveorigin_event_loop_delay_seconds',
-      help: 'Event-loop delay p99 over the last second, as used by admission control.',
-      registers: r,
-    }),
-    inFlight: new Gauge({
-      name: 'liveorigin_in_flight_requests',
-      help: 'Requests in progress, by class.',
-      labelNames: ['class'] as const,
-      registers: r,
-    }),
+    requests: counter(
+      'liveorigin_requests_total',
+      'Requests answered, by listener role, request class and status.',
+      ['role', 'class', 'status'] as const,
+    ),
+    requestDuration: histogram(
+      'liveorigin_request_duration_seconds',
+      'Time to answer a request (for held requests: including the hold), by role.',
+      latencyBuckets,
+      ['role'] as const,
+    ),
+    uploadsInProgress: gauge('liveorigin_uploads_in_progress', 'Uploads being received.', []),
+    uploadBytesReserved: gauge(
+      'liveorigin_upload_bytes_reserved',
+      'Bytes of ingest.maxInFlightBytes reserved by uploads in progress.',
+      [],
+    ),
+    uploadsRefused: counter(
+      'liveorigin_uploads_refused_total',
+      'Uploads refused for a resource limit, by reason (budget, manifest-size, too-slow, stalled).',
+      ['reason'] as const,
+    ),
+    held: gauge('liveorigin_held_requests', 'Requests held at the live edge.', []),
+    holdDuration: histogram(
+      'liveorigin_hold_duration_seconds',
+      'How long held requests waited, by outcome (released, timeout, disconnected).',
+      holdBuckets,
+      ['outcome'] as const,
+    ),
+    timingAnswers: counter(
+      'liveorigin_timing_answers_total',
+      '404 and 410 answers decided by segment timing, by status and reason.',
+      ['status', 'reason'] as const,
+    ),
+    lateSegments: counter(
+      'liveorigin_late_segments_total',
+      'Media segments committed after their availability time, by pipeline.',
+      ['pipeline'] as const,
+    ),
+    missingSegments: counter(
+      'liveorigin_missing_segments_total',
+      'Media segments a pipeline had not delivered by A(N)+R when a request needed them, by pipeline.',
+      ['pipeline'] as const,
+    ),
+    selections: counter(
+      'liveorigin_selections_total',
+      'Segment selections, by pipeline served and outcome (valid, defective, missing).',
+      ['pipeline', 'outcome'] as const,
+    ),
+    defects: counter(
+      'liveorigin_defects_total',
+      'Defects recorded on ingest, by kind and source (packager, origin).',
+      ['kind', 'source'] as const,
+    ),
+    storageOps: counter(
+      'liveorigin_storage_operations_total',
+      'Storage driver operations, by driver, operation and result.',
+      ['driver', 'op', 'result'] as const,
+    ),
+    storageDuration: histogram(
+      'liveorigin_storage_operation_duration_seconds',
+      'Storage driver operation latency, by driver and operation.',
+      latencyBuckets,
+      ['driver', 'op'] as const,
+    ),
+    cacheOps: counter(
+      'liveorigin_cache_operations_total',
+      'Cache tier operations, by tier, operation and result (hit, miss, ok, error).',
+      ['tier', 'op', 'result'] as const,
+    ),
+    objectReads: counter(
+      'liveorigin_object_reads_total',
+      'Object fetches from storage after single flight (one per object however many requests wait).',
+      [],
+    ),
+    shed: counter('liveorigin_shed_requests_total', 'Requests refused under pressure, by class.', [
+      'class',
+    ] as const),
+    admission: gauge(
+      'liveorigin_admission_state',
+      'Per class: 1 when the class is admitted, 0 when it is being shed.',
+      ['class'] as const,
+    ),
+    eventLoopDelay: gauge(
+      'liveorigin_event_loop_delay_seconds',
+      'Event-loop delay p99 over the last second, as used by admission control.',
+      [],
+    ),
+    inFlight: gauge('liveorigin_in_flight_requests', 'Requests in progress, by class.', ['class'] as const),
   }
 }
 
