@@ -153,8 +153,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const parsed = configSchema.safeParse(tree)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    const path = issue.path.join('.')
-    throw new ConfigError(`invalid setting ${path || '(root)'}: ${issue.message}`)
+    // An unknown key inside a setting (a driver option) is named with the rest of its path.
+    const unknown = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined
+    const path = [...issue.path, ...(unknown === undefined ? [] : [unknown])].join('.')
+    throw new ConfigError(
+      `invalid setting ${path || '(root)'}: ${unknown === undefined ? issue.message : 'unknown option'}`,
+    )
   }
   return parsed.data
 }

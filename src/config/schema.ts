@@ -5,6 +5,13 @@
  */
 import { availableParallelism } from 'node:os'
 import { z } from 'zod'
+import {
+  cacheTierSettings,
+  missingDriverSettings,
+  storageDriverNames,
+  storageDriverSettings,
+  storageDrivers,
+} from '../storage/open.js'
 
 /** How an environment variable or flag value is read: see `parseSettingValue`. */
 export type SettingType = 'string' | 'int' | 'bool' | 'roles' | 'json'
@@ -124,35 +131,38 @@ const control = z.object({
   maxMasksPerChannel: setting(positiveInt, 100, { doc: 'Masks one channel may have at once (409 beyond).' }),
 })
 
-const storage = z.object({
-  driver: setting(z.enum(['embedded', 'cassandra']), 'embedded', {
-    doc: 'Storage driver: embedded (local disk) | cassandra.',
-  }),
-  dataDir: setting(z.string().min(1), './data', { flag: '--data-dir', doc: 'Embedded store directory.' }),
-  chunkSize: setting(
-    z
-      .number()
-      .int()
-      .min(4096)
-      .max(16 * MiB),
-    MiB,
-    { doc: 'Chunk size of stored values, bytes.' },
-  ),
-  sweepIntervalMs: setting(positiveInt, 30000, { doc: 'How often expired objects are swept (embedded).' }),
-  inject: unset(
-    z.object({ latencyMs: nonNegativeInt.default(0), maxConcurrent: positiveInt.optional() }).strict(),
-    { doc: 'Drill: `{ latencyMs, maxConcurrent }` adds real latency and a concurrency limit to storage.' },
-  ),
-  cassandra: unset(z.record(z.string(), z.unknown()), {
-    doc: 'Cassandra driver options (see docs/running-at-scale.md).',
-  }),
-})
+const storage = z
+  .object({
+    driver: setting(z.enum(storageDriverNames), 'embedded', {
+      doc: `Storage driver: ${storageDriverNames.map((n) => `${n} (${storageDrivers[n].summary})`).join(' | ')}.`,
+    }),
+    ...storageDriverSettings,
+    chunkSize: setting(
+      z
+        .number()
+        .int()
+        .min(4096)
+        .max(16 * MiB),
+      MiB,
+      { doc: 'Chunk size of stored values, bytes.' },
+    ),
+    sweepIntervalMs: setting(positiveInt, 30000, {
+      doc: 'How often expired objects are swept (embedded).',
+    }),
+    inject: unset(
+      z.object({ latencyMs: nonNegativeInt.default(0), maxConcurrent: positiveInt.optional() }).strict(),
+      { doc: 'Drill: `{ latencyMs, maxConcurrent }` adds real latency and a concurrency limit to storage.' },
+    ),
+  })
+  .superRefine((s, ctx) => {
+    for (const key of missingDriverSettings(s)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `required when storage.driver is ${s.driver}` })
+    }
+  })
 
 const cache = z.object({
   memoryBytes: setting(nonNegativeInt, 512 * MiB, { doc: 'In-process cache size per process, bytes.' }),
-  memcached: unset(z.record(z.string(), z.unknown()), {
-    doc: 'memcached cache tier (see docs/running-at-scale.md).',
-  }),
+  ...cacheTierSettings,
 })
 
 const overload = z.object({
