@@ -7,9 +7,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'
 import { contentTypeFor, isFragmentedMp4 } from '../http/content-type.js'
+import type { Exchange } from '../http/listener.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
-import { nextRequestId } from '../observability/log.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
 import { endedMarker } from '../selection/ended.js'
 import { FragmentInspector, type InitInfo } from '../selection/fmp4.js'
@@ -43,15 +43,8 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
   // What one upload streamed to storage holds at most: the chunks being cut and written.
   const streamedHold = (ctx.store.chunkConcurrency + 1) * ctx.store.chunkSize
 
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const started = performance.now()
-    const reqId = nextRequestId()
-    const log = ctx.log.child({ reqId })
-    res.setHeader('X-Request-Id', reqId)
-    const finish = (status: number) => {
-      ctx.metrics.requests.inc({ role: 'ingest', class: 'ingest', status: String(status) })
-      ctx.metrics.requestDuration.observe({ role: 'ingest' }, (performance.now() - started) / 1000)
-    }
+  return (req: IncomingMessage, res: ServerResponse, exchange: Exchange): void => {
+    const log = exchange.log
     const refuse = (err: unknown) => {
       const e: LiveOriginError = toLiveOriginError(err)
       if (e.status >= 500) log.error({ err, method: req.method, url: req.url }, 'ingest failed')
@@ -60,7 +53,6 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       const close = !req.complete ? { Connection: 'close' } : {}
       sendError(req, res, e, { ...ttlHeaders(0), ...close })
       if (!req.complete) res.once('finish', () => req.destroy())
-      finish(e.status)
     }
 
     let pipeline: string
@@ -77,7 +69,7 @@ export function createIngestHandler(ctx: Context, auth: Authenticator) {
       req.method === 'DELETE'
         ? remove(name.channel, name.path, pipeline)
         : upload(name.channel, name.path, pipeline)
-    work.then(finish, refuse)
+    work.catch(refuse)
 
     async function remove(channelName: string, path: string, pipelineId: string): Promise<number> {
       const removed = await ctx.store.remove({ channel: channelName, path, pipeline: pipelineId })
