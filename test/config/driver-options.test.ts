@@ -2,6 +2,9 @@
 // configuration schema: a bad one is refused when the configuration loads, with one line
 // naming it. Only option checking: no Cassandra or memcached is needed.
 import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig } from '../../src/config/load.js'
 import { settings } from '../../src/config/settings.js'
@@ -34,6 +37,19 @@ describe('driver options in the configuration', () => {
     assert.deepEqual(c.storage.cassandra?.replication, { class: 'SimpleStrategy', replicationFactor: 1 })
     assert.equal(c.cache.memcached?.timeoutMs, 100)
     assert.equal(loadConfig({ overrides: { 'storage.dataDir': '/tmp/x' } }).storage.dataDir, '/tmp/x')
+  })
+
+  it('driver options given again (environment over file) replace the earlier ones whole', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'liveorigin-driver-options-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(
+      file,
+      'storage:\n  driver: cassandra\n  cassandra: { contactPoints: [a], localDataCenter: dc1, port: 9000 }\n',
+    )
+    const env = { LIVEORIGIN_STORAGE_CASSANDRA: '{"contactPoints":["b"],"localDataCenter":"dc2"}' }
+    const c = loadConfig({ file, env })
+    assert.deepEqual(c.storage.cassandra, { contactPoints: ['b'], localDataCenter: 'dc2' })
+    assert.equal(loadConfig({ file }).storage.cassandra?.port, 9000)
   })
 
   it('embedded: a bad data directory is refused with its name', () => {
