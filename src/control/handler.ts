@@ -11,7 +11,6 @@ import { checkChannelName } from '../http/names.js'
 import { sendJson, ttlHeaders } from '../http/respond.js'
 import { createRouter, type Params, type Route } from '../http/router.js'
 import type { Context } from '../server/context.js'
-import type { Channel } from './channel-registry.js'
 import { dashboardHtml } from './dashboard.js'
 import { channelStatus, describeChannel } from './status.js'
 
@@ -57,7 +56,7 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
     authorize(req)
     if (req.method === 'PUT' || req.method === 'POST') checkJson(req)
   }
-  function existing(params: Params): Channel {
+  function existing(params: Params) {
     const channel = ctx.channels.get(params.channel!)
     if (!channel) throw errors.unknownChannel(params.channel!)
     return channel
