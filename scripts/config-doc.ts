@@ -1,5 +1,6 @@
 /**
- * Writes docs/configuration.md from the settings table (src/config/settings.ts), so that the
+ * Writes docs/configuration.md from the configuration schema (src/config/schema.ts, read as
+ * the settings table of src/config/settings.ts), so that the
  * reference cannot drift from the code: `node --import tsx scripts/config-doc.ts`.
  * A test checks that the committed file matches what this script writes.
  */
@@ -21,7 +22,7 @@ naming it (exit code 2). Environment values are parsed by type: integers, \`true
 comma-separated roles, JSON for maps (e.g. \`LIVEORIGIN_INGEST_TOKENS='{"east":"secret"}'\`).
 \`LIVEORIGIN_CONFIG\` names the YAML file when \`--config\` is not given.
 
-This file is generated from \`src/config/settings.ts\` by \`scripts/config-doc.ts\`.
+This file is generated from the configuration schema \`src/config/schema.ts\` by \`scripts/config-doc.ts\`.
 
 | setting | environment | flag | default | meaning |
 |---|---|---|---|---|

@@ -24,41 +24,16 @@ import { createHash, randomBytes } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
 import { crc32 } from 'node:zlib'
 import memjs from 'memjs'
+import {
+  type MemcachedCacheOptions,
+  type MemcachedErrorEvent,
+  type MemcachedZone,
+  memcachedOptions,
+} from './memcached-options.js'
+import { checked } from './options.js'
 import type { CacheStore } from './types.js'
 
-export interface MemcachedZone {
-  /** Zone name, e.g. an availability zone (`us-east-1a`). */
-  readonly name: string
-  /** `host:port` of each memcached server of the zone. */
-  readonly servers: readonly string[]
-}
-
-/** One failed cache operation, as reported to `onError` and the diagnostics channel. */
-export interface MemcachedErrorEvent {
-  readonly op: 'get' | 'set' | 'delete'
-  readonly zone: string
-  readonly server: string
-  readonly key: string
-  readonly error: Error
-}
-
-export interface MemcachedCacheOptions {
-  readonly zones: readonly MemcachedZone[]
-  /** Name of the zone this node lives in: read first. */
-  readonly localZone: string
-  /** Deadline of one memcached request (connect included), in ms. */
-  readonly timeoutMs: number
-  /** The servers' item size limit (memcached `-I`). Default 1 MiB, memcached's default. */
-  readonly itemMaxBytes?: number
-  /** Prefix of every key this cache writes (its namespace). Default `liveorigin:`. */
-  readonly keyPrefix?: string
-  /** After a failure, skip that server for this long (ms). Default 1000; 0 never skips. */
-  readonly downMs?: number
-  /** Called for every failed operation of a zone (the failure itself is never thrown). */
-  readonly onError?: (event: MemcachedErrorEvent) => void
-  /** Clock (epoch ms) for value lifetimes. Default `Date.now`. */
-  readonly now?: () => number
-}
+export type { MemcachedCacheOptions, MemcachedErrorEvent, MemcachedZone } from './memcached-options.js'
 
 /** Diagnostics channel on which every `MemcachedErrorEvent` is published. */
 export const MEMCACHED_ERROR_CHANNEL = 'liveorigin:cache:memcached:error'
@@ -81,17 +56,6 @@ const MAX_CHUNK_BYTES = 256 * 1024
 /** memcached reads an expiration above 30 days as an absolute Unix time. */
 const MAX_RELATIVE_EXPIRY_S = 30 * 24 * 3600
 const MAX_KEY_BYTES = 200
-const OPTION_NAMES = new Set([
-  'zones',
-  'localZone',
-  'timeoutMs',
-  'itemMaxBytes',
-  'keyPrefix',
-  'downMs',
-  'onError',
-  'now',
-])
-
 interface Header {
   readonly inline: boolean
   readonly key: string
@@ -229,68 +193,6 @@ class Zone {
   }
 }
 
-function checkOptions(options: MemcachedCacheOptions): void {
-  if (options === null || typeof options !== 'object') throw new TypeError('options: must be an object')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new TypeError(`${name}: unknown option of the memcached cache`)
-  }
-  const { zones } = options
-  if (!Array.isArray(zones) || zones.length === 0) {
-    throw new TypeError('zones: must be a non-empty array of { name, servers }')
-  }
-  const names = new Set<string>()
-  for (const z of zones) {
-    if (
-      z === null ||
-      typeof z !== 'object' ||
-      typeof z.name !== 'string' ||
-      !/^[A-Za-z0-9_.-]{1,64}$/.test(z.name)
-    ) {
-      throw new TypeError(
-        `zones: each zone needs a name of letters, digits, '.', '_' or '-' (got ${JSON.stringify(z)})`,
-      )
-    }
-    if (names.has(z.name)) throw new TypeError(`zones: zone ${z.name} is listed twice`)
-    names.add(z.name)
-    if (!Array.isArray(z.servers) || z.servers.length === 0) {
-      throw new TypeError(`zones: zone ${z.name} needs a non-empty servers array of host:port`)
-    }
-    for (const s of z.servers) {
-      const m = typeof s === 'string' ? /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(s) : null
-      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-        throw new TypeError(`zones: server ${JSON.stringify(s)} of zone ${z.name} is not host:port`)
-      }
-    }
-  }
-  if (typeof options.localZone !== 'string' || !names.has(options.localZone)) {
-    throw new TypeError(`localZone: must be one of the zone names (${[...names].join(', ')})`)
-  }
-  const t = options.timeoutMs
-  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 60_000) {
-    throw new TypeError(`timeoutMs: must be an integer from 1 to 60000, got ${String(t)}`)
-  }
-  const i = options.itemMaxBytes
-  if (
-    i !== undefined &&
-    (typeof i !== 'number' || !Number.isInteger(i) || i < 16 * 1024 || i > 1024 * 1024 * 1024)
-  ) {
-    throw new TypeError(`itemMaxBytes: must be an integer from 16384 to 1073741824, got ${String(i)}`)
-  }
-  const p = options.keyPrefix
-  if (p !== undefined && (typeof p !== 'string' || !/^[\x21-\x7d]{0,64}$/.test(p))) {
-    throw new TypeError("keyPrefix: must be at most 64 printable ASCII characters, without spaces or '~'")
-  }
-  const d = options.downMs
-  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
-    throw new TypeError(`downMs: must be an integer ≥ 0, got ${String(d)}`)
-  }
-  if (options.onError !== undefined && typeof options.onError !== 'function') {
-    throw new TypeError('onError: must be a function')
-  }
-  if (options.now !== undefined && typeof options.now !== 'function')
-    throw new TypeError('now: must be a function')
-}
-
 function expirySeconds(expiresAt: number, now: number): number {
   if (expiresAt === 0) return 0
   // One second more than needed: memcached's clock ticks in whole seconds; lifetimes are
@@ -302,8 +204,8 @@ function expirySeconds(expiresAt: number, now: number): number {
  * Creates a memcached `CacheStore` over the given zones. Options are checked here (a
  * `TypeError` naming the option); connections are opened on first use.
  */
-export function createMemcachedCache(options: MemcachedCacheOptions): CacheStore {
-  checkOptions(options)
+export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
+  const options = checked(memcachedOptions, given, 'the memcached cache')
   const timeoutMs = options.timeoutMs
   const prefix = options.keyPrefix ?? 'liveorigin:'
   const itemMax = options.itemMaxBytes ?? 1024 * 1024

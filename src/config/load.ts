@@ -44,20 +44,19 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   node[parts[parts.length - 1]!] = value
 }
 
-function merge(base: Tree, over: Tree): Tree {
+function merge(base: Tree, over: Tree, prefix = ''): Tree {
   const out: Tree = { ...base }
   for (const [k, v] of Object.entries(over)) {
     const b = out[k]
+    const path = prefix ? `${prefix}.${k}` : k
     // Maps the user owns (tokens, channels, driver options) are replaced, not merged key by key.
-    out[k] = isTree(b) && isTree(v) && !isOpaque(k) ? merge(b, v) : v
+    out[k] = isTree(b) && isTree(v) && !opaque.has(path) ? merge(b, v, path) : v
   }
   return out
 }
 
-const opaqueKeys = new Set(['tokens', 'channels', 'inject', 'cassandra', 'memcached'])
-function isOpaque(key: string): boolean {
-  return opaqueKeys.has(key)
-}
+/** Settings whose value is one JSON document (a map the user owns), not a section. */
+const opaque = new Set(settings.filter((s) => s.type === 'json').map((s) => s.path))
 
 /** Parses one textual value (environment variable or flag) as the setting's type. */
 export function parseSettingValue(setting: Setting, raw: string, source: string): unknown {
@@ -153,8 +152,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const parsed = configSchema.safeParse(tree)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    const path = issue.path.join('.')
-    throw new ConfigError(`invalid setting ${path || '(root)'}: ${issue.message}`)
+    // An unknown key inside a setting (a driver option) is named with the rest of its path.
+    const unknown = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined
+    const path = [...issue.path, ...(unknown === undefined ? [] : [unknown])].join('.')
+    throw new ConfigError(
+      `invalid setting ${path || '(root)'}: ${unknown === undefined ? issue.message : 'unknown option'}`,
+    )
   }
   return parsed.data
 }

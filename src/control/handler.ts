@@ -8,7 +8,8 @@ import { isIP } from 'node:net'
 import { isLoopbackHost } from '../config/load.js'
 import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
-import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
+import { sendJson, ttlHeaders } from '../http/respond.js'
+import { createRouter, type Params, type Route } from '../http/router.js'
 import { dashboardHtml } from './dashboard.js'
 import type { ControlDeps } from './deps.js'
 import { channelStatus, describeChannel } from './status.js'
@@ -46,108 +47,119 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
       body: await ctx.metrics.registry.metrics(),
     }))
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://control')
-    const parts = url.pathname.split('/').filter(Boolean)
-    const method = req.method ?? 'GET'
-
-    if (url.pathname === '/healthz') {
-      checkMethod(req, ['GET', 'HEAD'])
-      return sendJson(req, res, 200, { status: 'ok' })
-    }
-    if (url.pathname === '/readyz') {
-      checkMethod(req, ['GET', 'HEAD'])
-      const waiting = options.notReady?.()
-      if (waiting !== undefined) {
-        return sendJson(req, res, 503, { status: 'starting', waiting }, { 'Retry-After': '1' })
-      }
-      try {
-        await ctx.driver.ping()
-        return sendJson(req, res, 200, { status: 'ready', storage: ctx.driver.name })
-      } catch (err) {
-        throw errors.storageUnavailable((err as Error).message)
-      }
-    }
-    if (url.pathname === '/metrics') {
-      checkMethod(req, ['GET', 'HEAD'])
-      const { contentType, body } = await metricsText()
-      res.writeHead(200, { ...ttlHeaders(0), 'Cache-Control': 'no-store', 'Content-Type': contentType })
-      res.end(method === 'HEAD' ? undefined : body)
-      return
-    }
-    if (url.pathname === '/' || url.pathname === '/dashboard') {
-      checkMethod(req, ['GET', 'HEAD'])
-      const html = dashboardHtml()
-      res.writeHead(200, {
-        ...ttlHeaders(0),
-        'Cache-Control': 'no-store',
-        'Content-Type': 'text/html; charset=utf-8',
-      })
-      res.end(method === 'HEAD' ? undefined : html)
-      return
-    }
-    if (parts[0] !== 'api' || parts[1] !== 'v1' || parts[2] !== 'channels')
-      throw errors.notFound(`route ${url.pathname}`)
-
-    if (parts.length === 3) {
-      checkMethod(req, ['GET', 'HEAD'])
-      const { limit, cursor } = pageOf(url.searchParams)
-      const page = ctx.channels.page(limit, cursor)
-      return sendJson(req, res, 200, {
-        channels: page.channels.map((c) => describeChannel(ctx, c)),
-        total: ctx.channels.size,
-        next: page.next,
-      })
-    }
+  /** A channel's routes check its name, and writes pass the guards before the method is looked up. */
+  function channelGuard(req: IncomingMessage, params: Params): void {
     // Channel names never hold percent-encoding: the raw segment is checked as it came.
-    const name = parts[3]!
-    checkChannelName(name)
-    if (method !== 'GET' && method !== 'HEAD') {
-      checkSameSite(req)
-      authorize(req)
-      if (method === 'PUT' || method === 'POST') checkJson(req)
-    }
-
-    if (parts.length === 4) {
-      checkMethod(req, ['GET', 'HEAD', 'PUT', 'DELETE'])
-      if (method === 'PUT') {
-        const { channel, created } = await ctx.channels.put(name, await readJson(req))
-        return sendJson(req, res, created ? 201 : 200, describeChannel(ctx, channel))
-      }
-      if (method === 'DELETE') {
-        if (!(await ctx.channels.end(name))) throw errors.unknownChannel(name)
-        return sendJson(req, res, 200, { ended: name })
-      }
-      const channel = ctx.channels.get(name)
-      if (!channel) throw errors.unknownChannel(name)
-      return sendJson(req, res, 200, describeChannel(ctx, channel))
-    }
-    if (parts.length === 5 && parts[4] === 'status') {
-      checkMethod(req, ['GET', 'HEAD'])
-      const channel = ctx.channels.get(name)
-      if (!channel) throw errors.unknownChannel(name)
-      return sendJson(req, res, 200, await channelStatus(ctx, channel))
-    }
-    if (parts.length === 5 && parts[4] === 'masks') {
-      checkMethod(req, ['GET', 'HEAD', 'POST', 'DELETE'])
-      const channel = ctx.channels.get(name)
-      if (!channel) throw errors.unknownChannel(name)
-      if (method === 'POST')
-        return sendJson(req, res, 201, { mask: await ctx.channels.addMask(name, await readJson(req)) })
-      if (method === 'DELETE') {
-        const pipeline = url.searchParams.get('pipeline') ?? undefined
-        const from = url.searchParams.get('from')
-        const to = url.searchParams.get('to')
-        const range = from !== null && to !== null ? { from: Number(from), to: Number(to) } : undefined
-        if (range && (!Number.isInteger(range.from) || !Number.isInteger(range.to))) {
-          throw errors.badQuery('from and to must be segment numbers')
-        }
-        return sendJson(req, res, 200, { removed: await ctx.channels.removeMasks(name, pipeline, range) })
-      }
-      return sendJson(req, res, 200, { masks: channel.masks })
-    }
-    throw errors.notFound(`route ${url.pathname}`)
+    checkChannelName(params.channel!)
+    if (req.method === 'GET' || req.method === 'HEAD') return
+    checkSameSite(req)
+    authorize(req)
+    if (req.method === 'PUT' || req.method === 'POST') checkJson(req)
   }
+  function existing(params: Params) {
+    const channel = ctx.channels.get(params.channel!)
+    if (!channel) throw errors.unknownChannel(params.channel!)
+    return channel
+  }
+  const sendPage = (req: IncomingMessage, res: ServerResponse, type: string, body: string) => {
+    res.writeHead(200, { ...ttlHeaders(0), 'Cache-Control': 'no-store', 'Content-Type': type })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  const dashboard: Route['methods'] = {
+    GET: (req, res) => sendPage(req, res, 'text/html; charset=utf-8', dashboardHtml()),
+  }
+
+  const routes: Route[] = [
+    { path: '/healthz', methods: { GET: (req, res) => sendJson(req, res, 200, { status: 'ok' }) } },
+    {
+      path: '/readyz',
+      methods: {
+        GET: async (req, res) => {
+          const waiting = options.notReady?.()
+          if (waiting !== undefined) {
+            return sendJson(req, res, 503, { status: 'starting', waiting }, { 'Retry-After': '1' })
+          }
+          try {
+            await ctx.driver.ping()
+          } catch (err) {
+            throw errors.storageUnavailable((err as Error).message)
+          }
+          return sendJson(req, res, 200, { status: 'ready', storage: ctx.driver.name })
+        },
+      },
+    },
+    {
+      path: '/metrics',
+      methods: {
+        GET: async (req, res) => {
+          const { contentType, body } = await metricsText()
+          sendPage(req, res, contentType, body)
+        },
+      },
+    },
+    { path: '/', methods: dashboard },
+    { path: '/dashboard', methods: dashboard },
+    {
+      path: '/api/v1/channels',
+      methods: {
+        GET: (req, res, _params, url) => {
+          const { limit, cursor } = pageOf(url.searchParams)
+          const page = ctx.channels.page(limit, cursor)
+          return sendJson(req, res, 200, {
+            channels: page.channels.map((c) => describeChannel(ctx, c)),
+            total: ctx.channels.size,
+            next: page.next,
+          })
+        },
+      },
+    },
+    {
+      path: '/api/v1/channels/:channel',
+      before: channelGuard,
+      methods: {
+        GET: (req, res, params) => sendJson(req, res, 200, describeChannel(ctx, existing(params))),
+        PUT: async (req, res, params) => {
+          const { channel, created } = await ctx.channels.put(params.channel!, await readJson(req))
+          return sendJson(req, res, created ? 201 : 200, describeChannel(ctx, channel))
+        },
+        DELETE: async (req, res, params) => {
+          if (!(await ctx.channels.end(params.channel!))) throw errors.unknownChannel(params.channel!)
+          return sendJson(req, res, 200, { ended: params.channel })
+        },
+      },
+    },
+    {
+      path: '/api/v1/channels/:channel/status',
+      before: channelGuard,
+      methods: {
+        GET: async (req, res, params) => sendJson(req, res, 200, await channelStatus(ctx, existing(params))),
+      },
+    },
+    {
+      path: '/api/v1/channels/:channel/masks',
+      before: channelGuard,
+      methods: {
+        GET: (req, res, params) => sendJson(req, res, 200, { masks: existing(params).masks }),
+        POST: async (req, res, params) => {
+          existing(params)
+          const mask = await ctx.channels.addMask(params.channel!, await readJson(req))
+          return sendJson(req, res, 201, { mask })
+        },
+        DELETE: async (req, res, params, url) => {
+          existing(params)
+          const pipeline = url.searchParams.get('pipeline') ?? undefined
+          const from = url.searchParams.get('from')
+          const to = url.searchParams.get('to')
+          const range = from !== null && to !== null ? { from: Number(from), to: Number(to) } : undefined
+          if (range && (!Number.isInteger(range.from) || !Number.isInteger(range.to))) {
+            throw errors.badQuery('from and to must be segment numbers')
+          }
+          const removed = await ctx.channels.removeMasks(params.channel!, pipeline, range)
+          return sendJson(req, res, 200, { removed })
+        },
+      },
+    },
+  ]
 
   const tokenDigest = ctx.config.control.token === undefined ? undefined : digest(ctx.config.control.token)
   function authorize(req: IncomingMessage): void {
@@ -184,14 +196,12 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
     if (!same) throw errors.crossSite(`Origin "${origin}" is not this control listener (${host})`)
   }
 
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    route(req, res).catch((err) => {
-      const e = toLiveOriginError(err)
-      if (e.status >= 500) ctx.log.error({ err, url: req.url }, 'control request failed')
-      sendError(req, res, e, { 'Cache-Control': 'no-store' })
-    })
-  }
+  // Errors are answered by the request lifecycle (`http/listener.ts`), with `controlErrorHeaders`.
+  return createRouter(routes)
 }
+
+/** Headers of the control listener's error answers: never cached. */
+export const controlErrorHeaders = { 'Cache-Control': 'no-store' } as const
 
 /** Writes carry JSON: a form or text body (what a page can send without asking) is refused. */
 function checkJson(req: IncomingMessage): void {

@@ -9,6 +9,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Channel } from '../channels/registry.js'
 import { errors, type LiveOriginError } from '../errors.js'
+import type { Exchange as RequestExchange } from '../http/listener.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
@@ -48,7 +49,7 @@ const ALLOW = ['GET', 'HEAD', 'OPTIONS']
  * Browser players read objects and these headers across origins. Passed with each answer's
  * headers rather than set ahead of them: Node writes a header block it gets whole faster.
  */
-const CORS: OutgoingHttpHeaders = {
+export const CORS: OutgoingHttpHeaders = {
   'Access-Control-Allow-Origin': '*',
   // `Date`: dash.js sets its clock from it when an MPD has no `UTCTiming`.
   'Access-Control-Expose-Headers':
@@ -77,18 +78,15 @@ interface Exchange {
 }
 
 export function createDeliveryHandler(ctx: DeliveryDeps) {
-  const requests = childrenOf((klass, status) => ctx.metrics.requests.labels('delivery', klass, status))
-  const duration = ctx.metrics.requestDuration.labels('delivery')
   const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
   const shedLog = new ShedLog(ctx.log)
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const started = performance.now()
+  return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
+    const started = exchange.started
     let klass: RequestClass = 'live'
     /** Whether this request counts among the DVR requests in progress (`overload.maxDvrInFlight`). */
     let counted = false
-    const finish = (status: number) => {
-      requests(klass, String(status)).inc()
-      duration.observe((performance.now() - started) / 1000)
+    // The lifecycle counts the answer; what is left here is the in-flight and admission books.
+    const finish = (_status: number) => {
       inFlight(klass).dec()
       if (counted) ctx.admission.end(klass)
     }
@@ -128,6 +126,7 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
       const match = (channel.matcher ?? manifestsOnly).match(name.path)
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
+      exchange.klass = klass
       inFlight(klass).inc()
       if (sheddable(match)) {
         if (!ctx.admission.admit(klass)) {

@@ -6,9 +6,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { LiveOriginError } from '../errors.js'
+import type { Exchange } from '../http/listener.js'
 import { parseObjectName } from '../http/names.js'
 import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
-import { nextRequestId } from '../observability/log.js'
 import type { Authenticator } from './auth.js'
 import type { IngestDeps } from './deps.js'
 import { createUploads } from './upload.js'
@@ -17,15 +17,8 @@ const ALLOW = ['PUT', 'POST', 'DELETE']
 
 export function createIngestHandler(ctx: IngestDeps, auth: Authenticator) {
   const uploads = createUploads(ctx)
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const started = performance.now()
-    const reqId = nextRequestId()
-    const log = ctx.log.child({ reqId })
-    res.setHeader('X-Request-Id', reqId)
-    const finish = (status: number) => {
-      ctx.metrics.requests.inc({ role: 'ingest', class: 'ingest', status: String(status) })
-      ctx.metrics.requestDuration.observe({ role: 'ingest' }, (performance.now() - started) / 1000)
-    }
+  return (req: IncomingMessage, res: ServerResponse, exchange: Exchange): void => {
+    const log = exchange.log
     const refuse = (err: unknown) => {
       const e: LiveOriginError = toLiveOriginError(err)
       if (e.status >= 500) log.error({ err, method: req.method, url: req.url }, 'ingest failed')
@@ -34,7 +27,6 @@ export function createIngestHandler(ctx: IngestDeps, auth: Authenticator) {
       const close = !req.complete ? { Connection: 'close' } : {}
       sendError(req, res, e, { ...ttlHeaders(0), ...close })
       if (!req.complete) res.once('finish', () => req.destroy())
-      finish(e.status)
     }
 
     let pipeline: string
@@ -50,6 +42,6 @@ export function createIngestHandler(ctx: IngestDeps, auth: Authenticator) {
     const key = { channel: name.channel, path: name.path, pipeline }
     const work =
       req.method === 'DELETE' ? uploads.remove(req, res, log, key) : uploads.upload(req, res, log, key)
-    work.then(finish, refuse)
+    work.catch(refuse)
   }
 }

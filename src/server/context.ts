@@ -16,11 +16,11 @@ import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { AdmissionController, LatencyWindow } from '../overload/admission.js'
 import { HealthBook } from '../selection/health-book.js'
-import { createEmbeddedDriver } from '../storage/embedded.js'
 import { withStorageErrors } from '../storage/errors.js'
 import { withInjectedPressure } from '../storage/inject.js'
 import { instrumentCache, instrumentDriver } from '../storage/instrumented.js'
 import { ObjectStore } from '../storage/object-store.js'
+import { openSharedCache, openStorage } from '../storage/open.js'
 import type { StorageDriver } from '../storage/types.js'
 import { type Bus, createBus } from './bus.js'
 import { commitReactions } from './commits.js'
@@ -62,29 +62,13 @@ export interface ContextOptions {
   defaultMetrics?: boolean
 }
 
-async function openDriver(config: Config): Promise<StorageDriver> {
-  if (config.storage.driver === 'cassandra') {
-    const { createCassandraDriver } = await import('../storage/cassandra.js')
-    return createCassandraDriver(
-      (config.storage.cassandra ?? {}) as unknown as Parameters<typeof createCassandraDriver>[0],
-    )
-  }
-  return createEmbeddedDriver({ dataDir: config.storage.dataDir })
-}
-
-async function openSharedCache(config: Config): Promise<CacheStore | undefined> {
-  if (!config.cache.memcached) return undefined
-  const { createMemcachedCache } = await import('../cache/memcached.js')
-  return createMemcachedCache(config.cache.memcached as unknown as Parameters<typeof createMemcachedCache>[0])
-}
-
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
   const log = options.log ?? createLogger(config.log.level)
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true })
   const now = options.now ?? Date.now
   const latency = new LatencyWindow(1000)
 
-  let driver = await openDriver(config)
+  let driver = await openStorage(config.storage)
   if (config.storage.inject) {
     driver = withInjectedPressure(driver, {
       latencyMs: config.storage.inject.latencyMs,
@@ -103,7 +87,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
   // Last, so that whatever fails below reaches the listeners as one kind of answer.
   driver = withStorageErrors(driver)
 
-  let shared = await openSharedCache(config)
+  let shared = await openSharedCache(config.cache)
   if (shared) {
     shared = instrumentCache(shared, (e) =>
       metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }),

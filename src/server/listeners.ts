@@ -2,11 +2,12 @@
  * Starts the HTTP listeners of the roles one process serves, and drains them on shutdown:
  * stop accepting, let in-flight uploads finish, answer held requests, close idle sockets.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import { type ControlOptions, createControlHandler } from '../control/handler.js'
-import { createDeliveryHandler } from '../delivery/handler.js'
-import { errors, type LiveOriginError } from '../errors.js'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type ControlOptions, controlErrorHeaders, createControlHandler } from '../control/handler.js'
+import { CORS, createDeliveryHandler } from '../delivery/handler.js'
+import { createListener, type ListenerOptions } from '../http/listener.js'
+import { ttlHeaders } from '../http/respond.js'
 import { createAuthenticator } from '../ingest/auth.js'
 import { createIngestHandler } from '../ingest/handler.js'
 import { startSweeper } from '../storage/sweeper.js'
@@ -37,6 +38,24 @@ function portOf(config: Context['config'], role: Role): number {
       : config.control.port
 }
 
+/** What each listener passes to the one request lifecycle: its handler and its ways. */
+function specifics(
+  ctx: Context,
+  role: Role,
+  control: ControlOptions | undefined,
+): Omit<ListenerOptions, 'metrics'> {
+  const common = { role, log: ctx.log, maxHeaderBytes: ctx.config.ingest.maxHeaderBytes }
+  if (role === 'ingest') {
+    const handler = createIngestHandler(ctx, createAuthenticator(ctx.config.ingest.tokens))
+    return { ...common, handler, defaultClass: 'ingest', requestIdHeader: true, errorHeaders: ttlHeaders(0) }
+  }
+  if (role === 'delivery') {
+    return { ...common, handler: createDeliveryHandler(ctx), defaultClass: 'live', errorHeaders: CORS }
+  }
+  const handler = createControlHandler(ctx, control)
+  return { ...common, handler, defaultClass: 'control', errorHeaders: controlErrorHeaders }
+}
+
 export async function startListeners(
   ctx: Context,
   roles: readonly Role[],
@@ -44,23 +63,7 @@ export async function startListeners(
 ): Promise<Listeners> {
   const servers = new Map<Role, Server>()
   for (const role of roles) {
-    const handler =
-      role === 'ingest'
-        ? createIngestHandler(ctx, createAuthenticator(ctx.config.ingest.tokens))
-        : role === 'delivery'
-          ? createDeliveryHandler(ctx)
-          : createControlHandler(ctx, options.control)
-    const server = createServer(
-      { maxHeaderSize: ctx.config.ingest.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0 },
-      (req, res) => {
-        toOriginForm(req)
-        handler(req, res)
-      },
-    )
-    // Uploads may be long; stalled ones are ended by ingestIdleMs instead.
-    server.headersTimeout = 30_000
-    server.on('clientError', answerClientError)
-    servers.set(role, server)
+    servers.set(role, createListener({ ...specifics(ctx, role, options.control), metrics: ctx.metrics }))
   }
   const ports: Partial<Record<Role, number>> = {}
   try {
@@ -121,57 +124,4 @@ export async function startListeners(
       clearTimeout(timer)
     },
   }
-}
-
-const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/
-
-/**
- * A request target in absolute form (`PUT http://origin:8081/ch/x HTTP/1.1`, what a client
- * talking to a proxy sends) is accepted as RFC 9112 §3.2.2 requires: the path and query of
- * the URI are the target, and its authority replaces `Host`. The path is kept raw (never
- * decoded), so that the name rules see exactly what was sent.
- */
-export function toOriginForm(req: IncomingMessage): void {
-  const url = req.url ?? '/'
-  if (url.startsWith('/')) return
-  const m = ABSOLUTE_FORM.exec(url)
-  if (!m) return
-  const rest = url.slice(m[0].length)
-  req.url = rest === '' || rest.startsWith('?') ? `/${rest}` : rest
-  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1)
-  if (authority !== '') req.headers.host = authority
-}
-
-/**
- * Requests Node's HTTP parser refuses before any handler runs (oversized or malformed
- * headers) still get a JSON error naming the problem.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
-    socket.destroy()
-    return
-  }
-  const e: LiveOriginError =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? errors.headersTooLarge()
-      : errors.badRequest(`malformed HTTP request (${err.code ?? 'parse error'})`)
-  const body = JSON.stringify(e.toJSON())
-  const reason = e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
-  const answer = () =>
-    socket.end(
-      `HTTP/1.1 ${e.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: max-age=1\r\nCache-TTL-Ms: 1000\r\nConnection: close\r\n\r\n${body}`,
-    )
-  // The bad bytes may follow a whole request still being answered (a body longer than its
-  // Content-Length: the rest reads as the next request): that answer goes out first.
-  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-  if (pending && !pending.writableFinished) {
-    pending.once('finish', () => {
-      if (socket.writable) answer()
-    })
-    pending.once('close', () => {
-      if (socket.writable && !pending.writableFinished) socket.destroy()
-    })
-    return
-  }
-  answer()
 }

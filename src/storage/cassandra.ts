@@ -16,45 +16,22 @@
  */
 
 import cassandra from 'cassandra-driver'
+import { z } from 'zod'
+import { checked } from '../cache/options.js'
 import type { LiveOriginError } from '../errors.js'
+import {
+  type CassandraDriverOptions,
+  type CassandraReplication,
+  cassandraOptions,
+  cassandraReplication,
+  keyspaceName,
+} from './cassandra-options.js'
 import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
-/** Keyspace replication: per-datacenter factors, or a single factor for SimpleStrategy. */
-export type CassandraReplication =
-  | { readonly class: 'NetworkTopologyStrategy'; readonly dataCenters: Readonly<Record<string, number>> }
-  | { readonly class: 'SimpleStrategy'; readonly replicationFactor: number }
+export type { CassandraDriverOptions, CassandraReplication } from './cassandra-options.js'
 
-export interface CassandraDriverOptions {
-  /** Seed hosts, `host` or `host:port` (the port defaults to `port`). */
-  readonly contactPoints: readonly string[]
-  /** Datacenter whose replicas serve LOCAL_QUORUM, as the snitch names it (e.g. `datacenter1`). */
-  readonly localDataCenter: string
-  /** Keyspace name. Default `liveorigin`. */
-  readonly keyspace?: string
-  /** Used only when the keyspace is created. Default NetworkTopologyStrategy, RF 3 in the local DC. */
-  readonly replication?: CassandraReplication
-  /** Create keyspace and tables when missing (at first use). Default true. */
-  readonly createSchema?: boolean
-  /** CQL native port for contact points given without one. Default 9042. */
-  readonly port?: number
-  readonly credentials?: { readonly username: string; readonly password: string }
-  /** Client-side timeout of one request on one coordinator. Default 10000. */
-  readonly requestTimeoutMs?: number
-  /** TCP connect timeout. Default 5000. */
-  readonly connectTimeoutMs?: number
-  /**
-   * Hedged reads: when a read has not answered after this many ms, send it to the next
-   * replica too and take the first answer. Off when unset.
-   */
-  readonly hedgeReadsAfterMs?: number
-  /** Extra executions per hedged read. Default 1. */
-  readonly maxHedges?: number
-  /** Parallel deletes in `deleteChunks`. Default 16. */
-  readonly deleteConcurrency?: number
-  /** Clock (epoch ms) used to hide expired records and compute TTLs. Default `Date.now`. */
-  readonly now?: () => number
-}
+const schemaOptions = z.object({ keyspace: keyspaceName, replication: cassandraReplication })
 
 const DEFAULT_KEYSPACE = 'liveorigin'
 /** Cassandra refuses TTLs above 20 years. */
@@ -103,8 +80,7 @@ function statements(ks: string): Statements {
  * (`createSchema: false`) before starting a fleet.
  */
 export function cassandraSchema(keyspace: string, replication: CassandraReplication): string[] {
-  checkKeyspace(keyspace)
-  checkReplication(replication)
+  checked(schemaOptions, { keyspace, replication }, 'cassandraSchema')
   const repl =
     replication.class === 'SimpleStrategy'
       ? `{'class': 'SimpleStrategy', 'replication_factor': ${replication.replicationFactor}}`
@@ -130,114 +106,6 @@ export function cassandraSchema(keyspace: string, replication: CassandraReplicat
   PRIMARY KEY ((namespace), id)
 )`,
   ]
-}
-
-function checkKeyspace(keyspace: string): void {
-  if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(keyspace)) {
-    throw new TypeError(
-      `keyspace: must be a CQL identifier of at most 48 characters, got ${JSON.stringify(keyspace)}`,
-    )
-  }
-}
-
-function checkFactor(name: string, rf: unknown): void {
-  if (typeof rf !== 'number' || !Number.isInteger(rf) || rf < 1 || rf > 64) {
-    throw new TypeError(`${name}: must be an integer from 1 to 64, got ${String(rf)}`)
-  }
-}
-
-function checkReplication(replication: CassandraReplication): void {
-  if (replication.class === 'SimpleStrategy') {
-    checkFactor('replication.replicationFactor', replication.replicationFactor)
-    return
-  }
-  if (replication.class !== 'NetworkTopologyStrategy') {
-    throw new TypeError(
-      `replication.class: must be NetworkTopologyStrategy or SimpleStrategy, got ${String((replication as { class: unknown }).class)}`,
-    )
-  }
-  const dcs = Object.entries(replication.dataCenters ?? {})
-  if (dcs.length === 0) throw new TypeError('replication.dataCenters: must name at least one datacenter')
-  for (const [dc, rf] of dcs) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(dc)) {
-      throw new TypeError(`replication.dataCenters: invalid datacenter name ${JSON.stringify(dc)}`)
-    }
-    checkFactor(`replication.dataCenters.${dc}`, rf)
-  }
-}
-
-function positiveInt(name: string, value: unknown, max = 2 ** 31 - 1): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new TypeError(`${name}: must be an integer from 1 to ${max}, got ${String(value)}`)
-  }
-}
-
-const OPTION_NAMES = new Set([
-  'contactPoints',
-  'localDataCenter',
-  'keyspace',
-  'replication',
-  'createSchema',
-  'port',
-  'credentials',
-  'requestTimeoutMs',
-  'connectTimeoutMs',
-  'hedgeReadsAfterMs',
-  'maxHedges',
-  'deleteConcurrency',
-  'now',
-])
-
-function checkOptions(options: CassandraDriverOptions): void {
-  if (options === null || typeof options !== 'object') throw new TypeError('options: must be an object')
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name))
-      throw new TypeError(`${name}: unknown option of the cassandra storage driver`)
-  }
-  const { contactPoints } = options
-  if (!Array.isArray(contactPoints) || contactPoints.length === 0) {
-    throw new TypeError('contactPoints: must be a non-empty array of host or host:port strings')
-  }
-  for (const cp of contactPoints) {
-    if (typeof cp !== 'string' || !/^[A-Za-z0-9._:[\]-]+$/.test(cp)) {
-      throw new TypeError(`contactPoints: invalid entry ${JSON.stringify(cp)}`)
-    }
-  }
-  if (typeof options.localDataCenter !== 'string' || options.localDataCenter === '') {
-    throw new TypeError(
-      'localDataCenter: must be a non-empty string (the datacenter name the snitch reports)',
-    )
-  }
-  if (options.keyspace !== undefined) checkKeyspace(options.keyspace)
-  if (options.replication !== undefined) checkReplication(options.replication)
-  if (options.createSchema !== undefined && typeof options.createSchema !== 'boolean') {
-    throw new TypeError('createSchema: must be a boolean')
-  }
-  if (options.port !== undefined) positiveInt('port', options.port, 65535)
-  if (options.requestTimeoutMs !== undefined) positiveInt('requestTimeoutMs', options.requestTimeoutMs)
-  if (options.connectTimeoutMs !== undefined) positiveInt('connectTimeoutMs', options.connectTimeoutMs)
-  if (options.hedgeReadsAfterMs !== undefined) {
-    const h = options.hedgeReadsAfterMs
-    if (typeof h !== 'number' || !Number.isInteger(h) || h < 0) {
-      throw new TypeError(`hedgeReadsAfterMs: must be an integer ≥ 0, got ${String(h)}`)
-    }
-  }
-  if (options.maxHedges !== undefined) positiveInt('maxHedges', options.maxHedges, 8)
-  if (options.deleteConcurrency !== undefined)
-    positiveInt('deleteConcurrency', options.deleteConcurrency, 1024)
-  if (options.credentials !== undefined) {
-    const c = options.credentials
-    if (
-      c === null ||
-      typeof c !== 'object' ||
-      typeof c.username !== 'string' ||
-      typeof c.password !== 'string'
-    ) {
-      throw new TypeError('credentials: must be { username: string, password: string }')
-    }
-  }
-  if (options.now !== undefined && typeof options.now !== 'function')
-    throw new TypeError('now: must be a function')
 }
 
 /**
@@ -341,8 +209,8 @@ function storageError(op: string, err: unknown): LiveOriginError {
  * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
  * naming the option); the connection and schema are made on first use.
  */
-export function createCassandraDriver(options: CassandraDriverOptions): StorageDriver {
-  checkOptions(options)
+export function createCassandraDriver(given: CassandraDriverOptions): StorageDriver {
+  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
   const keyspace = options.keyspace ?? DEFAULT_KEYSPACE
   const replication: CassandraReplication = options.replication ?? {
     class: 'NetworkTopologyStrategy',

@@ -26,56 +26,39 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Database, open, type RootDatabase } from 'lmdb'
+import { z } from 'zod'
+import { checked } from '../cache/options.js'
 import type { DriverCapabilities, ObjectMeta, StorageDriver } from './types.js'
-
-/** Options of `createEmbeddedDriver`. */
-export interface EmbeddedDriverOptions {
-  /** Directory of the store; created when missing. The LMDB files live in `<dataDir>/lmdb`. */
-  readonly dataDir: string
-  /**
-   * Upper bound of the data file in bytes (LMDB's map size: address space reserved, not disk
-   * used; the file grows with the data). Every process must be able to map it. Default 256 GiB.
-   */
-  readonly mapSize?: number
-  /** Concurrent read transactions across all processes. Default 126. */
-  readonly maxReaders?: number
-  /** Expiry entries deleted per write transaction in `sweep`. Default 1000. */
-  readonly sweepBatch?: number
-}
 
 const DEFAULT_MAP_SIZE = 256 * 2 ** 30
 const DEFAULT_MAX_READERS = 126
 const DEFAULT_SWEEP_BATCH = 1000
+
+const atLeast = (min: number) =>
+  z
+    .number()
+    .int({ error: `must be an integer ≥ ${min}` })
+    .min(min, { error: `must be an integer ≥ ${min}` })
+
+/** Options of `createEmbeddedDriver`. */
+export const embeddedOptions = z.strictObject({
+  /** Directory of the store; created when missing. The LMDB files live in `<dataDir>/lmdb`. */
+  dataDir: z.string({ error: 'must be a non-empty string' }).min(1, 'must be a non-empty string'),
+  /**
+   * Upper bound of the data file in bytes (LMDB's map size: address space reserved, not disk
+   * used; the file grows with the data). Every process must be able to map it. Default 256 GiB.
+   */
+  mapSize: atLeast(2 ** 20).default(DEFAULT_MAP_SIZE),
+  /** Concurrent read transactions across all processes. Default 126. */
+  maxReaders: atLeast(1).default(DEFAULT_MAX_READERS),
+  /** Expiry entries deleted per write transaction in `sweep`. Default 1000. */
+  sweepBatch: atLeast(1).default(DEFAULT_SWEEP_BATCH),
+})
+export type EmbeddedDriverOptions = z.input<typeof embeddedOptions>
+
 const EMPTY = Buffer.alloc(0)
-const KNOWN_OPTIONS = new Set(['dataDir', 'mapSize', 'maxReaders', 'sweepBatch'])
 
 type Key = Array<string | number>
-
-function checkOptions(options: EmbeddedDriverOptions): Required<EmbeddedDriverOptions> {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('embedded driver: options must be an object')
-  }
-  for (const name of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(name)) throw new TypeError(`embedded driver: unknown option ${name}`)
-  }
-  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
-    throw new TypeError('embedded driver: option dataDir must be a non-empty string')
-  }
-  const int = (name: 'mapSize' | 'maxReaders' | 'sweepBatch', fallback: number, min: number) => {
-    const v = options[name]
-    if (v === undefined) return fallback
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      throw new TypeError(`embedded driver: option ${name} must be an integer ≥ ${min}`)
-    }
-    return v
-  }
-  return {
-    dataDir: options.dataDir,
-    mapSize: int('mapSize', DEFAULT_MAP_SIZE, 2 ** 20),
-    maxReaders: int('maxReaders', DEFAULT_MAX_READERS, 1),
-    sweepBatch: int('sweepBatch', DEFAULT_SWEEP_BATCH, 1),
-  }
-}
 
 function checkName(what: string, value: string): void {
   if (typeof value !== 'string' || value.length === 0) {
@@ -88,7 +71,7 @@ function checkName(what: string, value: string): void {
  * cheap; several processes may hold the same directory open at once.
  */
 export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDriver {
-  const opts = checkOptions(options)
+  const opts = checked(embeddedOptions, options, 'the embedded storage driver')
   const path = join(opts.dataDir, 'lmdb')
   mkdirSync(path, { recursive: true })
   // Never noSync, noMetaSync, useWritemap or mapAsync: each trades crash safety for speed.

@@ -1,0 +1,90 @@
+/**
+ * The options of the `cassandra` storage driver, as a zod schema: the configuration
+ * (`storage.cassandra`) refuses a bad option at load, and `createCassandraDriver` refuses one
+ * given in code, both naming it. Kept apart from the driver so that reading the
+ * configuration does not load `cassandra-driver`.
+ */
+import { z } from 'zod'
+import { intRange } from '../cache/options.js'
+
+const factor = intRange(1, 64)
+
+/** A CQL identifier of at most 48 characters (Cassandra's limit for keyspace names). */
+export const keyspaceName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,47}$/, {
+  error: (issue) => `must be a CQL identifier of at most 48 characters, got ${JSON.stringify(issue.input)}`,
+})
+
+/** Keyspace replication: per-datacenter factors, or a single factor for SimpleStrategy. */
+export const cassandraReplication = z.discriminatedUnion(
+  'class',
+  [
+    z.object({
+      class: z.literal('NetworkTopologyStrategy'),
+      dataCenters: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+            error: (issue) => `invalid datacenter name ${JSON.stringify(issue.input)}`,
+          }),
+          factor,
+        )
+        .refine((dcs) => Object.keys(dcs).length > 0, 'must name at least one datacenter'),
+    }),
+    z.object({ class: z.literal('SimpleStrategy'), replicationFactor: factor }),
+  ],
+  { error: 'must be NetworkTopologyStrategy or SimpleStrategy' },
+)
+export type CassandraReplication = z.output<typeof cassandraReplication>
+
+const contactPoint = (issue: { input?: unknown }) => `invalid entry ${JSON.stringify(issue.input)}`
+
+/** What the configuration file may say about the driver (`storage.cassandra`). */
+export const cassandraSettings = z.strictObject({
+  /** Seed hosts, `host` or `host:port` (the port defaults to `port`). */
+  contactPoints: z
+    .array(z.string({ error: contactPoint }).regex(/^[A-Za-z0-9._:[\]-]+$/, { error: contactPoint }), {
+      error: 'must be a non-empty array of host or host:port strings',
+    })
+    .min(1, 'must be a non-empty array of host or host:port strings'),
+  /** Datacenter whose replicas serve LOCAL_QUORUM, as the snitch names it (e.g. `datacenter1`). */
+  localDataCenter: z
+    .string({ error: 'must be a non-empty string (the datacenter name the snitch reports)' })
+    .min(1, 'must be a non-empty string (the datacenter name the snitch reports)'),
+  /** Keyspace name. Default `liveorigin`. */
+  keyspace: keyspaceName.optional(),
+  /** Used only when the keyspace is created. Default NetworkTopologyStrategy, RF 3 in the local DC. */
+  replication: cassandraReplication.optional(),
+  /** Create keyspace and tables when missing (at first use). Default true. */
+  createSchema: z.boolean({ error: 'must be a boolean' }).optional(),
+  /** CQL native port for contact points given without one. Default 9042. */
+  port: intRange(1, 65535).optional(),
+  credentials: z
+    .object(
+      { username: z.string(), password: z.string() },
+      { error: 'must be { username: string, password: string }' },
+    )
+    .optional(),
+  /** Client-side timeout of one request on one coordinator. Default 10000. */
+  requestTimeoutMs: intRange(1, 2 ** 31 - 1).optional(),
+  /** TCP connect timeout. Default 5000. */
+  connectTimeoutMs: intRange(1, 2 ** 31 - 1).optional(),
+  /**
+   * Hedged reads: when a read has not answered after this many ms, send it to the next
+   * replica too and take the first answer. Off when unset.
+   */
+  hedgeReadsAfterMs: z
+    .number()
+    .int()
+    .min(0, { error: (issue) => `must be an integer ≥ 0, got ${String(issue.input)}` })
+    .optional(),
+  /** Extra executions per hedged read. Default 1. */
+  maxHedges: intRange(1, 8).optional(),
+  /** Parallel deletes in `deleteChunks`. Default 16. */
+  deleteConcurrency: intRange(1, 1024).optional(),
+})
+
+/** The options of `createCassandraDriver`: the settings, and what only code can give. */
+export const cassandraOptions = cassandraSettings.extend({
+  /** Clock (epoch ms) used to hide expired records and compute TTLs. Default `Date.now`. */
+  now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
+})
+export type CassandraDriverOptions = z.input<typeof cassandraOptions>
