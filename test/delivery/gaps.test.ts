@@ -7,11 +7,20 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseInit, summarizeFragment } from '../../src/selection/fmp4.js'
+import {
+  createChannel,
+  D,
+  get,
+  NO_SHEDDING,
+  put,
+  segmentPath,
+  sha256,
+  validCopy,
+} from '../helpers/fixture-channel.js'
+import { FakeClock } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { decodeErrors } from '../media/decode.js'
 import { box, dashInit } from '../selection/helpers.js'
-import { FakeClock } from '../timing-http/helpers.js'
-import { createChannel, D, get, NO_SHEDDING, put, segmentPath, sha256, validCopy } from './helpers.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const R = 2 * D

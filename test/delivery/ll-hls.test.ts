@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, get, put, summary, ttlOf, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, get, put, summary, ttlOf, waitForHeld } from './helpers.js'
 
 const D = 1000
 

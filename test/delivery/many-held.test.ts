@@ -17,8 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { after, before, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { createChannel, put } from '../helpers/http.js'
 import type { TestOrigin } from '../helpers/origin.js'
-import { createChannel, put } from './helpers.js'
 
 const CLIENTS = 2000
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)

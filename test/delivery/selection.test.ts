@@ -5,8 +5,17 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import {
+  createChannel,
+  D,
+  get,
+  NO_SHEDDING,
+  put,
+  segmentPath,
+  sha256,
+  validCopy,
+} from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, D, get, NO_SHEDDING, put, segmentPath, sha256, validCopy } from './helpers.js'
 
 /** G at the channel defaults: ⌊D/4⌋. */
 const G = Math.floor(D / 4)

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, FakeClock, get, metrics, put, waitForHeld } from '../helpers/http.js'
 import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, metrics, put, waitForHeld } from './helpers.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const D = 2000

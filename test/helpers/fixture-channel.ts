@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { buildMediaSegment, loadRenditions, type SimRendition } from '../../src/simulate/media.js'
-import type { TestOrigin } from '../helpers/origin.js'
 import { dashInit } from '../selection/helpers.js'
+import type { TestOrigin } from './origin.js'
 
 export const D = 1000
 export const MEDIA = 'seg-$RepresentationID$-$Number%05d$.m4s'

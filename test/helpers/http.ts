@@ -5,7 +5,7 @@
  */
 import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { metricValue, type TestOrigin } from '../helpers/origin.js'
+import { metricValue, type TestOrigin } from './origin.js'
 
 export interface Answer {
   readonly status: number

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, NO_SHEDDING, put, segmentPath, validCopy } from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { concat, mkbox, u32s } from '../selection/helpers.js'
-import { createChannel, NO_SHEDDING, put, segmentPath, validCopy } from '../selection-http/helpers.js'
 
 /** moof(mfhd, traf(tfhd track 1, base-is-moof, tfdt, trun with data_offset)) + mdat. */
 function segment(samples: number, mdatBytes: number, tfdt: number, sampleDuration?: number): Uint8Array {

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, get, NO_SHEDDING, put, segmentPath } from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { box, dashSegment, setSampleCount } from '../selection/helpers.js'
-import { createChannel, get, NO_SHEDDING, put, segmentPath } from './helpers.js'
 
 describe('inspection over HTTP: defects the origin finds, echoed on the PUT', () => {
   let origin: TestOrigin

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { FakeClock, get, put, request, ttlOf, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { FakeClock, get, put, request, ttlOf, waitForHeld } from './helpers.js'
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/dash/${name}`, import.meta.url))
 const mpd = fixture('manifest-live.mpd')

@@ -16,8 +16,8 @@ import { createEmbeddedDriver } from '../../src/storage/embedded.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import { type SweepOutcome, startSweeper } from '../../src/storage/sweeper.js'
 import type { StorageDriver } from '../../src/storage/types.js'
+import { createChannel, FakeClock, get, metrics, put, waitFor } from '../helpers/http.js'
 import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, metrics, put, waitFor } from '../timing-http/helpers.js'
 
 /** Bytes the files of `dir` occupy on disk (allocated blocks, as `du` counts them). */
 function diskUse(dir: string): number {
