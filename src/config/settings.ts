@@ -257,7 +257,7 @@ export const settings: readonly Setting[] = [
     default: 16,
     doc: 'DVR segment requests a delivery process serves at once; one more is refused (503) at once rather than queued, so that live-edge reads, init segments and manifests wait behind at most this many DVR reads (docs/overload.md).',
   },
-  { path: 'channels', type: 'json', default: {}, doc: 'Channels by name, each a channel config (SPEC §4).' },
+  { path: 'channels', type: 'json', default: {}, doc: 'Channel configs by name (docs/timing.md).' },
   {
     path: 'log.level',
     type: 'string',

@@ -1,5 +1,5 @@
 /**
- * The ingest listener (PUT/POST/DELETE from packagers, SPEC §5). Streams each upload into
+ * The ingest listener (PUT/POST/DELETE from packagers, docs/protocol.md#ingest). Streams each upload into
  * storage chunk by chunk, inspects fragmented MP4 media segments on the way (box headers
  * only), records defects, and answers 2xx only once the object is durable and visible.
  * An upload that fails, stalls or is cut off leaves nothing visible.

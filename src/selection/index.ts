@@ -1,5 +1,5 @@
 /**
- * Quality control and selection (SPEC §6), the public surface: `Segment-Defects` parsing,
+ * Quality control and selection (docs/protocol.md#quality-control-and-selection), the public surface: `Segment-Defects` parsing,
  * fMP4 inspection, defect rules, candidate selection, masks and pipeline health.
  */
 export {

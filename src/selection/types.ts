@@ -1,5 +1,5 @@
 /**
- * Types shared by quality control and selection (SPEC §6): defects, what an init segment
+ * Types shared by quality control and selection (docs/protocol.md#quality-control-and-selection): defects, what an init segment
  * and a media segment's movie fragments tell about their tracks, candidates, masks and
  * selection outcomes. Pure data; the code that produces them lives beside this file.
  */
@@ -16,7 +16,7 @@ export interface Defect {
   readonly source: DefectSource
 }
 
-/** The defect tokens SPEC §5 names. */
+/** The defect tokens a packager may send (docs/protocol.md#defects-reported-by-the-packager). */
 export const KNOWN_DEFECT_KINDS = [
   'short',
   'missing-frames',

@@ -1,5 +1,5 @@
 /**
- * First-valid selection over real sockets (SPEC §6, issue "Quality control"): which
+ * First-valid selection over real sockets (docs/protocol.md#quality-control-and-selection): which
  * pipeline's copy a GET gets when copies are clean, defective or masked, and how long a
  * request waits for a valid copy when only a defective one has arrived.
  */

@@ -1,5 +1,5 @@
 /**
- * The timing metrics on `/metrics` (SPEC §10), driven through HTTP on an injected clock:
+ * The timing metrics on `/metrics` (docs/protocol.md#observability), driven through HTTP on an injected clock:
  * the held gauge, the hold-duration histogram by outcome, 404/410 answers by reason
  * (`liveorigin_timing_answers_total`) and late segments per pipeline.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §7's delivery table over real sockets, row by row, on an injected clock: the origin
+ * The delivery table (docs/protocol.md#media-segments) over real sockets, row by row, on an injected clock: the origin
  * runs in this process with `now()` under the test's control, so every TTL is checked to the
  * millisecond and every boundary instant exactly.
  */
@@ -47,7 +47,7 @@ function assertTtl(a: { headers: Record<string, unknown> } & Parameters<typeof t
   assert.equal(a.headers['cache-control'], `max-age=${Math.floor(ms / 1000)}`, 'Cache-Control')
 }
 
-describe('SPEC §7 segment table through HTTP, injected clock', () => {
+describe('the media segment table through HTTP, injected clock', () => {
   it('unknown channel → 404 with a 5 s lifetime', async () => {
     clock.set(A(5))
     const r = await get(origin, '/nochannel/v/seg-00005.ts')

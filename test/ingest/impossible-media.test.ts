@@ -1,5 +1,5 @@
 /**
- * Impossible sample tables in media segments are defects, never stored as clean (SPEC §13):
+ * Impossible sample tables in media segments are defects, never stored as clean (docs/security.md):
  * a `trun` claiming 2^32−1 samples over 10 bytes of `mdat`, and one whose durations add up
  * to hours, PUT through HTTP to a templated channel.
  */

@@ -1,5 +1,5 @@
 /**
- * Inspection through HTTP on real fixture bytes (SPEC §5, §6): the origin inspects each
+ * Inspection through HTTP on real fixture bytes (docs/protocol.md#ingest, #quality-control-and-selection): the origin inspects each
  * fMP4 media segment as it is uploaded and echoes what it found in the PUT's
  * `Segment-Defects`, merged with what the packager reported; GETs pass it on.
  */

@@ -1,5 +1,5 @@
 /**
- * Ingest resource limits through HTTP on a real origin (SPEC §13): manifest size and parse
+ * Ingest resource limits through HTTP on a real origin (docs/security.md): manifest size and parse
  * time, the global in-flight byte budget, defect kinds as metric labels, a body overrunning
  * its Content-Length, and the minimum upload rate. Every refusal leaves nothing stored.
  */

@@ -1,7 +1,7 @@
 /**
- * A channel learned from the MPD a packager PUTs (SPEC §4): ffmpeg's live dash muxer output
+ * A channel learned from the MPD a packager PUTs (docs/protocol.md#channels-and-segment-templates): ffmpeg's live dash muxer output
  * (`test/fixtures/dash/manifest-live.mpd`, made by `test/fixtures/make-fixtures.sh`) creates
- * a channel with the MPD's template and timing, and its segments then follow the §7 rules.
+ * a channel with the MPD's template and timing, and its segments then follow the delivery rules.
  * The clock is injected, 3.5 s after the MPD's availabilityStartTime.
  */
 import assert from 'node:assert/strict'

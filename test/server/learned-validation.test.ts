@@ -88,7 +88,7 @@ describe('hostile MPDs', () => {
     const r = await putMpd(origin, 'fresh', mpd('media="v/$Number$.m4s" duration="7200"'))
     assert.equal(r.status, 400)
     const ch = await fetch(`${origin.control}/api/v1/channels/fresh`)
-    // The first PUT to an unknown channel creates it without a template (SPEC §4), as any PUT does.
+    // The first PUT to an unknown channel creates it without a template (docs/protocol.md#channels-and-segment-templates), as any PUT does.
     if (ch.status === 200) assert.equal((await described(ch)).config, null)
     else assert.equal(ch.status, 404)
     assert.equal((await fetch(`${origin.delivery}/fresh/manifest.mpd`)).status, 404)

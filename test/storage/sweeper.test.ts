@@ -1,5 +1,5 @@
 /**
- * Expiry (SPEC §9: "Expiry follows the DVR window"): the embedded store has no TTLs of its
+ * Expiry (docs/storage.md: "Expiry follows the DVR window"): the embedded store has no TTLs of its
  * own, so the process that owns writes sweeps it (`src/storage/sweeper.ts`, wired to the
  * ingest role with `storage.sweepIntervalMs`). Checked on the sweeper itself with a real
  * embedded store, then end to end: a channel with a short DVR window publishes many
