@@ -10,6 +10,7 @@ import {
   D,
   get,
   NO_SHEDDING,
+  originWithPastChannel,
   put,
   segmentPath,
   sha256,
@@ -24,11 +25,7 @@ describe('selection over HTTP: which copy a GET gets', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin(NO_SHEDDING)
-    // Segments 1–6 were due seconds ago: nothing waits, selection alone decides. A late
-    // allowance of a minute keeps copies PUT now selectable (a copy committed after A(N)+R
-    // never replaces a gap's answer at once).
-    ch = await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 })
+    ;({ origin, channel: ch } = await originWithPastChannel())
   })
   after(() => origin.close())
 

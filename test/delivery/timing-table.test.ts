@@ -6,8 +6,16 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createChannel, FakeClock, get, put, type ttlOf, waitForHeld } from '../helpers/http.js'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+import {
+  createChannel,
+  FakeClock,
+  get,
+  originWithChannel,
+  put,
+  type ttlOf,
+  waitForHeld,
+} from '../helpers/http.js'
+import type { TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const D = 2000
@@ -22,8 +30,7 @@ const clock = new FakeClock(AST)
 let origin: TestOrigin
 
 before(async () => {
-  origin = await startOrigin({}, { now: clock.now })
-  await createChannel(origin, 'ch', {
+  origin = await originWithChannel(clock, {
     segmentDurationMs: D,
     availabilityStartTime: AST,
     startNumber: S,

@@ -5,7 +5,7 @@
  */
 import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { metricValue, type TestOrigin } from './origin.js'
+import { metricValue, startOrigin, type TestOrigin } from './origin.js'
 
 export interface Answer {
   readonly status: number
@@ -115,6 +115,21 @@ export function waitForHeld(origin: TestOrigin, n: number, timeoutMs = 30_000) {
     async () => (await metric(origin, 'liveorigin_held_requests')) === n,
     timeoutMs,
   )
+}
+
+/**
+ * An origin in this process whose `now()` is `clock`, with one templated channel `ch`
+ * (media `$RepresentationID$/$Number$.ts` unless `config` names another), for the tests that
+ * check timing to the millisecond.
+ */
+export async function originWithChannel(
+  clock: FakeClock,
+  config: Record<string, unknown>,
+  overrides: Record<string, unknown> = {},
+): Promise<TestOrigin> {
+  const origin = await startOrigin(overrides, { now: clock.now })
+  await createChannel(origin, 'ch', { media: '$RepresentationID$/$Number$.ts', ...config })
+  return origin
 }
 
 /** A settable clock to inject as the origin's `now()`. */

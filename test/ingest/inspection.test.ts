@@ -5,18 +5,15 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createChannel, get, NO_SHEDDING, put, segmentPath } from '../helpers/fixture-channel.js'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { get, originWithPastChannel, put, segmentPath } from '../helpers/fixture-channel.js'
+import type { TestOrigin } from '../helpers/origin.js'
 import { box, dashSegment, setSampleCount } from '../selection/helpers.js'
 
 describe('inspection over HTTP: defects the origin finds, echoed on the PUT', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin(NO_SHEDDING)
-    // Copies are PUT long after they were due: a late allowance of a minute keeps them
-    // selectable (a copy committed after A(N)+R never replaces a gap's answer at once).
-    ch = await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 })
+    ;({ origin, channel: ch } = await originWithPastChannel())
   })
   after(() => origin.close())
 

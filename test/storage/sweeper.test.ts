@@ -16,8 +16,8 @@ import { createEmbeddedDriver } from '../../src/storage/embedded.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import { type SweepOutcome, startSweeper } from '../../src/storage/sweeper.js'
 import type { StorageDriver } from '../../src/storage/types.js'
-import { createChannel, FakeClock, get, metrics, put, waitFor } from '../helpers/http.js'
-import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { FakeClock, get, metrics, originWithChannel, put, waitFor } from '../helpers/http.js'
+import { metricValue, type TestOrigin } from '../helpers/origin.js'
 
 /** Bytes the files of `dir` occupy on disk (allocated blocks, as `du` counts them). */
 function diskUse(dir: string): number {
@@ -116,13 +116,11 @@ describe('a channel with a short DVR window: disk use stays flat', () => {
   let origin: TestOrigin
 
   before(async () => {
-    origin = await startOrigin({ 'storage.sweepIntervalMs': 20 }, { now: clock.now })
-    await createChannel(origin, 'ch', {
-      segmentDurationMs: D,
-      availabilityStartTime: AST,
-      media: '$RepresentationID$/$Number$.ts',
-      dvrWindowMs: DVR,
-    })
+    origin = await originWithChannel(
+      clock,
+      { segmentDurationMs: D, availabilityStartTime: AST, dvrWindowMs: DVR },
+      { 'storage.sweepIntervalMs': 20 },
+    )
   })
   after(() => origin.close())
 
