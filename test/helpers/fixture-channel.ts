@@ -1,8 +1,9 @@
 /**
- * Helpers for the selection acceptance tests over real sockets: create a templated channel
- * through the control API, PUT pipeline copies to the ingest listener, GET through delivery.
- * Channels use the fixtures' layout (init-$RepresentationID$.m4s,
- * seg-$RepresentationID$-$Number%05d$.m4s) and D = 1 s, the fixtures' segment duration.
+ * Channels laid out like the ffmpeg fixtures, for the selection, inspection and gap tests over
+ * real sockets: create a templated channel through the control API, PUT pipeline copies to the
+ * ingest listener, GET through delivery. Channels use the fixtures' layout
+ * (init-$RepresentationID$.m4s, seg-$RepresentationID$-$Number%05d$.m4s) and D = 1 s, the
+ * fixtures' segment duration.
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'

@@ -1,7 +1,8 @@
 /**
- * Shared plumbing of the live timing acceptance tests: plain `node:http` requests that
- * record when the answer's headers arrived (for release-latency measurements), channel
- * creation through the control API, PUTs from a pipeline, a fake clock, and metric reads.
+ * HTTP plumbing of the tests that talk to an origin over real sockets: plain `node:http`
+ * requests that record when the answer's headers arrived (for release-latency measurements),
+ * channel creation through the control API, PUTs from a pipeline, a fake clock, an origin on
+ * that clock with its channel, and metric reads.
  */
 import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
