@@ -20,7 +20,6 @@ const SKIP_DIRS = new Set([
   '.bench',
   '.run',
   '.stryker-tmp',
-  'fixtures',
 ])
 const TEXT = /\.(ts|mjs|js|md|sh|ya?ml|vcl|conf|html|css)$/
 
