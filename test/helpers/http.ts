@@ -75,7 +75,11 @@ export function get(origin: TestOrigin, path: string, options: RequestOptions = 
 }
 
 /** Creates (or replaces) a channel through the control API; fails the test unless 200/201. */
-export async function createChannel(origin: TestOrigin, name: string, config: Record<string, unknown>) {
+export async function createChannel(
+  origin: Pick<TestOrigin, 'control'>,
+  name: string,
+  config: Record<string, unknown>,
+) {
   const body = JSON.stringify(config)
   const r = await request(`${origin.control}/api/v1/channels/${name}`, {
     method: 'PUT',

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { createChannel } from '../helpers/http.js'
 
 export const D = 1000
 export const ast = Date.now() - 600 * D
@@ -43,17 +44,12 @@ export async function createLiveChannel(
   lateAllowanceMs: number,
   extra: ReadonlyArray<readonly [path: string, body: Uint8Array]> = [],
 ): Promise<void> {
-  const r = await fetch(`${origin.control}/api/v1/channels/live`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      segmentDurationMs: D,
-      availabilityStartTime: ast,
-      lateAllowanceMs,
-      media: '$RepresentationID$/$Number$.ts',
-    }),
+  await createChannel(origin, 'live', {
+    segmentDurationMs: D,
+    availabilityStartTime: ast,
+    lateAllowanceMs,
+    media: '$RepresentationID$/$Number$.ts',
   })
-  assert.equal(r.status, 201)
   const objects: Array<readonly [string, Uint8Array | string]> = [
     ['manifest.mpd', liveMpd(renditions)],
     ...renditions.map((id) => [`${id}/init.mp4`, randomBytes(id === 'v' ? 900 : 700)] as const),
