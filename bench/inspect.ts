@@ -1,5 +1,5 @@
 /**
- * Cost of fMP4 inspection on the ingest path (SPEC §6, §11): how long `FragmentInspector`
+ * Cost of fMP4 inspection on the ingest path (docs/protocol.md#quality-control-and-selection, docs/benchmarks.md): how long `FragmentInspector`
  * plus `inspectSegment` add to the PUT of a 2 MB segment, fed in the chunk sizes an HTTP
  * body arrives in. Two 2 MB segments are built from the real ffmpeg fixtures:
  * - one fragment: a real moof (25 samples) followed by a 2 MB mdat (the usual shape);

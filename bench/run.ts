@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) on
  * this machine, in one run with the same load tools, and writes the ratios to
- * bench/results/latest.json and latest.md (SPEC §11). Progress goes to stderr; the results
+ * bench/results/latest.json and latest.md (docs/benchmarks.md). Progress goes to stderr; the results
  * table to stdout. See docs/benchmarks.md.
  */
 import { readFileSync } from 'node:fs'

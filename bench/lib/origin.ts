@@ -31,7 +31,7 @@ export interface OriginOptions {
   startTimeoutMs?: number
 }
 
-/** Channel config for the control API (SPEC §4). */
+/** Channel config for the control API (docs/protocol.md#channels-and-segment-templates). */
 export interface ChannelConfig {
   segmentDurationMs: number
   availabilityStartTime: number | string

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { MachineInfo } from './machine.js'
 import { formatBytes } from './progress.js'
 
-/** A target from SPEC §11, checked against a row's ratio or its liveorigin value. */
+/** A target from docs/benchmarks.md, checked against a row's ratio or its liveorigin value. */
 export interface Target {
   on: 'ratio' | 'origin'
   op: '>=' | '<='
@@ -34,7 +34,7 @@ export interface Row {
 export interface ScenarioReport {
   id: string
   title: string
-  /** The SPEC §11 sentence this scenario measures. */
+  /** The docs/benchmarks.md sentence this scenario measures. */
   spec: string
   rows: Row[]
   /** Raw measurements (load results, latency summaries, status counts…). */

@@ -2,7 +2,7 @@
  * The media the benchmark moves: a real fragmented-MP4 (CMAF) video segment of exactly
  * `targetBytes` (2 MiB by default) with its init segment, made once per run with ffmpeg.
  *
- * The origin inspects media segments (SPEC §6), so the bytes must be a segment it accepts as
+ * The origin inspects media segments (docs/protocol.md#quality-control-and-selection), so the bytes must be a segment it accepts as
  * defect-free: ffmpeg encodes 2 s of a test pattern (D = 2000 ms), the segment is padded to
  * the target size with a trailing ISO BMFF `free` box (legal at top level, skipped by every
  * parser), and `forNumber` rewrites its decode time (`tfdt`, `sidx`) and sequence number

@@ -1,5 +1,5 @@
 /**
- * Segment timing of SPEC §4, for choosing which segment numbers a scenario asks for:
+ * Segment timing of docs/protocol.md#channels-and-segment-templates, for choosing which segment numbers a scenario asks for:
  * A(N) = AST + (N − S + 1)·D, and the live edge at t is the highest N with A(N) ≤ t.
  */
 

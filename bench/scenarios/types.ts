@@ -42,14 +42,14 @@ export interface Scenario {
   /** Id used by `--only`. */
   readonly id: string
   readonly title: string
-  /** The SPEC §11 target this measures, in words. */
+  /** The docs/benchmarks.md target this measures, in words. */
   readonly spec: string
   /** Whether the scenario measures nginx too (otherwise it is origin-only). */
   readonly baseline: boolean
   run(ctx: BenchContext): Promise<ScenarioOutcome>
 }
 
-/** Header that names the pipeline in open ingest mode (SPEC §5). */
+/** Header that names the pipeline in open ingest mode (docs/protocol.md#ingest). */
 export const PIPELINE_HEADERS = { 'pipeline-id': 'east' } as const
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { availableAt, edgePathAt, edgePathLua, edgeSegments, liveEdge, startedAgo } from '../lib/timing.js'
 
-test('A(N) and the live edge follow SPEC §4', () => {
+test('A(N) and the live edge follow the channel timing rules', () => {
   const t = { ast: 1_000_000, durationMs: 2000, startNumber: 1 }
   assert.equal(availableAt(t, 1), 1_002_000)
   assert.equal(liveEdge(t, 1_001_999), 0)

@@ -1,6 +1,6 @@
 /**
  * The `memcached` cache tier: a `CacheStore` over one or more memcached zones, in the style of
- * Netflix's EVCache (SPEC §9). Every `set` goes to every zone; `get` asks the local zone first
+ * Netflix's EVCache (docs/storage.md). Every `set` goes to every zone; `get` asks the local zone first
  * and falls back to the others; a failing zone turns into a miss, never an exception.
  *
  * Values larger than one memcached item are split: chunk items first, then a small header

@@ -1,5 +1,5 @@
 /**
- * Single flight: concurrent callers asking for the same key share one call (SPEC §7: many
+ * Single flight: concurrent callers asking for the same key share one call (docs/protocol.md#delivery: many
  * requests for one object cost one storage read). The call is forgotten as soon as it
  * settles, so the next caller starts a fresh one; nothing is cached here.
  */

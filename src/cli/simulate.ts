@@ -1,6 +1,6 @@
 /**
  * `liveorigin simulate`: a packager stand-in that publishes a live DASH channel to an
- * origin from several pipelines in real time, with faults on demand (SPEC §12). Shows a
+ * origin from several pipelines in real time, with faults on demand (docs/protocol.md#command-line-and-configuration). Shows a
  * progress line on stderr, prints a summary on stdout and sets the exit code: 0 when every
  * PUT got a 2xx answer, 1 otherwise; bad options throw `ConfigError` (exit code 2).
  */

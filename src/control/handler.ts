@@ -1,5 +1,5 @@
 /**
- * The control listener: the JSON API for channels and masks (SPEC §4, §6), channel status,
+ * The control listener: the JSON API for channels and masks (docs/protocol.md#channels-and-segment-templates, #quality-control-and-selection), channel status,
  * `/metrics`, `/healthz`, `/readyz` and the dashboard.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'

@@ -1,6 +1,6 @@
 /**
  * The delivery listener (GET/HEAD from CDNs and players). Decides from the channel template
- * in memory what each request gets (SPEC §7): the selected copy of a segment, a 404 whose
+ * in memory what each request gets (docs/protocol.md#delivery): the selected copy of a segment, a 404 whose
  * lifetime runs exactly to the moment the segment may be requested, a hold at the live edge
  * released by the commit, or a 410 for a segment that will never come. Under pressure sheds
  * media segments, DVR first; never init segments or manifests (docs/overload.md). Also

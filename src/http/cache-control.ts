@@ -1,6 +1,6 @@
-/** The lifetime headers every answer carries (SPEC §7), from a TTL in milliseconds. */
+/** The lifetime headers every answer carries (docs/protocol.md#timing-headers), from a TTL in milliseconds. */
 
-/** Caching headers of an answer (SPEC §7): `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms`. */
+/** Caching headers of an answer (docs/protocol.md#timing-headers): `Cache-Control` in whole seconds (rounded down) and `Cache-TTL-Ms`. */
 export interface CacheHeaders {
   readonly 'Cache-Control': string
   readonly 'Cache-TTL-Ms': string

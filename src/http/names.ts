@@ -1,5 +1,5 @@
 /**
- * Object names (SPEC §3): `/{channel}/{object path}`. Validation works on the raw request
+ * Object names (docs/protocol.md#paths-and-names): `/{channel}/{object path}`. Validation works on the raw request
  * target, before any decoding, so that encoded separators and traversal never reach storage.
  */
 import { errors } from '../errors.js'

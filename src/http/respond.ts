@@ -1,6 +1,6 @@
 /**
  * Small helpers shared by the three listeners: JSON error bodies, lifetime headers and
- * method checks. Every answer carries `Cache-Control` and `Cache-TTL-Ms` (SPEC §7).
+ * method checks. Every answer carries `Cache-Control` and `Cache-TTL-Ms` (docs/protocol.md#delivery).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { errors, isLiveOriginError, type LiveOriginError } from '../errors.js'

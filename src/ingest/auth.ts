@@ -1,5 +1,5 @@
 /**
- * Pipeline identity on ingest (SPEC §5). With tokens configured, `Authorization: Bearer`
+ * Pipeline identity on ingest (docs/protocol.md#ingest). With tokens configured, `Authorization: Bearer`
  * names the pipeline (each token belongs to one pipeline, optionally limited to channels).
  * Without tokens (open mode), the `Pipeline-Id` header names it.
  */

@@ -1,5 +1,5 @@
 /**
- * Defect kinds a packager sends, as metric labels (SPEC §13): only the kinds the origin
+ * Defect kinds a packager sends, as metric labels (docs/security.md): only the kinds the origin
  * knows are label values, every other kind counts as `other`, so that a packager inventing
  * kinds cannot grow `/metrics` without bound. Kinds are also limited in length.
  */

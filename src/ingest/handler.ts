@@ -1,5 +1,5 @@
 /**
- * The ingest listener (PUT/POST/DELETE from packagers, SPEC §5): the request's name and
+ * The ingest listener (PUT/POST/DELETE from packagers, docs/protocol.md#ingest): the request's name and
  * credentials are checked here, the upload or removal is `upload.ts`'s work, and every
  * answer is counted and logged. An upload that fails, stalls or is cut off leaves nothing
  * visible.

@@ -1,5 +1,5 @@
 /**
- * Learns channel timing from MPDs on a worker thread (SPEC §13: manifest parse time stays off
+ * Learns channel timing from MPDs on a worker thread (docs/security.md: manifest parse time stays off
  * the ingest path's event loop). Parsing a manifest of `ingest.maxManifestBytes` takes seconds
  * of CPU; on the event loop it would hold up every other pipeline's uploads meanwhile. One
  * thread, started on first use, parses one MPD at a time; a parse that runs past its deadline

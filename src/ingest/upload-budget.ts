@@ -1,5 +1,5 @@
 /**
- * The global in-flight byte budget of uploads (SPEC §13, `ingest.maxInFlightBytes`): each
+ * The global in-flight byte budget of uploads (docs/security.md, `ingest.maxInFlightBytes`): each
  * upload reserves the memory it may hold before its body is read, and releases it when it
  * ends. An upload that does not fit is refused unread, unless nothing else is in flight (so
  * that a budget smaller than one upload never stops ingest altogether).

@@ -1,5 +1,5 @@
 /**
- * Guards an upload's body as it is read (SPEC §5, §13): no bytes for `idleMs` is a stall
+ * Guards an upload's body as it is read (docs/protocol.md#ingest, docs/security.md): no bytes for `idleMs` is a stall
  * (408 `UPLOAD_TIMEOUT`), fewer than `minBytesPerSecond` on average over a window is a
  * trickle (408 `UPLOAD_TOO_SLOW`), more than `maxBytes` is refused (413 `MANIFEST_TOO_LARGE`).
  * Only time spent waiting for the client counts: while storage holds the body back, the

@@ -1,5 +1,5 @@
 /**
- * The upload and removal pipeline of the ingest listener (SPEC §5): limits and budgets, the
+ * The upload and removal pipeline of the ingest listener (docs/protocol.md#ingest): limits and budgets, the
  * body streamed to storage chunk by chunk, fragmented MP4 media segments inspected on the
  * way (box headers only), defects recorded, MPDs checked before they commit. The object is
  * durable and visible before the answer; what a commit sets off besides (the bus, the cache

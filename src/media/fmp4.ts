@@ -1,5 +1,5 @@
 /**
- * Fragmented MP4 inspection for the ingest path (SPEC §6): what an init segment says about
+ * Fragmented MP4 inspection for the ingest path (docs/protocol.md#quality-control-and-selection): what an init segment says about
  * its tracks (`parseInit`) and what a media segment's movie fragments add up to
  * (`FragmentInspector`, fed the upload's chunks as they arrive). Only box headers and the
  * few small boxes that matter are read; media data is skipped by counting, never decoded

@@ -1,5 +1,5 @@
 /**
- * The origin's own quality control of a media segment (SPEC §6): compares what
+ * The origin's own quality control of a media segment (docs/protocol.md#quality-control-and-selection): compares what
  * `FragmentInspector` found with the rendition's init segment and with what the channel
  * template says segment N must hold, and names the defects. Pure: no clock, no I/O.
  *
@@ -20,7 +20,7 @@ export interface SegmentExpectation {
   /** D, the channel's segment duration. */
   readonly segmentDurationMs: number
   /**
-   * Media time (ms) at which segment S starts; default 0, as SPEC §4 puts segment N at
+   * Media time (ms) at which segment S starts; default 0, as docs/protocol.md#channels-and-segment-templates puts segment N at
    * [(N−S)·D, (N−S+1)·D). Set it from an MPD's presentationTimeOffset when there is one.
    */
   readonly timeOffsetMs?: number

@@ -1,5 +1,5 @@
 /**
- * What ISO BMFF inspection tells about a copy (SPEC §6): defects (reported by a packager in
+ * What ISO BMFF inspection tells about a copy (docs/protocol.md#quality-control-and-selection): defects (reported by a packager in
  * `Segment-Defects` or found by the origin), and what an init segment and a media segment's
  * movie fragments say about their tracks. Pure data; the parsers live beside this file.
  */
@@ -16,7 +16,7 @@ export interface Defect {
   readonly source: DefectSource
 }
 
-/** The defect tokens SPEC §5 names. */
+/** The defect tokens a packager may send (docs/protocol.md#defects-reported-by-the-packager). */
 export const KNOWN_DEFECT_KINDS = [
   'short',
   'missing-frames',

@@ -1,5 +1,5 @@
 /**
- * The selection context of a media segment (SPEC §6): the one builder delivery, the filler
+ * The selection context of a media segment (docs/protocol.md#quality-control-and-selection): the one builder delivery, the filler
  * search and the control status share, so that they pick the same copy.
  */
 
@@ -9,7 +9,7 @@ import type { TrackedChannel } from './health-book.js'
 import type { Mask, SelectionContext } from './types.js'
 
 /**
- * The selection context of media segment n at time t (SPEC §6), the one rule delivery, the
+ * The selection context of media segment n at time t (docs/protocol.md#quality-control-and-selection), the one rule delivery, the
  * filler search and the status view share: preference order, masks, A(n), G, and the late
  * copy rule that keeps a gap's answer from being contradicted while it may be cached — a
  * copy committed at or after A(n) + R is hidden forever under `gone` (a 410 is cached for

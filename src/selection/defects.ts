@@ -1,5 +1,5 @@
 /**
- * The `Segment-Defects` header (SPEC §5, §6): an RFC 9651 structured-field List of tokens
+ * The `Segment-Defects` header (docs/protocol.md#ingest, #quality-control-and-selection): an RFC 9651 structured-field List of tokens
  * with parameters, e.g. `missing-frames;count=12, timing-discontinuity;ms=40`. Parsed and
  * serialised with the `structured-headers` package.
  *
@@ -131,7 +131,7 @@ export function countDefects(defects: string | readonly Defect[] | number): numb
 }
 
 /**
- * How bad a defect is for a viewer, worst first (SPEC §6). Selection ranks copies by their
+ * How bad a defect is for a viewer, worst first (docs/protocol.md#quality-control-and-selection). Selection ranks copies by their
  * worst defect's severity, then by count, then by pipeline order.
  * - `undecodable` (4): `corrupt` — a player cannot decode the copy (boxes that do not parse,
  *   a copy cut off inside a box);

@@ -1,7 +1,7 @@
 /**
  * The health of every channel's pipelines as one process sees it, fed by commit events:
  * a `HealthTracker` per channel, and the choice of the copy of a manifest, init segment or
- * other mutable object to serve (SPEC §6: from the most preferred healthy pipeline). Times
+ * other mutable object to serve (docs/protocol.md#quality-control-and-selection: from the most preferred healthy pipeline). Times
  * are passed in; nothing here reads a clock or storage.
  */
 import type { ObjectMeta } from '../storage/types.js'

@@ -1,5 +1,5 @@
 /**
- * Per-channel pipeline health (SPEC §6, §10): which segments each pipeline delivered, how
+ * Per-channel pipeline health (docs/protocol.md#quality-control-and-selection, #observability): which segments each pipeline delivered, how
  * many came late, never came, or came defective, and whether a pipeline counts as healthy
  * (delivered one of the last 3 expected segments) for serving manifests. A pure data
  * structure: times and live edges are passed in; memory is bounded per pipeline and rendition.

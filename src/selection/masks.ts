@@ -1,5 +1,5 @@
 /**
- * Operator masks (SPEC §6): `{"pipeline", "from", "to"}` excludes a pipeline's segments
+ * Operator masks (docs/protocol.md#quality-control-and-selection): `{"pipeline", "from", "to"}` excludes a pipeline's segments
  * numbered from `from` to `to` (inclusive) from selection until the mask is lifted. Bounds
  * are segment numbers or ISO-8601 date-times, which the channel's timing turns into numbers.
  */

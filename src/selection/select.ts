@@ -1,5 +1,5 @@
 /**
- * Selection (SPEC §6): which pipeline's copy a GET is answered with. Pure and deterministic:
+ * Selection (docs/protocol.md#quality-control-and-selection): which pipeline's copy a GET is answered with. Pure and deterministic:
  * given the same candidates and context, every node picks the same copy, so CDN caches in
  * front of different nodes agree.
  */
@@ -106,7 +106,7 @@ export function isUndecodable(selection: Selection): boolean {
 }
 
 /**
- * The copy of a manifest or other mutable object to serve (SPEC §6): from the most
+ * The copy of a manifest or other mutable object to serve (docs/protocol.md#quality-control-and-selection): from the most
  * preferred pipeline (listed ones in order, then the others by id: arrival order would flip
  * between pipelines at every update) that `isHealthy`. When none is healthy, the most
  * recently committed copy (ties by preference), so that an outage of every pipeline still

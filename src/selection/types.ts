@@ -1,5 +1,5 @@
 /**
- * Types of selection (SPEC §6): candidates, masks, the selection context and outcomes. Pure
+ * Types of selection (docs/protocol.md#quality-control-and-selection): candidates, masks, the selection context and outcomes. Pure
  * data; the code that produces them lives beside this file. Defects and what inspection tells
  * about a segment are media types (`src/media/types.ts`), re-exported here.
  */

@@ -2,7 +2,7 @@
  * `liveorigin serve`: runs the roles of one machine. With `roles: [all]` and
  * `delivery.workers` ≥ 1 (the default), a supervisor process serves the control listener
  * and runs ingest and delivery in separate worker processes, so that a read storm cannot
- * slow writes (SPEC §2); a worker that dies is started again. Otherwise every role asked for
+ * slow writes (docs/protocol.md#listeners-and-roles); a worker that dies is started again. Otherwise every role asked for
  * runs in this one process (split fleets: one role per process; tests: all in one).
  */
 import cluster, { type Worker } from 'node:cluster'

@@ -1,6 +1,6 @@
 /**
  * The `cassandra` storage driver: `StorageDriver` on Apache Cassandra through the DataStax
- * Node.js driver (`cassandra-driver`), for the distributed shape (SPEC §9).
+ * Node.js driver (`cassandra-driver`), for the distributed shape (docs/storage.md).
  *
  * Tables (keyspace `liveorigin` by default, created at first use when missing):
  * - `objects`: commit records, partition (channel, path), clustering pipeline. Listing the

@@ -1,6 +1,6 @@
 /**
  * The `embedded` storage driver: `StorageDriver` on LMDB (`lmdb` package) in one directory
- * on local disk, for the single-machine shape (SPEC §1, §9). Several processes of one machine
+ * on local disk, for the single-machine shape (docs/protocol.md#deployment-shapes, docs/storage.md). Several processes of one machine
  * open the same directory at once (LMDB's lock file coordinates them): ingest writes, delivery
  * reads.
  *

@@ -1,5 +1,5 @@
 /**
- * Pressure on purpose (SPEC §8 `storage.inject`): wraps a driver so that every operation
+ * Pressure on purpose (docs/overload.md `storage.inject`): wraps a driver so that every operation
  * waits `latencyMs` on a real timer and at most `maxConcurrent` operations run at once; the
  * rest queue in arrival order. Used for drills and tests of load shedding.
  */

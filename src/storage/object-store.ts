@@ -1,5 +1,5 @@
 /**
- * Streamed, chunked objects on any `StorageDriver` (SPEC §9). A write cuts the body into
+ * Streamed, chunked objects on any `StorageDriver` (docs/storage.md). A write cuts the body into
  * chunks as it arrives, writes them under a fresh upload token in parallel (bounded, each
  * retried; chunk writes are idempotent), hashes the bytes on the way for a strong ETag, and
  * finally writes one commit record that makes the object visible at once. A body that fails,

@@ -1,5 +1,5 @@
 /**
- * A channel's configuration (SPEC §4): the fields of `PUT /api/v1/channels/{channel}` and of
+ * A channel's configuration (docs/protocol.md#channels-and-segment-templates): the fields of `PUT /api/v1/channels/{channel}` and of
  * the config file's `channels` section, validated with zod and normalised (epoch-ms
  * availability start, every default filled in), plus the merge of what was learned from a
  * packager's MPD with what an operator set explicitly (explicit wins).
@@ -118,7 +118,7 @@ function template(kind: 'media' | 'initialization') {
     })
 }
 
-/** Why a template cannot name objects of a channel (SPEC §3 path rules), or undefined when it can. */
+/** Why a template cannot name objects of a channel (docs/protocol.md#paths-and-names path rules), or undefined when it can. */
 function templateProblem(value: string, kind: 'media' | 'initialization'): string | undefined {
   let compiled: ReturnType<typeof compileTemplate>
   try {
@@ -284,7 +284,7 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
 }
 
 /**
- * Parses a complete channel configuration (SPEC §4 table). `segmentDurationMs` and
+ * Parses a complete channel configuration (docs/protocol.md#channels-and-segment-templates table). `segmentDurationMs` and
  * `availabilityStartTime` are required; every other field gets its default
  * (S = 1, H = D, R = 2·D, G = ⌊D/4⌋, manifest TTL = D, DVR window 4 h). Unknown fields are
  * ignored; wrong types and out-of-range values throw `errors.badConfig(field, why)` naming

@@ -1,5 +1,5 @@
 /**
- * Learning a channel's timing from the first DASH MPD a pipeline PUTs (SPEC §4):
+ * Learning a channel's timing from the first DASH MPD a pipeline PUTs (docs/protocol.md#channels-and-segment-templates):
  * `MPD@availabilityStartTime`, `MPD@timeShiftBufferDepth` and the `SegmentTemplate`
  * (`@media`, `@initialization`, `@duration`/`@timescale` or a constant `SegmentTimeline`,
  * `@startNumber`), with DASH inheritance from Period to AdaptationSet to Representation and

@@ -1,5 +1,5 @@
 /**
- * Segment timing (SPEC §4 and §7): when segment N is due, where the live edge is, and what a
+ * Segment timing (docs/protocol.md#channels-and-segment-templates, #delivery): when segment N is due, where the live edge is, and what a
  * GET of a media or init segment gets at time t, from the channel template alone (never from
  * storage). Every function takes the time as epoch ms; none reads a clock.
  */
@@ -8,13 +8,13 @@ import type { ChannelConfig } from './channel-config.js'
 
 /** Longest TTL of a "not yet" 404, so that a far-future request is not cached for days. */
 export const MAX_TOO_EARLY_TTL_MS = 3_600_000
-/** TTL of the 404 for a channel the origin does not know (SPEC §7). */
+/** TTL of the 404 for a channel the origin does not know (docs/protocol.md#delivery). */
 export const UNKNOWN_CHANNEL_TTL_MS = 5_000
-/** TTL of init segments and of manifests that do not exist (SPEC §7). */
+/** TTL of init segments and of manifests that do not exist (docs/protocol.md#delivery). */
 export const SHORT_TTL_MS = 1_000
 /** How long a stored segment outlives its DVR window: clock skew between nodes, in-flight reads. */
 export const EXPIRY_MARGIN_MS = 60_000
-/** Default number of segments behind the live edge that still count as "live edge" (SPEC §8). */
+/** Default number of segments behind the live edge that still count as "live edge" (docs/overload.md). */
 export const DEFAULT_LIVE_EDGE_SEGMENTS = 3
 
 type Timing = Pick<
@@ -54,7 +54,7 @@ export function presentationDelayMs(
 }
 
 /**
- * Whether a request for segment n belongs to the live-edge priority class (SPEC §8): every
+ * Whether a request for segment n belongs to the live-edge priority class (docs/overload.md): every
  * segment not older than `liveEdgeSegments` behind the live edge, future ones included
  * (those are answered from template math and held requests, never from old data).
  * False for NaN (an impossible number is not worth priority).
@@ -68,10 +68,10 @@ export function isLiveEdgeSegment(
   return n >= liveEdge(cfg, t) - liveEdgeSegments
 }
 
-/** What to answer a GET/HEAD of a media segment (SPEC §7 table). */
+/** What to answer a GET/HEAD of a media segment (docs/protocol.md#delivery table). */
 export type Decision =
   | {
-      /** A candidate exists: select it (§6) and serve it. */
+      /** A candidate exists: select it (docs/protocol.md#quality-control-and-selection) and serve it. */
       readonly action: 'serve'
       /** TTL of a valid copy: the DVR window. */
       readonly ttlMs: number
@@ -104,7 +104,7 @@ export type Decision =
     }
 
 /**
- * The SPEC §7 answer for media segment `n` at time `t` (epoch ms), given whether a candidate
+ * The answer (docs/protocol.md#media-segments) for media segment `n` at time `t` (epoch ms), given whether a candidate
  * (any stored copy that selection may pick) exists. Rows, in the order they apply:
  * - n not a safe integer (NaN from the matcher) → 404, TTL = DVR window (`invalid-number`);
  * - n < S → 404, TTL = DVR window (`before-start`);
@@ -165,7 +165,7 @@ export type InitDecision =
   | { readonly action: 'hold'; readonly untilMs: number }
 
 /**
- * The answer for an init segment at time t (SPEC §7: 200 or 404 with TTL 1 s, held like
+ * The answer for an init segment at time t (docs/protocol.md#delivery: 200 or 404 with TTL 1 s, held like
  * segment S). Held while A(S) − H ≤ t < A(S) + R and none is stored; otherwise 404 with a
  * 1 s TTL, never 410: a restarting packager may still PUT it.
  */
@@ -178,7 +178,7 @@ export function initDecision(cfg: Timing, t: number, hasCandidate: boolean): Ini
 }
 
 /**
- * TTL of a manifest that exists (SPEC §7): ⌊D/2⌋ for HLS playlists, `manifestTtlMs` for MPDs.
+ * TTL of a manifest that exists (docs/protocol.md#delivery): ⌊D/2⌋ for HLS playlists, `manifestTtlMs` for MPDs.
  * Without a channel template, 1 s for both. A manifest that does not exist gets `SHORT_TTL_MS`.
  */
 export function manifestTtlMs(
@@ -189,7 +189,7 @@ export function manifestTtlMs(
   return format === 'hls' ? Math.floor(cfg.segmentDurationMs / 2) : cfg.manifestTtlMs
 }
 
-/** A(N) + G: until when selection may hold a request for a valid copy when only defective ones exist (§6). */
+/** A(N) + G: until when selection may hold a request for a valid copy when only defective ones exist (docs/protocol.md#quality-control-and-selection). */
 export function selectionDeadline(cfg: Timing & Pick<ChannelConfig, 'selectionGraceMs'>, n: number): number {
   return availabilityAt(cfg, n) + cfg.selectionGraceMs
 }

@@ -22,7 +22,7 @@ export type PathMatch =
        * The segment number, or `NaN` when the path has the shape of the media template but
        * holds a number the template cannot produce (wrong zero-padding width, a superfluous
        * leading zero, a number past 2^53 − 1). `segmentDecision()` answers NaN with 404 and
-       * the DVR-window TTL, as SPEC §7 asks.
+       * the DVR-window TTL, as docs/protocol.md#delivery asks.
        */
       readonly number: number
     }
@@ -263,7 +263,7 @@ function cachedTemplate(template: string): CompiledTemplate {
 /**
  * Compiles a channel's `media` and `initialization` templates into one matcher. Order of
  * classification: `.mpd` / `.m3u8` suffix → manifest; then the media template; then the init
- * template; else `other`. Without templates (a channel created by a bare PUT, SPEC §4), only
+ * template; else `other`. Without templates (a channel created by a bare PUT, docs/protocol.md#channels-and-segment-templates), only
  * manifests are recognised and everything else is `other`.
  *
  * Throws a `TypeError` when a template does not parse or the media template lacks `$Number$`

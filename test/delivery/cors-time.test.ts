@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, it } from 'node:test'
+import { createChannel } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 // The delivery clock is fixed, so that the time source's answer can be checked exactly.
@@ -28,17 +29,12 @@ before(async () => {
     { 'overload.storageLatencyMs': 10_000, 'overload.eventLoopDelayMs': 10_000 },
     { now: () => NOW },
   )
-  const r = await fetch(`${origin.control}/api/v1/channels/tv`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
-    // MPEG-TS segments are served as stored (fMP4 ones are inspected: random bytes are never served).
-    body: JSON.stringify({
-      segmentDurationMs: D,
-      availabilityStartTime: AST,
-      media: '$RepresentationID$/$Number$.ts',
-    }),
+  // MPEG-TS segments are served as stored (fMP4 ones are inspected: random bytes are never served).
+  await createChannel(origin, 'tv', {
+    segmentDurationMs: D,
+    availabilityStartTime: AST,
+    media: '$RepresentationID$/$Number$.ts',
   })
-  assert.equal(r.status, 201)
   const put = await fetch(`${origin.ingest}/tv/v/999.ts`, {
     method: 'PUT',
     body: randomBytes(500),

@@ -1,5 +1,5 @@
 /**
- * Fault drills during a live stream at real time through two origin nodes (SPEC §1, §5, §9):
+ * Fault drills during a live stream at real time through two origin nodes (docs/protocol.md#deployment-shapes, #ingest, docs/storage.md):
  * both nodes are `liveorigin serve` processes on the Cassandra ring, node A reading memcached
  * zone a first, node B zone b. A publisher PUTs one segment per second from two pipelines
  * (east and west, 100–300 KB each, to different nodes, alternating); readers GET the

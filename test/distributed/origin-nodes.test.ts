@@ -1,6 +1,6 @@
 /**
  * Two origin nodes sharing the Cassandra ring and the memcached zones (node A reads zone a
- * first, node B zone b): what SPEC §1 and §9 promise of the distributed shape. Any node
+ * first, node B zone b): what docs/protocol.md#deployment-shapes, docs/storage.md promise of the distributed shape. Any node
  * answers any request: an object PUT on A is served by B, byte for byte; a request held on B
  * is released when the object commits on A; a cache zone dying does not fail a GET.
  *

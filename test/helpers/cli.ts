@@ -1,6 +1,7 @@
 /**
  * Runs `liveorigin serve` as a child process (from the TypeScript sources) on free loopback
- * ports and waits until it listens.
+ * ports: `spawnCli` starts it and collects what it prints, `startCli` also waits until it
+ * listens.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
@@ -21,17 +22,30 @@ export interface CliOrigin {
   ingest: string
   delivery: string
   control: string
-  /** Everything the process printed so far. */
+  /** Everything the process printed so far (stdout and stderr). */
   output(): string
+  /** What the process printed on stderr so far. */
+  stderr(): string
+  /** The exit code (null when killed by a signal), once the process has exited. */
+  readonly exited: Promise<number | null>
 }
 
-export async function startCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  // Generous: on a busy machine start-up (tsx compiling, workers forking) takes long.
-  timeoutMs = 120_000,
-): Promise<CliOrigin> {
-  const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
+export interface SpawnOptions {
+  /** Environment variables over this process's own. */
+  env?: NodeJS.ProcessEnv
+  /** The checkout to run (`src/cli/main.ts` is found from there); this process's by default. */
+  cwd?: string
+  /** Listener ports; free ones by default. */
+  ports?: { ingest: number; delivery: number; control: number }
+}
+
+/** Spawns `liveorigin serve <args>` without waiting for anything. */
+export async function spawnCli(args: string[], options: SpawnOptions = {}): Promise<CliOrigin> {
+  const { ingest, delivery, control } = options.ports ?? {
+    ingest: await freePort(),
+    delivery: await freePort(),
+    control: await freePort(),
+  }
   const child = spawn(
     process.execPath,
     [
@@ -49,43 +63,70 @@ export async function startCli(
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      // Delivery processes at normal priority unless a test asks: niced, they starve on a busy
-      // machine (the test's own client competes with them). No standby ingest process unless a
-      // test asks for one: less to start on a busy machine.
-      env: {
-        ...process.env,
-        LIVEORIGIN_DELIVERY_WORKERS: '0',
-        LIVEORIGIN_DELIVERY_NICENESS: '0',
-        LIVEORIGIN_INGEST_STANDBY: 'false',
-        ...env,
-      },
+      env: { ...process.env, ...options.env },
+      ...(options.cwd ? { cwd: options.cwd } : {}),
     },
   )
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   let out = ''
+  let err = ''
   child.stdout!.on('data', (d) => {
     out += d
   })
   child.stderr!.on('data', (d) => {
     out += d
+    err += d
   })
+  const url = (p: number) => `http://127.0.0.1:${p}`
+  return {
+    child,
+    ingest: url(ingest),
+    delivery: url(delivery),
+    control: url(control),
+    output: () => out,
+    stderr: () => err,
+    exited,
+  }
+}
+
+/** Spawns `liveorigin serve <args>` and waits until it logs that it listens. */
+export async function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  // Generous: on a busy machine start-up (tsx compiling, workers forking) takes long.
+  timeoutMs = 120_000,
+  cwd?: string,
+): Promise<CliOrigin> {
+  const origin = await spawnCli(args, {
+    // Delivery processes at normal priority unless a test asks: niced, they starve on a busy
+    // machine (the test's own client competes with them). No standby ingest process unless a
+    // test asks for one: less to start on a busy machine.
+    env: {
+      LIVEORIGIN_DELIVERY_WORKERS: '0',
+      LIVEORIGIN_DELIVERY_NICENESS: '0',
+      LIVEORIGIN_INGEST_STANDBY: 'false',
+      ...env,
+    },
+    ...(cwd ? { cwd } : {}),
+  })
+  const { child } = origin
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`origin did not start in ${timeoutMs} ms:\n${out}`))
+      reject(new Error(`origin did not start in ${timeoutMs} ms:\n${origin.output()}`))
     }, timeoutMs)
     const check = () => {
-      if (out.includes('"liveorigin listening"')) {
+      if (origin.output().includes('"liveorigin listening"')) {
         clearTimeout(timer)
         child.stdout!.off('data', check)
         resolve()
       }
     }
     child.stdout!.on('data', check)
-    child.once('exit', (code) => {
+    origin.exited.then((code) => {
       clearTimeout(timer)
-      reject(new Error(`origin exited with ${code}:\n${out}`))
+      reject(new Error(`origin exited with ${code}:\n${origin.output()}`))
     })
   })
-  const url = (p: number) => `http://127.0.0.1:${p}`
-  return { child, ingest: url(ingest), delivery: url(delivery), control: url(control), output: () => out }
+  return origin
 }

@@ -1,13 +1,13 @@
 /**
- * Impossible sample tables in media segments are defects, never stored as clean (SPEC §13):
+ * Impossible sample tables in media segments are defects, never stored as clean (docs/security.md):
  * a `trun` claiming 2^32−1 samples over 10 bytes of `mdat`, and one whose durations add up
  * to hours, PUT through HTTP to a templated channel.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, NO_SHEDDING, put, segmentPath, validCopy } from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { concat, mkbox, u32s } from '../selection/helpers.js'
-import { createChannel, NO_SHEDDING, put, segmentPath, validCopy } from '../selection-http/helpers.js'
 
 /** moof(mfhd, traf(tfhd track 1, base-is-moof, tfdt, trun with data_offset)) + mdat. */
 function segment(samples: number, mdatBytes: number, tfdt: number, sampleDuration?: number): Uint8Array {

@@ -1,5 +1,5 @@
 /**
- * Ingest resource limits through HTTP on a real origin (SPEC §13): manifest size and parse
+ * Ingest resource limits through HTTP on a real origin (docs/security.md): manifest size and parse
  * time, the global in-flight byte budget, defect kinds as metric labels, a body overrunning
  * its Content-Length, and the minimum upload rate. Every refusal leaves nothing stored.
  */
@@ -9,6 +9,7 @@ import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { errorOf } from '../helpers/errors.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const MPD = readFileSync(new URL('../fixtures/dash/manifest-live.mpd', import.meta.url), 'utf8')
@@ -65,10 +66,6 @@ function rawPut(
     req.end(body, flushedResolve)
   })
   return { answered, flushed }
-}
-
-async function errorOf(r: Response): Promise<{ code: string; message: string }> {
-  return ((await r.json()) as { error: { code: string; message: string } }).error
 }
 
 /** A raw connection: write, and collect everything the origin answers until it closes. */

@@ -6,12 +6,11 @@
  *
  *   node --import tsx test/ingest/measure-manifest-stall.ts [--root <checkout>] [--mb 4]
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { freePort } from '../helpers/cli.js'
+import { startCli } from '../helpers/cli.js'
 
 const { values } = parseArgs({
   options: { root: { type: 'string', default: process.cwd() }, mb: { type: 'string', default: '4' } },
@@ -26,45 +25,15 @@ const xml = MPD.replace(
 )
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-stall-'))
-const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'serve',
-    '--ingest-port',
-    String(ingest),
-    '--delivery-port',
-    String(delivery),
-    '--control-port',
-    String(control),
-  ],
-  {
-    cwd: values.root,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      LIVEORIGIN_DELIVERY_WORKERS: '0',
-      LIVEORIGIN_STORAGE_DATA_DIR: dataDir,
-      LIVEORIGIN_LOG_LEVEL: 'warn',
-      LIVEORIGIN_INGEST_MAX_MANIFEST_BYTES: String(bytes + 4096),
-    },
-  },
+const origin = await startCli(
+  [],
+  { LIVEORIGIN_STORAGE_DATA_DIR: dataDir, LIVEORIGIN_INGEST_MAX_MANIFEST_BYTES: String(bytes + 4096) },
+  undefined,
+  values.root,
 )
-await new Promise<void>((resolve, reject) => {
-  const t = setInterval(async () => {
-    try {
-      await fetch(`http://127.0.0.1:${control}/healthz`)
-      clearInterval(t)
-      resolve()
-    } catch {}
-  }, 200)
-  child.once('exit', (code) => reject(new Error(`origin exited with ${code}`)))
-})
+const { child } = origin
 const put = (path: string, body: string, pipeline: string) =>
-  fetch(`http://127.0.0.1:${ingest}${path}`, { method: 'PUT', body, headers: { 'Pipeline-Id': pipeline } })
+  fetch(`${origin.ingest}${path}`, { method: 'PUT', body, headers: { 'Pipeline-Id': pipeline } })
 await put('/warm/x.bin', 'x', 'west')
 const started = performance.now()
 let done = false
@@ -92,5 +61,5 @@ console.log(
   }),
 )
 child.kill('SIGTERM')
-await new Promise((r) => child.once('exit', r))
+await origin.exited
 rmSync(dataDir, { recursive: true, force: true })

@@ -8,12 +8,11 @@
  *
  * `--root` runs another checkout's sources (e.g. an export of `main`) for a before/after.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { freePort } from '../helpers/cli.js'
+import { startCli } from '../helpers/cli.js'
 
 const { values } = parseArgs({
   options: {
@@ -33,42 +32,8 @@ function memory(pid: number): { rss: number; peak: number; anon: number } {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-mem-'))
-const [ingest, delivery, control] = [await freePort(), await freePort(), await freePort()]
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
-    'serve',
-    '--ingest-port',
-    String(ingest),
-    '--delivery-port',
-    String(delivery),
-    '--control-port',
-    String(control),
-  ],
-  {
-    cwd: values.root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      LIVEORIGIN_DELIVERY_WORKERS: '0',
-      LIVEORIGIN_STORAGE_DATA_DIR: dataDir,
-      LIVEORIGIN_LOG_LEVEL: 'warn',
-    },
-  },
-)
-await new Promise<void>((resolve, reject) => {
-  const t = setInterval(async () => {
-    try {
-      await fetch(`http://127.0.0.1:${control}/healthz`)
-      clearInterval(t)
-      resolve()
-    } catch {}
-  }, 200)
-  child.once('exit', (code) => reject(new Error(`origin exited with ${code}`)))
-})
+const origin = await startCli([], { LIVEORIGIN_STORAGE_DATA_DIR: dataDir }, undefined, values.root)
+const { child } = origin
 await new Promise((r) => setTimeout(r, 1000))
 const pid = child.pid!
 const before = memory(pid)
@@ -80,7 +45,7 @@ const sampler = setInterval(() => {
 }, 50)
 const statuses = await Promise.all(
   Array.from({ length: uploads }, (_, i) =>
-    fetch(`http://127.0.0.1:${ingest}/mem/object-${i}.bin`, {
+    fetch(`${origin.ingest}/mem/object-${i}.bin`, {
       method: 'PUT',
       body,
       headers: { 'Pipeline-Id': `p${i}` },
@@ -112,5 +77,5 @@ console.log(
   }),
 )
 child.kill('SIGTERM')
-await new Promise((r) => child.once('exit', r))
+await origin.exited
 rmSync(dataDir, { recursive: true, force: true })

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { after, before, it } from 'node:test'
 import type { StorageDriver } from '../../src/storage/types.js'
 import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { createLiveChannel, D, edge } from './live-channel.js'
 
 // DVR requests in progress per process are capped (`overload.maxDvrInFlight`): one more is
 // refused at once instead of queueing for storage, and live-edge segments, init segments and
@@ -10,20 +11,6 @@ import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
 // storage under the origin is real (the embedded store); listings of old segments wait until
 // the test lets them go, so that "still waiting" is a fact, not a matter of timing.
 const CAP = 4
-const D = 1000
-const ast = Date.now() - 600 * D
-const edge = () => Math.floor((Date.now() - ast) / D)
-
-const MPD = `<?xml version="1.0"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
-  availabilityStartTime="${new Date(ast).toISOString()}" minimumUpdatePeriod="PT10S">
-  <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
-    <Representation id="v" bandwidth="1000000"/>
-  </AdaptationSet></Period>
-</MPD>
-`
-
 /** Listings of segments numbered below 100 (DVR) wait here until `release`. */
 const held: Array<() => void> = []
 let open = false
@@ -56,34 +43,10 @@ before(async () => {
     { 'overload.maxDvrInFlight': CAP, 'delivery.liveEdgeSegments': 60 },
     { wrapDriver: holdingOldListings },
   )
-  const r = await fetch(`${origin.control}/api/v1/channels/live`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
-    // MPEG-TS segments, served as stored; the channel's template must name them, or they are
-    // not media segments at all (live class, never capped).
-    body: JSON.stringify({
-      segmentDurationMs: D,
-      availabilityStartTime: ast,
-      // The live-edge segment is stored seconds after it is due on a busy machine: a copy
-      // committed after A(N) + R is a late copy and never served, so R is generous.
-      lateAllowanceMs: 60 * D,
-      media: '$RepresentationID$/$Number$.ts',
-    }),
-  })
-  assert.equal(r.status, 201)
+  // The live-edge segment is stored seconds after it is due on a busy machine: a copy
+  // committed after A(N) + R is a late copy and never served, so R is generous.
   liveN = edge() - 1
-  for (const [path, body] of [
-    ['manifest.mpd', MPD],
-    ['v/init.mp4', randomBytes(900)],
-    [`v/${liveN}.ts`, randomBytes(20_000)],
-  ] as const) {
-    const put = await fetch(`${origin.ingest}/live/${path}`, {
-      method: 'PUT',
-      body,
-      headers: { 'Pipeline-Id': 'east' },
-    })
-    assert.ok(put.status === 201 || put.status === 204, `PUT ${path}: ${put.status}`)
-  }
+  await createLiveChannel(origin, ['v'], 60 * D, [[`v/${liveN}.ts`, randomBytes(20_000)]])
 })
 after(async () => {
   release()

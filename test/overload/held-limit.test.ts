@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
+import { errorOf } from '../helpers/errors.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 // One held request at most: the next one that would be held is refused like a shed request.
@@ -45,8 +46,5 @@ it('a request refused because too many are held may be kept by a CDN for 1 s, ne
   assert.equal(refused.headers.get('cdn-cache-control'), 'max-age=1')
   assert.equal(refused.headers.get('retry-after'), '1')
   assert.equal(refused.headers.get('access-control-allow-origin'), '*')
-  assert.equal(
-    ((await refused.json()) as { error: { code: string } }).error.code,
-    'LIVEORIGIN_ERR_OVERLOADED',
-  )
+  assert.equal((await errorOf(refused)).code, 'LIVEORIGIN_ERR_OVERLOADED')
 })

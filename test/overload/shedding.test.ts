@@ -6,29 +6,14 @@ import { join } from 'node:path'
 import { after, before, it } from 'node:test'
 import { Pool } from 'undici'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
+import { createLiveChannel, D, edge } from './live-channel.js'
 
 // The real multi-process `serve` (ingest and delivery in separate processes), each process
 // with storage slowed on purpose: 20 ms added to every operation, 4 at a time.
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-shed-'))
 let origin: CliOrigin
-const D = 1000
-const ast = Date.now() - 600 * D
-const edge = () => Math.floor((Date.now() - ast) / D) // segment N is available at AST + N·D (S = 1)
 /** The storm lasts until every outcome below was seen, and at most this long. */
 const MAX_STORM_MS = 30_000
-
-const MPD = `<?xml version="1.0"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" profiles="urn:mpeg:dash:profile:isoff-live:2011"
-  availabilityStartTime="${new Date(ast).toISOString()}" minimumUpdatePeriod="PT10S">
-  <Period id="0" start="PT0S"><AdaptationSet mimeType="video/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
-    <Representation id="v" bandwidth="1000000"/>
-  </AdaptationSet><AdaptationSet mimeType="audio/mp4">
-    <SegmentTemplate timescale="1000" duration="${D}" startNumber="1" media="$RepresentationID$/$Number$.ts" initialization="$RepresentationID$/init.mp4"/>
-    <Representation id="a" bandwidth="128000"/>
-  </AdaptationSet></Period>
-</MPD>
-`
 
 before(async () => {
   origin = await startCli(['--data-dir', dataDir], {
@@ -39,32 +24,9 @@ before(async () => {
     // a request live class; the storm's segments (1–400, the edge is past 600) stay DVR.
     LIVEORIGIN_DELIVERY_LIVE_EDGE_SEGMENTS: '10',
   })
-  const r = await fetch(`${origin.control}/api/v1/channels/live`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
-    // A 10 s late allowance: on a busy machine the packager below may lag the live edge by
-    // seconds, and a held live-edge read must then wait for its PUT, not end in a 410.
-    // Segments are MPEG-TS, served as stored (random bytes stored as fMP4 are never served).
-    body: JSON.stringify({
-      segmentDurationMs: D,
-      availabilityStartTime: ast,
-      lateAllowanceMs: 10 * D,
-      media: '$RepresentationID$/$Number$.ts',
-    }),
-  })
-  assert.equal(r.status, 201)
-  for (const [path, body] of [
-    ['manifest.mpd', MPD],
-    ['v/init.mp4', randomBytes(900)],
-    ['a/init.mp4', randomBytes(700)],
-  ] as const) {
-    const put = await fetch(`${origin.ingest}/live/${path}`, {
-      method: 'PUT',
-      body,
-      headers: { 'Pipeline-Id': 'east' },
-    })
-    assert.ok(put.status === 201 || put.status === 204, `PUT ${path}: ${put.status}`)
-  }
+  // A 10 s late allowance: on a busy machine the packager below may lag the live edge by
+  // seconds, and a held live-edge read must then wait for its PUT, not end in a 410.
+  await createLiveChannel(origin, ['v', 'a'], 10 * D)
 })
 after(() => {
   origin.child.kill('SIGKILL')

@@ -27,7 +27,7 @@ function badHeader(fn: () => unknown, why: RegExp): void {
 }
 
 describe('parseDefects', () => {
-  it('parses the SPEC example', () => {
+  it('parses the example of docs/protocol.md', () => {
     assert.deepEqual(parseDefects('missing-frames;count=12, timing-discontinuity;ms=40'), [
       { kind: 'missing-frames', params: { count: 12 }, source: 'packager' },
       { kind: 'timing-discontinuity', params: { ms: 40 }, source: 'packager' },

@@ -46,7 +46,7 @@ function ctx(over: Partial<SelectionContext> = {}): SelectionContext {
   }
 }
 
-describe('selectCandidate (SPEC §6)', () => {
+describe('selectCandidate (docs/protocol.md#quality-control-and-selection)', () => {
   it('east defective + west clean → west', () => {
     const east = meta('east', A(10) - 50, 'black')
     const west = meta('west', A(10) + 20)
@@ -237,7 +237,7 @@ describe('selectCandidate (SPEC §6)', () => {
   })
 })
 
-describe('severity (SPEC §6): undecodable > structural > timing > cosmetic, then count, then order', () => {
+describe('severity (docs/protocol.md#quality-control-and-selection): undecodable > structural > timing > cosmetic, then count, then order', () => {
   const CUT = 'corrupt;reason="segment ends inside the mdat box at byte 280";origin'
   const pick = (...defects: string[]): string => {
     // east listed first, so that pipeline order would pick it on a tie.

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
-import { startCli } from '../helpers/cli.js'
+import { spawnCli, startCli } from '../helpers/cli.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-crash-'))
 const children: ChildProcess[] = []
@@ -37,39 +37,21 @@ it('kill -9 right after a 201 loses nothing: a restart on the same --data-dir se
   assert.equal(code, 0, 'SIGTERM drains and exits 0')
 })
 
+/** Starts `serve` with a setting that start-up refuses; resolves with its exit code and stderr. */
+async function refused(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const origin = await spawnCli(['--data-dir', dataDir, ...args], { env })
+  children.push(origin.child)
+  return { code: await origin.exited, stderr: origin.stderr() }
+}
+
 it('refuses open ingest on a non-loopback host, in one line naming the setting', async () => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '0.0.0.0', '--data-dir', dataDir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  children.push(child)
-  let stderr = ''
-  child.stderr.on('data', (d) => {
-    stderr += d
-  })
-  const code = await new Promise((resolve) => child.once('exit', resolve))
+  const { code, stderr } = await refused(['--host', '0.0.0.0'])
   assert.equal(code, 2)
   assert.match(stderr, /^liveorigin: refusing open ingest .*ingest\.tokens.*--insecure-open-ingest\n$/)
 })
 
 it('a bad setting stops start-up with one line naming it', async () => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data-dir', dataDir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LIVEORIGIN_INGEST_MAX_OBJECT_BYTES: 'lots' },
-    },
-  )
-  children.push(child)
-  let stderr = ''
-  child.stderr.on('data', (d) => {
-    stderr += d
-  })
-  const code = await new Promise((resolve) => child.once('exit', resolve))
+  const { code, stderr } = await refused([], { LIVEORIGIN_INGEST_MAX_OBJECT_BYTES: 'lots' })
   assert.equal(code, 2)
   assert.equal(stderr.trim().split('\n').length, 1)
   assert.match(stderr, /LIVEORIGIN_INGEST_MAX_OBJECT_BYTES \(ingest\.maxObjectBytes\): expected an integer/)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from 'undici'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
+import { createChannel } from '../helpers/http.js'
 
 // The multi-process `serve`: a supervisor (control), one ingest process, two delivery processes.
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-iso-'))
@@ -57,20 +58,15 @@ describe('role isolation on one machine', () => {
   it('a held GET in a delivery process is released by the PUT in the ingest process', async (t) => {
     const D = 1000
     const ast = Date.now() - 3 * D
-    const r = await fetch(`${origin.control}/api/v1/channels/hold`, {
-      method: 'PUT',
-      headers: { 'Content-Type': 'application/json' },
-      // Not fMP4 (no inspection): the bodies here are random bytes.
-      body: JSON.stringify({
-        segmentDurationMs: D,
-        availabilityStartTime: ast,
-        holdWindowMs: 60_000,
-        lateAllowanceMs: 60_000,
-        dvrWindowMs: 600_000,
-        media: '$RepresentationID$/$Number$.dat',
-      }),
+    // Not fMP4 (no inspection): the bodies here are random bytes.
+    await createChannel(origin, 'hold', {
+      segmentDurationMs: D,
+      availabilityStartTime: ast,
+      holdWindowMs: 60_000,
+      lateAllowanceMs: 60_000,
+      dvrWindowMs: 600_000,
+      media: '$RepresentationID$/$Number$.dat',
     })
-    assert.equal(r.status, 201)
     const gaps: number[] = []
     // Segment n is due at ast + n·D; from A(n) − H (H = 60 s) until A(n) + R a GET is held.
     const first = Math.floor((Date.now() - ast) / D) + 1

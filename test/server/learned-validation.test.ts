@@ -4,7 +4,7 @@
  * skipped and shown as broken while every other channel is served.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -88,7 +88,7 @@ describe('hostile MPDs', () => {
     const r = await putMpd(origin, 'fresh', mpd('media="v/$Number$.m4s" duration="7200"'))
     assert.equal(r.status, 400)
     const ch = await fetch(`${origin.control}/api/v1/channels/fresh`)
-    // The first PUT to an unknown channel creates it without a template (SPEC §4), as any PUT does.
+    // The first PUT to an unknown channel creates it without a template (docs/protocol.md#channels-and-segment-templates), as any PUT does.
     if (ch.status === 200) assert.equal((await described(ch)).config, null)
     else assert.equal(ch.status, 404)
     assert.equal((await fetch(`${origin.delivery}/fresh/manifest.mpd`)).status, 404)
@@ -208,45 +208,9 @@ describe('a stored record that fails validation at start-up', () => {
   })
 
   it('the same data directory does not stop a multi-process serve either', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--data-dir',
-        dataDir,
-        '--ingest-port',
-        '0',
-        '--delivery-port',
-        '0',
-        '--control-port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '1' } },
-    )
-    children.push(child)
-    let out = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.stderr.on('data', (d) => {
-      out += d
-    })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (out.includes('"liveorigin listening"')) {
-          clearInterval(timer)
-          resolve()
-        }
-      }, 50)
-      child.once('exit', (code) => {
-        clearInterval(timer)
-        reject(new Error(`exited with ${code}: ${out}`))
-      })
-    })
-    assert.doesNotMatch(out, /worker died/)
-    child.kill('SIGKILL')
+    const origin = await startCli(['--data-dir', dataDir], { LIVEORIGIN_DELIVERY_WORKERS: '1' })
+    children.push(origin.child)
+    assert.doesNotMatch(origin.output(), /worker died/)
+    origin.child.kill('SIGKILL')
   })
 })

@@ -2,15 +2,12 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { errorOf } from '../helpers/errors.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const twoMB = randomBytes(2 * 1024 * 1024)
 
 /** The `error` member of a JSON error answer. */
-async function errorOf(r: Response): Promise<{ code: string; message: string }> {
-  return ((await r.json()) as { error: { code: string; message: string } }).error
-}
-
 function put(origin: TestOrigin, path: string, body: Uint8Array, headers: Record<string, string> = {}) {
   return fetch(`${origin.ingest}${path}`, {
     method: 'PUT',

@@ -4,13 +4,13 @@
  * cannot be bound reported in one line with exit code 2.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
-import { freePort } from '../helpers/cli.js'
+import { freePort, spawnCli } from '../helpers/cli.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-workers-'))
 const children: ChildProcess[] = []
@@ -20,33 +20,12 @@ after(() => {
 })
 
 function start(ports: { ingest: number; delivery: number; control: number }, env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli/main.ts',
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--ingest-port',
-      String(ports.ingest),
-      '--delivery-port',
-      String(ports.delivery),
-      '--control-port',
-      String(ports.control),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LIVEORIGIN_DELIVERY_WORKERS: '1', ...env } },
+  return spawnCli(['--data-dir', dataDir], { ports, env: { LIVEORIGIN_DELIVERY_WORKERS: '1', ...env } }).then(
+    (o) => {
+      children.push(o.child)
+      return o
+    },
   )
-  children.push(child)
-  let out = ''
-  child.stdout.on('data', (d) => {
-    out += d
-  })
-  child.stderr.on('data', (d) => {
-    out += d
-  })
-  return { child, output: () => out }
 }
 
 /** Whether a TCP connection to the port is accepted. */
@@ -67,7 +46,7 @@ const CONTROL_TOKEN = 'control-token-not-in-env'
 
 it('/readyz answers 200 only once ingest and every delivery worker accept; no worker environment holds a token', async () => {
   const ports = { ingest: await freePort(), delivery: await freePort(), control: await freePort() }
-  const origin = start(ports, {
+  const origin = await start(ports, {
     LIVEORIGIN_INGEST_TOKENS: JSON.stringify({ east: INGEST_TOKEN }),
     LIVEORIGIN_CONTROL_TOKEN: CONTROL_TOKEN,
   })
@@ -112,7 +91,7 @@ it('/readyz answers 200 only once ingest and every delivery worker accept; no wo
     assert.ok(!/LIVEORIGIN_(INGEST_TOKENS|CONTROL_TOKEN)=/.test(env))
   }
   origin.child.kill('SIGTERM')
-  assert.equal(await new Promise((r) => origin.child.once('exit', r)), 0)
+  assert.equal(await origin.exited, 0)
 })
 
 for (const role of ['delivery', 'ingest', 'control'] as const) {
@@ -126,8 +105,8 @@ for (const role of ['delivery', 'ingest', 'control'] as const) {
       control: await freePort(),
       [role]: taken,
     }
-    const origin = start(ports, {})
-    const code = await new Promise((r) => origin.child.once('exit', r))
+    const origin = await start(ports, {})
+    const code = await origin.exited
     blocker.close()
     assert.equal(code, 2, origin.output())
     const lines = origin
@@ -142,7 +121,7 @@ for (const role of ['delivery', 'ingest', 'control'] as const) {
 
 it('when the ingest worker dies, the standby ingest worker (started before) takes the port over', async () => {
   const ports = { ingest: await freePort(), delivery: await freePort(), control: await freePort() }
-  const origin = start(ports, { LIVEORIGIN_LOG_LEVEL: 'info' })
+  const origin = await start(ports, { LIVEORIGIN_LOG_LEVEL: 'info' })
   const logLines = () =>
     origin
       .output()
@@ -179,5 +158,5 @@ it('when the ingest worker dies, the standby ingest worker (started before) take
   )
   assert.equal((await fetch(`http://127.0.0.1:${ports.control}/readyz`)).status, 200)
   origin.child.kill('SIGTERM')
-  assert.equal(await new Promise((r) => origin.child.once('exit', r)), 0)
+  assert.equal(await origin.exited, 0)
 })

@@ -14,8 +14,8 @@ import { FaultPlan } from '../../src/simulate/fault-plan.js'
 import { loadRenditions } from '../../src/simulate/media.js'
 import type { Report } from '../../src/simulate/report.js'
 import { freePort } from '../helpers/cli.js'
+import { NO_SHEDDING } from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { NO_SHEDDING } from '../selection-http/helpers.js'
 
 interface Run {
   code: number | null

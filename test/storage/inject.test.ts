@@ -1,5 +1,5 @@
 /**
- * Pressure injection (SPEC §8 `storage.inject`): measurable added latency and a concurrency
+ * Pressure injection (docs/overload.md `storage.inject`): measurable added latency and a concurrency
  * limit that queues the rest, on the embedded driver.
  */
 

@@ -96,7 +96,7 @@ describe('availability and live edge', () => {
   })
 })
 
-describe('segmentDecision: every row of SPEC §7', () => {
+describe('segmentDecision: every row of the media segment table', () => {
   it('N < S: 404 with the DVR-window TTL, candidate or not', () => {
     const clock = fakeClock(A)
     assert.deepEqual(segmentDecision(cfg, S - 1, clock.now(), false), {

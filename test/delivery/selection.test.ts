@@ -1,12 +1,22 @@
 /**
- * First-valid selection over real sockets (SPEC §6, issue "Quality control"): which
+ * First-valid selection over real sockets (docs/protocol.md#quality-control-and-selection): which
  * pipeline's copy a GET gets when copies are clean, defective or masked, and how long a
  * request waits for a valid copy when only a defective one has arrived.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import {
+  createChannel,
+  D,
+  get,
+  NO_SHEDDING,
+  originWithPastChannel,
+  put,
+  segmentPath,
+  sha256,
+  validCopy,
+} from '../helpers/fixture-channel.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, D, get, NO_SHEDDING, put, segmentPath, sha256, validCopy } from './helpers.js'
 
 /** G at the channel defaults: ⌊D/4⌋. */
 const G = Math.floor(D / 4)
@@ -15,11 +25,7 @@ describe('selection over HTTP: which copy a GET gets', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin(NO_SHEDDING)
-    // Segments 1–6 were due seconds ago: nothing waits, selection alone decides. A late
-    // allowance of a minute keeps copies PUT now selectable (a copy committed after A(N)+R
-    // never replaces a gap's answer at once).
-    ch = await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 })
+    ;({ origin, channel: ch } = await originWithPastChannel())
   })
   after(() => origin.close())
 

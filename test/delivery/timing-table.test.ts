@@ -1,13 +1,21 @@
 /**
- * SPEC §7's delivery table over real sockets, row by row, on an injected clock: the origin
+ * The delivery table (docs/protocol.md#media-segments) over real sockets, row by row, on an injected clock: the origin
  * runs in this process with `now()` under the test's control, so every TTL is checked to the
  * millisecond and every boundary instant exactly.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, put, type ttlOf, waitForHeld } from './helpers.js'
+import {
+  createChannel,
+  FakeClock,
+  get,
+  originWithChannel,
+  put,
+  type ttlOf,
+  waitForHeld,
+} from '../helpers/http.js'
+import type { TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const D = 2000
@@ -22,8 +30,7 @@ const clock = new FakeClock(AST)
 let origin: TestOrigin
 
 before(async () => {
-  origin = await startOrigin({}, { now: clock.now })
-  await createChannel(origin, 'ch', {
+  origin = await originWithChannel(clock, {
     segmentDurationMs: D,
     availabilityStartTime: AST,
     startNumber: S,
@@ -47,7 +54,7 @@ function assertTtl(a: { headers: Record<string, unknown> } & Parameters<typeof t
   assert.equal(a.headers['cache-control'], `max-age=${Math.floor(ms / 1000)}`, 'Cache-Control')
 }
 
-describe('SPEC §7 segment table through HTTP, injected clock', () => {
+describe('the media segment table through HTTP, injected clock', () => {
   it('unknown channel → 404 with a 5 s lifetime', async () => {
     clock.set(A(5))
     const r = await get(origin, '/nochannel/v/seg-00005.ts')

@@ -1,11 +1,12 @@
 /**
- * Shared plumbing of the live timing acceptance tests: plain `node:http` requests that
- * record when the answer's headers arrived (for release-latency measurements), channel
- * creation through the control API, PUTs from a pipeline, a fake clock, and metric reads.
+ * HTTP plumbing of the tests that talk to an origin over real sockets: plain `node:http`
+ * requests that record when the answer's headers arrived (for release-latency measurements),
+ * channel creation through the control API, PUTs from a pipeline, a fake clock, an origin on
+ * that clock with its channel, and metric reads.
  */
 import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { metricValue, type TestOrigin } from '../helpers/origin.js'
+import { metricValue, startOrigin, type TestOrigin } from './origin.js'
 
 export interface Answer {
   readonly status: number
@@ -74,7 +75,11 @@ export function get(origin: TestOrigin, path: string, options: RequestOptions = 
 }
 
 /** Creates (or replaces) a channel through the control API; fails the test unless 200/201. */
-export async function createChannel(origin: TestOrigin, name: string, config: Record<string, unknown>) {
+export async function createChannel(
+  origin: Pick<TestOrigin, 'control'>,
+  name: string,
+  config: Record<string, unknown>,
+) {
   const body = JSON.stringify(config)
   const r = await request(`${origin.control}/api/v1/channels/${name}`, {
     method: 'PUT',
@@ -115,6 +120,21 @@ export function waitForHeld(origin: TestOrigin, n: number, timeoutMs = 30_000) {
     async () => (await metric(origin, 'liveorigin_held_requests')) === n,
     timeoutMs,
   )
+}
+
+/**
+ * An origin in this process whose `now()` is `clock`, with one templated channel `ch`
+ * (media `$RepresentationID$/$Number$.ts` unless `config` names another), for the tests that
+ * check timing to the millisecond.
+ */
+export async function originWithChannel(
+  clock: FakeClock,
+  config: Record<string, unknown>,
+  overrides: Record<string, unknown> = {},
+): Promise<TestOrigin> {
+  const origin = await startOrigin(overrides, { now: clock.now })
+  await createChannel(origin, 'ch', { media: '$RepresentationID$/$Number$.ts', ...config })
+  return origin
 }
 
 /** A settable clock to inject as the origin's `now()`. */

@@ -1,13 +1,13 @@
 /**
- * The timing metrics on `/metrics` (SPEC §10), driven through HTTP on an injected clock:
+ * The timing metrics on `/metrics` (docs/protocol.md#observability), driven through HTTP on an injected clock:
  * the held gauge, the hold-duration histogram by outcome, 404/410 answers by reason
  * (`liveorigin_timing_answers_total`) and late segments per pipeline.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, metrics, put, waitForHeld } from './helpers.js'
+import { FakeClock, get, metrics, originWithChannel, put, waitForHeld } from '../helpers/http.js'
+import { metricValue, type TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const D = 2000
@@ -20,12 +20,10 @@ const clock = new FakeClock(A(20))
 let origin: TestOrigin
 
 before(async () => {
-  origin = await startOrigin({}, { now: clock.now })
-  await createChannel(origin, 'ch', {
+  origin = await originWithChannel(clock, {
     segmentDurationMs: D,
     availabilityStartTime: AST,
     startNumber: S,
-    media: '$RepresentationID$/$Number$.ts',
     dvrWindowMs: DVR,
   })
 })

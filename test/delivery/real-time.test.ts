@@ -16,8 +16,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
+import { type Answer, createChannel, get, put, summary, ttlOf, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { type Answer, createChannel, get, put, summary, ttlOf, waitForHeld } from './helpers.js'
 
 const D = 1000
 const H = D

@@ -11,16 +11,12 @@ import { after, before, describe, it } from 'node:test'
 import { ConfigError, checkExposure, loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/observability/log.js'
 import { serve } from '../../src/server/serve.js'
+import { errorOf } from '../helpers/errors.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const TOKEN = 'control-secret-1'
 const JSON_TYPE = { 'Content-Type': 'application/json' }
 const channelBody = JSON.stringify({ segmentDurationMs: 2000, availabilityStartTime: Date.now() })
-
-async function errorOf(r: Response): Promise<{ status: number; code: string; message: string }> {
-  const body = (await r.json()) as { error: { code: string; message: string } }
-  return { status: r.status, ...body.error }
-}
 
 /** One raw HTTP/1.1 exchange (for request targets and headers fetch will not send). */
 async function raw(port: number, head: string, body = ''): Promise<{ status: number; text: string }> {

@@ -1,5 +1,5 @@
 /**
- * 2,000 concurrent held GETs of one segment (SPEC §7 single flight, §11 memory per held
+ * 2,000 concurrent held GETs of one segment (docs/protocol.md#holds: single flight; docs/benchmarks.md: memory per held
  * request). The origin runs in a child process (`fixtures/held-origin.ts`, every role in
  * it, clock frozen inside the hold window) so that its memory and its storage reads are its
  * own; the client is 2,000 raw keep-alive sockets in this process.
@@ -9,7 +9,7 @@
  * keep-alive connections (each has answered one request), m2 with a held request on each.
  * Per held request = (m2 − m1) / 2,000 (the hold alone: request, response, hold-table entry,
  * timers); (m2 − m0) / 2,000 also counts the connection's own objects. Both are printed; the
- * first is asserted ≤ 10 KB (SPEC §11). RSS is printed too, not asserted (allocator noise).
+ * first is asserted ≤ 10 KB (docs/benchmarks.md). RSS is printed too, not asserted (allocator noise).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, fork } from 'node:child_process'
@@ -17,8 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { after, before, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { createChannel, put } from '../helpers/http.js'
 import type { TestOrigin } from '../helpers/origin.js'
-import { createChannel, put } from './helpers.js'
 
 const CLIENTS = 2000
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)

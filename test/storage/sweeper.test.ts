@@ -1,5 +1,5 @@
 /**
- * Expiry (SPEC §9: "Expiry follows the DVR window"): the embedded store has no TTLs of its
+ * Expiry (docs/storage.md: "Expiry follows the DVR window"): the embedded store has no TTLs of its
  * own, so the process that owns writes sweeps it (`src/storage/sweeper.ts`, wired to the
  * ingest role with `storage.sweepIntervalMs`). Checked on the sweeper itself with a real
  * embedded store, then end to end: a channel with a short DVR window publishes many
@@ -16,8 +16,8 @@ import { createEmbeddedDriver } from '../../src/storage/embedded.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import { type SweepOutcome, startSweeper } from '../../src/storage/sweeper.js'
 import type { StorageDriver } from '../../src/storage/types.js'
-import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, metrics, put, waitFor } from '../timing-http/helpers.js'
+import { FakeClock, get, metrics, originWithChannel, put, waitFor } from '../helpers/http.js'
+import { metricValue, type TestOrigin } from '../helpers/origin.js'
 
 /** Bytes the files of `dir` occupy on disk (allocated blocks, as `du` counts them). */
 function diskUse(dir: string): number {
@@ -116,13 +116,11 @@ describe('a channel with a short DVR window: disk use stays flat', () => {
   let origin: TestOrigin
 
   before(async () => {
-    origin = await startOrigin({ 'storage.sweepIntervalMs': 20 }, { now: clock.now })
-    await createChannel(origin, 'ch', {
-      segmentDurationMs: D,
-      availabilityStartTime: AST,
-      media: '$RepresentationID$/$Number$.ts',
-      dvrWindowMs: DVR,
-    })
+    origin = await originWithChannel(
+      clock,
+      { segmentDurationMs: D, availabilityStartTime: AST, dvrWindowMs: DVR },
+      { 'storage.sweepIntervalMs': 20 },
+    )
   })
   after(() => origin.close())
 

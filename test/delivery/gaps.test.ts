@@ -7,11 +7,20 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseInit, summarizeFragment } from '../../src/media/fmp4.js'
+import {
+  createChannel,
+  D,
+  get,
+  NO_SHEDDING,
+  put,
+  segmentPath,
+  sha256,
+  validCopy,
+} from '../helpers/fixture-channel.js'
+import { FakeClock } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { decodeErrors } from '../media/decode.js'
 import { box, dashInit } from '../selection/helpers.js'
-import { FakeClock } from '../timing-http/helpers.js'
-import { createChannel, D, get, NO_SHEDDING, put, segmentPath, sha256, validCopy } from './helpers.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const R = 2 * D
@@ -40,16 +49,21 @@ function tfdt(bytes: Uint8Array): number {
   return summarizeFragment(bytes).tracks[0]!.baseMediaDecodeTime!
 }
 
+/** A new channel (gap policy `filler`): segments 1…`count` of rendition 0 PUT by each pipeline just before due. */
+async function channelWithSegments(count: number, pipelines: readonly string[]): Promise<string> {
+  clock.set(AST)
+  const ch = await createChannel(origin, AST)
+  for (let n = 1; n <= count; n++) {
+    clock.set(A(n) - 100)
+    for (const p of pipelines) await put(origin, ch, segmentPath(0, n), validCopy(0, n, p), p)
+  }
+  return ch
+}
+
 describe('gapPolicy "filler" (default): a missing segment is answered with a re-timed earlier one', () => {
   let ch: string
   before(async () => {
-    clock.set(AST)
-    ch = await createChannel(origin, AST)
-    for (const n of [1, 2, 3]) {
-      clock.set(A(n) - 100)
-      await put(origin, ch, segmentPath(0, n), validCopy(0, n, 'east'), 'east')
-      await put(origin, ch, segmentPath(0, n), validCopy(0, n, 'west'), 'west')
-    }
+    ch = await channelWithSegments(3, ['east', 'west'])
   })
 
   it('segment 4 never came: 200 filler from segment 3 at tfdt (N−S)·D, decodable, TTL D', async () => {
@@ -268,12 +282,7 @@ describe('undecodable copies: repaired or not served', () => {
 describe('a mis-timed only copy: served moved to its place', () => {
   let ch: string
   before(async () => {
-    clock.set(AST)
-    ch = await createChannel(origin, AST)
-    for (const n of [1, 2, 3]) {
-      clock.set(A(n) - 100)
-      await put(origin, ch, segmentPath(0, n), validCopy(0, n, 'east'), 'east')
-    }
+    ch = await channelWithSegments(3, ['east'])
   })
 
   it('segment 4 PUT with the timing of segment 6: 200, tfdt (N−S)·D, retimed, decodable, TTL D', async () => {

@@ -1,14 +1,15 @@
 /**
- * Helpers for the selection acceptance tests over real sockets: create a templated channel
- * through the control API, PUT pipeline copies to the ingest listener, GET through delivery.
- * Channels use the fixtures' layout (init-$RepresentationID$.m4s,
- * seg-$RepresentationID$-$Number%05d$.m4s) and D = 1 s, the fixtures' segment duration.
+ * Channels laid out like the ffmpeg fixtures, for the selection, inspection and gap tests over
+ * real sockets: create a templated channel through the control API, PUT pipeline copies to the
+ * ingest listener, GET through delivery. Channels use the fixtures' layout
+ * (init-$RepresentationID$.m4s, seg-$RepresentationID$-$Number%05d$.m4s) and D = 1 s, the
+ * fixtures' segment duration.
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { buildMediaSegment, loadRenditions, type SimRendition } from '../../src/simulate/media.js'
-import type { TestOrigin } from '../helpers/origin.js'
 import { dashInit } from '../selection/helpers.js'
+import { startOrigin, type TestOrigin } from './origin.js'
 
 export const D = 1000
 export const MEDIA = 'seg-$RepresentationID$-$Number%05d$.m4s'
@@ -50,6 +51,16 @@ export async function createChannel(
     }
   }
   return name
+}
+
+/**
+ * An origin (without shedding) and a channel whose first 20 segments were due before now, so
+ * that nothing waits and selection alone decides. A late allowance of a minute keeps copies
+ * PUT now selectable (a copy committed after A(N)+R never replaces a gap's answer at once).
+ */
+export async function originWithPastChannel(): Promise<{ origin: TestOrigin; channel: string }> {
+  const origin = await startOrigin(NO_SHEDDING)
+  return { origin, channel: await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 }) }
 }
 
 export interface PutAnswer {

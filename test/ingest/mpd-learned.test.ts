@@ -1,14 +1,14 @@
 /**
- * A channel learned from the MPD a packager PUTs (SPEC §4): ffmpeg's live dash muxer output
+ * A channel learned from the MPD a packager PUTs (docs/protocol.md#channels-and-segment-templates): ffmpeg's live dash muxer output
  * (`test/fixtures/dash/manifest-live.mpd`, made by `test/fixtures/make-fixtures.sh`) creates
- * a channel with the MPD's template and timing, and its segments then follow the §7 rules.
+ * a channel with the MPD's template and timing, and its segments then follow the delivery rules.
  * The clock is injected, 3.5 s after the MPD's availabilityStartTime.
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { FakeClock, get, put, request, ttlOf, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { FakeClock, get, put, request, ttlOf, waitForHeld } from './helpers.js'
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/dash/${name}`, import.meta.url))
 const mpd = fixture('manifest-live.mpd')

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { Agent } from 'node:http'
 import { after, before, it } from 'node:test'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, FakeClock, get, metric, put, waitFor, waitForHeld } from './helpers.js'
+import { FakeClock, get, metric, originWithChannel, put, waitFor, waitForHeld } from '../helpers/http.js'
+import type { TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
 const D = 2000
@@ -20,12 +20,7 @@ let origin: TestOrigin
 const agent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY })
 
 before(async () => {
-  origin = await startOrigin({}, { now: clock.now })
-  await createChannel(origin, 'ch', {
-    segmentDurationMs: D,
-    availabilityStartTime: AST,
-    media: '$RepresentationID$/$Number$.ts',
-  })
+  origin = await originWithChannel(clock, { segmentDurationMs: D, availabilityStartTime: AST })
 })
 after(async () => {
   agent.destroy()

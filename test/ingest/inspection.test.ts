@@ -1,22 +1,19 @@
 /**
- * Inspection through HTTP on real fixture bytes (SPEC §5, §6): the origin inspects each
+ * Inspection through HTTP on real fixture bytes (docs/protocol.md#ingest, #quality-control-and-selection): the origin inspects each
  * fMP4 media segment as it is uploaded and echoes what it found in the PUT's
  * `Segment-Defects`, merged with what the packager reported; GETs pass it on.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { get, originWithPastChannel, put, segmentPath } from '../helpers/fixture-channel.js'
+import type { TestOrigin } from '../helpers/origin.js'
 import { box, dashSegment, setSampleCount } from '../selection/helpers.js'
-import { createChannel, get, NO_SHEDDING, put, segmentPath } from './helpers.js'
 
 describe('inspection over HTTP: defects the origin finds, echoed on the PUT', () => {
   let origin: TestOrigin
   let ch: string
   before(async () => {
-    origin = await startOrigin(NO_SHEDDING)
-    // Copies are PUT long after they were due: a late allowance of a minute keeps them
-    // selectable (a copy committed after A(N)+R never replaces a gap's answer at once).
-    ch = await createChannel(origin, Date.now() - 20_000, { lateAllowanceMs: 60_000 })
+    ;({ origin, channel: ch } = await originWithPastChannel())
   })
   after(() => origin.close())
 

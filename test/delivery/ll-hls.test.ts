@@ -1,5 +1,5 @@
 /**
- * LL-HLS blocking playlist reload over HTTP (SPEC §7, RFC 8216bis §6.2.5.2), real clock:
+ * LL-HLS blocking playlist reload over HTTP (docs/protocol.md#delivery, RFC 8216bis §6.2.5.2), real clock:
  * a playlist GET with `_HLS_msn` (and `_HLS_part`) is held until a playlist that has that
  * segment (part) is PUT, refused with 400 when it asks too far ahead, and answered 503
  * after three target durations. Release latency is measured from the PUT's 201 to the held
@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createChannel, get, put, summary, ttlOf, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, get, put, summary, ttlOf, waitForHeld } from './helpers.js'
 
 const D = 1000
 
