@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs a test suite with node's test runner: `unit` (test/**, but not e2e or distributed),
-// `e2e` (test/e2e/**), `players` (test/players/**: real players in Chromium), `fuzz` (test/fuzz/**)
+// `e2e` (test/e2e/**: real players in Chromium, the simulator), `fuzz` (test/fuzz/**)
 // or `distributed` (test/distributed/**). Test files
 // end in `.test.ts`.
 import { spawnSync } from 'node:child_process'
@@ -11,18 +11,15 @@ const suite = process.argv[2] ?? 'unit'
 const roots = {
   unit: ['test'],
   e2e: ['test/e2e'],
-  players: ['test/players'],
   fuzz: ['test/fuzz'],
   distributed: ['test/distributed'],
 }[suite]
 if (!roots) {
-  console.error(`unknown suite ${suite} (unit | e2e | players | fuzz | distributed)`)
+  console.error(`unknown suite ${suite} (unit | e2e | fuzz | distributed)`)
   process.exit(2)
 }
 const skipDirs =
-  suite === 'unit'
-    ? new Set(['test/e2e', 'test/players', 'test/fuzz', 'test/distributed', 'test/fixtures'])
-    : new Set()
+  suite === 'unit' ? new Set(['test/e2e', 'test/fuzz', 'test/distributed', 'test/fixtures']) : new Set()
 
 function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {

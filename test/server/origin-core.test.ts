@@ -177,7 +177,7 @@ describe('origin core: ingest and delivery on the embedded store', () => {
     await g.arrayBuffer()
   })
 
-  it('413 beyond maxObjectBytes, 411 without a length, 400 without Pipeline-Id in open mode', async () => {
+  it('413 beyond maxObjectBytes, 411 without a length, 400 for an invalid Pipeline-Id in open mode', async () => {
     const small = await startOrigin({ 'ingest.maxObjectBytes': 1000 })
     try {
       const big = await fetch(`${small.ingest}/c/x.bin`, {
@@ -203,9 +203,13 @@ describe('origin core: ingest and delivery on the embedded store', () => {
       'PUT /ch1/x HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nConnection: close\r\n\r\n',
     )
     assert.match(noLen, /^HTTP\/1\.1 411 /)
-    const noId = await fetch(`${origin.ingest}/ch1/x`, { method: 'PUT', body: 'x' })
-    assert.equal(noId.status, 400)
-    assert.match((await errorOf(noId)).message, /Pipeline-Id/)
+    const badId = await fetch(`${origin.ingest}/ch1/x`, {
+      method: 'PUT',
+      body: 'x',
+      headers: { 'Pipeline-Id': 'a b' },
+    })
+    assert.equal(badId.status, 400)
+    assert.match((await errorOf(badId)).message, /Pipeline-Id/)
   })
 
   it('408 when an upload stalls for ingestIdleMs, and nothing is stored', async () => {

@@ -259,6 +259,11 @@ export interface PlaybackSummary {
   readonly firstCurrentTime: number
   readonly fatalErrors: PageLog['errors']
   readonly errors: PageLog['errors']
+  /**
+   * How far the playback clock ran behind the wall clock (s): (t − availabilityStartTime) −
+   * currentTime over the window's samples; undefined without the channel's start.
+   */
+  readonly latency?: { readonly min: number; readonly max: number }
 }
 
 /**
@@ -267,7 +272,7 @@ export interface PlaybackSummary {
  * next sample in which it advanced again, when that is 500 ms or more (samples are 250 ms
  * apart, so a smooth clock never shows one).
  */
-export function summarize(log: PageLog, until: number): PlaybackSummary {
+export function summarize(log: PageLog, until: number, availabilityStartTime?: number): PlaybackSummary {
   const playing = log.events.find((e) => e.type === 'video:playing')
   const playingAt = playing?.t ?? null
   const startupMs = playingAt !== null && log.loadAt !== null ? playingAt - log.loadAt : null
@@ -302,7 +307,11 @@ export function summarize(log: PageLog, until: number): PlaybackSummary {
     }
   }
   if (waitingAt !== null) waits.push(until - waitingAt)
+  const behind = samples.map((s) => (s.t - (availabilityStartTime ?? 0)) / 1000 - s.currentTime)
   return {
+    ...(availabilityStartTime !== undefined && behind.length > 0
+      ? { latency: { min: Math.min(...behind), max: Math.max(...behind) } }
+      : {}),
     playingAt,
     startupMs,
     stalls,

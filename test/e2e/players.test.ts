@@ -5,13 +5,14 @@
  * origin has to hide: east down from 20 s to 40 s, 10 % of copies defective, a segment that no
  * pipeline sends (`--gap 30s`) and a segment whose only copy is cut off (`--cut 50s`). From
  * the players' own events and `video.currentTime`: no stall longer than one segment, no fatal
- * player error, the playback clock advancing through every fault.
+ * player error, the playback clock advancing through every fault. The players join once the
+ * channel holds its presentation delay of media, as viewers of an event join after its slate.
  *
  * Then start-up under shedding: with storage slowed (`storage.inject`) and a storm of cold
  * DVR reads being shed, both players start within 3 s, and a shed 503 carries headers that
  * make CDNs back off without letting a browser reuse it.
  *
- * About 2 min 30 s. Measured stalls, start-up times and errors are printed.
+ * About 3 min. Measured stalls, start-up times and errors are printed.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -22,6 +23,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { Pool } from 'undici'
 import type { Report } from '../../src/simulate/report.js'
+import { presentationDelayMs } from '../../src/timing/schedule.js'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
 import {
   launchChromium,
@@ -35,6 +37,10 @@ import {
 } from './player-pages.js'
 
 const D = 2000
+/** The channel's late allowance R (the default, 2·D) and the least delay a player keeps: R + 2·D. */
+const PRESENTATION_DELAY_MS = presentationDelayMs({ segmentDurationMs: D, lateAllowanceMs: 2 * D })
+/** When viewers join, after the channel's availabilityStartTime. */
+const JOIN_AFTER_MS = PRESENTATION_DELAY_MS + 2 * D
 const PLAYERS: readonly PlayerName[] = ['dashjs', 'shaka']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
@@ -89,7 +95,7 @@ function describePlayback(player: string, s: PlaybackSummary, responses: readonl
   for (const r of responses) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
   const stallMs = s.stalls.map((x) => x.ms)
   return [
-    `${player}: playing ${s.startupMs} ms after load; currentTime ${s.firstCurrentTime.toFixed(1)} → ${s.lastCurrentTime.toFixed(1)} s`,
+    `${player}: playing ${s.startupMs} ms after load; currentTime ${s.firstCurrentTime.toFixed(1)} → ${s.lastCurrentTime.toFixed(1)} s${s.latency ? `; behind the wall clock ${s.latency.min.toFixed(2)}–${s.latency.max.toFixed(2)} s` : ''}`,
     `  stalls (clock still ≥ 500 ms): ${s.stalls.length}${stallMs.length ? `, max ${Math.max(...stallMs)} ms, total ${stallMs.reduce((a, b) => a + b, 0)} ms, at currentTime ${s.stalls.map((x) => x.currentTime.toFixed(1)).join(', ')}` : ''}`,
     `  waiting→playing: ${s.waits.length}${s.waits.length ? `, max ${Math.max(...s.waits)} ms` : ''}`,
     `  errors: ${s.errors.length} (${s.fatalErrors.length} fatal)${s.errors.length ? `: ${groupErrors(s.errors)}` : ''}`,
@@ -185,6 +191,12 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
           config: { availabilityStartTime: number }
         }
       ).config.availabilityStartTime
+      // Viewers join once the channel holds a full presentation delay of media (R + 2·D) and a
+      // segment more. A player that joins earlier cannot sit that far behind the live edge (the
+      // media is not there yet; dash.js and Shaka then keep the shorter delay they started
+      // with), and a gap's filler, answered at A(N) + R, can reach it late: docs/timing.md,
+      // "Presentation delay".
+      await sleep(ast + JOIN_AFTER_MS - Date.now())
       // Both players at once, one page each, on the same channel.
       const opened = await Promise.all(
         PLAYERS.map((p) => openPlayer(browser, pages.url, p, mpd, origin!.delivery)),
@@ -196,7 +208,7 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
       await sleep(until - Date.now())
       const logs = await Promise.all(opened.map((o) => readLog(o.page)))
       await Promise.all(opened.map((o) => o.page.close()))
-      const summaries = logs.map((l) => summarize(l, until))
+      const summaries = logs.map((l) => summarize(l, until, ast))
       const text = PLAYERS.map((p, i) => describePlayback(p, summaries[i]!, opened[i]!.responses)).join('\n')
       console.log(text)
       dump('players-faults', {
