@@ -113,6 +113,10 @@ sub vcl_deliver {
     } elsif (resp.http.Cache-TTL-Ms) {
         set resp.http.Cache-TTL-Ms = "0";
     }
+    # When this cache drops the object (epoch ms): what `curl -sI` shows to check a deployment.
+    if (obj.ttl > 0s) {
+        set resp.http.X-Cache-Expires = std.integer(real=(std.real(time=now) + std.real(duration=obj.ttl)) * 1000, fallback=0);
+    }
     if (obj.hits > 0) {
         set resp.http.X-Cache = "HIT";
     } else {

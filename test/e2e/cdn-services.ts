@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../helpers/cli.js'
+import type { RelayRecord } from './counting-relay.js'
 
 export interface CacheService {
   readonly url: string
@@ -142,4 +143,30 @@ export async function startNginx(origin: string): Promise<CacheService> {
   )
   await waitFor(`${url}/.well-known/time`, service.child, service.output)
   return service
+}
+
+/** The counting relay (`counting-relay.ts`) as a child process: one port per tag. */
+export interface Relay {
+  /** Base URL of each tag's port. */
+  readonly urls: Record<string, string>
+  records(): Promise<RelayRecord[]>
+  stop(): Promise<void>
+}
+
+export async function startRelay(origin: string, tags: readonly string[]): Promise<Relay> {
+  const ports = await Promise.all(tags.map(() => freePort()))
+  const args = ['--import', 'tsx', 'test/e2e/counting-relay.ts', '--origin', origin]
+  tags.forEach((tag, i) => args.push('--listen', `${tag}=${ports[i]}`))
+  const dir = mkdtempSync(join(tmpdir(), 'liveorigin-relay-'))
+  const service = run(process.execPath, args, dir, '')
+  const urls = Object.fromEntries(tags.map((tag, i) => [tag, `http://127.0.0.1:${ports[i]}`]))
+  await waitFor(`${urls[tags[0]!]}/__relay/log`, service.child, service.output, 120_000)
+  return {
+    urls,
+    async records() {
+      const r = await fetch(`${urls[tags[0]!]}/__relay/log`)
+      return (await r.json()) as RelayRecord[]
+    },
+    stop: () => service.stop(),
+  }
 }
