@@ -156,7 +156,7 @@ export interface Relay {
 export async function startRelay(origin: string, tags: readonly string[]): Promise<Relay> {
   const ports = await Promise.all(tags.map(() => freePort()))
   const args = ['--import', 'tsx', 'test/e2e/counting-relay.ts', '--origin', origin]
-  tags.forEach((tag, i) => args.push('--listen', `${tag}=${ports[i]}`))
+  for (const [i, tag] of tags.entries()) args.push('--listen', `${tag}=${ports[i]}`)
   const dir = mkdtempSync(join(tmpdir(), 'liveorigin-relay-'))
   const service = run(process.execPath, args, dir, '')
   const urls = Object.fromEntries(tags.map((tag, i) => [tag, `http://127.0.0.1:${ports[i]}`]))
