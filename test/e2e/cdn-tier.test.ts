@@ -119,8 +119,11 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'liveorigin-cdn-'))
     origin = await startCli(['--data-dir', join(dir, 'data')], {
-      // One DVR read at a time: a burst of old segments gets shed 503s (the 5 s check below).
+      // One DVR read at a time, and old segments read from storage with 100 ms added (a
+      // small in-process cache): a burst of old segments gets shed 503s (the 5 s check below).
       LIVEORIGIN_OVERLOAD_MAX_DVR_IN_FLIGHT: '1',
+      LIVEORIGIN_CACHE_MEMORY_BYTES: String(2 * 1024 * 1024),
+      LIVEORIGIN_STORAGE_INJECT: JSON.stringify({ latencyMs: 100 }),
       LIVEORIGIN_OVERLOAD_EVENT_LOOP_DELAY_MS: '10000',
       LIVEORIGIN_OVERLOAD_STORAGE_LATENCY_MS: '10000',
     })
