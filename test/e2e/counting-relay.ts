@@ -15,6 +15,8 @@ export interface RelayRecord {
   readonly url: string
   status: number
   ttlMs: number | null
+  /** The origin held the request (its answer has `CMSD-Dynamic: …;ht=`). */
+  held: boolean
   readonly sentAt: number
   answeredAt: number | null
 }
@@ -48,6 +50,7 @@ function main(): void {
         url: req.url ?? '/',
         status: 0,
         ttlMs: null,
+        held: false,
         sentAt: Date.now(),
         answeredAt: null,
       }
@@ -60,6 +63,7 @@ function main(): void {
           record.answeredAt = Date.now()
           const ttl = answer.headers['cache-ttl-ms']
           record.ttlMs = typeof ttl === 'string' ? Number(ttl) : null
+          record.held = /;ht=/.test(String(answer.headers['cmsd-dynamic'] ?? ''))
           res.writeHead(answer.statusCode ?? 502, answer.rawHeaders)
           answer.pipe(res)
         },
