@@ -10,7 +10,7 @@ import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { checkMethod, sendError, sendJson, toLiveOriginError, ttlHeaders } from '../http/respond.js'
 import type { Context } from '../server/context.js'
-import { dashboardHtml } from './dashboard.js'
+import { dashboardAsset, dashboardHtml } from './dashboard.js'
 import { channelStatus, describeChannel } from './status.js'
 
 const MAX_BODY_BYTES = 1024 * 1024
@@ -75,9 +75,21 @@ export function createControlHandler(ctx: Context, options: ControlOptions = {})
       res.end(method === 'HEAD' ? undefined : body)
       return
     }
+    if (url.pathname.startsWith('/dashboard/lib/')) {
+      checkMethod(req, ['GET', 'HEAD'])
+      const body = dashboardAsset(url.pathname.slice('/dashboard/lib/'.length))
+      if (body === undefined) throw errors.notFound(`route ${url.pathname}`)
+      res.writeHead(200, {
+        ...ttlHeaders(3600_000),
+        'Content-Type': 'text/javascript; charset=utf-8',
+        'Content-Length': body.length,
+      })
+      res.end(method === 'HEAD' ? undefined : body)
+      return
+    }
     if (url.pathname === '/' || url.pathname === '/dashboard') {
       checkMethod(req, ['GET', 'HEAD'])
-      const html = dashboardHtml()
+      const html = dashboardHtml({ deliveryPort: ctx.config.delivery.port })
       res.writeHead(200, {
         ...ttlHeaders(0),
         'Cache-Control': 'no-store',
