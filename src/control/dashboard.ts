@@ -4,10 +4,55 @@
  * of the channels on that page only (never every channel of the origin), and draws, per
  * channel, the live edge, the pipelines' health and a timeline of recent segments coloured
  * by the copy served (valid, defective, waiting, missing).
+ *
+ * Above it, a preview player: a channel's DASH or HLS manifest played through the delivery
+ * listener (what viewers get), with dash.js or hls.js served by the control listener itself
+ * from the installed packages (`/dashboard/lib/…`): the page loads nothing from elsewhere.
  */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 
-export function dashboardHtml(): string {
-  return PAGE
+export interface DashboardOptions {
+  /**
+   * Port of the delivery listener: the preview plays from the dashboard's host name on this
+   * port unless the page's `?delivery=<url>` says otherwise (a CDN in front, another host).
+   */
+  readonly deliveryPort?: number
+}
+
+export function dashboardHtml(options: DashboardOptions = {}): string {
+  return PAGE + PREVIEW.replace('__DELIVERY_PORT__', JSON.stringify(options.deliveryPort ?? null))
+}
+
+/** The player scripts the preview loads, by the name under `/dashboard/lib/`. */
+const PLAYER_FILES: Record<string, () => string> = {
+  // dashjs exports no subpaths: its files are found beside the resolved entry point.
+  'dash.all.min.js': () => join(packageDir('dashjs'), 'dist', 'modern', 'umd', 'dash.all.min.js'),
+  'hls.min.js': () => createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js'),
+}
+
+function packageDir(name: string): string {
+  let dir = dirname(createRequire(import.meta.url).resolve(name))
+  while (!dir.endsWith(`node_modules/${name}`) && dirname(dir) !== dir) dir = dirname(dir)
+  return dir
+}
+
+const assets = new Map<string, Buffer>()
+
+/**
+ * A preview player script (`dash.all.min.js`, `hls.min.js`) from the installed package, or
+ * undefined for any other name.
+ */
+export function dashboardAsset(name: string): Buffer | undefined {
+  const locate = Object.hasOwn(PLAYER_FILES, name) ? PLAYER_FILES[name] : undefined
+  if (locate === undefined) return undefined
+  let body = assets.get(name)
+  if (body === undefined) {
+    body = readFileSync(locate())
+    assets.set(name, body)
+  }
+  return body
 }
 
 const PAGE = `<!doctype html>
@@ -44,11 +89,19 @@ const PAGE = `<!doctype html>
   .legend span::before { content:''; display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; vertical-align:-1px; background:var(--c); }
   .empty { color:var(--muted); padding:40px; text-align:center; }
   .error { color:var(--miss); }
+  section.preview { margin:12px 20px 0; background:var(--panel); border-radius:8px; padding:10px 16px; display:grid; gap:8px; }
+  section.preview video { background:#000; max-width:100%; }
 </style>
 </head>
 <body>
 <header><h1>liveorigin</h1><span class="clock" id="clock"></span><span id="err" class="error"></span></header>
 <nav class="row" id="pager" style="padding:8px 20px 0"><button id="prev" disabled>‹ previous</button><span id="range" class="muted"></span><button id="next" disabled>next ›</button></nav>
+<section class="preview" id="preview"><div class="row"><b>Preview</b>
+<select id="pv-channel" aria-label="channel"></select>
+<select id="pv-format" aria-label="format"><option value="dash">DASH (dash.js)</option><option value="hls">HLS (hls.js)</option></select>
+<input id="pv-manifest" aria-label="manifest" value="manifest.mpd" size="14">
+<button id="pv-play">play</button><span id="pv-state" class="muted"></span></div>
+<video id="pv-video" muted playsinline controls width="480" height="270"></video></section>
 <main id="main"><div class="empty">Loading…</div></main>
 <script>
 const main = document.getElementById('main')
@@ -105,6 +158,66 @@ async function refresh() {
 }
 refresh()
 setInterval(refresh, 1000)
+</script>
+`
+
+/** The preview player's script: its own block, independent of the status script above. */
+const PREVIEW = `<script>
+(() => {
+  const DELIVERY_PORT = __DELIVERY_PORT__
+  const given = new URLSearchParams(location.search).get('delivery')
+  const delivery = (given || (location.protocol + '//' + location.hostname + ':' + (DELIVERY_PORT || location.port))).replace(/\\/+$/, '')
+  const $ = (id) => document.getElementById(id)
+  const video = $('pv-video')
+  const state = (text) => { $('pv-state').textContent = text }
+  let stop = () => {}
+  const loaded = {}
+  const load = (file) => loaded[file] ??= new Promise((resolve, reject) => {
+    const s = document.createElement('script')
+    s.src = '/dashboard/lib/' + file
+    s.onload = resolve
+    s.onerror = () => reject(new Error('cannot load ' + file))
+    document.head.appendChild(s)
+  })
+  $('pv-format').onchange = () => { $('pv-manifest').value = $('pv-format').value === 'hls' ? 'master.m3u8' : 'manifest.mpd' }
+  async function channels() {
+    try {
+      const list = await (await fetch('/api/v1/channels?limit=100')).json()
+      const select = $('pv-channel')
+      const chosen = select.value
+      select.innerHTML = list.channels.map((c) => '<option>' + c.name.replace(/[&<>"']/g, '') + '</option>').join('')
+      if (chosen) select.value = chosen
+    } catch {}
+  }
+  async function play() {
+    stop()
+    const url = delivery + '/' + encodeURIComponent($('pv-channel').value) + '/' + $('pv-manifest').value
+    state('loading ' + url)
+    try {
+      if ($('pv-format').value === 'hls') {
+        await load('hls.min.js')
+        const hls = new Hls()
+        hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) state('error: ' + d.details) })
+        hls.loadSource(url)
+        hls.attachMedia(video)
+        stop = () => hls.destroy()
+      } else {
+        await load('dash.all.min.js')
+        const player = dashjs.MediaPlayer().create()
+        player.on(dashjs.MediaPlayer.events.ERROR, (e) => state('error: ' + ((e.error && e.error.message) || 'player error')))
+        player.initialize(video, url, true)
+        stop = () => player.destroy()
+      }
+      await video.play().catch(() => {})
+      state('playing ' + url)
+    } catch (e) {
+      state('error: ' + e.message)
+    }
+  }
+  $('pv-play').onclick = play
+  channels()
+  setInterval(channels, 5000)
+})()
 </script>
 </body>
 </html>

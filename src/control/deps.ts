@@ -12,7 +12,7 @@ import type { StorageDriver } from '../storage/types.js'
 import type { SubstituteDeps } from '../substitutes/copies.js'
 
 export interface ControlDeps extends SubstituteDeps {
-  readonly config: Pick<Config, 'host' | 'control'>
+  readonly config: Pick<Config, 'host' | 'control' | 'delivery'>
   readonly channels: Pick<
     ChannelRegistry,
     'get' | 'page' | 'put' | 'end' | 'addMask' | 'removeMasks' | 'size'

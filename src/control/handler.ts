@@ -10,7 +10,7 @@ import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { sendJson, ttlHeaders } from '../http/respond.js'
 import { createRouter, type Params, type Route } from '../http/router.js'
-import { dashboardHtml } from './dashboard.js'
+import { dashboardAsset, dashboardHtml } from './dashboard.js'
 import type { ControlDeps } from './deps.js'
 import { channelStatus, describeChannel } from './status.js'
 
@@ -66,7 +66,13 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
     res.end(req.method === 'HEAD' ? undefined : body)
   }
   const dashboard: Route['methods'] = {
-    GET: (req, res) => sendPage(req, res, 'text/html; charset=utf-8', dashboardHtml()),
+    GET: (req, res) =>
+      sendPage(
+        req,
+        res,
+        'text/html; charset=utf-8',
+        dashboardHtml({ deliveryPort: ctx.config.delivery.port }),
+      ),
   }
 
   const routes: Route[] = [
@@ -98,6 +104,22 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
       },
     },
     { path: '/', methods: dashboard },
+    {
+      // The preview player's scripts, from the installed packages (no external URLs).
+      path: '/dashboard/lib/:file',
+      methods: {
+        GET: (req, res, params) => {
+          const body = dashboardAsset(params.file!)
+          if (body === undefined) throw errors.notFound(`route /dashboard/lib/${params.file}`)
+          res.writeHead(200, {
+            ...ttlHeaders(3600_000),
+            'Content-Type': 'text/javascript; charset=utf-8',
+            'Content-Length': body.length,
+          })
+          res.end(req.method === 'HEAD' ? undefined : body)
+        },
+      },
+    },
     { path: '/dashboard', methods: dashboard },
     {
       path: '/api/v1/channels',

@@ -47,7 +47,7 @@ export function summaryText(result: SimulationResult, channel: string): string {
   for (const s of result.pipelines) {
     const f = s.faults
     lines.push(
-      `  ${s.pipeline}: ${s.segmentsOk} segment PUTs ok, ${s.segmentsFailed} failed; ${s.othersOk} init/MPD PUTs ok, ${s.othersFailed} failed`,
+      `  ${s.pipeline}: ${s.segmentsOk} segment PUTs ok, ${s.segmentsFailed} failed; ${s.othersOk} init/manifest PUTs ok, ${s.othersFailed} failed`,
       `    faults: ${f.corrupt} corrupt, ${f.tfdt} wrong tfdt, ${f.reported} reported, ${f.late} late, ${f.missing} missing, ${f.outage} skipped in outage` +
         (f.gap + f.cut > 0 ? `, ${f.gap} withheld and ${f.cut} cut off by --gap/--cut` : ''),
       `    PUT latency p50 ${ms(percentile(s.latencies, 50))}, p99 ${ms(percentile(s.latencies, 99))}, max ${ms(percentile(s.latencies, 100))}`,

@@ -10,6 +10,12 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { type DefectFault, FaultPlan, type ForcedFault } from './fault-plan.js'
 import { truncateSegment } from './fmp4.js'
+import {
+  MULTIVARIANT_PATH,
+  mediaPlaylistName,
+  renderMediaPlaylist,
+  renderMultivariantPlaylist,
+} from './hls.js'
 import { buildMediaSegment, type SimRendition } from './media.js'
 import { renderMpd } from './mpd.js'
 import type { SimulateOptions } from './options.js'
@@ -18,6 +24,16 @@ import type { SimulateOptions } from './options.js'
 export const MEDIA_TEMPLATE = 'seg-$RepresentationID$-$Number%05d$.m4s'
 export const INIT_TEMPLATE = 'init-$RepresentationID$.m4s'
 export const MANIFEST_PATH = 'manifest.mpd'
+/** Path of segment `n` of rendition `id` inside the channel (the media template filled in). */
+export function segmentPath(id: string, n: number): string {
+  return MEDIA_TEMPLATE.replace('$RepresentationID$', id).replace('$Number%05d$', String(n).padStart(5, '0'))
+}
+
+/** Path of rendition `id`'s init segment inside the channel. */
+export function initPath(id: string): string {
+  return INIT_TEMPLATE.replace('$RepresentationID$', id)
+}
+
 /** The origin's default DVR window, announced as the MPD's timeShiftBufferDepth. */
 const DVR_WINDOW_MS = 4 * 3600_000
 
@@ -63,7 +79,7 @@ export interface PipelineStats {
   /** Media segment PUTs answered 2xx / not. */
   segmentsOk: number
   segmentsFailed: number
-  /** Init segment and MPD PUTs answered 2xx / not. */
+  /** Init segment and manifest (MPD, HLS playlists) PUTs answered 2xx / not. */
   othersOk: number
   othersFailed: number
   /** Highest segment number acknowledged. */
@@ -220,7 +236,7 @@ export class Simulation {
       await this.#createChannel()
       for (const p of o.pipelines) {
         if (this.plan.inOutage(p, 0)) continue
-        this.#track(this.#ensureInit(p).then(() => this.#publishMpd(p)))
+        this.#track(this.#ensureInit(p).then(() => this.#publishManifests(p, null)))
       }
       const last =
         o.durationMs > 0 ? this.#startNumber + Math.floor(o.durationMs / d) - 1 : Number.POSITIVE_INFINITY
@@ -308,10 +324,7 @@ export class Simulation {
             : p === cutBy
               ? { missing: false, lateMs: 0, defect: 'corrupt' as const, reported: undefined }
               : { missing: true, lateMs: 0, defect: undefined, reported: undefined }
-        const path = MEDIA_TEMPLATE.replace('$RepresentationID$', r.id).replace(
-          '$Number%05d$',
-          String(n).padStart(5, '0'),
-        )
+        const path = segmentPath(r.id, n)
         const key = `${r.id}/${n}`
         let seg = this.#segments.get(key)
         if (!seg) {
@@ -361,7 +374,7 @@ export class Simulation {
           }),
         )
       }
-      if (!this.#down(p)) this.#track(this.#ensureInit(p).then(() => this.#publishMpd(p)))
+      if (!this.#down(p)) this.#track(this.#ensureInit(p).then(() => this.#publishManifests(p, n)))
     }
   }
 
@@ -433,11 +446,38 @@ export class Simulation {
     state.reinit = false
     state.init = Promise.all(
       this.renditions.map(async (r) => {
-        const path = INIT_TEMPLATE.replace('$RepresentationID$', r.id)
+        const path = initPath(r.id)
         await this.#putOther(p, path, r.initBytes)
       }),
     ).then(() => undefined)
     return state.init
+  }
+
+  /**
+   * PUTs the MPD and, once segment `lastNumber` is published, the HLS media playlists
+   * (windows ending at it) and the multivariant playlist. Before the first segment there is
+   * no HLS playlist: a live media playlist lists at least one segment.
+   */
+  async #publishManifests(p: string, lastNumber: number | null): Promise<void> {
+    const o = this.options
+    const work = [this.#publishMpd(p)]
+    if (lastNumber !== null) {
+      for (const r of this.renditions) {
+        const playlist = renderMediaPlaylist({
+          availabilityStartTime: this.#ast,
+          segmentDurationMs: o.segmentDurationMs,
+          startNumber: this.#startNumber,
+          lastNumber,
+          segmentPath: (n) => segmentPath(r.id, n),
+          initPath: initPath(r.id),
+        })
+        work.push(this.#putOther(p, mediaPlaylistName(r.id), Buffer.from(playlist)))
+      }
+      work.push(
+        this.#putOther(p, MULTIVARIANT_PATH, Buffer.from(renderMultivariantPlaylist(this.renditions))),
+      )
+    }
+    await Promise.all(work)
   }
 
   async #publishMpd(p: string): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * The players' side of the end-to-end player tests: a loopback static server for dash.js and
- * Shaka Player (from npm) and one page per player, Debian's Chromium driven by
+ * The players' side of the end-to-end player tests: a loopback static server for dash.js,
+ * Shaka Player and hls.js (from npm), and one page per player, Debian's Chromium driven by
  * playwright-core, and the arithmetic that turns what a page recorded (the players' own
  * events, the video element's events and a sample of `video.currentTime` every 250 ms) into
  * start-up time, stalls and errors.
@@ -30,7 +30,8 @@ export const CHROMIUM_ARGS = [
   '--disable-backgrounding-occluded-windows',
 ]
 
-export type PlayerName = 'dashjs' | 'shaka'
+/** dash.js and Shaka Player play an MPD; hls.js a multivariant playlist. */
+export type PlayerName = 'dashjs' | 'shaka' | 'hlsjs'
 
 /** One thing a page saw, in epoch ms (`Date.now()` in the page). */
 export interface PageEvent {
@@ -56,7 +57,7 @@ export interface PageLog {
   readonly loadAt: number | null
   readonly events: PageEvent[]
   readonly samples: PageSample[]
-  /** Player errors (with Shaka's severity; dash.js has none: every error event counts). */
+  /** Player errors (Shaka's severity, hls.js's `fatal`; dash.js has none: every error event counts). */
   readonly errors: Array<{ t: number; code: unknown; message: string; fatal: boolean }>
 }
 
@@ -72,7 +73,7 @@ const PAGE_SCRIPT = {
       log.error(err.code, String(err.message || JSON.stringify(e.error)).slice(0, 400), true)
     })
     player.updateSettings({ debug: { logLevel: 1 } })
-    player.initialize(video, MPD, true)
+    player.initialize(video, SRC, true)
     log.loaded()
   `,
   shaka: `
@@ -87,21 +88,36 @@ const PAGE_SCRIPT = {
       await player.attach(video)
       log.loaded()
       try {
-        await player.load(MPD)
+        await player.load(SRC)
       } catch (err) {
         log.error(err.code, 'load: category ' + err.category + ' ' + JSON.stringify(err.data || []).slice(0, 400), true)
       }
     })()
   `,
+  hlsjs: `
+    const hls = new Hls({ debug: false })
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      log.error(data.details, String(data.type + ' ' + data.details + ' ' + (data.response ? data.response.code : '')).slice(0, 400), !!data.fatal)
+    })
+    hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}) })
+    hls.loadSource(SRC)
+    hls.attachMedia(video)
+    log.loaded()
+  `,
 } as const
 
+const LIBRARY: Record<PlayerName, string> = {
+  dashjs: '/lib/dash.all.min.js',
+  shaka: '/lib/shaka-player.compiled.js',
+  hlsjs: '/lib/hls.min.js',
+}
+
 function pageHtml(player: PlayerName): string {
-  const lib = player === 'dashjs' ? '/lib/dash.all.min.js' : '/lib/shaka-player.compiled.js'
   return `<!doctype html>
-<html><head><meta charset="utf-8"><title>${player}</title><script src="${lib}"></script></head>
+<html><head><meta charset="utf-8"><title>${player}</title><script src="${LIBRARY[player]}"></script></head>
 <body><video id="v" muted autoplay playsinline width="320" height="180"></video>
 <script>
-const MPD = new URLSearchParams(location.search).get('mpd')
+const SRC = new URLSearchParams(location.search).get('src')
 const video = document.getElementById('v')
 const log = window.__log = {
   player: ${JSON.stringify(player)}, loadAt: null, events: [], samples: [], errors: [],
@@ -133,6 +149,7 @@ function libraries(): Record<string, string> {
   return {
     '/lib/dash.all.min.js': join(modules, 'dashjs/dist/modern/umd/dash.all.min.js'),
     '/lib/shaka-player.compiled.js': join(modules, 'shaka-player/dist/shaka-player.compiled.js'),
+    '/lib/hls.min.js': join(modules, 'hls.js/dist/hls.min.js'),
   }
 }
 
@@ -142,7 +159,7 @@ export async function startPageServer(): Promise<{ url: string; close(): Promise
   const cache = new Map<string, Buffer>()
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname
-    const player = /^\/(dashjs|shaka)\.html$/.exec(path)?.[1] as PlayerName | undefined
+    const player = /^\/(dashjs|shaka|hlsjs)\.html$/.exec(path)?.[1] as PlayerName | undefined
     if (player) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
       res.end(pageHtml(player))
@@ -189,12 +206,15 @@ export interface PageResponse {
   readonly ms: number
 }
 
-/** Opens a page playing `mpd` with `player`; records every response from `originPrefix`. */
+/**
+ * Opens a page playing `src` (an MPD, or a multivariant playlist for hls.js) with `player`;
+ * records every response from `originPrefix`.
+ */
 export async function openPlayer(
   browser: Browser,
   pages: string,
   player: PlayerName,
-  mpd: string,
+  src: string,
   originPrefix: string,
 ): Promise<{ page: Page; responses: PageResponse[]; console: string[] }> {
   const page = await browser.newPage()
@@ -228,7 +248,7 @@ export async function openPlayer(
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.push(`${m.type()}: ${m.text()}`.slice(0, 300))
   })
-  await page.goto(`${pages}/${player}.html?mpd=${encodeURIComponent(mpd)}`)
+  await page.goto(`${pages}/${player}.html?src=${encodeURIComponent(src)}`)
   return { page, responses, console }
 }
 

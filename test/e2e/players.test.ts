@@ -1,6 +1,7 @@
 /**
- * Real players through the origin: dash.js 5 and Shaka Player 5 (from npm) in Debian's
- * Chromium (driven by playwright-core), both playing one `liveorigin simulate` channel at once
+ * Real players through the origin: dash.js 5 and Shaka Player 5 (the channel's MPD) and hls.js
+ * 1.7 (its HLS playlists), from npm, in Debian's Chromium (driven by playwright-core), all
+ * three playing one `liveorigin simulate` channel at once
  * from a real multi-process `liveorigin serve`, while the simulator forces every fault the
  * origin has to hide: east down from 20 s to 40 s, 10 % of copies defective, a segment that no
  * pipeline sends (`--gap 30s`) and a segment whose only copy is cut off (`--cut 50s`). From
@@ -9,7 +10,7 @@
  * channel holds its presentation delay of media, as viewers of an event join after its slate.
  *
  * Then start-up under shedding: with storage slowed (`storage.inject`) and a storm of cold
- * DVR reads being shed, both players start within 3 s, and a shed 503 carries headers that
+ * DVR reads being shed, every player starts within 3 s, and a shed 503 carries headers that
  * make CDNs back off without letting a browser reuse it.
  *
  * About 3 min. Measured stalls, start-up times and errors are printed.
@@ -22,12 +23,14 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { Pool } from 'undici'
+import { MULTIVARIANT_PATH } from '../../src/simulate/hls.js'
 import type { Report } from '../../src/simulate/report.js'
 import { presentationDelayMs } from '../../src/timing/schedule.js'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
 import {
   launchChromium,
   openPlayer,
+  type PageLog,
   type PageResponse,
   type PlaybackSummary,
   type PlayerName,
@@ -41,7 +44,10 @@ const D = 2000
 const PRESENTATION_DELAY_MS = presentationDelayMs({ segmentDurationMs: D, lateAllowanceMs: 2 * D })
 /** When viewers join, after the channel's availabilityStartTime. */
 const JOIN_AFTER_MS = PRESENTATION_DELAY_MS + 2 * D
-const PLAYERS: readonly PlayerName[] = ['dashjs', 'shaka']
+const PLAYERS: readonly PlayerName[] = ['dashjs', 'shaka', 'hlsjs']
+/** What each player opens: the channel's MPD, or its multivariant playlist for hls.js. */
+const sourceOf = (player: PlayerName, delivery: string, channel: string) =>
+  `${delivery}/${channel}/${player === 'hlsjs' ? MULTIVARIANT_PATH : 'manifest.mpd'}`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 interface Sim {
@@ -131,7 +137,7 @@ function oddAnswers(responses: readonly PageResponse[]): string {
     .join('\n')
 }
 
-describe('real players (dash.js, Shaka Player in Chromium) through every fault the origin hides', () => {
+describe('real players (dash.js, Shaka Player, hls.js in Chromium) through every fault the origin hides', () => {
   let origin: CliOrigin | undefined
   let pages: Awaited<ReturnType<typeof startPageServer>>
   let browser: Browser
@@ -193,13 +199,15 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
       ).config.availabilityStartTime
       // Viewers join once the channel holds a full presentation delay of media (R + 2·D) and a
       // segment more. A player that joins earlier cannot sit that far behind the live edge (the
-      // media is not there yet; dash.js and Shaka then keep the shorter delay they started
+      // media is not there yet; dash.js and Shaka Player then keep the shorter delay they started
       // with), and a gap's filler, answered at A(N) + R, can reach it late: docs/timing.md,
       // "Presentation delay".
       await sleep(ast + JOIN_AFTER_MS - Date.now())
-      // Both players at once, one page each, on the same channel.
+      // Every player at once, one page each, on the same channel.
       const opened = await Promise.all(
-        PLAYERS.map((p) => openPlayer(browser, pages.url, p, mpd, origin!.delivery)),
+        PLAYERS.map((p) =>
+          openPlayer(browser, pages.url, p, sourceOf(p, origin!.delivery, channel), origin!.delivery),
+        ),
       )
       // Watch until 86 s after the start: the last segments are published until 96 s, so the
       // end of the run is not a stall; the faults' media times (18–38 s, 30 s, 50 s) are
@@ -277,7 +285,7 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
     }
   })
 
-  it('under shedding: both players start within 3 s; a shed 503 backs CDNs off and is not reused by a browser', {
+  it('under shedding: every player starts within 3 s; a shed 503 backs CDNs off and is not reused by a browser', {
     timeout: 120_000,
   }, async () => {
     await stopOrigin(origin)
@@ -356,10 +364,25 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
       // Live segments to start from, and the storm in full swing.
       await sleep(3 * D)
       assert.ok(storm.shed > 0, `the storm was not shed: ${JSON.stringify(storm)}`)
-      const opened = await Promise.all(PLAYERS.map((p) => openPlayer(browser, pages.url, p, mpd, o.delivery)))
-      await sleep(8000)
-      const logs = await Promise.all(opened.map((x) => readLog(x.page)))
-      await Promise.all(opened.map((x) => x.page.close()))
+      // One viewer starting at a time, while the storm goes on: each page is watched until it
+      // has played for 2 s (or for 8 s at most), then closed before the next one opens.
+      const opened: Awaited<ReturnType<typeof openPlayer>>[] = []
+      const logs: PageLog[] = []
+      for (const p of PLAYERS) {
+        const page = await openPlayer(browser, pages.url, p, sourceOf(p, o.delivery, channel), o.delivery)
+        const give = Date.now() + 8000
+        let log = await readLog(page.page)
+        while (
+          Date.now() < give &&
+          !log.events.some((e) => e.type === 'video:playing' && Date.now() - e.t >= 2000)
+        ) {
+          await sleep(250)
+          log = await readLog(page.page)
+        }
+        await page.page.close()
+        opened.push(page)
+        logs.push(log)
+      }
       const summaries = logs.map((l) => summarize(l, Date.now()))
       dump('players-shed', {
         logs,
@@ -384,7 +407,7 @@ describe('real players (dash.js, Shaka Player in Chromium) through every fault t
         assert.ok(s.startupMs <= 3000, `${player} started ${s.startupMs} ms after load\n${context}`)
         // Manifests and init segments are never shed.
         assert.deepEqual(
-          refused.filter((r) => /manifest\.mpd|init-/.test(r.url)).map((r) => r.url),
+          refused.filter((r) => /manifest\.mpd|\.m3u8|init-/.test(r.url)).map((r) => r.url),
           [],
           context,
         )

@@ -128,7 +128,7 @@ it('when the ingest worker dies, the standby ingest worker (started before) take
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg: string; pid: number; role?: string; standby?: boolean })
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + 120_000 // as startCli: the standby starts from the sources too, slow on a busy machine
   while (!logLines().some((l) => l.msg === 'standby ingest worker ready') && Date.now() < deadline)
     await sleep(50)
   const standbyPid = logLines().find((l) => l.msg === 'standby ingest worker ready')?.pid
