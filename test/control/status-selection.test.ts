@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
-import { createChannel, D, NO_SHEDDING, put, segmentPath, validCopy } from '../selection-http/helpers.js'
+import { createChannel, D, NO_SHEDDING, put, segmentPath, validCopy } from '../helpers/fixture-channel.js'
 
 interface StatusSegment {
   readonly number: number
