@@ -16,17 +16,23 @@
  * - a shed 503 is kept by Varnish for its 5 s (one origin request) and not by the browser.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
-import { type CliOrigin, startCli } from '../helpers/cli.js'
+import type { CliOrigin } from '../helpers/cli.js'
 import { launchChromium, type PageLog, readLog, summarize } from '../players/player-pages.js'
 import { type CdnPlayer, openCdnPlayer, startCdnPageServer } from './cdn-pages.js'
-import { type CacheService, type Relay, startNginx, startRelay, startVarnish } from './cdn-services.js'
+import {
+  type CacheService,
+  type Relay,
+  startNginx,
+  startRelay,
+  startServe,
+  startSimulate,
+  startVarnish,
+  type TestServe,
+  type TestSimulate,
+} from './cdn-services.js'
 import type { RelayRecord } from './counting-relay.js'
 
 const D = 2000
@@ -108,7 +114,8 @@ function tooSoon(records: readonly RelayRecord[], granularityMs: number): string
 }
 
 describe('CDN tier: Varnish and nginx in front of a simulated channel with faults', () => {
-  let dir: string
+  let serve: TestServe
+  let sim: TestSimulate | undefined
   let origin: CliOrigin
   let relay: Relay
   let varnish: CacheService
@@ -117,8 +124,7 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
   let pages: { url: string; close(): Promise<void> } | undefined
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'liveorigin-cdn-'))
-    origin = await startCli(['--data-dir', join(dir, 'data')], {
+    serve = await startServe({
       // One DVR read at a time, and old segments read from storage with 100 ms added (a
       // small in-process cache): a burst of old segments gets shed 503s (the 5 s check below).
       LIVEORIGIN_OVERLOAD_MAX_DVR_IN_FLIGHT: '1',
@@ -127,48 +133,38 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
       LIVEORIGIN_OVERLOAD_EVENT_LOOP_DELAY_MS: '10000',
       LIVEORIGIN_OVERLOAD_STORAGE_LATENCY_MS: '10000',
     })
+    origin = serve.origin
     relay = await startRelay(origin.delivery, ['varnish', 'nginx'])
     varnish = await startVarnish(relay.urls.varnish!)
     nginx = await startNginx(relay.urls.nginx!)
   })
 
   after(async () => {
+    await sim?.stop()
     await browser?.close()
     await pages?.close()
     agent.destroy()
     await varnish?.stop()
     await nginx?.stop()
     await relay?.stop()
-    if (origin && origin.child.exitCode === null) {
-      const exited = new Promise((r) => origin.child.once('exit', r))
-      origin.child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
+    await serve?.stop()
   })
 
   it('players play through both caches; the origin is asked once per object per lifetime; 404s expire at A(N) − H; a 503 is kept 5 s', {
     timeout: 330_000,
   }, async () => {
-    const sim = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'simulate',
-        '--ingest',
-        origin.ingest,
-        '--control',
-        origin.control,
+    sim = startSimulate(origin, CHANNEL, [
+      ...[
         '--delivery',
         varnish.url,
-        '--channel',
-        CHANNEL,
         '--segment-ms',
         String(D),
         '--duration',
         `${RUN_S}s`,
+        '--seed',
+        'cdn-tier',
+      ],
+      ...[
         '--outage',
         'east:20s-30s',
         '--defect-rate',
@@ -177,30 +173,9 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
         '0.05',
         '--missing-rate',
         '0.05',
-        '--seed',
-        'cdn-tier',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let simOut = ''
-    sim.stdout.on('data', (d) => {
-      simOut += d
-    })
-    sim.stderr.on('data', (d) => {
-      simOut += d
-    })
-    const simExited = new Promise<number | null>((resolve) => sim.once('close', resolve))
-
-    let config: { availabilityStartTime: number; startNumber: number } | undefined
-    for (let i = 0; i < 300 && !config; i++) {
-      const r = await fetch(`${origin.control}/api/v1/channels/${CHANNEL}`)
-      if (r.status === 200) config = ((await r.json()) as { config: typeof config }).config
-      else {
-        await r.arrayBuffer()
-        await sleep(100)
-      }
-    }
-    assert.ok(config, `the simulator did not create the channel:\n${simOut}`)
+    ])
+    const config = await sim.config()
     const ast = config.availabilityStartTime
     const S = config.startNumber
     const A = (n: number) => ast + (n - S + 1) * D
@@ -350,8 +325,7 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
     const shedAsked = (await relay.records()).filter((r) => r.tag === 'varnish' && r.url === shedPath)
     assert.equal(shedAsked.filter((r) => r.status === 503).length, 1, 'one origin request for the kept 503')
 
-    sim.kill('SIGINT')
-    await simExited
+    await sim.stop()
 
     // What the origin was asked, per cache.
     const records = await relay.records()
