@@ -204,6 +204,8 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
 
     // 200 players' worth of requests through Varnish, segment by segment.
     let clientRequests = 0
+    let filteredRequests = 0
+    const filteredUrls = new Set<string>()
     const loadAnswers: Got[] = []
     const load = (async () => {
       const first = edgeAt(Date.now()) + 2
@@ -220,8 +222,21 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
                 `${varnish.url}/${CHANNEL}/${i % 4 < 2 ? 'manifest.mpd' : `media-${rendition}.m3u8`}`,
               )
               const s = get(`${varnish.url}${segPath(rendition, n)}`)
-              // A quarter of them also ask for a segment before its time (a 404 to absorb).
+              // A quarter of them also ask for a segment before its time (a 404 to absorb), and
+              // an eighth for one far beyond the live edge and for a number the template cannot
+              // produce (short of its zero padding, a leading zero, past 2^53): what Open
+              // Connect drops at the edge.
               const f = i % 4 === 0 ? [get(`${varnish.url}${segPath(rendition, n + 3)}`)] : []
+              if (i % 8 === 1) {
+                for (const path of [
+                  segPath(rendition, first + 1000 + (i % 3)),
+                  `/${CHANNEL}/seg-${rendition}-${['0001', '0000000000042', '99999999999999999'][i % 3]}.m4s`,
+                ]) {
+                  filteredUrls.add(path)
+                  filteredRequests++
+                  f.push(get(`${varnish.url}${path}`))
+                }
+              }
               const got = await Promise.all([m, s, ...f])
               clientRequests += got.length
               loadAnswers.push(...got)
@@ -346,6 +361,8 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
       others.push(r)
       inFlight.set(r.url, others)
     }
+    // Impossible and far-future numbers: each URL asked of the origin once for the whole run.
+    const impossible = v.filter((r) => filteredUrls.has(r.url))
     const held = v.filter((r) => r.held)
     const heldUrls = new Set(held.map((r) => r.url))
 
@@ -361,7 +378,8 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
         `(${loadOrigin} for the load's segments and manifests, ${held.length} held, for ${heldUrls.size} URLs), ` +
         `${byTag('nginx').length} times by nginx; offload ratio of the load ${(1 - loadOrigin / clientRequests).toFixed(4)}, ` +
         `of all Varnish traffic ${(1 - v.length / (clientRequests + playerRequests / 2)).toFixed(4)}; ` +
-        `${failed} load answers failed or 5xx`,
+        `${failed} load answers failed or 5xx; impossible or far-future numbers: ${filteredRequests} requests ` +
+        `for ${filteredUrls.size} URLs, ${impossible.length} origin requests`,
     )
 
     const lines: string[] = []
@@ -384,6 +402,12 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
     assert.deepEqual(soonN, [], 'nginx asked the origin again before the (whole-second) lifetime ran out')
     assert.deepEqual(overlapping, [], 'two origin requests for one segment in flight at once')
     assert.equal(failed, 0, 'every load request got an answer below 500')
+    assert.equal(
+      impossible.length,
+      filteredUrls.size,
+      'an impossible or far-future number asked of the origin more than once',
+    )
+    assert.ok(impossible.every((r) => r.status === 404))
 
     // Playback: 60 s, no stall longer than a segment, no fatal error.
     for (const [i, s] of summaries.entries()) {
@@ -408,8 +432,10 @@ describe('CDN tier: Varnish and nginx in front of a simulated channel with fault
       percentile(expiries, 50) <= 20,
       `median 404 expiry error ${percentile(expiries, 50)} ms > 20 ms`,
     )
+    // Only an upper bound: a request stamped before A(N) − H may reach a busy cache after it
+    // (that the cache did not expire early is the relay's check above).
     assert.ok(
-      firstAnswers.every((e) => e >= -3 && e < 1000),
+      firstAnswers.every((e) => e < 1000),
       `first answer after expiry: ${firstAnswers}`,
     )
   })
