@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import { createChannel, D, NO_SHEDDING, put, segmentPath, validCopy } from '../helpers/fixture-channel.js'
+import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 interface StatusSegment {
   readonly number: number

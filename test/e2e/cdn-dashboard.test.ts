@@ -6,36 +6,29 @@
  * kept in `artifacts/dashboard-preview.png` (CI keeps `artifacts/`).
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { mkdirSync, statSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
-import { type CliOrigin, startCli } from '../helpers/cli.js'
-import { launchChromium } from '../players/player-pages.js'
+import type { CliOrigin } from '../helpers/cli.js'
+import { startServe, startSimulate, type TestServe } from './cdn-services.js'
+import { launchChromium } from './player-pages.js'
 
 const CHANNEL = 'preview'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('dashboard preview player', () => {
-  let dir: string
+  let serve: TestServe
   let origin: CliOrigin
   let browser: Browser | undefined
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'liveorigin-preview-'))
-    origin = await startCli(['--data-dir', join(dir, 'data')])
+    serve = await startServe()
+    origin = serve.origin
   })
 
   after(async () => {
     await browser?.close()
-    if (origin && origin.child.exitCode === null) {
-      const exited = new Promise((r) => origin.child.once('exit', r))
-      origin.child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
+    await serve?.stop()
   })
 
   it('plays a channel through the delivery listener with dash.js and hls.js from the package', {
@@ -52,19 +45,9 @@ describe('dashboard preview player', () => {
       'LIVEORIGIN_ERR_NOT_FOUND',
     )
 
-    const sim = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'simulate',
-        ...['--ingest', origin.ingest, '--control', origin.control, '--delivery', origin.delivery],
-        ...['--channel', CHANNEL, '--segment-ms', '1000', '--duration', '0', '--defect-rate', '0.05'],
-      ],
-      { stdio: 'ignore' },
-    )
-    const simExited = new Promise((r) => sim.once('close', r))
+    const sim = startSimulate(origin, CHANNEL, [
+      ...['--delivery', origin.delivery, '--segment-ms', '1000', '--duration', '0', '--defect-rate', '0.05'],
+    ])
     try {
       browser = await launchChromium()
       const page = await browser.newPage({ viewport: { width: 1000, height: 700 } })
@@ -118,8 +101,7 @@ describe('dashboard preview player', () => {
       }
       assert.deepEqual(elsewhere, [], 'the dashboard requested something outside the origin')
     } finally {
-      sim.kill('SIGINT')
-      await simExited
+      await sim.stop()
     }
   })
 })

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from '../helpers/cli.js'
+import { type CliOrigin, freePort, startCli } from '../helpers/cli.js'
 import type { RelayRecord } from './counting-relay.js'
 
 export interface CacheService {
@@ -168,5 +168,76 @@ export async function startRelay(origin: string, tags: readonly string[]): Promi
       return (await r.json()) as RelayRecord[]
     },
     stop: () => service.stop(),
+  }
+}
+
+/** A `liveorigin serve` (from the sources) with its data in a temporary directory. */
+export interface TestServe {
+  readonly origin: CliOrigin
+  /** Stops the origin (SIGTERM, by PID) and removes its directory. */
+  stop(): Promise<void>
+}
+
+export async function startServe(env: NodeJS.ProcessEnv = {}): Promise<TestServe> {
+  const dir = mkdtempSync(join(tmpdir(), 'liveorigin-cdn-'))
+  const origin = await startCli(['--data-dir', join(dir, 'data')], env)
+  return {
+    origin,
+    async stop() {
+      if (origin.child.exitCode === null && origin.child.signalCode === null) {
+        const exited = new Promise((r) => origin.child.once('exit', r))
+        origin.child.kill('SIGTERM')
+        await exited
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A running `liveorigin simulate` publishing `channel` to `origin`. */
+export interface TestSimulate {
+  output(): string
+  /** Ends the run (SIGINT, by PID) and waits for the process to exit. */
+  stop(): Promise<void>
+  /** The channel's config once the simulator created it (AST, start number). */
+  config(): Promise<{ availabilityStartTime: number; startNumber: number }>
+}
+
+export function startSimulate(origin: CliOrigin, channel: string, args: readonly string[]): TestSimulate {
+  const child = spawn(
+    process.execPath,
+    [
+      ...['--import', 'tsx', 'src/cli/main.ts', 'simulate'],
+      ...['--ingest', origin.ingest, '--control', origin.control, '--channel', channel],
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let out = ''
+  child.stdout!.on('data', (d) => {
+    out += d
+  })
+  child.stderr!.on('data', (d) => {
+    out += d
+  })
+  const exited = new Promise((r) => child.once('close', r))
+  return {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
+      await exited
+    },
+    async config() {
+      for (let i = 0; i < 600; i++) {
+        const r = await fetch(`${origin.control}/api/v1/channels/${channel}`)
+        if (r.status === 200) {
+          return ((await r.json()) as { config: { availabilityStartTime: number; startNumber: number } })
+            .config
+        }
+        await r.arrayBuffer()
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      throw new Error(`the simulator did not create channel ${channel}:\n${out}`)
+    },
   }
 }
