@@ -203,6 +203,12 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   const fork = (spec: WorkerSpec, forked?: (worker: Worker) => void): Promise<Worker> => {
     const worker = cluster.fork(workerEnv())
     specs.set(worker.id, spec)
+    // A message sent to a worker that is dying fails later, as an 'error' on the worker (its IPC
+    // channel closed after `isConnected()` said yes). The worker's 'exit' restarts it; the
+    // failed message must not take the supervisor, and every other worker, down with it.
+    worker.on('error', (err) =>
+      log.warn({ err, role: spec.role, pid: worker.process.pid }, 'a message to a worker failed'),
+    )
     forked?.(worker)
     if (spec.role === 'delivery' && config.delivery.niceness > 0 && worker.process.pid !== undefined) {
       // Reads yield the CPU to writes when both want it.
