@@ -9,6 +9,35 @@ before(async () => {
 })
 after(() => origin.close())
 
+type PageNode = { textContent: string; innerHTML: string; onclick?: () => void }
+
+/**
+ * Runs the dashboard page's script against the real control API, with just enough of a DOM:
+ * the nodes it wrote, by id, and every API path it fetched.
+ */
+async function runDashboard(): Promise<{ nodes: Record<string, PageNode>; fetched: string[] }> {
+  const page = await fetch(`${origin.control}/`)
+  assert.equal(page.status, 200)
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+  const script = (await page.text()).split('<script>')[1]!.split('</script>')[0]!
+  const nodes: Record<string, PageNode> = {}
+  const fetched: string[] = []
+  runInNewContext(script, {
+    document: { getElementById: (id: string) => (nodes[id] ??= { textContent: '', innerHTML: '' }) },
+    fetch: (path: string) => {
+      fetched.push(path)
+      return fetch(`${origin.control}${path}`)
+    },
+    setInterval: () => 0,
+    encodeURIComponent,
+    Date,
+    Promise,
+    Object,
+    String,
+  })
+  return { nodes, fetched }
+}
+
 it('the dashboard draws a channel’s pipelines and timeline from the status API', async () => {
   // D = 10 s: the live edge (6) stays put for seconds, however slowly a busy machine runs this.
   const ast = Date.now() - 60_000
@@ -34,25 +63,7 @@ it('the dashboard draws a channel’s pipelines and timeline from the status API
       assert.equal(r.status, 201)
     }
   }
-  const page = await fetch(`${origin.control}/`)
-  assert.equal(page.status, 200)
-  assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
-  const html = await page.text()
-  const script = html.split('<script>')[1]!.split('</script>')[0]!
-
-  // Run the page's script against the real API, with just enough of a DOM.
-  const nodes: Record<string, { textContent: string; innerHTML: string }> = {}
-  const sandbox = {
-    document: { getElementById: (id: string) => (nodes[id] ??= { textContent: '', innerHTML: '' }) },
-    fetch: (path: string) => fetch(`${origin.control}${path}`),
-    setInterval: () => 0,
-    encodeURIComponent,
-    Date,
-    Promise,
-    Object,
-    String,
-  }
-  runInNewContext(script, sandbox)
+  const { nodes } = await runDashboard()
   const deadline = Date.now() + 30_000
   while (!nodes.main?.innerHTML.includes('c1') && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 20))
@@ -74,24 +85,8 @@ it('the dashboard polls one page of channels and the status of those only', asyn
     })
     assert.equal(r.status, 201)
   }
-  const html = await (await fetch(`${origin.control}/`)).text()
-  const script = html.split('<script>')[1]!.split('</script>')[0]!
-  const nodes: Record<string, { textContent: string; innerHTML: string; onclick?: () => void }> = {}
-  const fetched: string[] = []
+  const { nodes, fetched } = await runDashboard()
   let refreshes = 0
-  const sandbox = {
-    document: { getElementById: (id: string) => (nodes[id] ??= { textContent: '', innerHTML: '' }) },
-    fetch: (path: string) => {
-      fetched.push(path)
-      return fetch(`${origin.control}${path}`)
-    },
-    setInterval: () => 0,
-    encodeURIComponent,
-    Date,
-    Promise,
-    Object,
-    String,
-  }
   const settle = async (range: RegExp, shown: RegExp) => {
     const deadline = Date.now() + 5000
     while (
@@ -101,7 +96,6 @@ it('the dashboard polls one page of channels and the status of those only', asyn
       await new Promise((r) => setTimeout(r, 20))
     refreshes++
   }
-  runInNewContext(script, sandbox)
   await settle(/^channels 1–20 of 25$/, /name">p18</)
   assert.equal(nodes.range!.textContent, 'channels 1–20 of 25')
   const statuses = fetched.filter((p) => p.endsWith('/status'))

@@ -176,7 +176,7 @@ describe('simulator media: segments built from the fixtures', () => {
       xml,
       /<\/Period>\n {2}<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="http:\/\/127\.0\.0\.1:8080\/\.well-known\/time\?a=1&amp;b=2"\/>\n<\/MPD>/,
     )
-    const without = renderMpd({
+    const plain = {
       availabilityStartTime: ast,
       publishTime: ast,
       segmentDurationMs: 2000,
@@ -185,22 +185,12 @@ describe('simulator media: segments built from the fixtures', () => {
       initialization: INIT_TEMPLATE,
       timeShiftBufferDepthMs: 0,
       renditions,
-    })
-    assert.doesNotMatch(without, /UTCTiming/)
+    }
+    assert.doesNotMatch(renderMpd(plain), /UTCTiming/)
     // Players are told to keep the presentation delay the origin's timing needs: R + 2·D,
     // with the default R = 2·D (8 s) or the channel's own.
     assert.match(xml, / suggestedPresentationDelay="PT8\.000S"/)
-    const lateAllowed = renderMpd({
-      availabilityStartTime: ast,
-      publishTime: ast,
-      segmentDurationMs: 2000,
-      startNumber: S,
-      media: MEDIA_TEMPLATE,
-      initialization: INIT_TEMPLATE,
-      timeShiftBufferDepthMs: 0,
-      renditions,
-      lateAllowanceMs: 5000,
-    })
+    const lateAllowed = renderMpd({ ...plain, lateAllowanceMs: 5000 })
     assert.match(lateAllowed, / suggestedPresentationDelay="PT9\.000S"/)
   })
 
