@@ -38,7 +38,8 @@ log "memcached zones up"
 bash scripts/cassandra/ring.sh start
 log "Cassandra ring up"
 
-export LIVEORIGIN_TEST_CASSANDRA="127.0.0.1,127.0.0.2,127.0.0.3"
+prefix="${CASSANDRA_ADDR_PREFIX:-127.0.0.}"
+export LIVEORIGIN_TEST_CASSANDRA="${prefix}1,${prefix}2,${prefix}3"
 export LIVEORIGIN_TEST_CASSANDRA_DC="datacenter1"
 export "$(bash scripts/memcached/zones.sh env)"
 

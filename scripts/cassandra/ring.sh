@@ -9,14 +9,17 @@
 #   scripts/cassandra/ring.sh start-node N start node N alone and wait for its CQL port
 #   scripts/cassandra/ring.sh install      only resolve the jars
 #
-# Node N (1..3) listens on 127.0.0.N: storage port 7000, CQL 9042 (same ports, distinct
+# Node N (1..3) listens on 127.0.0.N (by default): storage port 7000, CQL 9042 (same ports, distinct
 # loopback addresses), JMX on 127.0.0.1:7N99. Node 1 is the seed. Each node has its own dir
 # under $LIVEORIGIN_RING_DIR (default <repo>/.run/cassandra): conf/, data/, logs/, pid.
 # Tuned for a small shared machine: small heaps, 1 token per node with fixed initial tokens,
 # no bootstrap streaming (the ring is new and empty), short ring delay, few threads.
 #
 # Environment: CASSANDRA_VERSION (5.0.9), CASSANDRA_HEAP (1G), CASSANDRA_JVM_EXTRA (more JVM flags), CASSANDRA_NODES (3),
-# CASSANDRA_START_TIMEOUT (seconds, 240), CASSANDRA_CQL_PORT (9042), CASSANDRA_STORAGE_PORT (7000).
+# CASSANDRA_START_TIMEOUT (seconds, 240), CASSANDRA_CQL_PORT (9042), CASSANDRA_STORAGE_PORT (7000),
+# CASSANDRA_ADDR_PREFIX (127.0.0.: node N listens on <prefix>N) and CASSANDRA_JMX_BASE (7000: node N's
+# JMX port is <base> + N*100 + 99). Two rings can run side by side with distinct prefixes, JMX
+# bases and LIVEORIGIN_RING_DIRs.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +31,8 @@ nodes="${CASSANDRA_NODES:-3}"
 start_timeout="${CASSANDRA_START_TIMEOUT:-240}"
 cql_port="${CASSANDRA_CQL_PORT:-9042}"
 storage_port="${CASSANDRA_STORAGE_PORT:-7000}"
+addr_prefix="${CASSANDRA_ADDR_PREFIX:-127.0.0.}"
+jmx_base="${CASSANDRA_JMX_BASE:-7000}"
 classpath_file="$ring_dir/classpath-$version.txt"
 
 t0=$(date +%s%N)
@@ -36,8 +41,8 @@ log() { echo "[ring $(elapsed)] $*" >&2; }
 die() { echo "[ring $(elapsed)] error: $*" >&2; exit 1; }
 
 node_dir() { echo "$ring_dir/node$1"; }
-node_addr() { echo "127.0.0.$1"; }
-jmx_port() { echo "7$1""99"; }
+node_addr() { echo "$addr_prefix$1"; }
+jmx_port() { echo $(( jmx_base + $1 * 100 + 99 )); }
 
 # Murmur3 tokens spread evenly: node i of n gets -2^63 + i * 2^64 / n.
 initial_token() {
@@ -81,7 +86,7 @@ endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:$storage_port"
+      - seeds: "$(node_addr 1):$storage_port"
 listen_address: $addr
 rpc_address: $addr
 storage_port: $storage_port
