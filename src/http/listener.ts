@@ -126,7 +126,10 @@ export function toOriginForm(req: IncomingMessage): void {
  * headers) still get a JSON error naming the problem.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+  // A client that closed its side mid-request (HPE_INVALID_EOF_STATE) or reset the connection
+  // will send nothing more: the request in progress is aborted at once (an upload then frees
+  // its share of the budget and commits nothing) rather than waiting for its idle limit.
+  if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
     socket.destroy()
     return
   }

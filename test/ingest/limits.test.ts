@@ -206,6 +206,43 @@ describe('in-flight byte budget: ingest.maxInFlightBytes', () => {
   })
 })
 
+describe('an upload its client cuts off', () => {
+  let origin: TestOrigin
+  before(async () => {
+    // An idle limit far beyond the test's wait: the cut is noticed from the connection itself.
+    origin = await startOrigin({ 'ingest.ingestIdleMs': 600_000 })
+  })
+  after(() => origin.close())
+
+  for (const [how, cut] of [
+    ['closes its side (FIN)', (s: Socket) => s.end()],
+    ['resets the connection (RST)', (s: Socket) => s.resetAndDestroy()],
+  ] as const) {
+    it(`when the client ${how} mid-body, the upload ends at once: its budget is freed and nothing is stored`, async () => {
+      const path = `/cut/${how.includes('FIN') ? 'fin' : 'rst'}.bin`
+      const c = rawConnection(origin.ingest)
+      c.socket.on('error', () => {})
+      c.socket.write(`PUT ${path} HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 100000\r\n\r\n`)
+      c.socket.write(Buffer.alloc(5000, 1))
+      const inProgress = async (n: number) =>
+        new RegExp(`^liveorigin_uploads_in_progress ${n}$`, 'm').test(
+          await (await fetch(`${origin.control}/metrics`)).text(),
+        )
+      while (!(await inProgress(1))) await sleep(5)
+      cut(c.socket)
+      // Bounded far below the idle limit: before the fix this waited for ingestIdleMs.
+      const deadline = Date.now() + 10_000
+      while (!(await inProgress(0))) {
+        assert.ok(Date.now() < deadline, 'the cut upload is still in progress 10 s later')
+        await sleep(20)
+      }
+      assert.equal(await stored(origin, path), 404)
+      const m = await (await fetch(`${origin.control}/metrics`)).text()
+      assert.match(m, /^liveorigin_upload_bytes_reserved 0$/m)
+    })
+  }
+})
+
 describe('defect kinds as metric labels', () => {
   let origin: TestOrigin
   before(async () => {
