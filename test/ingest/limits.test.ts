@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errorOf } from '../helpers/errors.js'
+import { metric, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const MPD = readFileSync(new URL('../fixtures/dash/manifest-live.mpd', import.meta.url), 'utf8')
@@ -224,21 +225,13 @@ describe('an upload its client cuts off', () => {
       c.socket.on('error', () => {})
       c.socket.write(`PUT ${path} HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: 100000\r\n\r\n`)
       c.socket.write(Buffer.alloc(5000, 1))
-      const inProgress = async (n: number) =>
-        new RegExp(`^liveorigin_uploads_in_progress ${n}$`, 'm').test(
-          await (await fetch(`${origin.control}/metrics`)).text(),
-        )
-      while (!(await inProgress(1))) await sleep(5)
+      const inProgress = async () => metric(origin, 'liveorigin_uploads_in_progress')
+      await waitFor('the upload to start', async () => (await inProgress()) === 1)
       cut(c.socket)
       // Bounded far below the idle limit: before the fix this waited for ingestIdleMs.
-      const deadline = Date.now() + 10_000
-      while (!(await inProgress(0))) {
-        assert.ok(Date.now() < deadline, 'the cut upload is still in progress 10 s later')
-        await sleep(20)
-      }
+      await waitFor('the cut upload to end (10 s bound)', async () => (await inProgress()) === 0, 10_000)
       assert.equal(await stored(origin, path), 404)
-      const m = await (await fetch(`${origin.control}/metrics`)).text()
-      assert.match(m, /^liveorigin_upload_bytes_reserved 0$/m)
+      assert.equal(await metric(origin, 'liveorigin_upload_bytes_reserved'), 0)
     })
   }
 })
