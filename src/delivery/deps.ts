@@ -15,7 +15,10 @@ import type { HoldTable } from './holds.js'
 export interface DeliveryDeps extends SubstituteDeps {
   readonly config: { readonly delivery: Config['delivery'] }
   readonly channels: Pick<ChannelRegistry, 'get'>
-  readonly reader: Pick<ObjectReader, 'candidates' | 'body' | 'cacheable' | 'stream' | 'mayExist'>
+  readonly reader: Pick<
+    ObjectReader,
+    'candidates' | 'body' | 'cacheable' | 'stream' | 'mayExist' | 'mark' | 'changedSince'
+  >
   readonly health: Pick<HealthBook, 'preferred' | 'preferredManifest' | 'healthyPipelines'>
   readonly holds: Pick<HoldTable, 'add' | 'earliestDeadline' | 'size'>
   readonly admission: Pick<AdmissionController, 'admit' | 'begin' | 'end' | 'state' | 'dvrInFlight'>

@@ -255,10 +255,22 @@ async function answerObject(
 
 /**
  * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
- * The client going away removes the waiter at once.
+ * The client going away removes the waiter at once. `mark` is the reader's mark taken before
+ * the read that found nothing to serve: a change heard since then released nobody, so the
+ * request retries at once instead of waiting.
  */
-function hold(ex: Exchange, key: HeldObject, deadline: number, retry: () => Promise<void>): void {
+function hold(
+  ex: Exchange,
+  key: HeldObject,
+  deadline: number,
+  retry: () => Promise<void>,
+  mark: number,
+): void {
   const { ctx } = ex
+  if (ctx.reader.changedSince(key.channel, key.path, mark)) {
+    retry().catch((err) => fail(ex, err))
+    return
+  }
   if (ctx.state.draining) {
     answerError(ex, errors.shuttingDown(), 1000)
     return
@@ -328,12 +340,13 @@ async function serveSegment(
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
+    const mark = ctx.reader.mark()
     let list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
     const sctx = channelSelectionContext(cfg, channel, ctx.health, n, t)
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
-        hold(ex, key, selection.untilMs, attempt)
+        hold(ex, key, selection.untilMs, attempt, mark)
         return
       }
       if (selection.kind === 'none') break
@@ -364,7 +377,7 @@ async function serveSegment(
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt)
+      hold(ex, key, d.untilMs, attempt, mark)
       return
     }
     if (d.action === 'gone') {
@@ -393,7 +406,7 @@ async function serveSegment(
   if (early.action === 'hold') {
     const waitingUntil = ctx.holds.earliestDeadline(key)
     if (waitingUntil !== undefined) {
-      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt)
+      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark())
       return
     }
   }
@@ -407,6 +420,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
   const key: HeldObject = { channel: channel.name, path }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
+    const mark = ctx.reader.mark()
     const list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
     const meta = ctx.health.preferred(channel, list, ctx.now())
     const d = initDecision(cfg, ctx.now(), meta !== undefined)
@@ -415,7 +429,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
       return
     }
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt)
+      hold(ex, key, d.untilMs, attempt, mark)
       return
     }
     answerError(ex, errors.notFound('init segment'), d.ttlMs)
@@ -437,6 +451,7 @@ async function serveManifest(
   let deadline: number | undefined
   const attempt = async (): Promise<void> => {
     if (ex.done) return
+    const mark = ctx.reader.mark()
     const list = await ctx.reader.candidates(channel.name, path)
     const meta = ctx.health.preferredManifest(channel, list, ctx.now())
     if (!blocking) {
@@ -473,7 +488,7 @@ async function serveManifest(
       )
       return
     }
-    hold(ex, key, deadline, attempt)
+    hold(ex, key, deadline, attempt, mark)
   }
   await attempt()
 }

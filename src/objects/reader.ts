@@ -48,6 +48,12 @@ export class ObjectReader {
   readonly #committed = new Map<string, true>()
   /** Recently read non-empty candidate lists, for immutable media segments (see `candidates`). */
   readonly #recent = new Map<string, { list: ObjectMeta[]; at: number }>()
+  /**
+   * Changes (commits, removals) this process heard of: a counter, and the count at each
+   * object's last change. A read that started before a change may miss it (see `mark`).
+   */
+  #changes = 0
+  readonly #changedAt = new Map<string, number>()
 
   constructor(
     store: ObjectStore,
@@ -76,8 +82,10 @@ export class ObjectReader {
       if (hit && performance.now() - hit.at < maxAgeMs) return Promise.resolve(hit.list)
     }
     return this.#lists.do(key, async () => {
+      const mark = this.#changes
       const list = await this.#readCandidates(channel, path, key)
-      if (list.length > 0) {
+      // A list read across a change may lack its copy: not kept for reuse.
+      if (list.length > 0 && !this.#changedSince(key, mark)) {
         this.#recent.delete(key)
         this.#recent.set(key, { list, at: performance.now() })
         if (this.#recent.size > RECENT_LISTS) this.#recent.delete(this.#recent.keys().next().value!)
@@ -105,9 +113,35 @@ export class ObjectReader {
     return list.some((m) => !seen.has(m.token))
   }
 
-  /** Forgets what this process knows of (channel, path) after a commit or removal anywhere. */
+  /**
+   * Forgets what this process knows of (channel, path) after a commit or removal anywhere.
+   * A listing already running may have missed the change: later readers start their own.
+   */
   invalidate(channel: string, path: string): void {
-    this.#recent.delete(candidatesKey(channel, path))
+    const key = candidatesKey(channel, path)
+    this.#recent.delete(key)
+    this.#lists.forget(key)
+    this.#changedAt.delete(key)
+    this.#changedAt.set(key, ++this.#changes)
+    if (this.#changedAt.size > RECENT_LISTS) this.#changedAt.delete(this.#changedAt.keys().next().value!)
+  }
+
+  /**
+   * A mark to take before reading candidates: `changedSince` then tells whether a change to
+   * the object was heard after it. A request about to wait for a commit checks it, since a
+   * commit announced while its read was running releases nobody and would be missed.
+   */
+  mark(): number {
+    return this.#changes
+  }
+
+  /** Whether this process heard of a commit or removal of (channel, path) after `mark`. */
+  changedSince(channel: string, path: string, mark: number): boolean {
+    return this.#changedSince(candidatesKey(channel, path), mark)
+  }
+
+  #changedSince(key: string, mark: number): boolean {
+    return (this.#changedAt.get(key) ?? 0) > mark
   }
 
   /** Notes that (channel, path) was committed somewhere this process hears of (the bus). */

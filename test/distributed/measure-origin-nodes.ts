@@ -257,9 +257,13 @@ export async function measureOriginNodes(options: MeasureOptions = {}): Promise<
     })
     nodes.push(writer)
     // Every segment lies well inside the DVR window and before the live edge: plain 200s.
+    // They are written an hour after they were due; a late allowance longer than that keeps
+    // them on time. (A copy committed after A(N) + R stays out of selection for D after its
+    // commit, so a storm starting within D of the last PUT would be answered 410.)
     await putChannel(writer, channel, {
       segmentDurationMs: 2000,
       availabilityStartTime: Date.now() - 3_600_000,
+      lateAllowanceMs: 2 * 3_600_000,
       media: '$RepresentationID$/$Number$.dat',
       pipelines: ['east', 'west'],
     })

@@ -14,6 +14,8 @@ const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-shed-'))
 let origin: CliOrigin
 /** The storm lasts until every outcome below was seen, and at most this long. */
 const MAX_STORM_MS = 30_000
+/** Segments before the live edge the packager publishes first (the player asks for edge − 1). */
+const STARTUP_BACKLOG = 3
 
 before(async () => {
   origin = await startCli(['--data-dir', dataDir], {
@@ -48,9 +50,13 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
     (startupDone && dvr.shed > 0 && liveStatuses.length >= 5 && putStatuses.length >= 4)
 
   // A packager: every segment (video and audio) up to the live edge, none skipped even when a PUT is slow.
-  let next = edge()
+  // It has been running for a while: it starts a few segments back, so that the segment the
+  // starting player asks for (the one before the edge, from its clock) is always published.
+  let next = edge() - STARTUP_BACKLOG
+  // It stops only once every reader has its answers: a read held for a segment must see it come.
+  let readersDone = false
   const publisher = (async () => {
-    while (!done()) {
+    while (!readersDone) {
       if (next > edge()) {
         await new Promise((res) => setTimeout(res, 50))
         continue
@@ -120,7 +126,9 @@ it('under a flood of cold DVR reads: DVR is shed with 503s, a starting player ge
       else dvr.other.push(statusCode)
     }
   })
-  await Promise.all([publisher, player, starter, ...storm])
+  await Promise.all([player, starter, ...storm])
+  readersDone = true
+  await publisher
   await pool.close()
 
   t.diagnostic(
