@@ -71,6 +71,11 @@ export const errors = {
     400,
     (field: string, why: string) => `MPD refused: ${field} ${why}; the channel was not changed`,
   ),
+  badPlaylist: define(
+    'BAD_PLAYLIST',
+    400,
+    (why: string) => `HLS playlist refused: ${why}; nothing was stored`,
+  ),
   unauthorized: define(
     'UNAUTHORIZED',
     401,

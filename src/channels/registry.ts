@@ -2,13 +2,21 @@
  * Channels and their control-plane data (configuration, masks), stored in the storage
  * driver's record namespaces and held in memory in every process, so that every timing
  * decision is made from memory. Explicit configuration (API, config file) wins over what is
- * learned from an MPD.
+ * learned from an MPD, which wins over what is learned from HLS playlists (docs/timing.md,
+ * "HLS timing").
  */
 import { errors, isLiveOriginError } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { type Mask, parseMask } from '../selection/masks.js'
 import type { StorageDriver } from '../storage/types.js'
 import { type ChannelConfig, mergeChannelConfig, parseChannelConfig } from '../timing/channel-config.js'
+import {
+  generaliseHlsRecord,
+  type HlsRecord,
+  nextHlsRecord,
+  type PlaylistLesson,
+  renditionOfPlaylist,
+} from '../timing/hls-learn.js'
 import { type LearnedChannel, learnChannelFromMpd } from '../timing/mpd.js'
 import { liveEdge } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatcher } from '../timing/template.js'
@@ -20,8 +28,10 @@ const MASKS = 'masks'
 interface ChannelRecord {
   /** Configuration given through the API (unvalidated input, validated on load). */
   explicit?: Record<string, unknown>
-  /** Fields learned from an MPD. */
-  learned?: Omit<LearnedChannel, 'warnings'>
+  /** Fields learned from an MPD, or from HLS playlists (`from: 'hls'`). */
+  learned?: Omit<LearnedChannel, 'warnings'> | HlsRecord
+  /** Variant playlist paths of the channel's multivariant HLS playlist (they name the renditions). */
+  hlsVariants?: string[]
   createdAt: number
   /** When the channel was ended (DELETE); its objects expire with the DVR window. */
   endedAt?: number
@@ -32,7 +42,7 @@ export interface Channel {
   /** Effective timing configuration; undefined for a channel without a template. */
   readonly config: ChannelConfig | undefined
   readonly matcher: PathMatcher | undefined
-  readonly source: 'api' | 'config' | 'mpd' | 'implicit'
+  readonly source: 'api' | 'config' | 'mpd' | 'hls' | 'implicit'
   readonly masks: readonly Mask[]
   readonly createdAt: number
   readonly endedAt: number | undefined
@@ -69,6 +79,8 @@ export class ChannelRegistry {
   /** Counts changes made by this process; `#changed` holds the count at each channel's last one. */
   #changes = 0
   readonly #changed = new Map<string, number>()
+  /** The stored record of each channel, as last loaded or written (HLS learning compares with it). */
+  readonly #records = new Map<string, ChannelRecord>()
 
   constructor(driver: StorageDriver, fileChannels: Record<string, unknown>, options: RegistryOptions = {}) {
     this.#driver = driver
@@ -107,7 +119,10 @@ export class ChannelRegistry {
       if (!seen.has(name) && !stale(name)) this.#set(name, { createdAt: Date.now() }, maskBy.get(name) ?? [])
     }
     for (const name of [...this.#channels.keys()]) {
-      if (!seen.has(name) && !this.#fromFile.has(name) && !stale(name)) this.#channels.delete(name)
+      if (!seen.has(name) && !this.#fromFile.has(name) && !stale(name)) {
+        this.#channels.delete(name)
+        this.#records.delete(name)
+      }
     }
   }
 
@@ -119,7 +134,10 @@ export class ChannelRegistry {
     ])
     if (record) this.#set(name, record, masks ?? [])
     else if (this.#fromFile.has(name)) this.#set(name, { createdAt: Date.now() }, masks ?? [])
-    else this.#channels.delete(name)
+    else {
+      this.#channels.delete(name)
+      this.#records.delete(name)
+    }
   }
 
   get(name: string): Channel | undefined {
@@ -240,6 +258,42 @@ export class ChannelRegistry {
     return true
   }
 
+  /**
+   * Learns from an HLS playlist a pipeline PUT (see `readPlaylist`), unless the channel has an
+   * explicit configuration or timing learned from an MPD: those win. Compares with the record
+   * in memory and writes only when the templates change, D or S change, or A(N) at the
+   * newest segment moves by more than the re-learning tolerance, so that the playlists of a
+   * live channel (one per rendition every D) do not re-write the channel each time.
+   * Returns whether the channel changed; a lesson without timing changes nothing.
+   */
+  async learnFromPlaylist(name: string, lesson: PlaylistLesson): Promise<boolean> {
+    if (this.#fromFile.has(name)) return false
+    const previous = this.#records.get(name) ??
+      (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? { createdAt: Date.now() }
+    if (previous.explicit) return false
+    if (previous.learned && !isHls(previous.learned)) return false
+    const before = previous.learned as HlsRecord | undefined
+    if (lesson.kind === 'multivariant') {
+      const sameVariants = JSON.stringify(previous.hlsVariants ?? []) === JSON.stringify(lesson.variants)
+      const learned = generaliseHlsRecord(before, lesson.variants)
+      if (sameVariants && !learned) return false
+      this.#checkRoom(name)
+      await this.#store(name, {
+        ...previous,
+        hlsVariants: [...lesson.variants],
+        ...(learned ? { learned } : {}),
+      })
+      return true
+    }
+    if ('skipped' in lesson.learned) return false
+    const rendition = renditionOfPlaylist(lesson.path, previous.hlsVariants ?? [])
+    const learned = nextHlsRecord(before, lesson.learned, rendition)
+    if (!learned) return false
+    this.#checkRoom(name)
+    await this.#store(name, { ...previous, learned })
+    return true
+  }
+
   /** Checks and learns timing from an MPD in one step; see {@link checkMpd}. */
   async learnFromMpd(name: string, xml: string, mpdPath: string): Promise<boolean> {
     const r = await this.checkMpd(
@@ -257,6 +311,7 @@ export class ChannelRegistry {
     await this.#driver.deleteRecord(CHANNELS, name)
     await this.#driver.deleteRecord(MASKS, name)
     this.#channels.delete(name)
+    this.#records.delete(name)
     this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
     return true
@@ -306,6 +361,7 @@ export class ChannelRegistry {
 
   async #store(name: string, record: ChannelRecord): Promise<void> {
     await this.#driver.putRecord(CHANNELS, name, record)
+    this.#records.set(name, record)
     const masks = this.#channels.get(name)?.masks ?? []
     this.#set(name, record, masks)
     this.#changed.set(name, ++this.#changes)
@@ -319,6 +375,8 @@ export class ChannelRegistry {
    */
   #set(name: string, stored: ChannelRecord, storedMasks: readonly Mask[]): void {
     const record: Partial<ChannelRecord> = typeof stored === 'object' && stored !== null ? stored : {}
+    if (record === stored) this.#records.set(name, stored)
+    else this.#records.delete(name)
     const problems: string[] = []
     let masks: readonly Mask[] = []
     try {
@@ -338,7 +396,9 @@ export class ChannelRegistry {
         source: record.explicit
           ? 'api'
           : record.learned
-            ? 'mpd'
+            ? isHls(record.learned)
+              ? 'hls'
+              : 'mpd'
             : this.#fromFile.has(name)
               ? 'config'
               : 'implicit',
@@ -371,7 +431,7 @@ export class ChannelRegistry {
       source = record.explicit ? 'api' : 'config'
     } else if (record.learned) {
       config = mergeChannelConfig(record.learned, undefined)
-      source = 'mpd'
+      source = isHls(record.learned) ? 'hls' : 'mpd'
     }
     this.#channels.set(name, {
       name,
@@ -383,6 +443,10 @@ export class ChannelRegistry {
       endedAt: record.endedAt,
     })
   }
+}
+
+function isHls(learned: object): learned is HlsRecord {
+  return (learned as { from?: unknown }).from === 'hls'
 }
 
 function describe(err: unknown): string {

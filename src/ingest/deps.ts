@@ -1,7 +1,8 @@
 /**
  * What the ingest listener uses of the process it runs in: the names below, nothing more.
  * Only `src/server/` builds one (from its composition, `src/server/context.ts`); what
- * happens after a commit (the bus, the cache tiers, metrics, learning from an MPD) is the
+ * happens after a commit (the bus, the cache tiers, metrics, learning from an MPD or an HLS
+ * playlist) is the
  * `commits` hook `src/server/commits.ts` makes.
  */
 import type { ChannelRegistry } from '../channels/registry.js'
@@ -13,6 +14,7 @@ import type { Metrics } from '../observability/metrics.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectKey, ObjectMeta } from '../storage/types.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
+import type { PlaylistLesson } from '../timing/hls-learn.js'
 import type { PathMatch } from '../timing/template.js'
 
 /** What an MPD upload taught of its channel's timing, checked before it committed. */
@@ -32,6 +34,8 @@ export interface Committed {
   /** Defects inspection found. */
   readonly originDefects: readonly Defect[]
   readonly mpd: MpdCheck | undefined
+  /** What an HLS playlist upload teaches its channel (undefined for other objects, and for channels with explicit configuration). */
+  readonly playlist?: PlaylistLesson | undefined
   /** The request's logger. */
   readonly log: Logger
 }

@@ -17,7 +17,8 @@ import type { Logger } from '../observability/log.js'
 import { mergeDefects, parseDefects, serializeDefects } from '../selection/defects.js'
 import { endedMarker } from '../selection/ended.js'
 import type { ObjectKey } from '../storage/types.js'
-import type { ChannelConfig } from '../timing/channel-config.js'
+import { type ChannelConfig, DEFAULT_DVR_WINDOW_MS } from '../timing/channel-config.js'
+import { type PlaylistLesson, readPlaylist } from '../timing/hls-learn.js'
 import { EXPIRY_MARGIN_MS, segmentExpiresAt } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import { checkDefectKinds } from './defect-labels.js'
@@ -27,8 +28,8 @@ import { MpdLearner } from './mpd-learner.js'
 import { UploadBudget } from './upload-budget.js'
 import { guardBody } from './upload-guard.js'
 
-/** Lifetime of objects of channels without a template (no DVR window is known). */
-const DEFAULT_RETENTION_MS = 4 * 3600_000
+/** Lifetime of objects of channels without a template (no DVR window is known): the default DVR window. */
+const DEFAULT_RETENTION_MS = DEFAULT_DVR_WINDOW_MS
 /** Idle limit for uploads to channels without a template. */
 const DEFAULT_IDLE_MS = 10_000
 /** Channels without a template still know manifests by their extension (an MPD teaches the template). */
@@ -145,6 +146,10 @@ export function createUploads(ctx: IngestDeps): Uploads {
         channel.source !== 'api' &&
         channel.source !== 'config'
       let mpd: MpdCheck | undefined
+      // Every HLS playlist is read before it commits (one the origin cannot read is refused,
+      // BAD_PLAYLIST); channels without explicit configuration learn their timing from it.
+      const hls = match.kind === 'manifest' && match.format === 'hls'
+      let playlist: PlaylistLesson | undefined
       const idleMs = cfg.ingestIdleMs ?? (template ? 2 * template.segmentDurationMs : DEFAULT_IDLE_MS)
 
       let refusal: LiveOriginError | undefined
@@ -176,6 +181,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
             // Parsed off the event loop: a large MPD must not hold up other pipelines' uploads.
             if (learns && text !== undefined)
               mpd = await ctx.channels.checkMpd(channelName, mpds.learn(text, path))
+            if (hls && text !== undefined) playlist = readPlaylist(text, path, ctx.now())
             if (inspector && template && match.kind === 'media') {
               init ??= await inits.get(channelName, template, match.rendition, pipelineId)
               originDefects = inspectSegment(inspector.finish(), init, {
@@ -217,6 +223,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
         packagerDefects,
         originDefects,
         mpd,
+        playlist: channel.source === 'api' || channel.source === 'config' ? undefined : playlist,
         log,
       })
 

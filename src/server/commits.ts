@@ -1,7 +1,7 @@
 /**
  * What a commit or a removal on this process sets off, besides storage: the write-through to
  * the cache tiers, the bus event (held requests, other processes), the defect and late
- * segment counts, and learning a channel's timing from an MPD. The ingest pipeline awaits
+ * segment counts, and learning a channel's timing from an MPD or an HLS playlist. The ingest pipeline awaits
  * these before its 2xx (`IngestDeps.commits`).
  */
 import type { ChannelRegistry } from '../channels/registry.js'
@@ -17,7 +17,7 @@ export interface CommitDeps {
   readonly reader: Pick<ObjectReader, 'written' | 'removed'>
   readonly bus: Pick<Bus, 'publish'>
   readonly metrics: Pick<Metrics, 'defects' | 'lateSegments'>
-  readonly channels: Pick<ChannelRegistry, 'learn'>
+  readonly channels: Pick<ChannelRegistry, 'learn' | 'learnFromPlaylist'>
 }
 
 export function commitReactions(deps: CommitDeps): CommitHooks {
@@ -53,6 +53,26 @@ export function commitReactions(deps: CommitDeps): CommitHooks {
             log.warn(
               { err: (err as Error).message, channel: meta.channel },
               'could not learn timing from MPD',
+            ),
+          )
+      }
+      const lesson = c.playlist
+      if (lesson?.kind === 'media' && 'skipped' in lesson.learned) {
+        log.info(
+          { why: lesson.learned.skipped, channel: meta.channel },
+          'no timing learned from HLS playlist',
+        )
+      } else if (lesson) {
+        await deps.channels
+          .learnFromPlaylist(meta.channel, lesson)
+          .then((changed) => {
+            if (changed)
+              log.info({ channel: meta.channel, path: meta.path }, 'channel timing learned from HLS playlist')
+          })
+          .catch((err) =>
+            log.warn(
+              { err: (err as Error).message, channel: meta.channel },
+              'could not learn timing from HLS playlist',
             ),
           )
       }

@@ -6,6 +6,7 @@
  */
 
 import { errors } from '../errors.js'
+import { parseIsoDateTime } from './iso8601.js'
 
 /** One `EXT-X-PART`. */
 export interface HlsPart {
@@ -21,6 +22,8 @@ export interface HlsSegment {
   readonly uri: string
   readonly durationMs: number
   readonly parts: readonly HlsPart[]
+  /** `EXT-X-PROGRAM-DATE-TIME` given for this segment (epoch ms), when the playlist tags it. */
+  readonly programDateTimeMs?: number
 }
 
 /** `EXT-X-SERVER-CONTROL` attributes. */
@@ -48,6 +51,10 @@ export interface MediaPlaylist {
   readonly endList: boolean
   /** MSN of the last complete segment (`mediaSequence − 1` when none is listed). */
   readonly lastMsn: number
+  /** `EXT-X-MAP:URI` (the init segment), as written, when present. */
+  readonly map?: string
+  /** `EXT-X-PLAYLIST-TYPE` (`EVENT`, `VOD`), when present. */
+  readonly playlistType?: string
 }
 
 /** A blocking playlist reload request. */
@@ -118,6 +125,9 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
   const segments: HlsSegment[] = []
   let parts: HlsPart[] = []
   let pendingDurationMs: number | undefined
+  let pendingPdt: number | undefined
+  let map: string | undefined
+  let playlistType: string | undefined
 
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim()
@@ -129,9 +139,11 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
         uri: line,
         durationMs: pendingDurationMs,
         parts,
+        ...(pendingPdt === undefined ? {} : { programDateTimeMs: pendingPdt }),
       })
       parts = []
       pendingDurationMs = undefined
+      pendingPdt = undefined
       continue
     }
     const colon = line.indexOf(':')
@@ -181,6 +193,19 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       case '#EXT-X-ENDLIST':
         endList = true
         break
+      case '#EXT-X-PROGRAM-DATE-TIME': {
+        const ms = parseIsoDateTime(value)
+        if (ms === undefined)
+          throw errors.badRequest(`EXT-X-PROGRAM-DATE-TIME:${value} is not an ISO-8601 date-time`)
+        pendingPdt = ms
+        break
+      }
+      case '#EXT-X-MAP':
+        map = attributes(value).get('URI')
+        break
+      case '#EXT-X-PLAYLIST-TYPE':
+        playlistType = value
+        break
       case '#EXT-X-STREAM-INF':
         throw errors.badRequest('a multivariant playlist has no media sequence to block on')
     }
@@ -196,6 +221,8 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
     serverControl,
     endList,
     lastMsn: mediaSequence + skipped + segments.length - 1,
+    ...(map === undefined ? {} : { map }),
+    ...(playlistType === undefined ? {} : { playlistType }),
   }
 }
 

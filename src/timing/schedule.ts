@@ -4,14 +4,19 @@
  * storage). Every function takes the time as epoch ms; none reads a clock.
  */
 
-import type { ChannelConfig } from './channel-config.js'
+import { type ChannelConfig, DEFAULT_DVR_WINDOW_MS } from './channel-config.js'
 
 /** Longest TTL of a "not yet" 404, so that a far-future request is not cached for days. */
 export const MAX_TOO_EARLY_TTL_MS = 3_600_000
 /** TTL of the 404 for a channel the origin does not know (docs/protocol.md#delivery). */
 export const UNKNOWN_CHANNEL_TTL_MS = 5_000
-/** TTL of init segments and of manifests that do not exist (docs/protocol.md#delivery). */
+/** TTL of manifests without a template, and of manifests and init segments that do not exist (docs/delivery.md#lifetimes). */
 export const SHORT_TTL_MS = 1_000
+/**
+ * TTL of a stored object that is written once (anything but a manifest) on a channel without
+ * a template: no DVR window is known, so the default one (4 h), as long as such objects are kept.
+ */
+export const WRITE_ONCE_TTL_MS = DEFAULT_DVR_WINDOW_MS
 /** How long a stored segment outlives its DVR window: clock skew between nodes, in-flight reads. */
 export const EXPIRY_MARGIN_MS = 60_000
 /** Default number of segments behind the live edge that still count as "live edge" (docs/overload.md). */
@@ -151,11 +156,12 @@ export function servedTtlMs(
 }
 
 /**
- * TTL of an object that is neither a segment nor a manifest (captions, keys, …): D, or
- * `SHORT_TTL_MS` for a channel without a template.
+ * TTL of a stored object that is neither a media segment nor a manifest (captions, keys, …,
+ * and everything but manifests on a channel without a template): objects are written once,
+ * so the DVR window, or `WRITE_ONCE_TTL_MS` (4 h) for a channel without a template.
  */
-export function otherObjectTtlMs(cfg: Pick<ChannelConfig, 'segmentDurationMs'> | undefined): number {
-  return cfg ? cfg.segmentDurationMs : SHORT_TTL_MS
+export function otherObjectTtlMs(cfg: Pick<ChannelConfig, 'dvrWindowMs'> | undefined): number {
+  return cfg ? cfg.dvrWindowMs : WRITE_ONCE_TTL_MS
 }
 
 /** What to answer a GET/HEAD of an init segment. */
@@ -165,12 +171,13 @@ export type InitDecision =
   | { readonly action: 'hold'; readonly untilMs: number }
 
 /**
- * The answer for an init segment at time t (docs/protocol.md#delivery: 200 or 404 with TTL 1 s, held like
- * segment S). Held while A(S) − H ≤ t < A(S) + R and none is stored; otherwise 404 with a
- * 1 s TTL, never 410: a restarting packager may still PUT it.
+ * The answer for an init segment at time t (docs/delivery.md#lifetimes: 200 with the DVR
+ * window as TTL, or 404 with 1 s, held like segment S). Held while A(S) − H ≤ t < A(S) + R and
+ * none is stored; otherwise 404 with a 1 s TTL, never 410: a restarting packager may still
+ * PUT it.
  */
 export function initDecision(cfg: Timing, t: number, hasCandidate: boolean): InitDecision {
-  if (hasCandidate) return { action: 'serve', ttlMs: SHORT_TTL_MS }
+  if (hasCandidate) return { action: 'serve', ttlMs: cfg.dvrWindowMs }
   const a = availabilityAt(cfg, cfg.startNumber)
   const until = a + cfg.lateAllowanceMs
   if (t >= a - cfg.holdWindowMs && t < until) return { action: 'hold', untilMs: until }

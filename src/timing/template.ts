@@ -135,7 +135,8 @@ export function compileTemplate(template: string): CompiledTemplate {
   let hasNumber = false
   let numberWidth = 0
   let representationFirst = false
-  for (const p of parts) {
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!
     switch (p.kind) {
       case 'literal':
         source += escapeRegExp(p.text)
@@ -144,8 +145,9 @@ export function compileTemplate(template: string): CompiledTemplate {
         if (hasRepresentation) throw new TypeError(`$RepresentationID$ appears more than once in ${template}`)
         hasRepresentation = true
         if (!hasNumber) representationFirst = true
-        // A rendition id never spans path segments; greedy, so the number binds to the last digits.
-        source += '([^/]+)'
+        // A rendition id never spans path segments; greedy, so the number binds to the last
+        // digits. Right before $Number$ it cannot end in a digit (`video12` is video, 12).
+        source += parts[i + 1]?.kind === 'number' ? '([^/]*[^/0-9])' : '([^/]+)'
         break
       case 'number':
         if (hasNumber) throw new TypeError(`$Number$ appears more than once in ${template}`)
