@@ -53,15 +53,16 @@ function folderOf(path: string): string {
   return slash === -1 ? '' : path.slice(0, slash + 1)
 }
 
-const RESOLVE_BASE = 'http://origin.invalid/'
+const RESOLVE_BASE = 'http://origin.invalid/channel/'
 
 /** A URI relative to the playlist, as a path inside the channel; undefined for one that leaves it. */
 function resolveUri(folder: string, uri: string): string | undefined {
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri) || uri.startsWith('/') || uri.includes('?') || uri.includes('#'))
     return undefined
+  // Resolved under a stand-in channel folder, so that a `..` leaving the channel shows.
   const resolved = new URL(uri, RESOLVE_BASE + folder)
-  if (resolved.host !== 'origin.invalid') return undefined
-  return decodeURIComponent(resolved.pathname.slice(1))
+  if (resolved.host !== 'origin.invalid' || !resolved.pathname.startsWith('/channel/')) return undefined
+  return decodeURIComponent(resolved.pathname.slice('/channel/'.length))
 }
 
 /** Whether the text is a multivariant playlist (variants or renditions, no media segments). */

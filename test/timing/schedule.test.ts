@@ -13,11 +13,13 @@ import {
   liveEdge,
   MAX_TOO_EARLY_TTL_MS,
   manifestTtlMs,
+  otherObjectTtlMs,
   SHORT_TTL_MS,
   segmentDecision,
   segmentExpiresAt,
   selectionDeadline,
   UNKNOWN_CHANNEL_TTL_MS,
+  WRITE_ONCE_TTL_MS,
 } from '../../src/timing/schedule.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
@@ -252,8 +254,15 @@ describe('segmentDecision: every row of the media segment table', () => {
 describe('init segments and manifests', () => {
   const AS = availabilityAt(cfg, S)
 
-  it('init: served with a 1 s TTL when stored', () => {
-    assert.deepEqual(initDecision(cfg, AS + 99 * D, true), { action: 'serve', ttlMs: SHORT_TTL_MS })
+  it('init: served with the DVR window as TTL when stored (written once)', () => {
+    assert.deepEqual(initDecision(cfg, AS + 99 * D, true), { action: 'serve', ttlMs: cfg.dvrWindowMs })
+  })
+
+  it('other objects: the DVR window, 4 h on a channel without a template; only manifests are short', () => {
+    assert.equal(otherObjectTtlMs(cfg), cfg.dvrWindowMs)
+    assert.equal(otherObjectTtlMs(undefined), WRITE_ONCE_TTL_MS)
+    assert.equal(WRITE_ONCE_TTL_MS, 4 * 3_600_000)
+    assert.equal(manifestTtlMs(undefined, 'hls'), SHORT_TTL_MS)
   })
 
   it('init: held like segment S, 404 with 1 s outside that window (never 410)', () => {
