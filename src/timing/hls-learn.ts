@@ -132,15 +132,26 @@ function segmentDuration(segments: readonly HlsSegment[]): number {
 /**
  * The media template that names every listed segment: a run of digits in the path that is the
  * segment's media sequence number plus one constant offset (0 for ffmpeg), zero-padded or not,
- * the rest of the path equal. The last such run wins (`v1/seg-12.ts` → `v1/seg-$Number$.ts`).
+ * the rest of the path equal. The last run equal to the number wins (`v1/seg-12.ts` →
+ * `v1/seg-$Number$.ts`), then the last with a constant offset.
  */
 function numberedTemplate(
   paths: readonly string[],
   msns: readonly number[],
 ): { media: string; offset: number } | undefined {
   const first = paths[0]!
-  const runs = [...first.matchAll(/\d+/g)].reverse()
-  for (const run of runs) {
+  // Last run first, but never one in the file extension (the 4 of `.m4s`) before the others.
+  const dot = first.lastIndexOf('.')
+  const all = [...first.matchAll(/\d+/g)].reverse()
+  const runs = [
+    ...all.filter((r) => dot === -1 || r.index < dot),
+    ...all.filter((r) => dot !== -1 && r.index > dot),
+  ]
+  // A run equal to the media sequence number first; an offset only when more than one
+  // segment shows it (`index0.m4s` alone is number 0, not 4 in `.m4s`).
+  const exact = runs.filter((r) => Number(r[0]) === msns[0])
+  const candidates = paths.length > 1 ? [...exact, ...runs.filter((r) => !exact.includes(r))] : exact
+  for (const run of candidates) {
     const digits = run[0]
     const start = run.index
     const value = Number(digits)

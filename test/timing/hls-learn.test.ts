@@ -172,6 +172,9 @@ describe('numbering and templates', () => {
     assert.equal(off.media, 'v1/seg-$Number$.ts')
     assert.equal(off.startNumber, 11)
     assert.equal(media(playlist(['../x/1080p/7_10.m4s'], 10), 'a/b.m3u8').media, 'x/1080p/7_$Number$.m4s')
+    assert.equal(media(playlist(['index0.m4s'], 0), 'a.m3u8').media, 'index$Number$.m4s')
+    assert.equal(media(playlist(['index4.m4s'], 4), 'a.m3u8').media, 'index$Number$.m4s')
+    assert.match(skippedWhy(playlist(['index7.m4s'], 0)), /do not carry/)
   })
 
   it('D is the median EXTINF, a near-round value taken as round', () => {
