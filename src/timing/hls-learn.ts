@@ -62,7 +62,11 @@ function resolveUri(folder: string, uri: string): string | undefined {
   // Resolved under a stand-in channel folder, so that a `..` leaving the channel shows.
   const resolved = new URL(uri, RESOLVE_BASE + folder)
   if (resolved.host !== 'origin.invalid' || !resolved.pathname.startsWith('/channel/')) return undefined
-  return decodeURIComponent(resolved.pathname.slice('/channel/'.length))
+  try {
+    return decodeURIComponent(resolved.pathname.slice('/channel/'.length))
+  } catch {
+    return undefined // a malformed percent-escape names no path
+  }
 }
 
 /** Whether the text is a multivariant playlist (variants or renditions, no media segments). */

@@ -202,7 +202,7 @@ describe('the media segment table through HTTP, injected clock', () => {
 })
 
 describe('init segments and manifests through HTTP, injected clock', () => {
-  it('init: 404 (1 s) before A(S) − H; held inside the window and released by the PUT; 200 with 1 s', async () => {
+  it('init: 404 (1 s) before A(S) − H; held inside the window and released by the PUT; 200 with the DVR window', async () => {
     clock.set(A(S) - H - 1)
     const early = await get(origin, '/ch/a/init.mp4')
     assert.equal(early.status, 404)
@@ -217,7 +217,7 @@ describe('init segments and manifests through HTTP, injected clock', () => {
     const r = await pending
     assert.equal(r.status, 200)
     assert.ok(r.body.equals(body))
-    assertTtl(r, 1000)
+    assertTtl(r, DVR)
     assert.equal(r.headers['cmsd-dynamic'], '"liveorigin";ht=75')
   })
 
@@ -233,7 +233,7 @@ describe('init segments and manifests through HTTP, injected clock', () => {
   it('manifests: MPD lifetime = manifestTtlMs, HLS playlist = D/2, missing = 404 with 1 s', async () => {
     clock.set(A(100))
     assert.equal((await put(origin, '/ch/manifest.mpd', '<MPD/>')).status, 201)
-    assert.equal((await put(origin, '/ch/v/playlist.m3u8', '#EXTM3U\n')).status, 201)
+    assert.equal((await put(origin, '/ch/v/playlist.m3u8', '#EXTM3U\n#EXT-X-TARGETDURATION:2\n')).status, 201)
     const mpd = await get(origin, '/ch/manifest.mpd')
     assert.equal(mpd.status, 200)
     assertTtl(mpd, 1500)

@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { mergeChannelConfig, validateChannelConfigInput } from '../../src/timing/channel-config.js'
 import { parseMediaPlaylist } from '../../src/timing/hls.js'
+import { nextHlsRecord, readPlaylist } from '../../src/timing/hls-learn.js'
 import { learnChannelFromMpd } from '../../src/timing/mpd.js'
 import { compilePathMatcher, renderInitPath, renderMediaPath } from '../../src/timing/template.js'
 import { bounded, params } from './helpers.js'
@@ -279,6 +280,48 @@ describe('fuzz: HLS media playlists', () => {
           const text = lines.join(eol)
           const { value } = bounded('parseMediaPlaylist', () => parseMediaPlaylist(text))
           if (value) assert.ok(Number.isFinite(value.targetDurationMs))
+        },
+      ),
+      params(2000),
+    )
+  })
+
+  it('a damaged ffmpeg playlist teaches a valid channel, nothing, or is refused with a catalogued 400', () => {
+    const FFMPEG = readFileSync(new URL('../fixtures/hls/fmp4-pdt/index.m3u8', import.meta.url), 'utf8')
+    const uriLine = fc.constantFrom(
+      'index7.m4s',
+      'index007.m4s',
+      '../x5.m4s',
+      'a/b9.ts',
+      'http://h/1.ts',
+      'seg$1.ts',
+    )
+    const pdt = fc.constantFrom(
+      '#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00Z',
+      '#EXT-X-PROGRAM-DATE-TIME:9999-12-31T23:59:59.999+0000',
+      '#EXT-X-MAP:URI="../../i.mp4"',
+      '#EXTINF:3600.5,',
+    )
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.oneof(hlsLine, uriLine, pdt, fc.constant(null))), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (edits) => {
+          const lines = FFMPEG.split('\n')
+          for (const [at, line] of edits) {
+            const i = at % (lines.length + 1)
+            if (line === null) lines.splice(i, 1)
+            else lines.splice(i, 0, line)
+          }
+          const { value } = bounded('readPlaylist', () =>
+            readPlaylist(lines.join('\n'), 'live/index.m3u8', 1.8e12),
+          )
+          if (value?.kind === 'media' && !('skipped' in value.learned)) {
+            const rec = nextHlsRecord(undefined, value.learned, undefined)!
+            mergeChannelConfig(rec, undefined)
+          }
         },
       ),
       params(2000),
