@@ -111,6 +111,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       'Cache tier operations, by tier, operation and result (hit, miss, ok, error).',
       ['tier', 'op', 'result'] as const,
     ),
+    cacheErrors: counter(
+      'liveorigin_cache_errors_total',
+      'Failed operations of the memcached tier (timeouts, refused or broken connections), by zone and operation. A failed get reads the next zone, then storage; requests never see the failure.',
+      ['zone', 'op'] as const,
+    ),
     objectReads: counter(
       'liveorigin_object_reads_total',
       'Object fetches from storage after single flight (one per object however many requests wait).',

@@ -87,7 +87,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
   // Last, so that whatever fails below reaches the listeners as one kind of answer.
   driver = withStorageErrors(driver)
 
-  let shared = await openSharedCache(config.cache)
+  let shared = await openSharedCache(config.cache, (e) => metrics.cacheErrors.inc({ zone: e.zone, op: e.op }))
   if (shared) {
     shared = instrumentCache(shared, (e) =>
       metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }),

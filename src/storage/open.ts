@@ -5,7 +5,7 @@
  * opens from them. Adding a driver: its module, and one line in `storageDrivers`.
  */
 import { z } from 'zod'
-import { memcachedSettings } from '../cache/memcached-options.js'
+import { type MemcachedErrorEvent, memcachedSettings } from '../cache/memcached-options.js'
 import type { CacheStore } from '../cache/types.js'
 import { cassandraSettings } from './cassandra-options.js'
 import { createEmbeddedDriver } from './embedded.js'
@@ -89,10 +89,13 @@ export const cacheTierSettings = {
 }
 
 /** Opens the shared cache tier, when one is configured. */
-export async function openSharedCache(cache: {
-  memcached?: z.output<typeof memcachedSettings> | undefined
-}): Promise<CacheStore | undefined> {
+export async function openSharedCache(
+  cache: {
+    memcached?: z.output<typeof memcachedSettings> | undefined
+  },
+  onError?: (event: MemcachedErrorEvent) => void,
+): Promise<CacheStore | undefined> {
   if (cache.memcached === undefined) return undefined
   const { createMemcachedCache } = await import('../cache/memcached.js')
-  return createMemcachedCache(cache.memcached)
+  return createMemcachedCache(onError ? { ...cache.memcached, onError } : cache.memcached)
 }

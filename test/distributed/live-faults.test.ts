@@ -558,6 +558,11 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     note(t, `read back ${checked} acknowledged copies through A and B: ${problems.length} problems`)
     assert.deepEqual({ failed: stream.failures.slice(failedBefore), problems }, { failed: [], problems: [] })
     assert.ok(phase.puts > 15 && phase.gets > 80, summary(phase))
+    // The dead zone's failures are invisible to requests but not to the operator.
+    assert.ok(
+      down1.memcachedGetErrors > down0.memcachedGetErrors,
+      `liveorigin_cache_errors_total{op="get"} on node A while its zone was dead: ${down1.memcachedGetErrors - down0.memcachedGetErrors}`,
+    )
   })
 
   it('SIGKILL of origin node B mid-stream: node A serves every segment either node acknowledged', {
@@ -598,10 +603,11 @@ describe('measured through origin nodes on the ring', skip, () => {
     assert.equal(m.put.failed, 0, 'PUTs that failed')
     assert.equal(m.storm.ok, m.storm.requests, 'storm answers that were not 200 with the whole body')
     // Written through on the writer node, so the fresh node reads nothing from Cassandra (one
-    // read per segment without the write-through); a memcached timeout may cost one read.
+    // read per segment without the write-through); a memcached get that failed (a timeout on a
+    // busy machine) may cost one read, and is counted.
     assert.ok(
-      m.storm.list + m.storm.getChunk <= 1,
-      `Cassandra reads during the storm: ${m.storm.list + m.storm.getChunk}`,
+      m.storm.list + m.storm.getChunk <= m.storm.memcachedGetErrors,
+      `Cassandra reads during the storm: ${m.storm.list + m.storm.getChunk}, failed memcached gets ${m.storm.memcachedGetErrors}`,
     )
     assert.equal(m.cacheTier.run.non2xx3xx + m.cacheTier.run.errors, 0, 'cache-tier GETs that failed')
     assert.ok(

@@ -163,6 +163,8 @@ export interface NodeCounters {
   memoryMiss: number
   memcachedHit: number
   memcachedMiss: number
+  /** memcached gets that failed (timed out, refused) in some zone: each may cost a storage read. */
+  memcachedGetErrors: number
 }
 
 export async function nodeCounters(node: OriginNode): Promise<NodeCounters> {
@@ -179,6 +181,7 @@ export async function nodeCounters(node: OriginNode): Promise<NodeCounters> {
     // Cache tiers other than memory report a found value as `ok` (instrumentCache).
     memcachedHit: cache('memcached', 'ok'),
     memcachedMiss: cache('memcached', 'miss'),
+    memcachedGetErrors: metricValue(text, 'liveorigin_cache_errors_total', { op: 'get' }),
   }
 }
 
@@ -213,6 +216,8 @@ export interface Measurements {
     list: number
     getChunk: number
     memcachedHits: number
+    /** memcached gets that failed on the fresh node during the storm. */
+    memcachedGetErrors: number
   }
   /** 2 MB GETs rotating over more segments than the node's memory cache holds. */
   cacheTier: { run: WrkSummary; segments: number; counters: NodeCounters }
@@ -374,6 +379,7 @@ end
         list: storm.list,
         getChunk: storm.getChunk,
         memcachedHits: storm.memcachedHit,
+        memcachedGetErrors: storm.memcachedGetErrors,
       },
       cacheTier: { run: cacheRun, segments: ROTATION, counters: cacheCounters },
       memoryTier: { run: memoryRun, counters: memoryCounters },
@@ -396,7 +402,7 @@ export function formatMeasurements(m: Measurements): string[] {
       `p50 ${m.put.p50.toFixed(1)} ms, p90 ${m.put.p90.toFixed(1)} ms, p99 ${m.put.p99.toFixed(1)} ms, max ${m.put.max.toFixed(1)} ms`,
     `storm of ${m.storm.requests} GETs over ${m.storm.segments} segments of ${m.storm.segmentBytes} bytes on a fresh node ` +
       `(${m.storm.ok} ok, ${m.storm.seconds.toFixed(1)} s): Cassandra list ${m.storm.list}, getChunk ${m.storm.getChunk} ` +
-      `(${((m.storm.list + m.storm.getChunk) / m.storm.segments).toFixed(2)} reads per segment), memcached hits ${m.storm.memcachedHits}`,
+      `(${((m.storm.list + m.storm.getChunk) / m.storm.segments).toFixed(2)} reads per segment), memcached hits ${m.storm.memcachedHits}, failed memcached gets ${m.storm.memcachedGetErrors}`,
     tier(
       `GET 2 MB from the memcached tier (${m.cacheTier.segments} segments rotating, 8 MiB memory cache)`,
       m.cacheTier.run,
