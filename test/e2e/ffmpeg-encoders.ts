@@ -247,14 +247,20 @@ export async function assertSameTfdt(c: RedundantChannel, common: readonly numbe
   return compared
 }
 
-/** How many segments numbered past `lastEast + 1` a page was served, per `Segment-Pipeline`. */
+/**
+ * The segments numbered past `lastEast + 1` a page was served: how many per
+ * `Segment-Pipeline`, and of which renditions.
+ */
 export function servedAfter(responses: ReadonlyArray<{ url: string; pipeline: string }>, lastEast: number) {
   const served = new Map<string, number>()
+  const renditions = new Set<string>()
   for (const r of responses) {
-    const n = Number(/_(\d+)\.m4s$/.exec(r.url)?.[1])
-    if (n > lastEast + 1) served.set(r.pipeline, (served.get(r.pipeline) ?? 0) + 1)
+    const m = /\/(\w+)_(\d+)\.m4s$/.exec(r.url)
+    if (!m || Number(m[2]) <= lastEast + 1) continue
+    served.set(r.pipeline, (served.get(r.pipeline) ?? 0) + 1)
+    renditions.add(m[1]!)
   }
-  return served
+  return { served, renditions }
 }
 
 /** What a player did through the kill of the east encoder. */
@@ -267,6 +273,8 @@ export interface KillRun {
   readonly responses: PageResponse[]
   /** Segments numbered past `lastEast + 1` served to the page, per pipeline. */
   readonly served: Map<string, number>
+  /** The renditions of those segments. */
+  readonly renditions: Set<string>
 }
 
 /**
@@ -300,7 +308,7 @@ export async function playThroughKill(
     common,
     summary: summarize(log, until, c.ast),
     responses,
-    served: servedAfter(responses, lastEast),
+    ...servedAfter(responses, lastEast),
   }
 }
 
@@ -323,7 +331,7 @@ export function describeKillRun(player: string, c: RedundantChannel, r: KillRun,
     `east first segment ${c.eastFirst.number}, west ${c.westFirst.number} (started ${c.westFirst.at - c.eastFirst.at} ms later); east killed after segment ${r.lastEast}`,
     `tfdt compared on ${compared} copies (segments ${r.common[0]}–${r.common.at(-1)}, video and audio): all equal`,
     `${player}: playing ${s.startupMs} ms after load; currentTime ${s.firstCurrentTime.toFixed(1)} → ${s.lastCurrentTime.toFixed(1)} s (played ${(s.lastCurrentTime - s.firstCurrentTime).toFixed(1)} s); stalls ${s.stalls.length}${stallMs.length ? ` (${stallMs.join(', ')} ms, max ${Math.max(...stallMs)} ms)` : ''}; waiting→playing ${s.waits.length}; errors ${s.errors.length} (${s.fatalErrors.length} fatal)${s.errors.length ? `: ${[...new Set(s.errors.map((e) => `${e.fatal ? 'fatal ' : ''}${e.message}`))].join(' | ')}` : ''}`,
-    `segments after east's last, served by pipeline: ${[...r.served].map(([k, v]) => `${k || '?'} ${v}`).join(', ')}`,
+    `segments after east's last, served by pipeline: ${[...r.served].map(([k, v]) => `${k || '?'} ${v}`).join(', ')} (${[...r.renditions].sort().join(' and ')})`,
     `answers from the origin: ${answerCounts(r.responses)}`,
     loadAverage(),
   ].join('\n')
@@ -331,7 +339,8 @@ export function describeKillRun(player: string, c: RedundantChannel, r: KillRun,
 
 /**
  * The player played before the kill, 45 s and more in all, with no fatal error and no stall
- * longer than one segment, and every segment after east's last came from west.
+ * longer than one segment, and every segment after east's last came from west, video and
+ * audio (a player that played one of them alone would advance its clock all the same).
  */
 export function assertPlayedThrough(r: KillRun): void {
   const s = r.summary
@@ -346,4 +355,5 @@ export function assertPlayedThrough(r: KillRun): void {
     `stalls: ${JSON.stringify(s.stalls)}`,
   )
   assert.ok((r.served.get('west') ?? 0) > 0 && r.served.size === 1, JSON.stringify([...r.served]))
+  assert.deepEqual([...r.renditions].sort(), ['audio', 'video'], 'renditions played after the kill')
 }
