@@ -13,24 +13,18 @@
  * About 2 min. The measured numbers are printed.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import type { Browser } from 'playwright-core'
+import { describe, it } from 'node:test'
 import { startOrigin } from '../helpers/origin.js'
 import {
   assertPlayedThrough,
   assertSameTfdt,
   describeKillRun,
+  encoderSuite,
   playThroughKill,
   run,
   SOURCE,
-  type Started,
   startRedundantChannel,
-  stopAll,
 } from './ffmpeg-encoders.js'
-import { launchChromium, startPageServer } from './player-pages.js'
 
 describe('ffmpeg DASH with no custom header, open mode', () => {
   it('stores every segment, init segment and MPD as pipeline default', { timeout: 120_000 }, async () => {
@@ -78,28 +72,14 @@ describe('ffmpeg DASH with no custom header, open mode', () => {
 })
 
 describe('two epoch-locked ffmpeg encoders with Basic identity, one killed, dash.js playing', () => {
-  let browser: Browser | undefined
-  let pages: Awaited<ReturnType<typeof startPageServer>> | undefined
-  let dir: string
-  const started: Started = { encoders: [] }
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'liveorigin-ffmpeg-'))
-    pages = await startPageServer()
-    browser = await launchChromium()
-  })
-  after(async () => {
-    await stopAll(started)
-    await browser?.close()
-    await pages?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const suite = encoderSuite('ffmpeg')
 
   it('same tfdt for each segment number on both pipelines; dash.js plays ≥ 45 s through the kill', {
     timeout: 240_000,
   }, async () => {
-    const c = await startRedundantChannel(dir, 'redundant', started)
+    const c = await startRedundantChannel(suite.dir, 'redundant', suite.started)
     const mpd = `${c.origin.delivery}/${c.channel}/manifest.mpd`
-    const r = await playThroughKill(c, browser!, pages!.url, 'dashjs', mpd)
+    const r = await playThroughKill(c, suite.browser, suite.pages, 'dashjs', mpd)
     // Each pipeline's copies, read back through delivery with the other pipeline masked.
     const compared = await assertSameTfdt(c, r.common)
     console.log(describeKillRun('dash.js', c, r, compared))

@@ -7,16 +7,20 @@
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { loadavg } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { type CliOrigin, startCli } from '../helpers/cli.js'
 import {
+  launchChromium,
   openPlayer,
   type PageResponse,
   type PlaybackSummary,
   type PlayerName,
   readLog,
+  startPageServer,
   summarize,
 } from './player-pages.js'
 
@@ -105,6 +109,43 @@ export interface FirstSegment {
 export interface Started {
   origin?: CliOrigin
   readonly encoders: Proc[]
+}
+
+/** What a suite's hooks set up: a scratch folder, the players' page server, Chromium. */
+export interface Suite {
+  readonly started: Started
+  readonly dir: string
+  readonly browser: Browser
+  /** The page server's base URL. */
+  readonly pages: string
+}
+
+/**
+ * Registers the `before`/`after` hooks of a suite that runs encoders and a player: a scratch
+ * folder, the page server and Chromium before; after, every process the suite started
+ * stopped and all of it removed. Read the returned object inside the tests.
+ */
+export function encoderSuite(name: string): Suite {
+  const suite = { started: { encoders: [] } as Started } as {
+    started: Started
+    dir: string
+    browser: Browser
+    pages: string
+  }
+  let pageServer: Awaited<ReturnType<typeof startPageServer>> | undefined
+  before(async () => {
+    suite.dir = mkdtempSync(join(tmpdir(), `liveorigin-${name}-`))
+    pageServer = await startPageServer()
+    suite.pages = pageServer.url
+    suite.browser = await launchChromium()
+  })
+  after(async () => {
+    await stopAll(suite.started)
+    await suite.browser?.close()
+    await pageServer?.close()
+    if (suite.dir) rmSync(suite.dir, { recursive: true, force: true })
+  })
+  return suite
 }
 
 /** A running `liveorigin serve` with a channel pushed by two encoders. */

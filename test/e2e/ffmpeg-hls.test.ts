@@ -11,45 +11,25 @@
  * About 1½ min. The measured numbers are printed.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import type { Browser } from 'playwright-core'
+import { describe, it } from 'node:test'
 import {
   assertPlayedThrough,
   assertSameTfdt,
   describeKillRun,
+  encoderSuite,
   playThroughKill,
-  type Started,
   startRedundantChannel,
-  stopAll,
 } from './ffmpeg-encoders.js'
-import { launchChromium, startPageServer } from './player-pages.js'
 
 describe('two epoch-locked ffmpeg HLS encoders with Basic identity, one killed, hls.js playing', () => {
-  let browser: Browser | undefined
-  let pages: Awaited<ReturnType<typeof startPageServer>> | undefined
-  let dir: string
-  const started: Started = { encoders: [] }
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'liveorigin-ffmpeg-hls-'))
-    pages = await startPageServer()
-    browser = await launchChromium()
-  })
-  after(async () => {
-    await stopAll(started)
-    await browser?.close()
-    await pages?.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const suite = encoderSuite('ffmpeg-hls')
 
   it('same tfdt for each segment number on both pipelines; hls.js plays ≥ 45 s through the kill', {
     timeout: 240_000,
   }, async () => {
-    const c = await startRedundantChannel(dir, 'redundant-hls', started)
+    const c = await startRedundantChannel(suite.dir, 'redundant-hls', suite.started)
     const master = `${c.origin.delivery}/${c.channel}/master.m3u8`
-    const r = await playThroughKill(c, browser!, pages!.url, 'hlsjs', master)
+    const r = await playThroughKill(c, suite.browser, suite.pages, 'hlsjs', master)
     const compared = await assertSameTfdt(c, r.common)
     // The media playlists hls.js reloaded after the kill came from west once east's had gone stale.
     const playlists = r.responses.filter((x) => /\/(video|audio)\.m3u8/.test(x.url) && x.t > r.killedAt)
