@@ -18,6 +18,9 @@
 #      bytes from every encoder, from which the origin learns the channel.
 # Segments are CMAF fMP4 written by ffmpeg's HLS muxer (its DASH muxer always numbers from 1),
 # so the channel is also an HLS channel: `master.m3u8`, `video.m3u8`, `audio.m3u8`.
+# With --segment-type ts the segments are MPEG-TS (`video_N.ts`, `audio_N.ts`), the channel is
+# HLS only and no MPD is PUT: create the channel first with the template
+# `$RepresentationID$_$Number$.ts` (docs/packagers.md).
 #
 # Identity: the URL's user and password are sent as HTTP Basic on every request (ffmpeg alone
 # sends them only after a 401 challenge, which it cannot answer for an upload); --bearer
@@ -39,12 +42,14 @@ usage: encoder.sh --url URL (--ast MS | --control URL) [options] -- INPUT_OPTION
   --bearer TOKEN      Authorization: Bearer TOKEN instead of Basic from the URL
   --pipeline ID       Pipeline-Id: ID (open mode)
   --mpd NAME          name of the DASH MPD (default manifest.mpd)
+  --segment-type T    fmp4 (default: CMAF segments, HLS playlists and a DASH MPD) or ts
+                      (MPEG-TS segments and HLS playlists only, no MPD)
   INPUT_OPTIONS       ffmpeg input options: one video and one audio input, real time (-re)
 EOF
 }
 
 url='' ast='' control='' segment='2' start_number='1' size='640x360' vbitrate='800k'
-bearer='' pipeline='' mpd='manifest.mpd' segment_given='' start_given=''
+bearer='' pipeline='' mpd='manifest.mpd' segment_given='' start_given='' segment_type='fmp4'
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --url) url="$2"; shift 2 ;;
@@ -57,12 +62,17 @@ while [[ $# -gt 0 ]]; do
     --bearer) bearer="$2"; shift 2 ;;
     --pipeline) pipeline="$2"; shift 2 ;;
     --mpd) mpd="$2"; shift 2 ;;
+    --segment-type) segment_type="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "encoder.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 if [[ -z "$url" || ( -z "$ast" && -z "$control" ) || $# -eq 0 ]]; then usage >&2; exit 2; fi
+if [[ "$segment_type" != fmp4 && "$segment_type" != ts ]]; then
+  echo "encoder.sh: --segment-type must be fmp4 or ts, got $segment_type" >&2
+  exit 2
+fi
 
 # The URL without credentials, and the credentials as a header.
 if [[ "$url" =~ ^(https?://)([^/@]*)@(.*)$ ]]; then
@@ -134,18 +144,29 @@ manifest="<?xml version=\"1.0\" encoding=\"utf-8\"?>
 
 curl_headers=()
 for h in "${headers[@]}"; do curl_headers+=(-H "$h"); done
-answer="$(curl -sS -w '\n%{http_code}' -X PUT "${curl_headers[@]}" -H 'Content-Type: application/dash+xml' \
-  --data-binary "$manifest" "$base/$mpd")"
-if [[ "${answer##*$'\n'}" != 2* ]]; then
-  echo "encoder.sh: the origin refused the MPD: ${answer//$'\n'/ }" >&2
-  exit 1
+if [[ "$segment_type" == fmp4 ]]; then
+  answer="$(curl -sS -w '\n%{http_code}' -X PUT "${curl_headers[@]}" -H 'Content-Type: application/dash+xml' \
+    --data-binary "$manifest" "$base/$mpd")"
+  if [[ "${answer##*$'\n'}" != 2* ]]; then
+    echo "encoder.sh: the origin refused the MPD: ${answer//$'\n'/ }" >&2
+    exit 1
+  fi
 fi
 
 header_lines=''
 for h in "${headers[@]}"; do header_lines+="$h"$'\r\n'; done
-echo "encoder.sh: channel $channel, D=${segment}s, first segment $first at $(iso "$w") (output_ts_offset ${offset}s)" >&2
+echo "encoder.sh: channel $channel, D=${segment}s, $segment_type, first segment $first at $(iso "$w") (output_ts_offset ${offset}s)" >&2
 wait_ms=$(( w - $(date +%s%3N) ))
 (( wait_ms > 0 )) && sleep "$(awk -v ms="$wait_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+
+# fMP4: the shifted timestamps kept in `tfdt`, one init segment per rendition. MPEG-TS: the
+# shift is in the PES timestamps themselves.
+if [[ "$segment_type" == fmp4 ]]; then
+  segments=(-hls_segment_type fmp4 -hls_segment_options movflags=+frag_discont
+    -hls_fmp4_init_filename 'init_%v.mp4' -hls_segment_filename "$base/%v_%d.m4s")
+else
+  segments=(-hls_segment_type mpegts -hls_segment_filename "$base/%v_%d.ts")
+fi
 
 exec ffmpeg -hide_banner -loglevel "${FFMPEG_LOGLEVEL:-warning}" "$@" \
   -map 0:v:0 -map 1:a:0 -s "$size" -c:v libx264 -profile:v main -level 3.1 -pix_fmt yuv420p \
@@ -154,7 +175,6 @@ exec ffmpeg -hide_banner -loglevel "${FFMPEG_LOGLEVEL:-warning}" "$@" \
   -c:a aac -b:a 96k -ar 48000 -ac 2 \
   -output_ts_offset "$offset" \
   -f hls -method PUT ${header_lines:+-headers "$header_lines"} \
-  -hls_time "$segment" -hls_list_size 6 -hls_segment_type fmp4 -hls_segment_options movflags=+frag_discont \
-  -start_number "$first" -var_stream_map 'v:0,name:video a:0,name:audio' \
-  -hls_fmp4_init_filename 'init_%v.mp4' -hls_segment_filename "$base/%v_%d.m4s" \
+  -hls_time "$segment" -hls_list_size 6 "${segments[@]}" \
+  -start_number "$first" -var_stream_map 'v:0,agroup:aac,name:video a:0,agroup:aac,name:audio,default:yes' \
   -master_pl_name master.m3u8 "$base/%v.m3u8"

@@ -17,6 +17,8 @@ import { childrenOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass, sheddable } from '../overload/classify.js'
 import { ShedLog } from '../overload/shed-log.js'
 import { channelSelectionContext } from '../selection/context.js'
+import { copyEnded } from '../selection/ended.js'
+import { manifestStaleAfterMs } from '../selection/health-book.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { ObjectMeta } from '../storage/types.js'
 import { fillerFor, type MadeBody, movedCopy, repairedCopy, type Substitute } from '../substitutes/copies.js'
@@ -453,7 +455,8 @@ async function serveManifest(
     if (ex.done) return
     const mark = ctx.reader.mark()
     const list = await ctx.reader.candidates(channel.name, path)
-    const meta = ctx.health.preferredManifest(channel, list, ctx.now())
+    const staleAfterMs = await manifestStaleLimit(ex, channel, format, list)
+    const meta = ctx.health.preferredManifest(channel, list, ctx.now(), staleAfterMs)
     if (!blocking) {
       if (meta) await answerObject(ex, meta, ttlMs, { 'Segment-Pipeline': meta.pipeline })
       else answerError(ex, errors.notFound('manifest'), SHORT_TTL_MS)
@@ -491,6 +494,32 @@ async function serveManifest(
     hold(ex, key, deadline, attempt, mark)
   }
   await attempt()
+}
+
+/** `EXT-X-TARGETDURATION` of a playlist (seconds, a decimal integer). */
+const TARGET_DURATION = /^#EXT-X-TARGETDURATION:\s*(\d{1,6})\s*$/m
+
+/**
+ * How long a copy of this manifest may go without an update before another pipeline's
+ * updated copy is served instead (`manifestStaleAfterMs`, docs/delivery.md). On a channel
+ * without a template the most recently committed copy is served anyway, which passes a
+ * frozen copy over as soon as another is updated; the limit only matters there when some
+ * copies say the stream ended and others do not (a live copy is preferred to an ended one,
+ * unless it is stale), and only then is the HLS target duration read from the most recently
+ * committed copy.
+ */
+async function manifestStaleLimit(
+  ex: Exchange,
+  channel: Channel,
+  format: 'dash' | 'hls',
+  list: readonly ObjectMeta[],
+): Promise<number | undefined> {
+  if (channel.config || format !== 'hls') return manifestStaleAfterMs(channel.config)
+  const ended = list.filter((c) => copyEnded(c.defects)).length
+  if (ended === 0 || ended === list.length) return undefined
+  const newest = list.reduce((a, b) => (b.committedAt > a.committedAt ? b : a))
+  const m = TARGET_DURATION.exec((await ex.ctx.reader.body(newest)).toString('utf8'))
+  return manifestStaleAfterMs(undefined, m ? Number(m[1]) * 1000 : undefined)
 }
 
 /** Objects that are neither segments nor manifests, and everything of template-less channels. */

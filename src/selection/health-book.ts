@@ -23,6 +23,20 @@ export interface TrackedChannel {
   readonly masks: readonly Mask[]
 }
 
+/**
+ * How long a manifest copy may go without an update before another pipeline's updated copy
+ * is served instead (`HealthBook.preferredManifest`): 1.5·D on a channel with a template
+ * (a packager rewrites its manifest at every segment, so this is a missed update and half a
+ * segment of slack), else the HLS playlist's target duration; undefined (no such rule) for
+ * an MPD of a channel without a template.
+ */
+export function manifestStaleAfterMs(
+  cfg: Pick<ChannelConfig, 'segmentDurationMs'> | undefined,
+  targetDurationMs?: number,
+): number | undefined {
+  return cfg ? Math.floor(cfg.segmentDurationMs * 1.5) : targetDurationMs
+}
+
 /** Channels tracked at most; the least recently fed is forgotten beyond this. */
 const MAX_CHANNELS = 10_000
 
@@ -89,29 +103,54 @@ export class HealthBook {
   }
 
   /**
-   * The copy of a manifest to serve: as `preferred`, but a copy that says the stream ended
-   * (`copyEnded`) is passed over while another pipeline is live — its copy does not say so
-   * and, on a channel with a template, its pipeline is healthy (a pipeline that stopped
-   * without ending its manifest is not live). When every copy has ended, or no other
-   * pipeline is live, every copy is considered.
+   * The copy of a manifest to serve: as `preferred`, with two copies passed over while
+   * another is live.
+   *
+   * - Stale: a copy not updated (committed) for more than `staleAfterMs` (see
+   *   `manifestStaleAfterMs`) is passed over while another pipeline's copy, not masked at
+   *   the live edge, was updated within it: the pipeline of a frozen copy has stopped (a
+   *   killed encoder leaves its last playlist stored), and a player reloading it would wait
+   *   for segments that never come. Not applied when `staleAfterMs` is undefined.
+   * - Ended: a copy that says the stream ended (`copyEnded`) is passed over while another
+   *   pipeline is live — its copy does not say so and, on a channel with a template, its
+   *   pipeline is healthy (a pipeline that stopped without ending its manifest is not
+   *   live). When every copy has ended, or no other pipeline is live, every copy is
+   *   considered.
    */
   preferredManifest<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt' | 'defects'>>(
     channel: TrackedChannel,
     copies: readonly C[],
     now: number,
+    staleAfterMs?: number,
   ): C | undefined {
     if (copies.length <= 1) return copies[0]
-    const live = copies.filter((c) => !copyEnded(c.defects))
-    if (live.length === copies.length || live.length === 0) return this.preferred(channel, copies, now)
+    const current = staleAfterMs === undefined ? copies : this.#updated(channel, copies, now, staleAfterMs)
+    const live = current.filter((c) => !copyEnded(c.defects))
+    if (live.length === current.length || live.length === 0) return this.preferred(channel, current, now)
     const cfg = channel.config
     if (cfg) {
       const edge = liveEdge(cfg, now)
       const tracker = this.#channels.get(channel.name)
       if (!live.some((c) => tracker?.isHealthy(c.pipeline, edge) === true)) {
-        return this.preferred(channel, copies, now)
+        return this.preferred(channel, current, now)
       }
     }
     return this.preferred(channel, live, now)
+  }
+
+  /** `copies` without the stale ones when another, not masked, was updated within `staleAfterMs`. */
+  #updated<C extends Pick<ObjectMeta, 'pipeline' | 'committedAt'>>(
+    channel: TrackedChannel,
+    copies: readonly C[],
+    now: number,
+    staleAfterMs: number,
+  ): readonly C[] {
+    const fresh = copies.filter((c) => now - c.committedAt <= staleAfterMs)
+    if (fresh.length === copies.length) return copies
+    const cfg = channel.config
+    const edge = cfg ? liveEdge(cfg, now) : 0
+    if (!fresh.some((c) => cfg === undefined || !isMasked(channel.masks, c.pipeline, edge))) return copies
+    return fresh
   }
 
   /** Pipelines the channel's tracker knows to be healthy at `now` (e.g. `SelectionContext.expected`). */
