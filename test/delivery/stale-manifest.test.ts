@@ -25,8 +25,12 @@ before(async () => {
 })
 after(() => origin.close())
 
-const playlist = (pipeline: string, msn: number, ended = false) =>
-  `#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:${msn}\n# ${pipeline}\n#EXTINF:4.0,\nv/${msn}.ts\n${ended ? '#EXT-X-ENDLIST\n' : ''}`
+/**
+ * A one-segment media playlist. With `uri` the segment's name carries no number, so the
+ * origin learns no timing from it and the channel stays without a template.
+ */
+const playlist = (pipeline: string, msn: number, ended = false, uri = `v/${msn}.ts`) =>
+  `#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:${msn}\n# ${pipeline}\n#EXTINF:4.0,\n${uri}\n${ended ? '#EXT-X-ENDLIST\n' : ''}`
 
 async function putOk(path: string, body: string | Uint8Array, pipeline: string): Promise<void> {
   const r = await put(origin, path, body, pipeline)
@@ -112,9 +116,11 @@ it('the same for a pipeline that is not listed in the channel and for a copy not
 it('without a template: a frozen live playlist older than its target duration gives way to an updated ended one', async () => {
   // No channel config: the most recently committed copy is served, except that a live copy
   // is preferred to an ended one — unless the live one is stale.
-  await putOk('/free/v.m3u8', playlist('east', 5), 'east')
+  await putOk('/free/v.m3u8', playlist('east', 5, false, 'v/five.ts'), 'east')
   clock.advance(3000)
-  await putOk('/free/v.m3u8', playlist('west', 6, true), 'west')
+  await putOk('/free/v.m3u8', playlist('west', 6, true, 'v/six.ts'), 'west')
+  const free = await request(`${origin.control}/api/v1/channels/free`)
+  assert.equal(JSON.parse(free.body.toString('utf8')).config, null, 'the channel has no template')
   assert.equal((await served('/free/v.m3u8')).pipeline, 'east', 'east is 3 s old, its target duration 4 s')
   clock.advance(1000)
   assert.equal((await served('/free/v.m3u8')).pipeline, 'east', 'exactly the target duration old')
