@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `liveorigin` command: `serve` runs the origin, `simulate` publishes a test channel
- * from several pipelines, `--help` and `--version` say what they say.
+ * from several pipelines, `schema` prints or applies the Cassandra schema, `--help` and
+ * `--version` say what they say.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
@@ -38,6 +39,7 @@ export function helpText(): string {
 Usage:
   liveorigin serve [--config file.yaml] [flags]   run the origin
   liveorigin simulate [options]                   publish a test channel (liveorigin simulate --help)
+  liveorigin schema print|apply [--config file]   the Cassandra schema: print its CQL, or create/update it
   liveorigin --help | --version
 
 Settings (YAML key / environment variable; flags win over environment, environment over file):
@@ -98,6 +100,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'simulate') {
     const { runSimulate } = await import('./simulate.js')
     return runSimulate(rest)
+  }
+  if (command === 'schema') {
+    const { runSchema } = await import('./schema.js')
+    return runSchema(rest)
   }
   throw new ConfigError(`unknown command "${command}" (try liveorigin --help)`)
 }

@@ -140,16 +140,24 @@ export interface LiveTableOptions {
 }
 
 /** The declared options `live` differs in, as `name: live → declared` lines (empty when none). */
-export function optionDifferences(declared: TableOptions, live: LiveTableOptions): Array<[OptionName, string]> {
+export function optionDifferences(
+  declared: TableOptions,
+  live: LiveTableOptions,
+): Array<[OptionName, string]> {
   const out: Array<[OptionName, string]> = []
   const mapDiffers = (want: Readonly<Record<string, string>>, have: Readonly<Record<string, string>>) =>
     Object.entries(want).some(([k, v]) =>
       k === 'class' ? !(have.class === v || (have.class ?? '').endsWith(`.${v}`)) : have[k] !== v,
     )
   const show = (m: Readonly<Record<string, string>>, keys: string[]) =>
-    cqlMap(Object.fromEntries(keys.map((k) => [k, (m[k] ?? '').replace(/^org\.apache\.cassandra\.[\w.]+\./, '')])))
+    cqlMap(
+      Object.fromEntries(keys.map((k) => [k, (m[k] ?? '').replace(/^org\.apache\.cassandra\.[\w.]+\./, '')])),
+    )
   if (mapDiffers(declared.compaction, live.compaction))
-    out.push(['compaction', `${show(live.compaction, Object.keys(declared.compaction))} → ${cqlMap(declared.compaction)}`])
+    out.push([
+      'compaction',
+      `${show(live.compaction, Object.keys(declared.compaction))} → ${cqlMap(declared.compaction)}`,
+    ])
   if (declared.compression && mapDiffers(declared.compression, live.compression))
     out.push([
       'compression',
@@ -271,7 +279,10 @@ export async function applyCassandraSchema(
 
 function replicationDiffers(declared: CassandraReplication, live: Record<string, string>): boolean {
   if (declared.class === 'SimpleStrategy') {
-    return !live.class?.endsWith('SimpleStrategy') || live.replication_factor !== String(declared.replicationFactor)
+    return (
+      !live.class?.endsWith('SimpleStrategy') ||
+      live.replication_factor !== String(declared.replicationFactor)
+    )
   }
   if (!live.class?.endsWith('NetworkTopologyStrategy')) return true
   const liveDcs = Object.keys(live).filter((k) => k !== 'class')

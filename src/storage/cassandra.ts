@@ -21,13 +21,23 @@
 import cassandra from 'cassandra-driver'
 import { checked } from '../cache/options.js'
 import type { LiveOriginError } from '../errors.js'
-import { type CassandraDriverOptions, type CassandraReplication, cassandraOptions } from './cassandra-options.js'
-import { applyCassandraSchema, CHUNK_BACKSTOP_TTL_SECONDS, missingTables } from './cassandra-schema.js'
+import {
+  type CassandraDriverOptions,
+  type CassandraReplication,
+  cassandraOptions,
+} from './cassandra-options.js'
+import {
+  applyCassandraSchema,
+  CHUNK_BACKSTOP_TTL_SECONDS,
+  cassandraSchema,
+  missingTables,
+  type SchemaStep,
+} from './cassandra-schema.js'
 import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
 export type { CassandraDriverOptions, CassandraReplication } from './cassandra-options.js'
-export { cassandraSchema } from './cassandra-schema.js'
+export { cassandraSchema, type SchemaStep } from './cassandra-schema.js'
 
 const DEFAULT_KEYSPACE = 'liveorigin'
 /** Cassandra refuses TTLs above 20 years. */
@@ -176,23 +186,19 @@ function storageError(op: string, err: unknown): LiveOriginError {
   return storageFailure('cassandra', op, err, describeError)
 }
 
-/**
- * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
- * naming the option); the connection is made on first use, and then fails when the keyspace
- * lacks a table (unless `createSchema`, which applies the declared schema).
- */
-export function createCassandraDriver(given: CassandraDriverOptions): StorageDriver {
-  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
-  const keyspace = options.keyspace ?? DEFAULT_KEYSPACE
-  const replication: CassandraReplication = options.replication ?? {
-    class: 'NetworkTopologyStrategy',
-    dataCenters: { [options.localDataCenter]: 3 },
-  }
-  const createSchema = options.createSchema ?? false
-  const now = options.now ?? Date.now
-  const deleteConcurrency = options.deleteConcurrency ?? 16
-  const q = statements(keyspace)
+type CheckedOptions = ReturnType<typeof cassandraOptions.parse>
 
+function schemaOf(options: CheckedOptions): { keyspace: string; replication: CassandraReplication } {
+  return {
+    keyspace: options.keyspace ?? DEFAULT_KEYSPACE,
+    replication: options.replication ?? {
+      class: 'NetworkTopologyStrategy',
+      dataCenters: { [options.localDataCenter]: 3 },
+    },
+  }
+}
+
+function clientOptionsFor(options: CheckedOptions): cassandra.DseClientOptions {
   const clientPolicies: NonNullable<cassandra.ClientOptions['policies']> = {
     retry: new IdempotentRetryPolicy(),
   }
@@ -202,7 +208,7 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       options.maxHedges ?? 1,
     )
   }
-  const clientOptions: cassandra.DseClientOptions = {
+  return {
     contactPoints: [...options.contactPoints],
     localDataCenter: options.localDataCenter,
     protocolOptions: { port: options.port ?? 9042, maxSchemaAgreementWaitSeconds: 30 },
@@ -217,6 +223,46 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       ? {}
       : { credentials: { username: options.credentials.username, password: options.credentials.password } }),
   }
+}
+
+/**
+ * Brings the cluster named by the driver options to the declared schema (keyspace and
+ * replication from the same options): `liveorigin schema apply`. See `applyCassandraSchema`.
+ */
+export async function applySchema(
+  given: CassandraDriverOptions,
+  onStep?: (step: SchemaStep) => void,
+): Promise<SchemaStep[]> {
+  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
+  const { keyspace, replication } = schemaOf(options)
+  const client = new cassandra.Client(clientOptionsFor(options))
+  try {
+    await client.connect()
+    return await applyCassandraSchema(client, keyspace, replication, onStep)
+  } finally {
+    await client.shutdown()
+  }
+}
+
+/** The CQL of the declared schema for the keyspace and replication of the driver options. */
+export function schemaStatements(given: CassandraDriverOptions): string[] {
+  const { keyspace, replication } = schemaOf(checked(cassandraOptions, given, 'the cassandra storage driver'))
+  return cassandraSchema(keyspace, replication)
+}
+
+/**
+ * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
+ * naming the option); the connection is made on first use, and then fails when the keyspace
+ * lacks a table (unless `createSchema`, which applies the declared schema).
+ */
+export function createCassandraDriver(given: CassandraDriverOptions): StorageDriver {
+  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
+  const { keyspace, replication } = schemaOf(options)
+  const createSchema = options.createSchema ?? false
+  const now = options.now ?? Date.now
+  const deleteConcurrency = options.deleteConcurrency ?? 16
+  const q = statements(keyspace)
+  const clientOptions = clientOptionsFor(options)
 
   let client: cassandra.Client | undefined
   let ready: Promise<cassandra.Client> | undefined

@@ -149,7 +149,8 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
       const result = await env.transaction(() => {
         const current = objects.get(key)
         if (!current || current.token !== meta.token) return undefined
-        if (current.expiresAt === 0 || current.expiresAt >= expiresAt) return { meta: current, changed: false }
+        if (current.expiresAt === 0 || current.expiresAt >= expiresAt)
+          return { meta: current, changed: false }
         // The chunks were written with the record's expiresAt: move their entries with it.
         for (let i = 0; i < current.chunks; i++) {
           expiry.removeSync([current.expiresAt, 'c', current.token, i])
