@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { envName, settings } from '../config/settings.js'
+import { isLiveOriginError } from '../errors.js'
 import { createLogger } from '../observability/log.js'
 import { ListenError } from '../server/listeners.js'
 import { serve } from '../server/serve.js'
@@ -116,6 +117,11 @@ main(process.argv.slice(2)).catch((err) => {
   if (err instanceof ListenError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     console.error(`liveorigin: ${(err as Error).message}`)
     process.exit(2)
+  }
+  // Storage that cannot serve (unreachable, or without its schema) at start: one line saying why.
+  if (isLiveOriginError(err)) {
+    console.error(`liveorigin: ${err.message}`)
+    process.exit(1)
   }
   console.error(err)
   process.exit(1)
