@@ -38,7 +38,7 @@ export class InitLifetimes {
    */
   segmentCommitted(
     channel: string,
-    cfg: ChannelConfig,
+    cfg: Pick<ChannelConfig, 'initialization' | 'dvrWindowMs'>,
     rendition: string,
     pipeline: string,
     segmentExpires: number,
