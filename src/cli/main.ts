@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `liveorigin` command: `serve` runs the origin, `simulate` publishes a test channel
- * from several pipelines, `--help` and `--version` say what they say.
+ * from several pipelines, `schema` prints or applies the Cassandra schema, `--help` and
+ * `--version` say what they say.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { envName, settings } from '../config/settings.js'
+import { isLiveOriginError } from '../errors.js'
 import { createLogger } from '../observability/log.js'
 import { ListenError } from '../server/listeners.js'
 import { serve } from '../server/serve.js'
@@ -38,6 +40,7 @@ export function helpText(): string {
 Usage:
   liveorigin serve [--config file.yaml] [flags]   run the origin
   liveorigin simulate [options]                   publish a test channel (liveorigin simulate --help)
+  liveorigin schema print|apply [--config file]   the Cassandra schema: print its CQL, or create/update it
   liveorigin --help | --version
 
 Settings (YAML key / environment variable; flags win over environment, environment over file):
@@ -99,6 +102,10 @@ async function main(argv: string[]): Promise<void> {
     const { runSimulate } = await import('./simulate.js')
     return runSimulate(rest)
   }
+  if (command === 'schema') {
+    const { runSchema } = await import('./schema.js')
+    return runSchema(rest)
+  }
   throw new ConfigError(`unknown command "${command}" (try liveorigin --help)`)
 }
 
@@ -110,6 +117,11 @@ main(process.argv.slice(2)).catch((err) => {
   if (err instanceof ListenError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     console.error(`liveorigin: ${(err as Error).message}`)
     process.exit(2)
+  }
+  // Storage that cannot serve (unreachable, or without its schema) at start: one line saying why.
+  if (isLiveOriginError(err)) {
+    console.error(`liveorigin: ${err.message}`)
+    process.exit(1)
   }
   console.error(err)
   process.exit(1)

@@ -48,7 +48,10 @@ export interface CommitHooks {
 
 export interface IngestDeps {
   readonly config: { readonly ingest: Config['ingest'] }
-  readonly store: Pick<ObjectStore, 'write' | 'remove' | 'chunkConcurrency' | 'chunkSize'>
+  readonly store: Pick<
+    ObjectStore,
+    'write' | 'remove' | 'list' | 'extend' | 'chunkConcurrency' | 'chunkSize' | 'driver'
+  >
   readonly channels: Pick<ChannelRegistry, 'get' | 'ensure' | 'checkMpd'>
   /** Init segments for inspection, and the write-through policy. */
   readonly reader: Pick<ObjectReader, 'candidates' | 'body' | 'writesThroughBodies'>

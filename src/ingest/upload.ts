@@ -19,11 +19,12 @@ import { endedMarker } from '../selection/ended.js'
 import type { ObjectKey } from '../storage/types.js'
 import { type ChannelConfig, DEFAULT_DVR_WINDOW_MS } from '../timing/channel-config.js'
 import { type PlaylistLesson, readPlaylist } from '../timing/hls-learn.js'
-import { EXPIRY_MARGIN_MS, segmentExpiresAt } from '../timing/schedule.js'
+import { initExpiresAt, retainedUntil, segmentExpiresAt } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import { checkDefectKinds } from './defect-labels.js'
 import type { IngestDeps, MpdCheck } from './deps.js'
 import { InitBook } from './init-book.js'
+import { InitLifetimes } from './init-lifetimes.js'
 import { MpdLearner } from './mpd-learner.js'
 import { UploadBudget } from './upload-budget.js'
 import { guardBody } from './upload-guard.js'
@@ -46,6 +47,7 @@ export interface Uploads {
 export function createUploads(ctx: IngestDeps): Uploads {
   const uploads = new Map<string, number>()
   const inits = new InitBook(ctx.reader)
+  const initLifetimes = new InitLifetimes(ctx.store, ctx.store.driver)
   const cfg = ctx.config.ingest
   const mpds = new MpdLearner()
   const budget = new UploadBudget(cfg.maxInFlightBytes)
@@ -215,6 +217,15 @@ export function createUploads(ctx: IngestDeps): Uploads {
       const bytes = kept ? (kept.length === 1 ? kept[0]! : Buffer.concat(kept, keptBytes)) : undefined
       kept = undefined
       if (match.kind === 'init' && bytes) inits.remember(channelName, path, pipelineId, meta.token, bytes)
+      if (match.kind === 'init') initLifetimes.remember(meta)
+      if (match.kind === 'manifest') {
+        // Recorded before the 2xx (also the MPD that teaches the channel its template): a
+        // manifest PUT once must be extended by whichever node receives the channel's
+        // segments, even after a restart.
+        await initLifetimes.manifestCommitted(meta).catch((err: unknown) => {
+          log.warn({ err, channel: channelName, path }, 'manifest path not recorded')
+        })
+      }
       await ctx.commits.onCommitted({
         meta,
         bytes,
@@ -226,6 +237,23 @@ export function createUploads(ctx: IngestDeps): Uploads {
         playlist: channel.source === 'api' || channel.source === 'config' ? undefined : playlist,
         log,
       })
+
+      if (inspected && template && match.kind === 'media') {
+        // After the answer's work, not before it: the init segment outlives this segment
+        // long before it matters (docs/running-at-scale.md#expiry-model).
+        void initLifetimes
+          .segmentCommitted(channelName, template, match.rendition, pipelineId, expiresAt, now)
+          .catch((err: unknown) => {
+            log.warn({ err, channel: channelName, rendition: match.rendition }, 'init segment not extended')
+          })
+      }
+      if (template && match.kind === 'media') {
+        void initLifetimes
+          .manifestsOutlive(channelName, template, pipelineId, expiresAt, now)
+          .catch((err: unknown) => {
+            log.warn({ err, channel: channelName }, 'manifests not extended')
+          })
+      }
 
       const status = replaced ? 204 : 201
       log.info(
@@ -256,16 +284,19 @@ export function createUploads(ctx: IngestDeps): Uploads {
 }
 
 /**
- * When a stored object may be deleted: media segments at the end of their DVR window;
- * init segments and manifests never (they serve the whole event, and each new copy replaces
- * the last); anything else (captions, keys, numbers the template cannot produce) one DVR
- * window after it was written. Channels without a template keep objects for 4 h.
+ * When a stored object may be deleted; every object gets an expiry, so that storage never
+ * depends on a process to delete anything (docs/running-at-scale.md#expiry-model). Media
+ * segments at the end of their DVR window; init segments and manifests (each new copy with
+ * its own) a DVR window and `INIT_EXTEND_EVERY_MS` after they were written, extended while
+ * the channel's segments arrive (`InitLifetimes`); anything else (captions, keys, numbers
+ * the template cannot produce) one DVR window after it was written. Channels without a
+ * template keep objects for 4 h.
  */
 function expiryOf(match: PathMatch, template: ChannelConfig | undefined, now: number): number {
   if (!template) return now + DEFAULT_RETENTION_MS
   if (match.kind === 'media' && !Number.isNaN(match.number)) return segmentExpiresAt(template, match.number)
-  if (match.kind === 'init' || match.kind === 'manifest') return 0
-  return now + template.dvrWindowMs + EXPIRY_MARGIN_MS
+  if (match.kind === 'init' || match.kind === 'manifest') return initExpiresAt(template, now)
+  return retainedUntil(template, now)
 }
 
 function refusalReason(err: LiveOriginError): string {

@@ -53,7 +53,11 @@ export const cassandraSettings = z.strictObject({
   keyspace: keyspaceName.optional(),
   /** Used only when the keyspace is created. Default NetworkTopologyStrategy, RF 3 in the local DC. */
   replication: cassandraReplication.optional(),
-  /** Create keyspace and tables when missing (at first use). Default true. */
+  /**
+   * Apply the declared schema at first use (create what is missing, put back table options).
+   * Default false: a fleet runs `liveorigin schema apply` once, and a node that finds no
+   * schema fails at start, naming that command.
+   */
   createSchema: z.boolean({ error: 'must be a boolean' }).optional(),
   /** CQL native port for contact points given without one. Default 9042. */
   port: intRange(1, 65535).optional(),

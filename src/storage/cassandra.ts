@@ -2,42 +2,46 @@
  * The `cassandra` storage driver: `StorageDriver` on Apache Cassandra through the DataStax
  * Node.js driver (`cassandra-driver`), for the distributed shape (docs/storage.md).
  *
- * Tables (keyspace `liveorigin` by default, created at first use when missing):
+ * Tables (keyspace `liveorigin` by default; declared, with their options, in
+ * `cassandra-schema.ts` and created by `liveorigin schema apply`):
  * - `objects`: commit records, partition (channel, path), clustering pipeline. Listing the
  *   candidates of one object is one single-partition read.
  * - `chunks`: one partition per (upload_token, idx), so no partition holds more than one chunk
- *   (1 MiB by default). Write-once and TTL'd: time-window compaction, no compression.
+ *   (1 MiB by default). Write-once, every row with a TTL: time-window compaction, no
+ *   compression.
  * - `records`: control-plane documents, partition namespace, clustering id.
  *
  * Every read and write runs at LOCAL_QUORUM with prepared statements; every statement is
  * idempotent (commit and remove carry an explicit write timestamp), so the driver may retry
- * it on another coordinator and hedge reads. Expiry uses Cassandra TTLs (`nativeTtl`); reads
+ * it on another coordinator and hedge reads. Expiry uses Cassandra TTLs (`nativeTtl`), on
+ * every row the driver writes (an object that never expires gets the backstop TTL); reads
  * also hide records whose `expiresAt` has passed, because TTLs only have second precision.
  */
 
 import cassandra from 'cassandra-driver'
-import { z } from 'zod'
 import { checked } from '../cache/options.js'
 import type { LiveOriginError } from '../errors.js'
 import {
   type CassandraDriverOptions,
   type CassandraReplication,
   cassandraOptions,
-  cassandraReplication,
-  keyspaceName,
 } from './cassandra-options.js'
+import {
+  applyCassandraSchema,
+  CHUNK_BACKSTOP_TTL_SECONDS,
+  cassandraSchema,
+  missingTables,
+  type SchemaStep,
+} from './cassandra-schema.js'
 import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
 export type { CassandraDriverOptions, CassandraReplication } from './cassandra-options.js'
-
-const schemaOptions = z.object({ keyspace: keyspaceName, replication: cassandraReplication })
+export { cassandraSchema, type SchemaStep } from './cassandra-schema.js'
 
 const DEFAULT_KEYSPACE = 'liveorigin'
 /** Cassandra refuses TTLs above 20 years. */
 const MAX_TTL_SECONDS = 630_720_000
-/** Tombstones of deleted chunks may be purged early: a resurrected chunk is unreachable garbage. */
-const CHUNK_GC_GRACE_SECONDS = 3 * 3600
 
 const consistency = cassandra.types.consistencies.localQuorum
 
@@ -73,39 +77,6 @@ function statements(ks: string): Statements {
     deleteRecord: `DELETE FROM ${ks}.records WHERE namespace = ? AND id = ?`,
     ping: `SELECT id FROM ${ks}.records WHERE namespace = '_ping' LIMIT 1`,
   }
-}
-
-/**
- * The CQL that creates the keyspace and tables, for operators who create the schema by hand
- * (`createSchema: false`) before starting a fleet.
- */
-export function cassandraSchema(keyspace: string, replication: CassandraReplication): string[] {
-  checked(schemaOptions, { keyspace, replication }, 'cassandraSchema')
-  const repl =
-    replication.class === 'SimpleStrategy'
-      ? `{'class': 'SimpleStrategy', 'replication_factor': ${replication.replicationFactor}}`
-      : `{'class': 'NetworkTopologyStrategy', ${Object.entries(replication.dataCenters)
-          .map(([dc, rf]) => `'${dc}': ${rf}`)
-          .join(', ')}}`
-  return [
-    `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ${repl}`,
-    `CREATE TABLE IF NOT EXISTS ${keyspace}.objects (
-  channel text, path text, pipeline text,
-  upload_token text, size bigint, chunk_size int, chunks int, etag text, content_type text,
-  committed_at bigint, expires_at bigint, defects text,
-  PRIMARY KEY ((channel, path), pipeline)
-)`,
-    `CREATE TABLE IF NOT EXISTS ${keyspace}.chunks (
-  upload_token text, idx int, data blob, expires_at bigint,
-  PRIMARY KEY ((upload_token, idx))
-) WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}
-  AND compression = {'enabled': false}
-  AND gc_grace_seconds = ${CHUNK_GC_GRACE_SECONDS}`,
-    `CREATE TABLE IF NOT EXISTS ${keyspace}.records (
-  namespace text, id text, value text,
-  PRIMARY KEY ((namespace), id)
-)`,
-  ]
 }
 
 /**
@@ -160,6 +131,16 @@ class IdempotentRetryPolicy extends cassandra.policies.retry.RetryPolicy {
 
 type Row = cassandra.types.Row
 
+/** The keyspace lacks tables and the driver was not asked to create them. */
+class MissingSchemaError extends Error {
+  constructor(keyspace: string, tables: string[]) {
+    super(
+      `Cassandra keyspace ${keyspace} has no table ${tables.join(', ')}: create the schema with \`liveorigin schema apply --config <file>\` (or set storage.cassandra.createSchema: true)`,
+    )
+    this.name = 'MissingSchemaError'
+  }
+}
+
 /** A CQL bigint parameter (epoch ms and sizes are integers, but nothing enforces it). */
 const long = (n: number): bigint => BigInt(Math.trunc(n))
 
@@ -205,22 +186,19 @@ function storageError(op: string, err: unknown): LiveOriginError {
   return storageFailure('cassandra', op, err, describeError)
 }
 
-/**
- * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
- * naming the option); the connection and schema are made on first use.
- */
-export function createCassandraDriver(given: CassandraDriverOptions): StorageDriver {
-  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
-  const keyspace = options.keyspace ?? DEFAULT_KEYSPACE
-  const replication: CassandraReplication = options.replication ?? {
-    class: 'NetworkTopologyStrategy',
-    dataCenters: { [options.localDataCenter]: 3 },
-  }
-  const createSchema = options.createSchema ?? true
-  const now = options.now ?? Date.now
-  const deleteConcurrency = options.deleteConcurrency ?? 16
-  const q = statements(keyspace)
+type CheckedOptions = ReturnType<typeof cassandraOptions.parse>
 
+function schemaOf(options: CheckedOptions): { keyspace: string; replication: CassandraReplication } {
+  return {
+    keyspace: options.keyspace ?? DEFAULT_KEYSPACE,
+    replication: options.replication ?? {
+      class: 'NetworkTopologyStrategy',
+      dataCenters: { [options.localDataCenter]: 3 },
+    },
+  }
+}
+
+function clientOptionsFor(options: CheckedOptions): cassandra.DseClientOptions {
   const clientPolicies: NonNullable<cassandra.ClientOptions['policies']> = {
     retry: new IdempotentRetryPolicy(),
   }
@@ -230,7 +208,7 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       options.maxHedges ?? 1,
     )
   }
-  const clientOptions: cassandra.DseClientOptions = {
+  return {
     contactPoints: [...options.contactPoints],
     localDataCenter: options.localDataCenter,
     protocolOptions: { port: options.port ?? 9042, maxSchemaAgreementWaitSeconds: 30 },
@@ -245,12 +223,54 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       ? {}
       : { credentials: { username: options.credentials.username, password: options.credentials.password } }),
   }
+}
+
+/**
+ * Brings the cluster named by the driver options to the declared schema (keyspace and
+ * replication from the same options): `liveorigin schema apply`. See `applyCassandraSchema`.
+ */
+export async function applySchema(
+  given: CassandraDriverOptions,
+  onStep?: (step: SchemaStep) => void,
+): Promise<SchemaStep[]> {
+  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
+  const { keyspace, replication } = schemaOf(options)
+  const client = new cassandra.Client(clientOptionsFor(options))
+  try {
+    await client.connect()
+    return await applyCassandraSchema(client, keyspace, replication, onStep)
+  } finally {
+    await client.shutdown()
+  }
+}
+
+/** The CQL of the declared schema for the keyspace and replication of the driver options. */
+export function schemaStatements(given: CassandraDriverOptions): string[] {
+  const { keyspace, replication } = schemaOf(checked(cassandraOptions, given, 'the cassandra storage driver'))
+  return cassandraSchema(keyspace, replication)
+}
+
+/**
+ * Creates a `StorageDriver` on a Cassandra cluster. Options are checked here (a `TypeError`
+ * naming the option); the connection is made on first use, and then fails when the keyspace
+ * lacks a table (unless `createSchema`, which applies the declared schema).
+ */
+export function createCassandraDriver(given: CassandraDriverOptions): StorageDriver {
+  const options = checked(cassandraOptions, given, 'the cassandra storage driver')
+  const { keyspace, replication } = schemaOf(options)
+  const createSchema = options.createSchema ?? false
+  const now = options.now ?? Date.now
+  const deleteConcurrency = options.deleteConcurrency ?? 16
+  const q = statements(keyspace)
+  const clientOptions = clientOptionsFor(options)
 
   let client: cassandra.Client | undefined
   let ready: Promise<cassandra.Client> | undefined
   let closed = false
   // Write timestamps (µs) for commit and remove: strictly increasing within this process and
-  // always after the record they replace, whatever the clocks of other nodes say.
+  // at least 2 µs after the record they replace, whatever the clocks of other nodes say. An
+  // `extend` rewrites a record 1 µs after it, so it never wins over a commit or remove of the
+  // same record, wherever that ran.
   let lastMicros = 0
 
   function nextMicros(after: bigint | undefined): bigint {
@@ -258,7 +278,7 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     if (micros <= lastMicros) micros = lastMicros + 1
     lastMicros = micros
     const ts = BigInt(Math.trunc(micros))
-    return after !== undefined && after >= ts ? after + 1n : ts
+    return after !== undefined && after + 1n >= ts ? after + 2n : ts
   }
 
   async function connect(): Promise<cassandra.Client> {
@@ -267,9 +287,10 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     try {
       await c.connect()
       if (createSchema) {
-        for (const cql of cassandraSchema(keyspace, replication)) {
-          await c.execute(cql, [], { prepare: false, consistency: cassandra.types.consistencies.one })
-        }
+        await applyCassandraSchema(c, keyspace, replication)
+      } else {
+        const missing = await missingTables(c, keyspace)
+        if (missing.length > 0) throw new MissingSchemaError(keyspace, missing)
       }
       return c
     } catch (err) {
@@ -300,13 +321,34 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     }
   }
 
+  // Every row the driver writes has a TTL: "never" (0) is the chunks table's backstop TTL, so
+  // that no row pins a time window of the chunks table (docs/running-at-scale.md).
   function ttlFor(expiresAt: number): number {
-    if (expiresAt === 0) return 0
+    if (expiresAt === 0) return CHUNK_BACKSTOP_TTL_SECONDS
     const seconds = Math.ceil((expiresAt - now()) / 1000)
     return Math.min(Math.max(seconds, 1), MAX_TTL_SECONDS)
   }
 
   const live = (expiresAt: number): boolean => expiresAt === 0 || expiresAt > now()
+
+  async function writeObject(op: string, meta: ObjectMeta, timestamp: bigint): Promise<void> {
+    await run(op, q.putObject, [
+      meta.channel,
+      meta.path,
+      meta.pipeline,
+      meta.token,
+      long(meta.size),
+      meta.chunkSize,
+      meta.chunks,
+      meta.etag,
+      meta.contentType,
+      long(meta.committedAt),
+      long(meta.expiresAt),
+      meta.defects,
+      ttlFor(meta.expiresAt),
+      timestamp,
+    ])
+  }
 
   async function readObject(
     op: string,
@@ -352,24 +394,25 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
 
     async commit(meta) {
       const previous = await readObject('commit', meta)
-      const ts = nextMicros(previous?.written)
-      await run('commit', q.putObject, [
-        meta.channel,
-        meta.path,
-        meta.pipeline,
-        meta.token,
-        long(meta.size),
-        meta.chunkSize,
-        meta.chunks,
-        meta.etag,
-        meta.contentType,
-        long(meta.committedAt),
-        long(meta.expiresAt),
-        meta.defects,
-        ttlFor(meta.expiresAt),
-        ts,
-      ])
+      await writeObject('commit', meta, nextMicros(previous?.written))
       return previous && live(previous.meta.expiresAt) ? previous.meta : undefined
+    },
+
+    async extend(meta, expiresAt) {
+      const current = await readObject('extend', meta)
+      if (!current || current.meta.token !== meta.token || !live(current.meta.expiresAt)) return undefined
+      if (current.meta.expiresAt === 0 || current.meta.expiresAt >= expiresAt) return current.meta
+      // Chunks first, so that the record never outlives them. A TTL is only changed by
+      // writing the cell again.
+      for (let index = 0; index < current.meta.chunks; index++) {
+        const rs = await run('extend', q.getChunk, [meta.token, index])
+        const data = rs.first()?.get('data') as Buffer | null | undefined
+        if (data === undefined || data === null) return undefined
+        await run('extend', q.putChunk, [meta.token, index, data, long(expiresAt), ttlFor(expiresAt)])
+      }
+      const extended = { ...current.meta, expiresAt }
+      await writeObject('extend', extended, current.written + 1n)
+      return extended
     },
 
     async list(channel, path) {

@@ -143,6 +143,29 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
       return previous ?? undefined
     },
 
+    async extend(meta, expiresAt) {
+      ensureOpen()
+      const key: Key = [meta.channel, meta.path, meta.pipeline]
+      const result = await env.transaction(() => {
+        const current = objects.get(key)
+        if (!current || current.token !== meta.token) return undefined
+        if (current.expiresAt === 0 || current.expiresAt >= expiresAt)
+          return { meta: current, changed: false }
+        // The chunks were written with the record's expiresAt: move their entries with it.
+        for (let i = 0; i < current.chunks; i++) {
+          expiry.removeSync([current.expiresAt, 'c', current.token, i])
+          expiry.putSync([expiresAt, 'c', current.token, i], EMPTY)
+        }
+        expiry.removeSync(objectExpiryKey(current))
+        const extended: ObjectMeta = { ...current, expiresAt }
+        objects.putSync(key, extended)
+        expiry.putSync(objectExpiryKey(extended), EMPTY)
+        return { meta: extended, changed: true }
+      })
+      if (result?.changed) await durable()
+      return result?.meta
+    },
+
     async list(channel, path) {
       ensureOpen()
       // The read snapshot lives until the next event-loop turn; another process may have

@@ -21,6 +21,7 @@ export type DriverOp =
   | 'listRecords'
   | 'deleteRecord'
   | 'sweep'
+  | 'extend'
   | 'ping'
 
 /** One finished operation. `miss`: a read found nothing (undefined, or an empty listing). */
@@ -47,6 +48,7 @@ export function wrapDriver(driver: StorageDriver, around: AroundOperation): Stor
     getChunk: (token, index) => around('getChunk', () => driver.getChunk(token, index)),
     deleteChunks: (token, count) => around('deleteChunks', () => driver.deleteChunks(token, count)),
     commit: (meta) => around('commit', () => driver.commit(meta)),
+    extend: (meta, expiresAt) => around('extend', () => driver.extend(meta, expiresAt)),
     list: (channel, path) => around('list', () => driver.list(channel, path)),
     remove: (key) => around('remove', () => driver.remove(key)),
     putRecord: (namespace, id, value) => around('putRecord', () => driver.putRecord(namespace, id, value)),

@@ -295,6 +295,14 @@ export class ObjectStore {
     return this.driver.list(channel, path)
   }
 
+  /**
+   * Move the expiry of a stored object (chunks and record) to `expiresAt` when `meta` is still
+   * its current copy: the record as it now is, or undefined when it was replaced or removed.
+   */
+  extend(meta: ObjectMeta, expiresAt: number): Promise<ObjectMeta | undefined> {
+    return this.driver.extend(meta, expiresAt)
+  }
+
   /** Remove one pipeline's copy; its chunks go after the grace period. */
   async remove(key: ObjectKey): Promise<ObjectMeta | undefined> {
     const removed = await this.driver.remove(key)

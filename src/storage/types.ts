@@ -62,6 +62,13 @@ export interface StorageDriver {
    * Returns the record it replaced, if any.
    */
   commit(meta: ObjectMeta): Promise<ObjectMeta | undefined>
+  /**
+   * Move the expiry of `meta`'s object (chunks and record) to `expiresAt`, if `meta` is still
+   * the current record of its key. A commit or remove of the key made meanwhile, on any node,
+   * wins. Returns the record as it now is, or undefined when `meta` is no longer current.
+   * Never shortens a lifetime.
+   */
+  extend(meta: ObjectMeta, expiresAt: number): Promise<ObjectMeta | undefined>
   /** Every pipeline's commit record for (channel, path): one round trip. Order unspecified. */
   list(channel: string, path: string): Promise<ObjectMeta[]>
   /** Remove one pipeline's commit record. Returns the removed record, if any. */

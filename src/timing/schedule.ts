@@ -210,6 +210,43 @@ export function segmentExpiresAt(cfg: Timing, n: number): number {
   return availabilityAt(cfg, n) + cfg.dvrWindowMs + EXPIRY_MARGIN_MS
 }
 
+/**
+ * When a stored object other than a numbered media segment may be deleted (epoch ms): one
+ * DVR window (plus margin) after it was written. A manifest is written again with every
+ * segment, each copy with its own expiry, so the current one lives a DVR window after the
+ * stream's last update, as long as the stream's last segments.
+ */
+export function retainedUntil(cfg: Pick<Timing, 'dvrWindowMs'>, now: number): number {
+  return now + cfg.dvrWindowMs + EXPIRY_MARGIN_MS
+}
+
+/**
+ * How much longer than `retainedUntil` an init segment is kept: its lifetime is extended
+ * (`extendedInitExpiry`) at most this often while media segments of its rendition arrive.
+ */
+export const INIT_EXTEND_EVERY_MS = 10 * 60_000
+
+/** When a stored init segment may be deleted (epoch ms): `retainedUntil` + `INIT_EXTEND_EVERY_MS`. */
+export function initExpiresAt(cfg: Pick<Timing, 'dvrWindowMs'>, now: number): number {
+  return retainedUntil(cfg, now) + INIT_EXTEND_EVERY_MS
+}
+
+/**
+ * The expiry an init segment expiring at `initExpires` must be extended to when a media
+ * segment of its rendition, expiring at `segmentExpires`, commits at `now`; undefined when
+ * it already outlives that segment. Extended by `INIT_EXTEND_EVERY_MS` more than needed, so
+ * that this happens at most that often.
+ */
+export function extendedInitExpiry(
+  cfg: Pick<Timing, 'dvrWindowMs'>,
+  initExpires: number,
+  segmentExpires: number,
+  now: number,
+): number | undefined {
+  if (initExpires === 0 || initExpires >= segmentExpires) return undefined
+  return Math.max(initExpiresAt(cfg, now), segmentExpires + INIT_EXTEND_EVERY_MS)
+}
+
 /** The `CMSD-Static` value of a segment answer (CTA-5006 `at`: availability time, epoch ms). */
 export function cmsdStatic(cfg: Timing, n: number): string {
   return `at=${availabilityAt(cfg, n)}`

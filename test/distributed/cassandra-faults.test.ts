@@ -17,6 +17,7 @@ import { bodyOf, patternBytes } from '../storage/driver-conformance.js'
 import {
   cassandraContactPoints,
   cassandraDataCenter,
+  ensureSchema,
   killCassandraNode,
   NO_RING,
   startCassandraNode,
@@ -36,6 +37,7 @@ describe('cassandra ring: a node killed with kill -9', contactPoints ? {} : { sk
   let seq = 0
 
   before(async () => {
+    await ensureSchema('liveorigin_test')
     driver = createCassandraDriver({
       contactPoints: contactPoints ?? [],
       localDataCenter: cassandraDataCenter(),

@@ -14,7 +14,7 @@ import { type CassandraDriverOptions, createCassandraDriver } from '../../src/st
 import { ObjectStore } from '../../src/storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../../src/storage/types.js'
 import { bodyOf, driverConformance, metaFor, patternBytes } from '../storage/driver-conformance.js'
-import { cassandraContactPoints, cassandraDataCenter, NO_RING, percentiles } from './env.js'
+import { cassandraContactPoints, cassandraDataCenter, ensureSchema, NO_RING, percentiles } from './env.js'
 
 const contactPoints = cassandraContactPoints()
 const ringSkip = contactPoints ? {} : { skip: NO_RING }
@@ -35,7 +35,10 @@ function meta(over: Partial<ObjectMeta> & Pick<ObjectMeta, 'channel' | 'path' | 
 }
 
 describe('cassandra (ring)', ringSkip, () => {
-  driverConformance('cassandra', async () => ringDriver())
+  driverConformance('cassandra', async () => {
+    await ensureSchema(KEYSPACE)
+    return ringDriver()
+  })
 })
 
 describe('cassandra driver options', () => {
@@ -97,6 +100,7 @@ describe('cassandra driver on the ring', ringSkip, () => {
   const prefix = `cs${randomUUID().slice(0, 8)}`
 
   before(async () => {
+    await ensureSchema(KEYSPACE)
     driver = ringDriver()
     await driver.ping()
     raw = new cassandra.Client({ contactPoints: contactPoints ?? [], localDataCenter: cassandraDataCenter() })

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { MemcachedZone } from '../../src/cache/memcached.js'
+import { applySchema } from '../../src/storage/cassandra.js'
 
 const run = promisify(execFile)
 const repo = join(import.meta.dirname, '..', '..')
@@ -39,6 +40,25 @@ export function memcachedZones(): MemcachedZone[] | undefined {
     const [name, servers] = part.split('=')
     return { name: name ?? '', servers: (servers ?? '').split(',') }
   })
+}
+
+const schemas = new Map<string, Promise<unknown>>()
+
+/**
+ * Applies the declared schema to `keyspace` on the test ring, once per process (as
+ * `liveorigin schema apply` does): drivers and nodes start without creating it, as in
+ * production.
+ */
+export async function ensureSchema(keyspace: string): Promise<void> {
+  const contactPoints = cassandraContactPoints()
+  if (!contactPoints) throw new Error(NO_RING)
+  let applied = schemas.get(keyspace)
+  if (!applied) {
+    applied = applySchema({ contactPoints, localDataCenter: cassandraDataCenter(), keyspace })
+    applied.catch(() => schemas.delete(keyspace))
+    schemas.set(keyspace, applied)
+  }
+  await applied
 }
 
 export const NO_RING = 'no Cassandra ring: run `npm run test:distributed` (or set LIVEORIGIN_TEST_CASSANDRA)'

@@ -27,7 +27,13 @@ import { Client, Pool } from 'undici'
 import { runWrk, type WrkSummary } from '../../bench/lib/wrk.js'
 import { startCli } from '../helpers/cli.js'
 import { metricValue } from '../helpers/origin.js'
-import { cassandraContactPoints, cassandraDataCenter, memcachedZones, percentiles } from './env.js'
+import {
+  cassandraContactPoints,
+  cassandraDataCenter,
+  ensureSchema,
+  memcachedZones,
+  percentiles,
+} from './env.js'
 
 /** Keyspace of the origin-node tests and measurements on the test ring. */
 export const ORIGIN_KEYSPACE = 'liveorigin_origin_test'
@@ -84,6 +90,7 @@ export async function startOriginNode(options: OriginNodeOptions): Promise<Origi
   const contactPoints = cassandraContactPoints()
   const zones = memcachedZones()
   if (!contactPoints || !zones) throw new Error('no test ring or memcached zones in the environment')
+  await ensureSchema(options.keyspace ?? ORIGIN_KEYSPACE)
   const dir = mkdtempSync(join(tmpdir(), 'liveorigin-node-'))
   const file = join(dir, 'node.yaml')
   const config = {
@@ -106,7 +113,7 @@ export async function startOriginNode(options: OriginNodeOptions): Promise<Origi
   writeFileSync(file, JSON.stringify(config, null, 2))
   let cli: Awaited<ReturnType<typeof startCli>>
   try {
-    // Generous: the first node of a fresh keyspace creates the schema on a loaded ring.
+    // Generous: a loaded ring may be slow to answer a node's first queries.
     cli = await startCli(['--config', file], {}, 120_000)
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -15,7 +15,7 @@ import { createCassandraDriver } from '../../src/storage/cassandra.js'
 import { wrapDriver } from '../../src/storage/instrumented.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import { bodyOf, patternBytes } from '../storage/driver-conformance.js'
-import { cassandraContactPoints, cassandraDataCenter, percentiles } from './env.js'
+import { cassandraContactPoints, cassandraDataCenter, ensureSchema, percentiles } from './env.js'
 
 const [writes = 200, chunkSize = 1024 * 1024, size = 2_000_000] = process.argv.slice(2).map(Number)
 const contactPoints = cassandraContactPoints()
@@ -24,6 +24,7 @@ if (!contactPoints) {
   process.exit(2)
 }
 
+await ensureSchema('liveorigin_test')
 const driver = createCassandraDriver({
   contactPoints,
   localDataCenter: cassandraDataCenter(),

@@ -15,6 +15,7 @@ import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 import {
   cassandraContactPoints,
   cassandraDataCenter,
+  ensureSchema,
   killMemcachedZone,
   memcachedZones,
   NO_MEMCACHED,
@@ -51,6 +52,7 @@ describe('two origin nodes on the ring', skip, () => {
   const prefix = `lo2:${randomUUID().slice(0, 8)}:`
 
   before(async () => {
+    await ensureSchema('liveorigin_origin_test')
     a = await startOrigin(nodeOverrides('a', prefix))
     // The channel exists before B starts, so that B loads it from storage at start-up.
     const created = await fetch(`${a.control}/api/v1/channels/${channel}`, {

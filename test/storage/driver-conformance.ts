@@ -285,6 +285,53 @@ export function driverConformance(
       assert.equal(await driver.sweep(base + 5000), 0)
     })
 
+    test('extend moves the expiry of the current copy and never undoes a later commit or remove', async () => {
+      const base = Date.now()
+      const c = ch('ext')
+      const m = metaFor(
+        { channel: c, path: 'init.mp4', pipeline: 'a' },
+        { chunks: 2, size: 1100, expiresAt: base + HOUR },
+      )
+      await driver.putChunk(m.token, 0, patternBytes(1024, 3), m.expiresAt)
+      await driver.putChunk(m.token, 1, patternBytes(76, 4), m.expiresAt)
+      await driver.commit(m)
+      const extended = { ...m, expiresAt: base + 3 * HOUR }
+      assert.deepEqual(await driver.extend(m, extended.expiresAt), extended)
+      assert.deepEqual(await driver.list(c, 'init.mp4'), [extended])
+      // Never shortens a lifetime.
+      assert.deepEqual(await driver.extend(extended, base + 2 * HOUR), extended)
+      assert.deepEqual(await driver.list(c, 'init.mp4'), [extended])
+      if (!driver.capabilities.nativeTtl) {
+        // The old expiry no longer applies, to the record or to its chunks; the new one does.
+        await driver.sweep(base + 2 * HOUR)
+        assert.deepEqual(await driver.list(c, 'init.mp4'), [extended])
+        assert.deepEqual(await driver.getChunk(m.token, 1), patternBytes(76, 4))
+      }
+      assert.deepEqual(await driver.getChunk(m.token, 0), patternBytes(1024, 3))
+
+      // A copy committed after the one being extended wins, and so does a removal.
+      const replacement = metaFor({ channel: c, path: 'init.mp4', pipeline: 'a' })
+      await driver.commit(replacement)
+      assert.equal(await driver.extend(extended, base + 4 * HOUR), undefined)
+      assert.deepEqual(await driver.list(c, 'init.mp4'), [replacement])
+      await driver.remove(replacement)
+      assert.equal(await driver.extend(replacement, base + 4 * HOUR), undefined)
+      assert.deepEqual(await driver.list(c, 'init.mp4'), [])
+
+      if (!driver.capabilities.nativeTtl) {
+        const other = metaFor(
+          { channel: c, path: 'init2.mp4', pipeline: 'a' },
+          { chunks: 1, expiresAt: base + HOUR },
+        )
+        await driver.putChunk(other.token, 0, patternBytes(10), other.expiresAt)
+        await driver.commit(other)
+        await driver.extend(other, base + 2 * HOUR)
+        await driver.sweep(base + 2 * HOUR + 1)
+        assert.deepEqual(await driver.list(c, 'init2.mp4'), [])
+        assert.equal(await driver.getChunk(other.token, 0), undefined)
+      }
+    })
+
     test("records and chunks expire by the store's own TTL", async (t) => {
       if (!driver.capabilities.nativeTtl) {
         t.skip('the driver has no native TTL (expiry is covered by the sweep test)')

@@ -7,13 +7,17 @@ import {
   availabilityAt,
   cmsdStatic,
   EXPIRY_MARGIN_MS,
+  extendedInitExpiry,
   gapAnswer,
+  INIT_EXTEND_EVERY_MS,
   initDecision,
+  initExpiresAt,
   isLiveEdgeSegment,
   liveEdge,
   MAX_TOO_EARLY_TTL_MS,
   manifestTtlMs,
   otherObjectTtlMs,
+  retainedUntil,
   SHORT_TTL_MS,
   segmentDecision,
   segmentExpiresAt,
@@ -28,6 +32,7 @@ const S = 10
 const H = 1500
 const R = 4000
 const DVR = 60_000
+const HOUR_MS = 3_600_000
 const cfg = parseChannelConfig({
   segmentDurationMs: D,
   availabilityStartTime: AST,
@@ -315,6 +320,25 @@ describe('headers and store expiry', () => {
     // Until then the decision may still serve it; the store must not lose it earlier.
     assert.equal(segmentDecision(cfg, N, A + DVR, true).action, 'serve')
     assert.ok(segmentExpiresAt(cfg, N) > A + DVR)
+  })
+
+  it('every other object expires a DVR window after its write; an init segment outlives every segment it serves', () => {
+    const t = A + 5 * D
+    assert.equal(retainedUntil(cfg, t), t + DVR + EXPIRY_MARGIN_MS)
+    assert.equal(initExpiresAt(cfg, t), t + DVR + EXPIRY_MARGIN_MS + INIT_EXTEND_EVERY_MS)
+    // Written at t, the init outlives the segments available up to t + INIT_EXTEND_EVERY_MS.
+    const init = initExpiresAt(cfg, t)
+    assert.equal(extendedInitExpiry(cfg, init, init, t), undefined)
+    const later = t + INIT_EXTEND_EVERY_MS + D
+    const segment = later + DVR + EXPIRY_MARGIN_MS
+    assert.equal(extendedInitExpiry(cfg, init, segment, later), initExpiresAt(cfg, later))
+    // A segment far ahead of the clock still gets an init that outlives it.
+    assert.equal(
+      extendedInitExpiry(cfg, init, segment + HOUR_MS, later),
+      segment + HOUR_MS + INIT_EXTEND_EVERY_MS,
+    )
+    // "Never" stays never.
+    assert.equal(extendedInitExpiry(cfg, 0, segment, later), undefined)
   })
 
   it('the selection deadline is A(N) + G', () => {
