@@ -56,12 +56,7 @@ export class InitLifetimes {
    */
   async manifestCommitted(meta: ObjectMeta): Promise<void> {
     this.remember(meta)
-    const manifests = await this.#manifestPaths()
-    let paths = manifests.get(meta.channel)
-    if (!paths) {
-      paths = new Set()
-      manifests.set(meta.channel, paths)
-    }
+    const paths = pathsOf(await this.#manifestPaths(), meta.channel)
     if (paths.has(meta.path)) return
     paths.add(meta.path)
     const value: ManifestPath = { channel: meta.channel, path: meta.path }
@@ -93,11 +88,7 @@ export class InitLifetimes {
     this.#manifests ??= this.#records.listRecords<ManifestPath>(MANIFESTS).then(
       (records) => {
         const out = new Map<string, Set<string>>()
-        for (const { value } of records) {
-          let paths = out.get(value.channel)
-          if (!paths) out.set(value.channel, (paths = new Set()))
-          paths.add(value.path)
-        }
+        for (const { value } of records) pathsOf(out, value.channel).add(value.path)
         return out
       },
       (err: unknown) => {
@@ -164,4 +155,14 @@ export class InitLifetimes {
     this.#known.set(key, meta)
     if (this.#known.size > MAX_ENTRIES) this.#known.delete(this.#known.keys().next().value!)
   }
+}
+
+/** The set of `channel`'s manifest paths in `manifests`, added when missing. */
+function pathsOf(manifests: Map<string, Set<string>>, channel: string): Set<string> {
+  let paths = manifests.get(channel)
+  if (!paths) {
+    paths = new Set()
+    manifests.set(channel, paths)
+  }
+  return paths
 }
