@@ -33,14 +33,17 @@ import {
   initDecision,
   manifestTtlMs,
   otherObjectTtlMs,
+  availabilityAt,
   SHORT_TTL_MS,
   segmentDecision,
+  selectionDeadline,
   servedTtlMs,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
 import type { DeliveryDeps } from './deps.js'
 import type { HeldObject } from './holds.js'
+import type { PollTiming } from './poll-schedule.js'
 import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
 
@@ -257,7 +260,8 @@ async function answerObject(
  * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
  * The client going away removes the waiter at once. `mark` is the reader's mark taken before
  * the read that found nothing to serve: a change heard since then released nobody, so the
- * request retries at once instead of waiting.
+ * request retries at once instead of waiting. `timing` says when the object is due, for the
+ * poll of commits made on other nodes (`poll-schedule.ts`).
  */
 function hold(
   ex: Exchange,
@@ -265,6 +269,7 @@ function hold(
   deadline: number,
   retry: () => Promise<void>,
   mark: number,
+  timing: PollTiming = {},
 ): void {
   const { ctx } = ex
   if (ctx.reader.changedSince(key.channel, key.path, mark)) {
@@ -295,7 +300,7 @@ function hold(
     )
     ex.res.off('close', onClose)
     retry().catch((err) => fail(ex, err))
-  })
+  }, timing)
   const onClose = () => {
     if (remove()) {
       ctx.metrics.held.dec()
@@ -337,6 +342,8 @@ async function serveSegment(
     return
   }
   const key: HeldObject = { channel: channel.name, path }
+  const graceUntil = selectionDeadline(cfg, n)
+  const timing: PollTiming = { dueAt: availabilityAt(cfg, n), graceUntil }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
@@ -346,7 +353,7 @@ async function serveSegment(
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
-        hold(ex, key, selection.untilMs, attempt, mark)
+        hold(ex, key, selection.untilMs, attempt, mark, timing)
         return
       }
       if (selection.kind === 'none') break
@@ -377,7 +384,7 @@ async function serveSegment(
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt, mark)
+      hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }
     if (d.action === 'gone') {
@@ -406,7 +413,15 @@ async function serveSegment(
   if (early.action === 'hold') {
     const waitingUntil = ctx.holds.earliestDeadline(key)
     if (waitingUntil !== undefined) {
-      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark())
+      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark(), timing)
+      return
+    }
+    // Not past its grace window, and this process heard of no copy: where held objects are
+    // polled, the first poll (at A(N), or at once) is the first read, of the local cache zone
+    // only; storage is read at A(N) + G (poll-schedule.ts). A commit heard on the bus releases
+    // at once.
+    if (now < graceUntil && ctx.holds.polls && !ctx.reader.mayExist(channel.name, path)) {
+      hold(ex, key, early.untilMs, attempt, ctx.reader.mark(), timing)
       return
     }
   }
@@ -418,6 +433,10 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
   const { ctx } = ex
   const cfg = channel.config!
   const key: HeldObject = { channel: channel.name, path }
+  const timing: PollTiming = {
+    dueAt: availabilityAt(cfg, cfg.startNumber),
+    graceUntil: selectionDeadline(cfg, cfg.startNumber),
+  }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const mark = ctx.reader.mark()
@@ -429,7 +448,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
       return
     }
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt, mark)
+      hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }
     answerError(ex, errors.notFound('init segment'), d.ttlMs)
