@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `liveorigin` command: `serve` runs the origin, `simulate` publishes a test channel
- * from several pipelines, `--help` and `--version` say what they say.
+ * from several pipelines, `capacity` prints what an event costs, `--help` and `--version`
+ * say what they say.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
@@ -38,6 +39,7 @@ export function helpText(): string {
 Usage:
   liveorigin serve [--config file.yaml] [flags]   run the origin
   liveorigin simulate [options]                   publish a test channel (liveorigin simulate --help)
+  liveorigin capacity [options]                   what an event costs nodes, Cassandra, memcached (--help)
   liveorigin --help | --version
 
 Settings (YAML key / environment variable; flags win over environment, environment over file):
@@ -98,6 +100,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'simulate') {
     const { runSimulate } = await import('./simulate.js')
     return runSimulate(rest)
+  }
+  if (command === 'capacity') {
+    const { runCapacity } = await import('./capacity.js')
+    return runCapacity(rest)
   }
   throw new ConfigError(`unknown command "${command}" (try liveorigin --help)`)
 }

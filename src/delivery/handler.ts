@@ -28,12 +28,12 @@ import {
   playlistSatisfies,
 } from '../timing/hls.js'
 import {
+  availabilityAt,
   cmsdStatic,
   gapAnswer,
   initDecision,
   manifestTtlMs,
   otherObjectTtlMs,
-  availabilityAt,
   SHORT_TTL_MS,
   segmentDecision,
   selectionDeadline,
@@ -292,15 +292,20 @@ function hold(
   ex.heldSince ??= ctx.now()
   const since = performance.now()
   ctx.metrics.held.inc()
-  const remove = ctx.holds.add(key, deadline, (reason) => {
-    ctx.metrics.held.dec()
-    ctx.metrics.holdDuration.observe(
-      { outcome: reason === 'commit' ? 'released' : 'timeout' },
-      (performance.now() - since) / 1000,
-    )
-    ex.res.off('close', onClose)
-    retry().catch((err) => fail(ex, err))
-  }, timing)
+  const remove = ctx.holds.add(
+    key,
+    deadline,
+    (reason) => {
+      ctx.metrics.held.dec()
+      ctx.metrics.holdDuration.observe(
+        { outcome: reason === 'commit' ? 'released' : 'timeout' },
+        (performance.now() - since) / 1000,
+      )
+      ex.res.off('close', onClose)
+      retry().catch((err) => fail(ex, err))
+    },
+    timing,
+  )
   const onClose = () => {
     if (remove()) {
       ctx.metrics.held.dec()

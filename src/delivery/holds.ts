@@ -186,14 +186,11 @@ export class HoldTable {
     }
     const tick = () => {
       entry.poll = undefined
-      this.#poll!(entry.object, { attempt: ++attempt, storage: plan.storage }).then(
-        (changed) => {
-          if (this.#entries.get(key) !== entry) return
-          if (changed) this.#release(key)
-          else again()
-        },
-        again,
-      )
+      this.#poll!(entry.object, { attempt: ++attempt, storage: plan.storage }).then((changed) => {
+        if (this.#entries.get(key) !== entry) return
+        if (changed) this.#release(key)
+        else again()
+      }, again)
     }
     schedule()
   }

@@ -88,6 +88,8 @@ export interface PollCost {
   readonly polls: number
   /** Polls that read storage (besides the local zone). */
   readonly storagePolls: number
+  /** When the last of them ran (NaN when there was none). */
+  readonly lastAt: number
 }
 
 /**
@@ -103,10 +105,12 @@ export function pollCost(
 ): PollCost {
   let polls = 0
   let storagePolls = 0
+  let lastAt = Number.NaN
   for (let p = firstPoll(startAt, timing, options); p.at < endAt; p = nextPoll(p, options)) {
     polls++
+    lastAt = p.at
     if (p.storage) storagePolls++
     if (p.at >= releasedAt) break
   }
-  return { polls, storagePolls }
+  return { polls, storagePolls, lastAt }
 }

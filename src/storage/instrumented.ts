@@ -60,7 +60,14 @@ export function wrapDriver(driver: StorageDriver, around: AroundOperation): Stor
   }
 }
 
-const MISS_WHEN_EMPTY: ReadonlySet<string> = new Set(['getChunk', 'getRecord', 'remove', 'list', 'get', 'getLocal'])
+const MISS_WHEN_EMPTY: ReadonlySet<string> = new Set([
+  'getChunk',
+  'getRecord',
+  'remove',
+  'list',
+  'get',
+  'getLocal',
+])
 
 function resultOf(op: string, value: unknown): 'ok' | 'miss' {
   if (!MISS_WHEN_EMPTY.has(op)) return 'ok'
