@@ -43,15 +43,18 @@ const EVENT: EventShape = {
 /** A shared tier (over the memory tier) that counts its calls; `getLocal` like memcached's. */
 function countingTier(calls: Record<string, number>): CacheStore {
   const inner = createMemoryCache({ maxBytes: 64 * 1024 * 1024 })
-  const count = (op: string) => {
-    calls[op] = (calls[op] ?? 0) + 1
-  }
+  const counted =
+    <A extends unknown[], R>(op: string, f: (...a: A) => R) =>
+    (...a: A): R => {
+      calls[op] = (calls[op] ?? 0) + 1
+      return f(...a)
+    }
   return {
     name: 'counted',
-    get: (k) => (count('get'), inner.get(k)),
-    getLocal: (k) => (count('getLocal'), inner.get(k)),
-    set: (k, v, t) => (count('set'), inner.set(k, v, t)),
-    delete: (k) => (count('delete'), inner.delete(k)),
+    get: counted('get', (k: string) => inner.get(k)),
+    getLocal: counted('getLocal', (k: string) => inner.get(k)),
+    set: counted('set', (k: string, v: Uint8Array, t: number) => inner.set(k, v, t)),
+    delete: counted('delete', (k: string) => inner.delete(k)),
     close: () => inner.close(),
   }
 }
