@@ -26,11 +26,15 @@ export interface PollScheduleOptions {
 
 export const DEFAULT_POLL_SCHEDULE: PollScheduleOptions = { firstMs: 10, dueMaxMs: 40, lateMaxMs: 200 }
 
-/** When the object of a hold is due, as the handler knows it. */
+/**
+ * When the object of a hold is due, as the handler knows it. Neither given (an LL-HLS
+ * playlist): polled at once, with intervals up to `dueMaxMs` throughout, storage never (the
+ * deadline's re-read is the storage read).
+ */
 export interface PollTiming {
   /** When the object is due (A(N)); polling starts then. Omitted: at once. */
   readonly dueAt?: number
-  /** The end of the grace window (A(N) + G); omitted: `dueAt` (or the start). */
+  /** The end of the grace window (A(N) + G); omitted: `dueAt`. */
   readonly graceUntil?: number
 }
 
@@ -51,9 +55,12 @@ export interface PollPlan {
 /** The first poll of a hold that began at `startAt` (at A(N), or at once when that is past). */
 export function firstPoll(startAt: number, timing: PollTiming, options: PollScheduleOptions): PollPlan {
   const dueAt = timing.dueAt ?? startAt
-  const graceUntil = Math.max(timing.graceUntil ?? dueAt, dueAt)
+  const graceUntil =
+    timing.dueAt === undefined && timing.graceUntil === undefined
+      ? Number.POSITIVE_INFINITY
+      : Math.max(timing.graceUntil ?? dueAt, dueAt)
   // A hold that began after the grace window read storage just before it began.
-  const storagePending = startAt < graceUntil
+  const storagePending = startAt < graceUntil && graceUntil !== Number.POSITIVE_INFINITY
   return withStorage({
     at: Math.max(dueAt, startAt),
     nextMs: options.firstMs,

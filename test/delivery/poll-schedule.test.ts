@@ -53,6 +53,15 @@ describe('poll schedule', () => {
     )
   })
 
+  it('an object with no due time (an LL-HLS playlist) is polled at once, up to 40 ms apart, never in storage', () => {
+    const got = polls(0, {}, 400)
+    assert.deepEqual(
+      got.map(([t]) => t),
+      [0, 10, 30, 70, 110, 150, 190, 230, 270, 310, 350, 390],
+    )
+    assert.equal(got.filter(([, s]) => s).length, 0)
+  })
+
   it('intervals never shrink, whatever the caps', () => {
     for (const timing of [{ dueAt: 0, graceUntil: 500 }, { dueAt: 0 }, {}]) {
       const times = polls(0, timing, 10_000).map(([t]) => t)
