@@ -2,7 +2,7 @@
  * The capacity model of the distributed shape (docs/capacity.md): from the shape of an event
  * (channels, renditions, segment duration and size, pipelines, DVR window, cache zones,
  * origin nodes, CDN PoPs) to the load on each origin node, on Cassandra and on memcached.
- * Pure: numbers in, numbers out. The per-operation costs are the code's own: `PUT_COSTS`
+ * Pure: numbers in, numbers out. The per-operation costs are the code's own: `putCosts`
  * and `READ_COSTS` are checked against counted operations in test/capacity/model.test.ts,
  * and held objects are costed by the poll schedule the hold table runs (`poll-schedule.ts`).
  */
@@ -64,7 +64,7 @@ export interface PutCosts {
  * commit), then `ObjectReader.written` (one listing for the list it writes through, one more
  * after it, in the background, to check that no other pipeline's copy was left out).
  */
-export function PUT_COSTS(bytes: number, chunkSize: number): PutCosts {
+export function putCosts(bytes: number, chunkSize: number): PutCosts {
   return {
     driver: { putChunk: Math.max(1, Math.ceil(bytes / chunkSize)), commit: 1, list: 2 },
     sharedSets: 2,
@@ -192,7 +192,7 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
   const itemMax = shape.itemMaxBytes ?? 1024 * 1024
   const puts = objects * shape.pipelines * perSecond
   const putsNode = puts / shape.nodes
-  const put = PUT_COSTS(shape.segmentBytes, chunkSize)
+  const put = putCosts(shape.segmentBytes, chunkSize)
   const statements = (kind: 'reads' | 'writes') =>
     put.driver.putChunk * CASSANDRA_STATEMENTS.putChunk[kind] +
     put.driver.commit * CASSANDRA_STATEMENTS.commit[kind] +

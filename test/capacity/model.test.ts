@@ -1,6 +1,6 @@
 /**
  * The capacity model (src/capacity/model.ts) against the code it models: one PUT through the
- * real object store and reader costs the driver calls and cache writes `PUT_COSTS` says, a
+ * real object store and reader costs the driver calls and cache writes `putCosts` says, a
  * poll of a held object costs what `READ_COSTS` says, and the event of docs/capacity.md
  * comes out as documented. Also `liveorigin capacity` on the command line.
  */
@@ -16,7 +16,7 @@ import {
   CASSANDRA_STATEMENTS,
   capacity,
   type EventShape,
-  PUT_COSTS,
+  putCosts,
   READ_COSTS,
 } from '../../src/capacity/model.js'
 import { parseCapacityArgs } from '../../src/cli/capacity.js'
@@ -96,7 +96,7 @@ describe('the model costs what the code does', () => {
     for (const k of Object.keys(tier)) delete tier[k]
   }
 
-  it('one PUT of a 2.5 MB segment: the driver calls and shared-tier writes of PUT_COSTS', async () => {
+  it('one PUT of a 2.5 MB segment: the driver calls and shared-tier writes of putCosts', async () => {
     clear()
     const bytes = Buffer.alloc(2_500_000, 7)
     const { meta } = await store.write({ channel: 'ch', path: 'v/1.m4s', pipeline: 'east' }, once(bytes), {
@@ -104,7 +104,7 @@ describe('the model costs what the code does', () => {
       expiresAt: Date.now() + 60_000,
     })
     await reader.written(meta, bytes)
-    const want = PUT_COSTS(bytes.length, 1024 * 1024)
+    const want = putCosts(bytes.length, 1024 * 1024)
     // The check after the list write runs in the background.
     await waitFor('the write-through check', () => (ops.list ?? 0) >= want.driver.list)
     await new Promise((r) => setTimeout(r, 50))
