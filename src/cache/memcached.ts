@@ -1,7 +1,8 @@
 /**
  * The `memcached` cache tier: a `CacheStore` over one or more memcached zones, in the style of
  * Netflix's EVCache (docs/storage.md). Every `set` goes to every zone; `get` asks the local zone first
- * and falls back to the others; a failing zone turns into a miss, never an exception.
+ * and falls back to the others (`getLocal`: only when the local zone fails, not when it
+ * misses); a failing zone turns into a miss, never an exception.
  *
  * Values larger than one memcached item are split: chunk items first, then a small header
  * item that names them. Chunk keys carry a random generation id chosen per `set`, and the
@@ -193,6 +194,22 @@ class Zone {
   }
 }
 
+/**
+ * How a value of `valueBytes` under a key of `keyBytes` is laid out in one zone: inline in
+ * its header item, or `chunks` chunk items plus the header. One `set` writes `items` items to
+ * every zone; one `get` that finds it reads `items` items from one zone, a miss one.
+ */
+export function memcachedLayout(
+  keyBytes: number,
+  valueBytes: number,
+  itemMaxBytes = 1024 * 1024,
+): { inline: boolean; chunks: number; chunkSize: number; items: number } {
+  const chunkSize = Math.min(itemMaxBytes - ITEM_OVERHEAD, MAX_CHUNK_BYTES)
+  const inline = HEADER_FIXED + keyBytes + valueBytes <= chunkSize
+  const chunks = inline ? 0 : Math.ceil(valueBytes / chunkSize)
+  return { inline, chunks, chunkSize, items: chunks + 1 }
+}
+
 function expirySeconds(expiresAt: number, now: number): number {
   if (expiresAt === 0) return 0
   // One second more than needed: memcached's clock ticks in whole seconds; lifetimes are
@@ -209,7 +226,6 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
   const timeoutMs = options.timeoutMs
   const prefix = options.keyPrefix ?? 'liveorigin:'
   const itemMax = options.itemMaxBytes ?? 1024 * 1024
-  const payload = Math.min(itemMax - ITEM_OVERHEAD, MAX_CHUNK_BYTES)
   const downMs = options.downMs ?? 1000
   const now = options.now ?? Date.now
   const onError = options.onError
@@ -371,10 +387,7 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
     const expires = expirySeconds(expiresAt, now())
     const generation = randomBytes(8).toString('hex')
     const crc = crc32(value)
-    const keyBytes = Buffer.byteLength(key)
-    const inline = HEADER_FIXED + keyBytes + value.length <= payload
-    const chunkSize = payload
-    const chunks = inline ? 0 : Math.ceil(value.length / chunkSize)
+    const { inline, chunks, chunkSize } = memcachedLayout(Buffer.byteLength(key), value.length, itemMax)
     try {
       if (!inline) {
         await Promise.all(
@@ -421,6 +434,17 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
           track(refill(readOrder[0] as Zone, key, r, local === 'broken'))
         }
         return r.value
+      }
+      return undefined
+    },
+
+    async getLocal(key) {
+      if (closed) return undefined
+      for (const zone of readOrder) {
+        const r = await readZone(zone, key)
+        // Absent from the local zone: a miss, whatever the others hold.
+        if (r === 'absent' && zone === readOrder[0]) return undefined
+        if (typeof r !== 'string') return r.value
       }
       return undefined
     },

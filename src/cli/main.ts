@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `liveorigin` command: `serve` runs the origin, `simulate` publishes a test channel
- * from several pipelines, `schema` prints or applies the Cassandra schema, `--help` and
- * `--version` say what they say.
+ * from several pipelines, `schema` prints or applies the Cassandra schema, `capacity`
+ * prints what an event costs, `--help` and `--version` say what they say.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
@@ -41,6 +41,7 @@ Usage:
   liveorigin serve [--config file.yaml] [flags]   run the origin
   liveorigin simulate [options]                   publish a test channel (liveorigin simulate --help)
   liveorigin schema print|apply [--config file]   the Cassandra schema: print its CQL, or create/update it
+  liveorigin capacity [options]                   what an event costs nodes, Cassandra, memcached (--help)
   liveorigin --help | --version
 
 Settings (YAML key / environment variable; flags win over environment, environment over file):
@@ -105,6 +106,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'schema') {
     const { runSchema } = await import('./schema.js')
     return runSchema(rest)
+  }
+  if (command === 'capacity') {
+    const { runCapacity } = await import('./capacity.js')
+    return runCapacity(rest)
   }
   throw new ConfigError(`unknown command "${command}" (try liveorigin --help)`)
 }

@@ -105,7 +105,13 @@ const delivery = z.object({
     doc: 'At least this many segments behind the live edge are live-edge class; more when the presentation delay of the channel reaches further (docs/overload.md).',
   }),
   holdPollMs: setting(positiveInt, 10, {
-    doc: 'While requests are held, how often a node polls storage for a commit made by a process it gets no notice from.',
+    doc: 'While requests are held for an object that is due, a node polls for a commit made by a process it gets no notice from (docs/running-at-scale.md#held-requests): the first interval between two polls, doubling after each.',
+  }),
+  holdPollMaxMs: setting(positiveInt, 40, {
+    doc: 'Longest interval between two such polls until the grace window of a segment (A(N) + G) ends: how late, at most, a punctual commit made on another node is seen.',
+  }),
+  holdPollLateMaxMs: setting(positiveInt, 200, {
+    doc: 'Longest interval between two such polls after the grace window.',
   }),
   maxHeldRequests: setting(positiveInt, 100000, { doc: 'Held requests per process (503 beyond).' }),
 })

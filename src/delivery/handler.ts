@@ -30,6 +30,7 @@ import {
   playlistSatisfies,
 } from '../timing/hls.js'
 import {
+  availabilityAt,
   cmsdStatic,
   gapAnswer,
   initDecision,
@@ -37,12 +38,14 @@ import {
   otherObjectTtlMs,
   SHORT_TTL_MS,
   segmentDecision,
+  selectionDeadline,
   servedTtlMs,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
 import type { DeliveryDeps } from './deps.js'
 import type { HeldObject } from './holds.js'
+import type { PollTiming } from './poll-schedule.js'
 import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
 
@@ -259,7 +262,8 @@ async function answerObject(
  * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
  * The client going away removes the waiter at once. `mark` is the reader's mark taken before
  * the read that found nothing to serve: a change heard since then released nobody, so the
- * request retries at once instead of waiting.
+ * request retries at once instead of waiting. `timing` says when the object is due, for the
+ * poll of commits made on other nodes (`poll-schedule.ts`).
  */
 function hold(
   ex: Exchange,
@@ -267,6 +271,7 @@ function hold(
   deadline: number,
   retry: () => Promise<void>,
   mark: number,
+  timing: PollTiming = {},
 ): void {
   const { ctx } = ex
   if (ctx.reader.changedSince(key.channel, key.path, mark)) {
@@ -289,15 +294,20 @@ function hold(
   ex.heldSince ??= ctx.now()
   const since = performance.now()
   ctx.metrics.held.inc()
-  const remove = ctx.holds.add(key, deadline, (reason) => {
-    ctx.metrics.held.dec()
-    ctx.metrics.holdDuration.observe(
-      { outcome: reason === 'commit' ? 'released' : 'timeout' },
-      (performance.now() - since) / 1000,
-    )
-    ex.res.off('close', onClose)
-    retry().catch((err) => fail(ex, err))
-  })
+  const remove = ctx.holds.add(
+    key,
+    deadline,
+    (reason) => {
+      ctx.metrics.held.dec()
+      ctx.metrics.holdDuration.observe(
+        { outcome: reason === 'commit' ? 'released' : 'timeout' },
+        (performance.now() - since) / 1000,
+      )
+      ex.res.off('close', onClose)
+      retry().catch((err) => fail(ex, err))
+    },
+    timing,
+  )
   const onClose = () => {
     if (remove()) {
       ctx.metrics.held.dec()
@@ -339,6 +349,8 @@ async function serveSegment(
     return
   }
   const key: HeldObject = { channel: channel.name, path }
+  const graceUntil = selectionDeadline(cfg, n)
+  const timing: PollTiming = { dueAt: availabilityAt(cfg, n), graceUntil }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
@@ -348,7 +360,7 @@ async function serveSegment(
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
-        hold(ex, key, selection.untilMs, attempt, mark)
+        hold(ex, key, selection.untilMs, attempt, mark, timing)
         return
       }
       if (selection.kind === 'none') break
@@ -379,7 +391,7 @@ async function serveSegment(
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt, mark)
+      hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }
     if (d.action === 'gone') {
@@ -408,7 +420,15 @@ async function serveSegment(
   if (early.action === 'hold') {
     const waitingUntil = ctx.holds.earliestDeadline(key)
     if (waitingUntil !== undefined) {
-      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark())
+      hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark(), timing)
+      return
+    }
+    // Not past its grace window, and this process heard of no copy: where held objects are
+    // polled, the first poll (at A(N), or at once) is the first read, of the local cache zone
+    // only; storage is read at A(N) + G (poll-schedule.ts). A commit heard on the bus releases
+    // at once.
+    if (now < graceUntil && ctx.holds.polls && !ctx.reader.mayExist(channel.name, path)) {
+      hold(ex, key, early.untilMs, attempt, ctx.reader.mark(), timing)
       return
     }
   }
@@ -420,6 +440,10 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
   const { ctx } = ex
   const cfg = channel.config!
   const key: HeldObject = { channel: channel.name, path }
+  const timing: PollTiming = {
+    dueAt: availabilityAt(cfg, cfg.startNumber),
+    graceUntil: selectionDeadline(cfg, cfg.startNumber),
+  }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const mark = ctx.reader.mark()
@@ -431,7 +455,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
       return
     }
     if (d.action === 'hold') {
-      hold(ex, key, d.untilMs, attempt, mark)
+      hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }
     answerError(ex, errors.notFound('init segment'), d.ttlMs)

@@ -1,11 +1,21 @@
 /**
  * Held requests at the live edge. Requests waiting for the same object share one entry with
- * one timer and, while anyone waits, one poll of storage; a commit releases them all at
- * once. A waiter whose client goes away is removed immediately.
+ * one timer and, while anyone waits, one poll for commits made where no bus reaches (on the
+ * schedule of `poll-schedule.ts`: from the moment the object is due, backing off); a commit
+ * releases them all at once. A waiter whose client goes away is removed immediately.
  *
  * The table does not answer requests: it calls each waiter's `wake` with the reason, and the
  * delivery handler re-resolves the object once for all of them (single flight).
  */
+
+import {
+  DEFAULT_POLL_SCHEDULE,
+  firstPoll,
+  nextPoll,
+  type PollPlan,
+  type PollScheduleOptions,
+  type PollTiming,
+} from './poll-schedule.js'
 
 export type WakeReason = 'commit' | 'deadline'
 
@@ -30,27 +40,36 @@ interface Entry {
   poll: NodeJS.Timeout | undefined
 }
 
+/** One poll of an object: `storage` when this poll may read storage, not only the local cache zone. */
+export type PollFn = (object: HeldObject, poll: { attempt: number; storage: boolean }) => Promise<boolean>
+
 export interface HoldTableOptions {
   now?: () => number
   /**
-   * Called every `pollMs` for a key while it has waiters (`attempt` counts from 1); resolves
-   * true when something committed.
+   * Called on the poll schedule for a key while it has waiters (`attempt` counts from 1);
+   * resolves true when something committed.
    */
-  poll?: (object: HeldObject, attempt: number) => Promise<boolean>
-  pollMs?: number
+  poll?: PollFn
+  /** The poll schedule (default `DEFAULT_POLL_SCHEDULE`). */
+  schedule?: PollScheduleOptions
 }
 
 export class HoldTable {
   readonly #entries = new Map<string, Entry>()
   readonly #now: () => number
-  readonly #poll: ((object: HeldObject, attempt: number) => Promise<boolean>) | undefined
-  readonly #pollMs: number
+  readonly #poll: PollFn | undefined
+  readonly #schedule: PollScheduleOptions
   #count = 0
 
   constructor(options: HoldTableOptions = {}) {
     this.#now = options.now ?? Date.now
     this.#poll = options.poll
-    this.#pollMs = options.pollMs ?? 10
+    this.#schedule = options.schedule ?? DEFAULT_POLL_SCHEDULE
+  }
+
+  /** Whether held objects are polled (commits may be made where the bus does not reach). */
+  get polls(): boolean {
+    return this.#poll !== undefined
   }
 
   /** Requests currently held. */
@@ -68,8 +87,16 @@ export class HoldTable {
     return this.#entries.get(keyOf(object))?.timerAt
   }
 
-  /** Adds a waiter; returns a function that removes it (idempotent). */
-  add(object: HeldObject, deadline: number, wake: (reason: WakeReason) => void): () => boolean {
+  /**
+   * Adds a waiter; returns a function that removes it (idempotent). `timing` (when the object
+   * is due) sets when polling starts; the first waiter of an object sets it for all.
+   */
+  add(
+    object: HeldObject,
+    deadline: number,
+    wake: (reason: WakeReason) => void,
+    timing: PollTiming = {},
+  ): () => boolean {
     const key = keyOf(object)
     let entry = this.#entries.get(key)
     if (!entry) {
@@ -81,7 +108,7 @@ export class HoldTable {
         poll: undefined,
       }
       this.#entries.set(key, entry)
-      if (this.#poll) this.#startPoll(key, entry)
+      if (this.#poll) this.#startPoll(key, entry, timing)
     }
     const waiter: Waiter = { object: entry.object, deadline, since: this.#now(), wake }
     entry.waiters.add(waiter)
@@ -144,22 +171,28 @@ export class HoldTable {
     for (const w of due) w.wake('deadline')
   }
 
-  #startPoll(key: string, entry: Entry): void {
+  #startPoll(key: string, entry: Entry, timing: PollTiming): void {
     let attempt = 0
+    let plan: PollPlan = firstPoll(this.#now(), timing, this.#schedule)
+    const schedule = () => {
+      entry.poll = setTimeout(tick, Math.max(0, plan.at - this.#now()))
+    }
+    const again = () => {
+      if (this.#entries.get(key) !== entry) return
+      // A poll that ran late (a busy process) is not followed by a burst of catching up.
+      do plan = nextPoll(plan, this.#schedule)
+      while (plan.at <= this.#now() && !plan.storage)
+      schedule()
+    }
     const tick = () => {
       entry.poll = undefined
-      this.#poll!(entry.object, ++attempt).then(
-        (changed) => {
-          if (this.#entries.get(key) !== entry) return
-          if (changed) this.#release(key)
-          else entry.poll = setTimeout(tick, this.#pollMs)
-        },
-        () => {
-          if (this.#entries.get(key) === entry) entry.poll = setTimeout(tick, this.#pollMs)
-        },
-      )
+      this.#poll!(entry.object, { attempt: ++attempt, storage: plan.storage }).then((changed) => {
+        if (this.#entries.get(key) !== entry) return
+        if (changed) this.#release(key)
+        else again()
+      }, again)
     }
-    entry.poll = setTimeout(tick, this.#pollMs)
+    schedule()
   }
 
   /** Wakes every waiter with 'deadline' and forgets them (shutdown). */

@@ -97,15 +97,16 @@ export class ObjectReader {
   /**
    * Re-reads the candidates of (channel, path) and tells whether a copy appeared that this
    * process had not seen: how held requests learn of commits made where no bus reaches.
-   * With a shared cache tier only that tier is read (ingest writes lists through to it before
-   * its 2xx) unless `storage` is set: storage is the fallback for a list the tier lost.
+   * With a shared cache tier only the node's own zone of that tier is read (ingest writes
+   * lists through to every zone before its 2xx) unless `storage` is set: then the other
+   * zones and storage too, the fallback for a list the local zone lost.
    */
   async appeared(channel: string, path: string, storage = true): Promise<boolean> {
     const key = candidatesKey(channel, path)
     const seen = new Set((this.#recent.get(key)?.list ?? []).map((m) => m.token))
     let list: ObjectMeta[]
     if (this.#shared && !storage) {
-      const hit = await this.#shared.get(key)
+      const hit = await (this.#shared.getLocal ? this.#shared.getLocal(key) : this.#shared.get(key))
       list = hit ? (parseList(hit) ?? []) : []
       if (!list.some((m) => !seen.has(m.token))) return false
     }

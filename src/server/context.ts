@@ -120,15 +120,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
 
   // Commits reach held requests over the bus when every role runs under one `serve`. Where
   // they may come from elsewhere (another node, another process of a split fleet), held
-  // requests also poll: the shared cache tier when there is one, else storage.
+  // requests also poll (delivery/poll-schedule.ts): the shared cache tier when there is one,
+  // else storage.
   const holds = new HoldTable({
     now,
-    pollMs: config.delivery.holdPollMs,
+    schedule: {
+      firstMs: config.delivery.holdPollMs,
+      dueMaxMs: config.delivery.holdPollMaxMs,
+      lateMaxMs: config.delivery.holdPollLateMaxMs,
+    },
     ...(crossProcess
       ? {
-          // The shared tier every poll, storage every tenth (a list the tier lost).
-          poll: (object: HeldObject, attempt: number) =>
-            reader.appeared(object.channel, object.path, attempt % 10 === 0),
+          // The local cache zone every poll; storage on the few polls the schedule says.
+          poll: (object: HeldObject, poll: { storage: boolean }) =>
+            reader.appeared(object.channel, object.path, poll.storage),
         }
       : {}),
   })

@@ -62,7 +62,14 @@ export function wrapDriver(driver: StorageDriver, around: AroundOperation): Stor
   }
 }
 
-const MISS_WHEN_EMPTY: ReadonlySet<string> = new Set(['getChunk', 'getRecord', 'remove', 'list', 'get'])
+const MISS_WHEN_EMPTY: ReadonlySet<string> = new Set([
+  'getChunk',
+  'getRecord',
+  'remove',
+  'list',
+  'get',
+  'getLocal',
+])
 
 function resultOf(op: string, value: unknown): 'ok' | 'miss' {
   if (!MISS_WHEN_EMPTY.has(op)) return 'ok'
@@ -96,12 +103,13 @@ export function instrumentDriver(driver: StorageDriver, observe: (e: OperationEv
   return wrapDriver(driver, timed(driver.name, observe))
 }
 
-/** A cache tier that reports every `get`, `set` and `delete` to `observe` (`driver` = tier name). */
+/** A cache tier that reports every `get`, `getLocal`, `set` and `delete` to `observe` (`driver` = tier name). */
 export function instrumentCache(cache: CacheStore, observe: (e: OperationEvent) => void): CacheStore {
   const run = timed(cache.name, observe)
   return {
     name: cache.name,
     get: (key) => run('get', () => cache.get(key)),
+    ...(cache.getLocal ? { getLocal: (key: string) => run('getLocal', () => cache.getLocal!(key)) } : {}),
     set: (key, value, ttlMs) => run('set', () => cache.set(key, value, ttlMs)),
     delete: (key) => run('delete', () => cache.delete(key)),
     close: () => cache.close(),

@@ -29,7 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['overload'],
   ['config'],
   ['ingest', 'delivery', 'control'],
-  ['server', 'simulate'],
+  ['server', 'simulate', 'capacity'],
   ['cli'],
   ['index.ts'],
 ]

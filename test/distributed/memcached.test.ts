@@ -47,6 +47,32 @@ describe('memcached (two zones)', zoneSkip, () => {
   cacheConformance('memcached', async () => zoneCache(), { largeValueBytes: TWO_MB })
 })
 
+describe('memcached getLocal', zoneSkip, () => {
+  it('misses when the local zone lacks a value the other zone holds; reads past a local zone that fails', async () => {
+    const prefix = `lotest:${randomUUID().slice(0, 8)}:`
+    const b = zoneCache({
+      keyPrefix: prefix,
+      zones: (zones ?? []).filter((z) => z.name === 'b'),
+      localZone: 'b',
+    })
+    const ab = zoneCache({ keyPrefix: prefix })
+    // Zone a's servers replaced by a port nobody listens on: every read of zone a fails.
+    const deadA = zoneCache({
+      keyPrefix: prefix,
+      zones: (zones ?? []).map((z) => (z.name === 'a' ? { name: 'a', servers: ['127.0.0.1:9'] } : z)),
+    })
+    try {
+      const value = Buffer.from('only in zone b')
+      await b.set('k', value, MINUTE)
+      assert.equal(await ab.getLocal!('k'), undefined, 'absent from zone a: a miss, zone b not asked')
+      assert.deepEqual(await deadA.getLocal!('k'), value, 'zone a failing: zone b answers')
+      assert.deepEqual(await ab.get('k'), value, 'get still falls back to zone b')
+    } finally {
+      await Promise.all([b.close(), ab.close(), deadA.close()])
+    }
+  })
+})
+
 describe('memcached cache options', () => {
   const base: MemcachedCacheOptions = {
     zones: [{ name: 'a', servers: ['127.0.0.1:11211'] }],

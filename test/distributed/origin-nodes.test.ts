@@ -2,7 +2,8 @@
  * Two origin nodes sharing the Cassandra ring and the memcached zones (node A reads zone a
  * first, node B zone b): what docs/protocol.md#deployment-shapes, docs/storage.md promise of the distributed shape. Any node
  * answers any request: an object PUT on A is served by B, byte for byte; a request held on B
- * is released when the object commits on A; a cache zone dying does not fail a GET.
+ * is released when the object commits on A, B reading no more than its poll schedule
+ * (src/delivery/poll-schedule.ts) allows meanwhile; a cache zone dying does not fail a GET.
  *
  * Fault drills that need more than two in-process nodes (a node process killed mid-upload,
  * separate ingest and delivery fleets) belong beside these, in this file.
@@ -11,7 +12,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+import { DEFAULT_POLL_SCHEDULE, pollCost } from '../../src/delivery/poll-schedule.js'
+import { countingDriver } from '../helpers/counting-driver.js'
+import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
 import {
   cassandraContactPoints,
   cassandraDataCenter,
@@ -28,6 +31,12 @@ const contactPoints = cassandraContactPoints()
 const zones = memcachedZones()
 const skip = !contactPoints ? { skip: NO_RING } : !zones ? { skip: NO_MEMCACHED } : {}
 const D = 2000
+/**
+ * The channel whose segments are held and committed as they fall due: D = 1 s, G = 500 ms
+ * (room for a PUT on a busy ring to commit within the grace window), R = 10 s.
+ */
+const LIVE = { segmentDurationMs: 1000, selectionGraceMs: 500, lateAllowanceMs: 10_000 }
+const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())))
 
 function nodeOverrides(localZone: string, prefix: string): Record<string, unknown> {
   return {
@@ -49,11 +58,36 @@ describe('two origin nodes on the ring', skip, () => {
   let a: TestOrigin
   let b: TestOrigin
   const channel = `two${randomUUID().slice(0, 8)}`
+  const live = `live${randomUUID().slice(0, 8)}`
+  const liveAst = Date.now()
+  /** A(N) of the live channel. */
+  const due = (n: number) => liveAst + n * LIVE.segmentDurationMs
+  /** The next segment of the live channel due at least `leadMs` from now. */
+  const nextDue = (leadMs: number) => Math.ceil((Date.now() + leadMs - liveAst) / LIVE.segmentDurationMs)
   const prefix = `lo2:${randomUUID().slice(0, 8)}:`
+  /** Storage reads made by node B. */
+  const bReads = { list: 0, getChunk: 0 }
+  /** memcached reads made by node B (`get`: every zone, `getLocal`: its own). */
+  const bCacheReads = async () => {
+    const text = await (await fetch(`${b.control}/metrics`)).text()
+    const of = (op: string) =>
+      metricValue(text, 'liveorigin_cache_operations_total', { tier: 'memcached', op })
+    return { get: of('get'), getLocal: of('getLocal') }
+  }
 
   before(async () => {
     await ensureSchema('liveorigin_origin_test')
     a = await startOrigin(nodeOverrides('a', prefix))
+    const liveCreated = await fetch(`${a.control}/api/v1/channels/${live}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...LIVE,
+        availabilityStartTime: liveAst,
+        media: '$RepresentationID$/$Number$.ts',
+      }),
+    })
+    assert.ok(liveCreated.ok, `channel created: ${liveCreated.status} ${await liveCreated.text()}`)
     // The channel exists before B starts, so that B loads it from storage at start-up.
     const created = await fetch(`${a.control}/api/v1/channels/${channel}`, {
       method: 'PUT',
@@ -68,7 +102,7 @@ describe('two origin nodes on the ring', skip, () => {
       }),
     })
     assert.ok(created.ok, `channel created: ${created.status} ${await created.text()}`)
-    b = await startOrigin(nodeOverrides('b', prefix))
+    b = await startOrigin(nodeOverrides('b', prefix), { wrapDriver: (d) => countingDriver(d, bReads) })
   })
   after(async () => {
     await a?.close()
@@ -87,11 +121,14 @@ describe('two origin nodes on the ring', skip, () => {
 
   it('a request held on node B is released when the segment commits on node A', async (t) => {
     const releases: number[] = []
-    // Segments ahead of the live edge (about 10): inside the hold window, not yet available.
-    for (let n = 20; n < 30; n++) {
-      const path = `/${channel}/video/${n}.ts`
+    // Each segment as it falls due: held on B 100 ms before A(N) (B reads nothing until A(N)),
+    // PUT on A at A(N), as a packager does.
+    for (let i = 0; i < 10; i++) {
+      const n = nextDue(300)
+      const path = `/${live}/video/${n}.ts`
+      await sleepUntil(due(n) - 100)
       const held = fetch(`${b.delivery}${path}`).then((res) => ({ res, at: performance.now() }))
-      await new Promise((r) => setTimeout(r, 100))
+      await sleepUntil(due(n))
       const body = randomBytes(64 * 1024)
       const r = await put(a, path, body)
       const ackedAt = performance.now()
@@ -106,6 +143,64 @@ describe('two origin nodes on the ring', skip, () => {
     t.diagnostic(line)
     console.log(line)
     assert.ok(p.max < 2000, line)
+  })
+
+  it('while requests are held on node B, B reads no more than its poll schedule', async (t) => {
+    const G = LIVE.selectionGraceMs
+    const timing = { dueAt: 0, graceUntil: G }
+    // A segment committed on time (at A(N)), then one 300 ms after its grace window, so that
+    // B's one storage poll (at A(N) + G) finds nothing and a later poll of its own zone finds it.
+    for (const lateBy of [0, G + 300]) {
+      const n = nextDue(800)
+      const path = `/${live}/video/${n}.ts`
+      await sleepUntil(due(n) - 500)
+      const reads0 = { ...bReads }
+      const cache0 = await bCacheReads()
+      const holdFrom = Date.now() - due(n)
+      const held = Array.from({ length: 20 }, () =>
+        fetch(`${b.delivery}${path}`).then(async (res) => ({
+          status: res.status,
+          bytes: await res.arrayBuffer(),
+        })),
+      )
+      // Too early for segment n + 5 (a 404 from the template), and n not due yet: B has read
+      // nothing, neither memcached nor Cassandra.
+      const early = await fetch(`${b.delivery}/${live}/video/${n + 5}.ts`)
+      assert.equal(early.status, 404)
+      await sleepUntil(due(n) - 250)
+      const cacheBefore = await bCacheReads()
+      const readsBefore = { ...bReads }
+      // Only a machine too busy to run 250 ms of work on time gets here after A(N).
+      if (Date.now() < due(n)) {
+        assert.deepEqual(cacheBefore, cache0, 'no memcached read before A(N)')
+        assert.deepEqual(readsBefore, reads0, 'no Cassandra read before A(N)')
+      } else t.diagnostic('reads before A(N) not checked: the check ran after A(N)')
+      await sleepUntil(due(n) + lateBy)
+      const body = randomBytes(64 * 1024)
+      const r = await put(a, path, body)
+      assert.equal(r.status, 201, await r.text())
+      for (const h of await Promise.all(held)) {
+        assert.equal(h.status, 200)
+        assert.ok(Buffer.from(h.bytes).equals(body))
+      }
+      const releasedBy = Date.now() - due(n)
+      const cache = await bCacheReads()
+      const lists = bReads.list - reads0.list
+      const getLocal = cache.getLocal - cache0.getLocal
+      const get = cache.get - cache0.get
+      // The schedule's polls up to the release (+1: a poll running as the commit landed).
+      const plan = pollCost(holdFrom, timing, releasedBy, Number.POSITIVE_INFINITY, DEFAULT_POLL_SCHEDULE)
+      const line = `segment committed ${lateBy} ms after A(N), released ${releasedBy} ms after: B made ${getLocal} local-zone polls, ${get} reads of every zone, ${lists} Cassandra lists (schedule: ${plan.polls} polls, ${plan.storagePolls} storage)`
+      t.diagnostic(line)
+      console.log(line)
+      assert.ok(getLocal >= 1 && getLocal <= plan.polls + 1, line)
+      // The storage poll (every zone, then Cassandra), the list after the release, the body.
+      assert.ok(get <= plan.storagePolls + 2, line)
+      // Cassandra only on the storage poll: none while the commit is on time, one when late.
+      assert.ok(lists <= plan.storagePolls, line)
+      if (lateBy > 0) assert.equal(lists, 1, line)
+      assert.equal(bReads.getChunk, reads0.getChunk, 'the body came from memcached')
+    }
   })
 
   it('a dead memcached zone does not fail a GET on either node', async () => {
