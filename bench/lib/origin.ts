@@ -4,7 +4,7 @@
  * medium as the nginx baseline), stopped by PID at the end.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Child, groupMembers, startChild, waitFor } from './child.js'
@@ -29,6 +29,11 @@ export interface OriginOptions {
   /** Fixed ports (default: free ones). */
   ports?: { ingest: number; delivery: number; control: number }
   startTimeoutMs?: number
+  /**
+   * Run under `node --cpu-prof` with the profiles written to this directory (the supervisor's
+   * and, through the inherited exec arguments, every worker's) when the processes exit.
+   */
+  cpuProfDir?: string
 }
 
 /** Channel config for the control API (docs/protocol.md#channels-and-segment-templates). */
@@ -61,6 +66,8 @@ export interface OriginServer {
   metrics(): Promise<Sample[]>
   /** Last lines of its log. */
   tail(bytes?: number): string
+  /** The role of each process by PID (`supervisor`, `ingest`, `delivery`…), from its log (also after its stop). */
+  roles(): Map<number, string>
   /** Stops it by PID (SIGTERM, which drains) and removes a data directory it created. */
   stop(options?: { keepData?: boolean }): Promise<void>
 }
@@ -100,6 +107,31 @@ function tail(text: string, lines = 15): string {
   return text.trim().split('\n').slice(-lines).join('\n')
 }
 
+/**
+ * The role of each process of an origin by PID, from its JSON log: the supervisor is
+ * `supervisorPid`; each worker logs `worker listening` with its role, and the supervisor logs
+ * `standby ingest worker ready` with the standby's PID (the last `pid` key of that line).
+ * Exported for the tests.
+ */
+export function rolesFromLog(log: string, supervisorPid: number): Map<number, string> {
+  const roles = new Map<number, string>([[supervisorPid, 'supervisor']])
+  for (const line of log.split('\n')) {
+    const standby = line.includes('standby ingest worker ready')
+    if (!standby && !line.includes('worker listening')) continue
+    try {
+      const entry = JSON.parse(line) as { pid?: unknown; role?: unknown; standby?: unknown }
+      if (standby && typeof entry.pid === 'number') {
+        if (!roles.has(entry.pid)) roles.set(entry.pid, 'ingest-standby')
+      } else if (typeof entry.pid === 'number' && typeof entry.role === 'string') {
+        roles.set(entry.pid, entry.standby ? `${entry.role}-standby` : entry.role)
+      }
+    } catch {
+      // not a JSON line
+    }
+  }
+  return roles
+}
+
 /** Starts the origin and waits for `/readyz`; registers its stop for cleanup. */
 export async function startOrigin(options: OriginOptions = {}): Promise<OriginServer> {
   const host = options.host ?? '127.0.0.1'
@@ -126,14 +158,18 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
     String(ports.control),
     ...(options.extraArgs ?? []),
   ]
-  const child: Child = startChild(process.execPath, args, {
+  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []
+  const child: Child = startChild(process.execPath, [...nodeArgs, ...args], {
     logFile: join(logDir, 'origin.log'),
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
   })
   let keepData = !ownData
+  let rolesAtStop: Map<number, string> | undefined
+  const readRoles = () => rolesFromLog(readFileSync(child.logFile, 'utf8'), child.pid)
   const stop = onCleanup('liveorigin', async () => {
     await child.stop('SIGTERM', 10_000)
+    rolesAtStop = readRoles()
     child.keepTail(join(LOG_DIR, `liveorigin-${child.pid}.log`))
     if (!keepData) rmSync(dataDir, { recursive: true, force: true })
     rmSync(logDir, { recursive: true, force: true })
@@ -193,6 +229,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
       return parseMetrics(text)
     },
     tail: (bytes) => child.tail(bytes),
+    roles: () => rolesAtStop ?? readRoles(),
     async stop(o) {
       if (o?.keepData) keepData = true
       await stop()
