@@ -47,6 +47,7 @@ export interface FunctionTime {
 }
 
 export interface ProfileSummary {
+  /** Time covered by the samples (from the first sample to the end of the profile). */
   durationMs: number
   /** Every sample but `(idle)`. */
   busyMs: number
@@ -62,6 +63,12 @@ function categoryOfUrl(url: string): Category | undefined {
   if (url.includes('/node_modules/')) return 'dependencies'
   if (url.includes('/src/')) return 'liveorigin'
   return 'other'
+}
+
+/** Repository-relative when inside the repository, absolute otherwise. */
+function shortPath(file: string): string {
+  const r = relative(REPO_ROOT, file)
+  return r.startsWith('..') ? file : r
 }
 
 const mapCache = new Map<string, SourceMap | null>()
@@ -96,9 +103,9 @@ export function locate(url: string, lineNumber: number, columnNumber: number): s
     const source = entry.originalSource.startsWith('file:')
       ? fileURLToPath(entry.originalSource)
       : join(file, '..', entry.originalSource)
-    return `${relative(REPO_ROOT, source)}:${entry.originalLine + 1}`
+    return `${shortPath(source)}:${entry.originalLine + 1}`
   }
-  return `${relative(REPO_ROOT, file)}:${lineNumber + 1}`
+  return `${shortPath(file)}:${lineNumber + 1}`
 }
 
 /**
@@ -163,7 +170,7 @@ export function summarizeProfile(profile: CpuProfile): ProfileSummary {
     f.selfMs += us / 1000
     functions.set(key, f)
   }
-  const durationMs = (profile.endTime - profile.startTime) / 1000
+  const durationMs = Object.values(byCategory).reduce((a, b) => a + b, 0)
   return {
     durationMs,
     busyMs: durationMs - byCategory.idle,

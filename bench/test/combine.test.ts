@@ -83,7 +83,7 @@ test('alternate rotates three contenders so that each takes every place', async 
   assert.deepEqual(order, ['n0', 'o0', 'b0', 'o1', 'b1', 'n1', 'b2', 'n2', 'o2'])
   assert.deepEqual(out, { nginx: [0, 10, 20], liveorigin: [0, 10, 20], bare: [0, 10, 20] })
   for (const name of ['n', 'o', 'b']) {
-    const places = [0, 1, 2].map((r) => order.slice(3 * r, 3 * r + 3).findIndex((x) => x === `${name}${r}`))
+    const places = [0, 1, 2].map((r) => order.slice(3 * r, 3 * r + 3).indexOf(`${name}${r}`))
     assert.deepEqual([...places].sort(), [0, 1, 2], `${name} took places ${places}`)
   }
 })
