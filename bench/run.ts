@@ -252,6 +252,8 @@ async function main(): Promise<number> {
       originArgs: options.originArgs.join(' '),
       modes: options.modes.map((m) => `${m.label}=${m.args.join(' ')}`).join('; '),
       nginxWorkers: options.nginxWorkers,
+      bareWorkers: options.bareWorkers,
+      cpuProf: options.cpuProf,
       elapsedSec: Math.round((performance.now() - runStart) / 100) / 10,
     },
     servers,

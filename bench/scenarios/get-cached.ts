@@ -24,9 +24,9 @@ export const getCached: Scenario = {
     const details: Record<string, unknown> = {}
     const { options } = ctx
     // Every phase reads the moving live edge (see EdgePath); every segment they can name is
-    // stored first.
+    // stored first, for the phases of all three servers.
     const edge = edgeFor(ctx, CHANNEL)
-    const forMs = 2 * (options.rounds * options.warmupSec + options.durationSec) * 1000 + 30_000
+    const forMs = 3 * (options.rounds * options.warmupSec + options.durationSec) * 1000 + 30_000
     const nginxServer = ctx.nginx
     const bare = ctx.bare
     const o = ctx.origin

@@ -121,14 +121,6 @@ export const put: Scenario = {
           measurePuts(ctx, `put/nginx #${r + 1}`, nginxServer.url, `r${r}-`, count, { warmup: r === 0 }),
       })
     }
-    const bare = ctx.bare
-    if (bare) {
-      contenders.push({
-        name: 'bare',
-        measure: (r) =>
-          measurePuts(ctx, `put/bare #${r + 1}`, bare.url, `r${r}-`, count, { warmup: r === 0 }),
-      })
-    }
     const o = ctx.origin
     if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
     else if (await side('liveorigin', notes, () => createPutChannel(ctx, o).then(() => true))) {
@@ -136,6 +128,14 @@ export const put: Scenario = {
         name: 'liveorigin',
         measure: (r) =>
           measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}-`, count, { warmup: r === 0 }),
+      })
+    }
+    const bare = ctx.bare
+    if (bare) {
+      contenders.push({
+        name: 'bare',
+        measure: (r) =>
+          measurePuts(ctx, `put/bare #${r + 1}`, bare.url, `r${r}-`, count, { warmup: r === 0 }),
       })
     }
     const runs = await alternate(rounds, contenders, notes)
