@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startChild, waitFor } from './child.js'
 import { onCleanup } from './cleanup.js'
+import { putChannel } from './http.js'
 import { LOG_DIR, REPO_ROOT } from './paths.js'
 import { freePort } from './ports.js'
 
@@ -67,17 +68,7 @@ export async function startBare(options: { workers: number; host?: string }): Pr
     url,
     pid: child.pid,
     workers: options.workers,
-    async createChannel(name, timing) {
-      const res = await fetch(`${url}/api/v1/channels/${encodeURIComponent(name)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(timing),
-      })
-      const text = await res.text()
-      if (res.status < 200 || res.status >= 300) {
-        throw new Error(`bare node: creating channel ${name} failed: ${res.status} ${text.slice(0, 300)}`)
-      }
-    },
+    createChannel: (name, timing) => putChannel(url, name, timing),
     stop,
   }
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Child, groupMembers, startChild, waitFor } from './child.js'
 import { onCleanup } from './cleanup.js'
+import { putChannel } from './http.js'
 import { parseMetrics, type Sample } from './metrics.js'
 import { LOG_DIR, REPO_ROOT } from './paths.js'
 import { freePort } from './ports.js'
@@ -211,17 +212,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
     dataDir,
     args: args.slice(1),
     processes: groupMembers(child.pid).length,
-    async createChannel(name, config) {
-      const res = await fetch(`${controlUrl}/api/v1/channels/${encodeURIComponent(name)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(config),
-      })
-      const text = await res.text()
-      if (res.status < 200 || res.status >= 300) {
-        throw new Error(`creating channel ${name} failed: ${res.status} ${text.slice(0, 300)}`)
-      }
-    },
+    createChannel: (name, config) => putChannel(controlUrl, name, config),
     async metrics() {
       const res = await fetch(`${controlUrl}/metrics`)
       const text = await res.text()

@@ -8,6 +8,7 @@ import {
   type BenchReport,
   DOC_MARKERS,
   formatValue,
+  type Row,
   renderMarkdown,
   row,
   updateDoc,
@@ -94,15 +95,17 @@ test('row computes the ratio and checks the target', () => {
   )
 })
 
+const future404: Row = {
+  metric: 'answers 404',
+  unit: 'req/s',
+  origin: 30_000,
+  nginx: 100_000,
+  bare: 40_000,
+  target: { on: 'ratioBare', op: '>=', value: 0.8 },
+}
+
 test('a row with the bare node reference has its own ratio, which a target can name', () => {
-  const r = row({
-    metric: 'answers 404',
-    unit: 'req/s',
-    origin: 30_000,
-    nginx: 100_000,
-    bare: 40_000,
-    target: { on: 'ratioBare', op: '>=', value: 0.8 },
-  })
+  const r = row(future404)
   assert.equal(r.ratio, 0.3)
   assert.equal(r.ratioOf, 'liveorigin/nginx')
   assert.equal(r.ratioBare, 0.75)
@@ -121,14 +124,7 @@ test('a row with the bare node reference has its own ratio, which a target can n
 test('markdown has a bare node column and its ratio beside the nginx ratio', () => {
   const r = report()
   r.scenarios[0]!.rows.push(
-    row({
-      metric: 'answers 404',
-      unit: 'req/s',
-      origin: 30_000,
-      nginx: 100_000,
-      bare: 40_000,
-      target: { on: 'ratioBare', op: '>=', value: 0.8 },
-    }),
+    row(future404),
     row({ metric: 'PUT p99 during storm', unit: 'ms', origin: 44, ratio: 2.3, ratioOf: 'storm/rest' }),
   )
   const md = renderMarkdown(r)
