@@ -1,17 +1,20 @@
 /**
- * `npm run bench`: measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) on
- * this machine, in one run with the same load tools, and writes the ratios to
+ * `npm run bench`: measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) and a
+ * bare node:http server on this machine, in one run with the same load tools, and writes the
+ * ratios to
  * bench/results/latest.json and latest.md (docs/benchmarks.md). Progress goes to stderr; the results
  * table to stdout. See docs/benchmarks.md.
  */
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, relative } from 'node:path'
 import { type BenchOptions, parseBenchArgs, USAGE } from './lib/args.js'
+import { type BareServer, startBare } from './lib/bare.js'
 import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js'
 import { loadAverage, machineInfo } from './lib/machine.js'
 import { type NginxServer, startNginx } from './lib/nginx.js'
 import { ensureBuilt, type OriginServer, startOrigin } from './lib/origin.js'
 import { LOG_DIR, REPO_ROOT } from './lib/paths.js'
+import { nameProfiles, renderProfiles } from './lib/profile.js'
 import { createProgress } from './lib/progress.js'
 import {
   type BenchReport,
@@ -79,16 +82,65 @@ async function main(): Promise<number> {
     }
   }
 
+  let bare: BareServer | undefined
+  if (options.bareWorkers > 0 && chosen.some((s) => s.baseline)) {
+    try {
+      bare = await startBare({ workers: options.bareWorkers })
+      servers.bare = `pid ${bare.pid}, ${bare.workers} worker(s), bench/bare/server.ts`
+      progress.log(`bare node: ${bare.url} (pid ${bare.pid}, ${bare.workers} workers)`)
+    } catch (err) {
+      servers.bare = `not running: ${(err as Error).message}`
+      progress.log(`bare node could not start: ${(err as Error).message}`)
+    }
+  }
+
   let origin: OriginServer | undefined
   let originUnavailable: string | undefined
+  // With --cpu-prof, every origin of a scenario writes its profiles to <profileDir>/<scenario>/.
+  const profileRoot = isAbsolute(options.profileDir)
+    ? options.profileDir
+    : join(REPO_ROOT, options.profileDir)
+  let profileDir: string | undefined
+  const profileFor = (id: string): string => {
+    const dir = join(profileRoot, id)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    return dir
+  }
+  /** Origins started for the current scenario: their roles by PID name the profiles. */
+  const profiled: OriginServer[] = []
   const originOptions = (extra: readonly string[]) => ({
     extraArgs: [...options.originArgs, ...extra],
     ramDir: options.originDataParent,
+    ...(profileDir ? { cpuProfDir: profileDir } : {}),
   })
+  const launch = async (o: Parameters<typeof startOrigin>[0]): Promise<OriginServer> => {
+    const started = await startOrigin(o)
+    if (profileDir) profiled.push(started)
+    return started
+  }
+  /** Stops the scenario's origins (profiles are written at exit) and names and summarizes them. */
+  const finishProfiles = async (id: string): Promise<void> => {
+    if (!profileDir) return
+    const roles = new Map<number, string>()
+    for (const o of profiled) {
+      for (const [pid, role] of o.roles()) roles.set(pid, role)
+      await o.stop()
+    }
+    profiled.length = 0
+    const files = nameProfiles(profileDir, roles)
+    if (files.length === 0) return
+    const summary = join(profileDir, 'summary.md')
+    writeFileSync(summary, `# CPU profiles: ${id}\n\n${renderProfiles(files)}`)
+    progress.log(
+      `  profiles: ${relative(process.cwd(), profileDir)}/ (${files.length}), ${relative(process.cwd(), summary)}`,
+    )
+  }
+  if (options.cpuProf && chosen[0]) profileDir = profileFor(chosen[0].id)
   try {
     const buildNote = ensureBuilt((m) => progress.log(m))
     if (buildNote) progress.log(buildNote)
-    origin = await startOrigin(originOptions([]))
+    origin = await launch(originOptions([]))
     servers.liveorigin = `pid ${origin.pid}, ${origin.processes} process(es), args: ${origin.args.slice(1).join(' ')}`
     progress.log(
       `liveorigin: ingest ${origin.ingestUrl}, delivery ${origin.deliveryUrl}, control ${origin.controlUrl}`,
@@ -104,28 +156,41 @@ async function main(): Promise<number> {
     progress,
     media,
     nginx,
+    bare,
     get origin() {
       return origin
     },
     originUnavailable,
-    startOrigin: (extra) => startOrigin(originOptions(extra)),
+    startOrigin: (extra) => launch(originOptions(extra)),
     async restartOrigin() {
       if (!origin) throw new Error('no origin to restart')
       const { dataDir, ports } = origin
       await origin.stop({ keepData: true })
       origin = undefined
       // The restarted origin owns the data directory from now on: removed at its stop.
-      origin = await startOrigin({ ...originOptions([]), dataDir, ports, removeData: true })
+      origin = await launch({ ...originOptions([]), dataDir, ports, removeData: true })
       return origin
     },
     now: () => Date.now(),
   }
 
   const reports: ScenarioReport[] = []
-  for (const s of chosen) {
+  for (const [i, s] of chosen.entries()) {
     progress.log(`\n== ${s.id}: ${s.title}`)
+    if (options.cpuProf && i > 0 && !originUnavailable) {
+      // A fresh origin per scenario: its profile covers that scenario only.
+      profileDir = profileFor(s.id)
+      try {
+        origin = await launch(originOptions([]))
+      } catch (err) {
+        origin = undefined
+        progress.log(`  liveorigin could not restart: ${(err as Error).message}`)
+      }
+    }
     const t0 = performance.now()
     const base = { id: s.id, title: s.title, spec: s.spec }
+    if (options.cpuProf && profileDir)
+      progress.log(`  liveorigin under --cpu-prof, profiles in ${profileDir}`)
     if (!s.baseline && !origin) {
       reports.push({
         ...base,
@@ -154,6 +219,12 @@ async function main(): Promise<number> {
         elapsedSec: (performance.now() - t0) / 1000,
       })
     }
+    if (options.cpuProf) {
+      await finishProfiles(s.id).catch((err) =>
+        progress.log(`  profiles of ${s.id} not kept: ${(err as Error).message}`),
+      )
+      origin = undefined
+    }
   }
   progress.close()
   await cleanupAll()
@@ -181,6 +252,8 @@ async function main(): Promise<number> {
       originArgs: options.originArgs.join(' '),
       modes: options.modes.map((m) => `${m.label}=${m.args.join(' ')}`).join('; '),
       nginxWorkers: options.nginxWorkers,
+      bareWorkers: options.bareWorkers,
+      cpuProf: options.cpuProf,
       elapsedSec: Math.round((performance.now() - runStart) / 100) / 10,
     },
     servers,

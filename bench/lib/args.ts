@@ -46,6 +46,12 @@ export interface BenchOptions {
   /** Where the origin keeps its data (default: fresh dir on /dev/shm). */
   originDataParent: string
   nginxWorkers: number | 'auto'
+  /** Processes of the bare node:http reference; 0: not run. */
+  bareWorkers: number
+  /** Run every origin under `node --cpu-prof`, one profile directory per scenario. */
+  cpuProf: boolean
+  /** Where the profiles go (`<dir>/<scenario>/`). */
+  profileDir: string
   outDir: string
   /** Also rewrite the results block of docs/benchmarks.md. */
   updateDocs: boolean
@@ -56,8 +62,8 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-Measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) on this machine and
-writes bench/results/latest.json and latest.md.
+Measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) and a bare node:http
+server on this machine and writes bench/results/latest.json and latest.md.
 
   --only <ids>              comma-separated scenarios (default: all):
                             get-cached, get-future, put, held-release, ingest-storm, single-flight
@@ -81,6 +87,11 @@ writes bench/results/latest.json and latest.md.
                             (default: one mode "default" with no extra arguments)
   --origin-data-dir <dir>   parent of the origin's data directory (default /dev/shm)
   --nginx-workers <n|auto>  nginx worker_processes (default auto)
+  --bare-workers <n>        processes of the bare node:http reference (default: one
+                            per core, as the origin's delivery workers; 0: not run)
+  --cpu-prof                run the origin under node --cpu-prof, restarted for each
+                            scenario; profiles in <profile-dir>/<scenario>/
+  --profile-dir <dir>       where --cpu-prof keeps them (default bench/results/profiles)
   --out <dir>               results directory (default bench/results)
   --update-docs             also rewrite the results block in docs/benchmarks.md
   --check                   exit 1 when a target is missed or a scenario fails
@@ -142,6 +153,9 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
     mode: { type: 'string', multiple: true },
     'origin-data-dir': { type: 'string' },
     'nginx-workers': { type: 'string' },
+    'bare-workers': { type: 'string' },
+    'cpu-prof': { type: 'boolean' },
+    'profile-dir': { type: 'string' },
     out: { type: 'string' },
     'update-docs': { type: 'boolean' },
     check: { type: 'boolean' },
@@ -208,6 +222,9 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
     modes: modes.length > 0 ? modes : [{ label: 'default', args: [] }],
     originDataParent: values['origin-data-dir'] ?? '/dev/shm',
     nginxWorkers: workers === 'auto' ? 'auto' : Number(workers),
+    bareWorkers: Math.round(positive('bare-workers', values['bare-workers'], cpus().length, true)),
+    cpuProf: values['cpu-prof'] ?? false,
+    profileDir: values['profile-dir'] ?? 'bench/results/profiles',
     outDir: values.out ?? 'bench/results',
     updateDocs: values['update-docs'] ?? false,
     check: values.check ?? false,

@@ -61,3 +61,19 @@ export async function expectStatus(url: string, status: number): Promise<Answer>
     throw new Error(`GET ${url} answered ${a.status}, expected ${status}: ${a.text.slice(0, 300)}`)
   return a
 }
+
+/**
+ * Creates or replaces a channel with `PUT <base>/api/v1/channels/<name>` (the origin's control
+ * API, or the bare node reference's copy of it); throws with the answer on a non-2xx status.
+ */
+export async function putChannel(base: string, name: string, config: unknown): Promise<void> {
+  const res = await fetch(`${base}/api/v1/channels/${encodeURIComponent(name)}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config),
+  })
+  const text = await res.text()
+  if (res.status < 200 || res.status >= 300) {
+    throw new Error(`creating channel ${name} on ${base} failed: ${res.status} ${text.slice(0, 300)}`)
+  }
+}

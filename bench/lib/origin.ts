@@ -4,11 +4,12 @@
  * medium as the nginx baseline), stopped by PID at the end.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Child, groupMembers, startChild, waitFor } from './child.js'
 import { onCleanup } from './cleanup.js'
+import { putChannel } from './http.js'
 import { parseMetrics, type Sample } from './metrics.js'
 import { LOG_DIR, REPO_ROOT } from './paths.js'
 import { freePort } from './ports.js'
@@ -29,6 +30,11 @@ export interface OriginOptions {
   /** Fixed ports (default: free ones). */
   ports?: { ingest: number; delivery: number; control: number }
   startTimeoutMs?: number
+  /**
+   * Run under `node --cpu-prof` with the profiles written to this directory (the supervisor's
+   * and, through the inherited exec arguments, every worker's) when the processes exit.
+   */
+  cpuProfDir?: string
 }
 
 /** Channel config for the control API (docs/protocol.md#channels-and-segment-templates). */
@@ -61,6 +67,8 @@ export interface OriginServer {
   metrics(): Promise<Sample[]>
   /** Last lines of its log. */
   tail(bytes?: number): string
+  /** The role of each process by PID (`supervisor`, `ingest`, `delivery`…), from its log (also after its stop). */
+  roles(): Map<number, string>
   /** Stops it by PID (SIGTERM, which drains) and removes a data directory it created. */
   stop(options?: { keepData?: boolean }): Promise<void>
 }
@@ -100,6 +108,31 @@ function tail(text: string, lines = 15): string {
   return text.trim().split('\n').slice(-lines).join('\n')
 }
 
+/**
+ * The role of each process of an origin by PID, from its JSON log: the supervisor is
+ * `supervisorPid`; each worker logs `worker listening` with its role, and the supervisor logs
+ * `standby ingest worker ready` with the standby's PID (the last `pid` key of that line).
+ * Exported for the tests.
+ */
+export function rolesFromLog(log: string, supervisorPid: number): Map<number, string> {
+  const roles = new Map<number, string>([[supervisorPid, 'supervisor']])
+  for (const line of log.split('\n')) {
+    const standby = line.includes('standby ingest worker ready')
+    if (!standby && !line.includes('worker listening')) continue
+    try {
+      const entry = JSON.parse(line) as { pid?: unknown; role?: unknown; standby?: unknown }
+      if (standby && typeof entry.pid === 'number') {
+        if (!roles.has(entry.pid)) roles.set(entry.pid, 'ingest-standby')
+      } else if (typeof entry.pid === 'number' && typeof entry.role === 'string') {
+        roles.set(entry.pid, entry.standby ? `${entry.role}-standby` : entry.role)
+      }
+    } catch {
+      // not a JSON line
+    }
+  }
+  return roles
+}
+
 /** Starts the origin and waits for `/readyz`; registers its stop for cleanup. */
 export async function startOrigin(options: OriginOptions = {}): Promise<OriginServer> {
   const host = options.host ?? '127.0.0.1'
@@ -126,14 +159,18 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
     String(ports.control),
     ...(options.extraArgs ?? []),
   ]
-  const child: Child = startChild(process.execPath, args, {
+  const nodeArgs = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []
+  const child: Child = startChild(process.execPath, [...nodeArgs, ...args], {
     logFile: join(logDir, 'origin.log'),
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
   })
   let keepData = !ownData
+  let rolesAtStop: Map<number, string> | undefined
+  const readRoles = () => rolesFromLog(readFileSync(child.logFile, 'utf8'), child.pid)
   const stop = onCleanup('liveorigin', async () => {
     await child.stop('SIGTERM', 10_000)
+    rolesAtStop = readRoles()
     child.keepTail(join(LOG_DIR, `liveorigin-${child.pid}.log`))
     if (!keepData) rmSync(dataDir, { recursive: true, force: true })
     rmSync(logDir, { recursive: true, force: true })
@@ -175,17 +212,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
     dataDir,
     args: args.slice(1),
     processes: groupMembers(child.pid).length,
-    async createChannel(name, config) {
-      const res = await fetch(`${controlUrl}/api/v1/channels/${encodeURIComponent(name)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(config),
-      })
-      const text = await res.text()
-      if (res.status < 200 || res.status >= 300) {
-        throw new Error(`creating channel ${name} failed: ${res.status} ${text.slice(0, 300)}`)
-      }
-    },
+    createChannel: (name, config) => putChannel(controlUrl, name, config),
     async metrics() {
       const res = await fetch(`${controlUrl}/metrics`)
       const text = await res.text()
@@ -193,6 +220,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<OriginSe
       return parseMetrics(text)
     },
     tail: (bytes) => child.tail(bytes),
+    roles: () => rolesAtStop ?? readRoles(),
     async stop(o) {
       if (o?.keepData) keepData = true
       await stop()

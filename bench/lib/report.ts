@@ -1,5 +1,5 @@
 /**
- * Results of a run: rows of (metric, liveorigin, nginx, ratio, target), written as JSON for
+ * Results of a run: rows of (metric, liveorigin, nginx, bare node, ratios, target), written as JSON for
  * machines (`latest.json`) and as a Markdown table for people (`latest.md`), with the machine
  * note, because numbers from a shared 2-core box mean little without it.
  */
@@ -8,9 +8,13 @@ import { join } from 'node:path'
 import type { MachineInfo } from './machine.js'
 import { formatBytes } from './progress.js'
 
-/** A target from docs/benchmarks.md, checked against a row's ratio or its liveorigin value. */
+/**
+ * A target from docs/benchmarks.md, checked against a row's ratio (`ratio`: to nginx, or what
+ * `ratioOf` names), its ratio to the bare node:http reference (`ratioBare`), or its liveorigin
+ * value (`origin`).
+ */
 export interface Target {
-  on: 'ratio' | 'origin'
+  on: 'ratio' | 'ratioBare' | 'origin'
   op: '>=' | '<='
   value: number
 }
@@ -23,9 +27,13 @@ export interface Row {
   unit: Unit
   origin?: number
   nginx?: number
+  /** The bare node:http reference (bench/bare/server.ts). */
+  bare?: number
   /** What the ratio divides, e.g. `origin/nginx`, or `storm/rest`. */
   ratioOf?: string
   ratio?: number
+  /** liveorigin / bare node. */
+  ratioBare?: number
   target?: Target
   /** Whether the target is met; absent when there is no target or nothing to check. */
   pass?: boolean
@@ -54,7 +62,8 @@ export interface BenchReport {
 }
 
 /**
- * Builds a row; computes `ratio` (`origin / nginx` unless given) and `pass` from the target.
+ * Builds a row; computes `ratio` (`origin / nginx` unless given), `ratioBare` (`origin / bare`)
+ * and `pass` from the target.
  */
 export function row(r: Row): Row {
   const out: Row = { ...r }
@@ -62,8 +71,11 @@ export function row(r: Row): Row {
     out.ratio = out.origin / out.nginx
     out.ratioOf ??= 'liveorigin/nginx'
   }
+  if (out.ratioBare === undefined && out.origin !== undefined && out.bare !== undefined && out.bare !== 0) {
+    out.ratioBare = out.origin / out.bare
+  }
   if (out.target) {
-    const v = out.target.on === 'ratio' ? out.ratio : out.origin
+    const v = out.target.on === 'origin' ? out.origin : out[out.target.on]
     if (v !== undefined && Number.isFinite(v)) {
       out.pass = out.target.op === '>=' ? v >= out.target.value : v <= out.target.value
     }
@@ -93,7 +105,9 @@ export function formatValue(v: number | undefined, unit: Unit): string {
 function formatTarget(t: Target | undefined, unit: Unit): string {
   if (!t) return ''
   const op = t.op === '>=' ? '≥' : '≤'
-  return t.on === 'ratio' ? `ratio ${op} ${t.value}` : `${op} ${formatValue(t.value, unit)}`
+  if (t.on === 'ratio') return `ratio ${op} ${t.value}`
+  if (t.on === 'ratioBare') return `ratio to bare node ${op} ${t.value}`
+  return `${op} ${formatValue(t.value, unit)}`
 }
 
 function cell(s: string): string {
@@ -124,19 +138,23 @@ export function renderMarkdown(report: BenchReport): string {
     .map(([k, v]) => `- ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join('\n')
   if (servers) lines.push(servers, '')
-  lines.push('| Scenario | Metric | liveorigin | nginx | Ratio | Target | Met |')
-  lines.push('|---|---|---|---|---|---|---|')
+  lines.push(
+    '| Scenario | Metric | liveorigin | nginx | bare node | Ratio | Ratio to bare node | Target | Met |',
+  )
+  lines.push('|---|---|---|---|---|---|---|---|---|')
   for (const s of report.scenarios) {
     if (s.skipped !== undefined || s.error !== undefined) {
       const why = s.error !== undefined ? `error: ${s.error}` : `skipped: ${s.skipped}`
-      lines.push(`| ${cell(s.id)} | ${cell(why.split('\n')[0]!.slice(0, 200))} | | | | | |`)
+      lines.push(`| ${cell(s.id)} | ${cell(why.split('\n')[0]!.slice(0, 200))} | | | | | | | |`)
       continue
     }
     for (const r of s.rows) {
       const ratio = r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)} (${r.ratioOf ?? 'liveorigin/nginx'})`
+      const ratioBare = r.ratioBare === undefined ? '—' : `${r.ratioBare.toFixed(2)} (liveorigin/bare node)`
       const met = r.pass === undefined ? '' : r.pass ? 'yes' : '**no**'
+      const values = [r.origin, r.nginx, r.bare].map((v) => formatValue(v, r.unit)).join(' | ')
       lines.push(
-        `| ${cell(s.id)} | ${cell(r.metric)} | ${formatValue(r.origin, r.unit)} | ${formatValue(r.nginx, r.unit)} | ${ratio} | ${formatTarget(r.target, r.unit)} | ${met} |`,
+        `| ${cell(s.id)} | ${cell(r.metric)} | ${values} | ${ratio} | ${ratioBare} | ${formatTarget(r.target, r.unit)} | ${met} |`,
       )
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Scenario 1: GET of a cached 2 MiB segment with 64 connections. Both servers hold the same
- * bytes at the same paths: the segments of a timed channel, stored in advance. The load asks
+ * bytes at the same paths (and so does the bare node reference): the segments of a timed channel, stored in advance. The load asks
  * for the live-edge segment, as a CDN does during a live event, so each segment is read from
  * storage once and then served from the origin's memory cache some thousands of times.
  * Throughput ratio target: ≥ 1.0 × nginx.
@@ -24,10 +24,11 @@ export const getCached: Scenario = {
     const details: Record<string, unknown> = {}
     const { options } = ctx
     // Every phase reads the moving live edge (see EdgePath); every segment they can name is
-    // stored first.
+    // stored first, for the phases of all three servers.
     const edge = edgeFor(ctx, CHANNEL)
-    const forMs = 2 * (options.rounds * options.warmupSec + options.durationSec) * 1000 + 30_000
+    const forMs = 3 * (options.rounds * options.warmupSec + options.durationSec) * 1000 + 30_000
     const nginxServer = ctx.nginx
+    const bare = ctx.bare
     const o = ctx.origin
     const results = await compareGets(
       ctx,
@@ -62,6 +63,13 @@ export const getCached: Scenario = {
             return first
           },
         },
+        bare: bare && {
+          url: bare.url,
+          probe: async () => {
+            await storeEdge(ctx, bare.url, edge, forMs)
+            return expectStatus(`${bare.url}${edgePathAt(edge, ctx.now())}`, 200)
+          },
+        },
       },
       notes,
       details,
@@ -69,6 +77,7 @@ export const getCached: Scenario = {
     for (const [name, r] of [
       ['nginx', results.nginx],
       ['liveorigin', results.origin],
+      ['bare node', results.bare],
     ] as const) {
       if (r && r.avgAnswerBytes < ctx.media.segment.length) {
         notes.push(`${name}: mean answer ${Math.round(r.avgAnswerBytes)} bytes, smaller than the segment`)

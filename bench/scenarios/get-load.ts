@@ -1,6 +1,6 @@
 /**
  * The scaffolding the GET comparison scenarios share (get-cached, get-future): each server is
- * probed (and given its objects) first, then measured in alternating rounds of one load phase
+ * probed (and given its objects) first, then measured in rotating rounds of one load phase
  * each; the rounds are combined, and answers other than the expected ones become notes.
  */
 import type { Answer } from '../lib/http.js'
@@ -51,21 +51,34 @@ async function measure(ctx: BenchContext, phase: GetPhase, label: string, url: s
   return r
 }
 
+/** The combined load results of each contender that was measured. */
+export interface GetResults {
+  nginx: LoadResult | undefined
+  origin: LoadResult | undefined
+  bare: LoadResult | undefined
+}
+
+const SIDES = [
+  ['nginx', 'nginx'],
+  ['liveorigin', 'origin'],
+  ['bare', 'bare'],
+] as const
+
 /**
- * Measures nginx and liveorigin (each when it runs and its probe succeeds) in alternating
- * rounds; records the combined and per-round results in `details`. Throws when neither side
- * could be measured.
+ * Measures nginx, liveorigin and the bare node reference (each when it runs and its probe
+ * succeeds) in rotating rounds; records the combined and per-round results in `details`.
+ * Throws when no side could be measured.
  */
 export async function compareGets(
   ctx: BenchContext,
   phase: GetPhase,
-  sides: { nginx: GetSide | undefined; liveorigin: GetSide | undefined },
+  sides: { nginx: GetSide | undefined; liveorigin: GetSide | undefined; bare: GetSide | undefined },
   notes: string[],
   details: Record<string, unknown>,
-): Promise<{ nginx: LoadResult | undefined; origin: LoadResult | undefined }> {
+): Promise<GetResults> {
   if (!ctx.origin) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
   const contenders: Array<Contender<LoadResult>> = []
-  for (const name of ['nginx', 'liveorigin'] as const) {
+  for (const [name] of SIDES) {
     const s = sides[name]
     if (!s) continue
     const probe = await side(name, notes, () => s.probe())
@@ -77,15 +90,18 @@ export async function compareGets(
     }
   }
   const runs = await alternate(ctx.options.rounds, contenders, notes)
-  const nginx = runs.nginx && combineLoads(runs.nginx)
-  const origin = runs.liveorigin && combineLoads(runs.liveorigin)
-  if (nginx) details.nginx = { combined: nginx, rounds: runs.nginx }
-  if (origin) details.origin = { combined: origin, rounds: runs.liveorigin }
-  if (!nginx && !origin) throw new Error(notes.join('; ') || 'nothing measured')
-  for (const [name, r] of [
-    ['nginx', nginx],
-    ['liveorigin', origin],
-  ] as const) {
+  const results: GetResults = { nginx: undefined, origin: undefined, bare: undefined }
+  for (const [name, key] of SIDES) {
+    const rounds = runs[name]
+    if (!rounds) continue
+    const combined = combineLoads(rounds)
+    results[key] = combined
+    details[key] = { combined, rounds }
+  }
+  if (!results.nginx && !results.origin && !results.bare)
+    throw new Error(notes.join('; ') || 'nothing measured')
+  for (const [name, key] of SIDES) {
+    const r = results[key]
     if (r && r.requests === 0) notes.push(`${name}: no answer completed in the measured time`)
     if (r && (r.unexpected > 0 || r.short > 0 || r.errors > 0)) {
       notes.push(
@@ -93,23 +109,24 @@ export async function compareGets(
       )
     }
   }
-  return { nginx, origin }
+  return results
 }
 
 /** A report row of one measure (`pick`) of each side that was measured. */
 export function compareRow(
   metric: string,
   unit: Unit,
-  results: { nginx: LoadResult | undefined; origin: LoadResult | undefined },
+  results: GetResults,
   pick: (r: LoadResult) => number,
   target?: Target,
 ): Row {
-  const { nginx, origin } = results
+  const { nginx, origin, bare } = results
   return row({
     metric,
     unit,
     ...(origin ? { origin: pick(origin) } : {}),
     ...(nginx ? { nginx: pick(nginx) } : {}),
+    ...(bare ? { bare: pick(bare) } : {}),
     ...(target ? { target } : {}),
   })
 }

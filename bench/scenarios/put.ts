@@ -1,7 +1,7 @@
 /**
  * Scenario 3: PUT of a 2 MiB segment over one keep-alive connection, sequentially, a fresh path
  * each time (segment 1 of a new rendition, so every upload is a valid, new segment for the
- * origin). The servers take turns (see `alternate`); each server's latencies are pooled over
+ * origin). The servers (nginx, liveorigin, the bare node reference) take turns (see `alternate`); each server's latencies are pooled over
  * its rounds. Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
  */
 import type { OriginServer } from '../lib/origin.js'
@@ -130,9 +130,18 @@ export const put: Scenario = {
           measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}-`, count, { warmup: r === 0 }),
       })
     }
+    const bare = ctx.bare
+    if (bare) {
+      contenders.push({
+        name: 'bare',
+        measure: (r) =>
+          measurePuts(ctx, `put/bare #${r + 1}`, bare.url, `r${r}-`, count, { warmup: r === 0 }),
+      })
+    }
     const runs = await alternate(rounds, contenders, notes)
     const nginx = runs.nginx && combinePuts(runs.nginx)
     const origin = runs.liveorigin && combinePuts(runs.liveorigin)
+    const bareRuns = runs.bare && combinePuts(runs.bare)
     if (nginx)
       details.nginx = {
         ...nginx.summary,
@@ -146,10 +155,18 @@ export const put: Scenario = {
         failures: origin.loop.failures,
       }
     }
-    if (!nginx && !origin) throw new Error(notes.join('; ') || 'nothing measured')
+    if (bareRuns) {
+      details.bare = {
+        ...bareRuns.summary,
+        statusCounts: bareRuns.loop.statusCounts,
+        failures: bareRuns.loop.failures,
+      }
+    }
+    if (!nginx && !origin && !bareRuns) throw new Error(notes.join('; ') || 'nothing measured')
     for (const [name, m] of [
       ['nginx', nginx],
       ['liveorigin', origin],
+      ['bare node', bareRuns],
     ] as const) {
       if (m && m.loop.failures > 0)
         notes.push(`${name}: ${m.loop.failures} PUTs failed, first: ${m.loop.firstFailure}`)
@@ -160,6 +177,7 @@ export const put: Scenario = {
         unit: 'ms',
         ...(origin ? { origin: origin.summary.p50 } : {}),
         ...(nginx ? { nginx: nginx.summary.p50 } : {}),
+        ...(bareRuns ? { bare: bareRuns.summary.p50 } : {}),
         target: { on: 'ratio', op: '<=', value: 2 },
       }),
       row({
@@ -167,6 +185,7 @@ export const put: Scenario = {
         unit: 'ms',
         ...(origin ? { origin: origin.summary.p99 } : {}),
         ...(nginx ? { nginx: nginx.summary.p99 } : {}),
+        ...(bareRuns ? { bare: bareRuns.summary.p99 } : {}),
         target: { on: 'origin', op: '<=', value: 10 },
       }),
     ]

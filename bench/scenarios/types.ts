@@ -3,6 +3,7 @@
  * servers and shared settings, measures, and returns rows for the report.
  */
 import type { BenchOptions } from '../lib/args.js'
+import type { BareServer } from '../lib/bare.js'
 import type { NginxServer } from '../lib/nginx.js'
 import type { OriginServer } from '../lib/origin.js'
 import type { ProgressLine } from '../lib/progress.js'
@@ -17,6 +18,8 @@ export interface BenchContext {
   readonly media: MediaFixture
   /** The nginx baseline, when it is running. */
   readonly nginx: NginxServer | undefined
+  /** The bare node:http reference, when it is running. */
+  readonly bare: BareServer | undefined
   /** The origin under test, when it is running. */
   readonly origin: OriginServer | undefined
   /** Why there is no origin (not built yet, failed to start…). */
@@ -44,7 +47,7 @@ export interface Scenario {
   readonly title: string
   /** The docs/benchmarks.md target this measures, in words. */
   readonly spec: string
-  /** Whether the scenario measures nginx too (otherwise it is origin-only). */
+  /** Whether the scenario measures nginx and bare node too (otherwise it is origin-only). */
   readonly baseline: boolean
   run(ctx: BenchContext): Promise<ScenarioOutcome>
 }
@@ -53,7 +56,7 @@ export interface Scenario {
 export const PIPELINE_HEADERS = { 'pipeline-id': 'east' } as const
 
 /**
- * Runs one side of a comparison (nginx or liveorigin). A failure becomes a note, so that the
+ * Runs one side of a comparison (nginx, bare node or liveorigin). A failure becomes a note, so that the
  * other side's numbers are still reported.
  */
 export async function side<T>(name: string, notes: string[], fn: () => Promise<T>): Promise<T | undefined> {
@@ -67,16 +70,18 @@ export async function side<T>(name: string, notes: string[], fn: () => Promise<T
 
 /** One server measured by a comparison scenario. */
 export interface Contender<T> {
-  name: 'nginx' | 'liveorigin'
+  name: 'nginx' | 'liveorigin' | 'bare'
   /** Measures one round (0-based). */
   measure: (round: number) => Promise<T>
 }
 
 /**
- * Measures the contenders in `rounds` rounds, alternating who goes first (nginx, liveorigin;
- * then liveorigin, nginx; …), so that a change in the shared machine's background load during
- * the scenario does not favour one of them. A contender that fails is dropped with a note; the
- * others go on. Returns each contender's results by name.
+ * Measures the contenders in `rounds` rounds, rotating the order by one each round (nginx,
+ * liveorigin, bare; then liveorigin, bare, nginx; then bare, nginx, liveorigin; with two
+ * contenders: they alternate), so that every contender takes every place in turn and a change
+ * in the shared machine's background load during the scenario does not favour one of them. A
+ * contender that fails is dropped with a note; the others go on. Returns each contender's
+ * results by name.
  */
 export async function alternate<T>(
   rounds: number,
@@ -86,7 +91,8 @@ export async function alternate<T>(
   const out: Partial<Record<Contender<T>['name'], T[]>> = {}
   const failed = new Set<string>()
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse()
+    const k = contenders.length === 0 ? 0 : round % contenders.length
+    const order = [...contenders.slice(k), ...contenders.slice(0, k)]
     for (const c of order) {
       if (failed.has(c.name)) continue
       const r = await side(c.name, notes, () => c.measure(round))

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { cpus } from 'node:os'
 import { test } from 'node:test'
 import { parseBenchArgs, splitArgs } from '../lib/args.js'
 
@@ -44,6 +45,18 @@ test('bad numbers and worker counts are refused', () => {
   assert.throws(() => parseBenchArgs(['--nginx-workers', '0'], known), /--nginx-workers/)
   assert.equal(parseBenchArgs(['--nginx-workers', '2'], known).nginxWorkers, 2)
   assert.throws(() => parseBenchArgs(['--load-tool', 'ab'], known), /--load-tool/)
+})
+
+test('bare node workers default to one per core, 0 turns it off; --cpu-prof names its directory', () => {
+  const d = parseBenchArgs([], known)
+  assert.equal(d.bareWorkers, cpus().length)
+  assert.equal(d.cpuProf, false)
+  assert.equal(d.profileDir, 'bench/results/profiles')
+  assert.equal(parseBenchArgs(['--bare-workers', '0'], known).bareWorkers, 0)
+  assert.throws(() => parseBenchArgs(['--bare-workers', 'x'], known), /--bare-workers/)
+  const p = parseBenchArgs(['--cpu-prof', '--profile-dir', '/tmp/p'], known)
+  assert.equal(p.cpuProf, true)
+  assert.equal(p.profileDir, '/tmp/p')
 })
 
 test('splitArgs keeps quoted empties and refuses unterminated quotes', () => {

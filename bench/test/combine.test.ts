@@ -36,7 +36,7 @@ test('combined loads are rates over the whole time, with the worst round latency
   assert.throws(() => combineLoads([]), RangeError)
 })
 
-test('alternate swaps who goes first each round and drops a contender that fails', async () => {
+test('alternate swaps who goes first each round (two contenders) and drops a contender that fails', async () => {
   const order: string[] = []
   const notes: string[] = []
   const out = await alternate(
@@ -63,4 +63,27 @@ test('alternate swaps who goes first each round and drops a contender that fails
   assert.deepEqual(order, ['nginx0', 'origin0', 'origin1', 'nginx1', 'nginx2'])
   assert.deepEqual(out, { nginx: [0, 1, 2] })
   assert.deepEqual(notes, ['liveorigin failed: boom'])
+})
+
+test('alternate rotates three contenders so that each takes every place', async () => {
+  const order: string[] = []
+  const measure = (name: string) => async (r: number) => {
+    order.push(`${name}${r}`)
+    return r * 10
+  }
+  const out = await alternate(
+    3,
+    [
+      { name: 'nginx', measure: measure('n') },
+      { name: 'liveorigin', measure: measure('o') },
+      { name: 'bare', measure: measure('b') },
+    ],
+    [],
+  )
+  assert.deepEqual(order, ['n0', 'o0', 'b0', 'o1', 'b1', 'n1', 'b2', 'n2', 'o2'])
+  assert.deepEqual(out, { nginx: [0, 10, 20], liveorigin: [0, 10, 20], bare: [0, 10, 20] })
+  for (const name of ['n', 'o', 'b']) {
+    const places = [0, 1, 2].map((r) => order.slice(3 * r, 3 * r + 3).indexOf(`${name}${r}`))
+    assert.deepEqual([...places].sort(), [0, 1, 2], `${name} took places ${places}`)
+  }
 })

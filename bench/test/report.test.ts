@@ -8,6 +8,7 @@ import {
   type BenchReport,
   DOC_MARKERS,
   formatValue,
+  type Row,
   renderMarkdown,
   row,
   updateDoc,
@@ -94,6 +95,61 @@ test('row computes the ratio and checks the target', () => {
   )
 })
 
+const future404: Row = {
+  metric: 'answers 404',
+  unit: 'req/s',
+  origin: 30_000,
+  nginx: 100_000,
+  bare: 40_000,
+  target: { on: 'ratioBare', op: '>=', value: 0.8 },
+}
+
+test('a row with the bare node reference has its own ratio, which a target can name', () => {
+  const r = row(future404)
+  assert.equal(r.ratio, 0.3)
+  assert.equal(r.ratioOf, 'liveorigin/nginx')
+  assert.equal(r.ratioBare, 0.75)
+  assert.equal(r.pass, false)
+  const { ratioBare: _, ...rest } = r
+  assert.equal(row({ ...rest, bare: 37_500 }).pass, true)
+  // Without a bare value there is nothing to check.
+  const noBare = row({ metric: 'm', unit: 'req/s', origin: 1, nginx: 2, target: r.target! })
+  assert.equal(noBare.ratioBare, undefined)
+  assert.equal(noBare.pass, undefined)
+  // A ratio of the row's own (storm/rest) leaves the bare ratio alone.
+  const storm = row({ metric: 'p99', unit: 'ms', origin: 3, ratio: 2, ratioOf: 'storm/rest' })
+  assert.equal(storm.ratioBare, undefined)
+})
+
+test('markdown has a bare node column and its ratio beside the nginx ratio', () => {
+  const r = report()
+  r.scenarios[0]!.rows.push(
+    row(future404),
+    row({ metric: 'PUT p99 during storm', unit: 'ms', origin: 44, ratio: 2.3, ratioOf: 'storm/rest' }),
+  )
+  const md = renderMarkdown(r)
+  assert.match(
+    md,
+    /\| Scenario \| Metric \| liveorigin \| nginx \| bare node \| Ratio \| Ratio to bare node \| Target \| Met \|/,
+  )
+  assert.match(
+    md,
+    /\| get-cached \| answers 404 \| 30,000 req\/s \| 100,000 req\/s \| 40,000 req\/s \| 0\.30 \(liveorigin\/nginx\) \| 0\.75 \(liveorigin\/bare node\) \| ratio to bare node ≥ 0\.8 \| \*\*no\*\* \|/,
+  )
+  assert.match(
+    md,
+    /\| get-cached \| PUT p99 during storm \| 44\.0 ms \| — \| — \| 2\.30 \(storm\/rest\) \| — \| {2}\| {2}\|/,
+  )
+  // Every table line has the same number of cells as the header.
+  const table = md.split('\n').filter((l) => l.startsWith('| '))
+  for (const l of table) assert.equal(l.replace(/\\\|/g, '').split('|').length, 11, l)
+  const json = JSON.parse(JSON.stringify(r.scenarios[0]!.rows[1]))
+  assert.deepEqual(
+    { bare: json.bare, ratioBare: json.ratioBare, pass: json.pass },
+    { bare: 40_000, ratioBare: 0.75, pass: false },
+  )
+})
+
 test('values are formatted in their units', () => {
   assert.equal(formatValue(1536 * 1024 * 1024, 'B/s'), '1.5 GiB/s')
   assert.equal(formatValue(12345.6, 'req/s'), '12,346 req/s')
@@ -107,7 +163,7 @@ test('markdown has the machine note, the table and the notes', () => {
   assert.match(md, /Node\.js v20\.0\.0, nginx 1\.22\.1/)
   assert.match(
     md,
-    /\| get-cached \| throughput \| 1\.9 GiB\/s \| 953\.7 MiB\/s \| 2\.00 \(liveorigin\/nginx\) \| ratio ≥ 1 \| yes \|/,
+    /\| get-cached \| throughput \| 1\.9 GiB\/s \| 953\.7 MiB\/s \| — \| 2\.00 \(liveorigin\/nginx\) \| — \| ratio ≥ 1 \| yes \|/,
   )
   assert.match(md, /\| put \| skipped: needs liveorigin \|/)
   assert.match(md, /- get-cached: a note/)
