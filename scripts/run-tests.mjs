@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs a test suite with node's test runner: `unit` (test/**, but not e2e or distributed),
-// `e2e` (test/e2e/**: real players in Chromium, the simulator), `fuzz` (test/fuzz/**)
-// or `distributed` (test/distributed/**). Test files
+// `e2e` (test/e2e/**: real players in Chromium, the simulator), `fuzz` (test/fuzz/**),
+// `bench` (bench/test/**: the benchmark's own tools) or `distributed` (test/distributed/**). Test files
 // end in `.test.ts`.
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
@@ -13,9 +13,10 @@ const roots = {
   e2e: ['test/e2e'],
   fuzz: ['test/fuzz'],
   distributed: ['test/distributed'],
+  bench: ['bench/test'],
 }[suite]
 if (!roots) {
-  console.error(`unknown suite ${suite} (unit | e2e | fuzz | distributed)`)
+  console.error(`unknown suite ${suite} (unit | e2e | fuzz | bench | distributed)`)
   process.exit(2)
 }
 const skipDirs =
