@@ -6,14 +6,31 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 
+/** Ports `freePort` chooses from: below the kernel's ephemeral range and clear of the memcached zones'. */
+const PORT_RANGE = { first: 22_000, count: 10_000 }
+const handedOut = new Set<number>()
+
+/**
+ * A port nothing listens on, for a listener a test starts. Chosen below Linux's ephemeral
+ * range (32768–60999), where the OS picks the local port of every outgoing connection: a port
+ * the OS handed out as "free" could be taken by any connection on the machine before the
+ * origin binds it. Never the same port twice in one test process.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORT_RANGE.first + Math.floor(Math.random() * PORT_RANGE.count)
+    if (handedOut.has(port) || !(await canListen(port))) continue
+    handedOut.add(port)
+    return port
+  }
+  throw new Error(`no free port in ${PORT_RANGE.first}–${PORT_RANGE.first + PORT_RANGE.count - 1}`)
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
   })
 }
 
