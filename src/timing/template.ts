@@ -146,8 +146,10 @@ export function compileTemplate(template: string): CompiledTemplate {
         hasRepresentation = true
         if (!hasNumber) representationFirst = true
         // A rendition id never spans path segments; greedy, so the number binds to the last
-        // digits. Right before $Number$ it cannot end in a digit (`video12` is video, 12).
-        source += parts[i + 1]?.kind === 'number' ? '([^/]*[^/0-9])' : '([^/]+)'
+        // digits. Right before $Number$ it is as short as it can be, so that the number takes
+        // every digit after the last non-digit (`video12` is video, 12) and an id made of
+        // digits still matches what the template renders (`02` is 0, 2).
+        source += parts[i + 1]?.kind === 'number' ? '([^/]+?)' : '([^/]+)'
         break
       case 'number':
         if (hasNumber) throw new TypeError(`$Number$ appears more than once in ${template}`)

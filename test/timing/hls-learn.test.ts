@@ -189,6 +189,8 @@ describe('numbering and templates', () => {
     const m = compilePathMatcher({ media: t, initialization: 'init-$RepresentationID$.mp4' })
     assert.deepEqual(m.match('video12.m4s'), { kind: 'media', rendition: 'video', number: 12 })
     assert.deepEqual(m.match('audio7.m4s'), { kind: 'media', rendition: 'audio', number: 7 })
+    // A rendition id of digits still matches what the template renders for it (found by fuzzing).
+    assert.deepEqual(m.match('02.m4s'), { kind: 'media', rendition: '0', number: 2 })
     assert.equal(withRendition('stream_10/data$Number$.ts', '1'), undefined)
     assert.deepEqual(differingWord('720p/index.m3u8', '1080p/index.m3u8'), {
       prefix: '',
