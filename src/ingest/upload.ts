@@ -238,16 +238,16 @@ export function createUploads(ctx: IngestDeps): Uploads {
         log,
       })
 
-      if (inspected && template && match.kind === 'media') {
-        // After the answer's work, not before it: the init segment outlives this segment
-        // long before it matters (docs/running-at-scale.md#expiry-model).
-        void initLifetimes
-          .segmentCommitted(channelName, template, match.rendition, pipelineId, expiresAt, now)
-          .catch((err: unknown) => {
-            log.warn({ err, channel: channelName, rendition: match.rendition }, 'init segment not extended')
-          })
-      }
       if (template && match.kind === 'media') {
+        // After the answer's work, not before it: the init segment and the manifests outlive
+        // this segment long before it matters (docs/running-at-scale.md#expiry-model).
+        if (inspected) {
+          void initLifetimes
+            .segmentCommitted(channelName, template, match.rendition, pipelineId, expiresAt, now)
+            .catch((err: unknown) => {
+              log.warn({ err, channel: channelName, rendition: match.rendition }, 'init segment not extended')
+            })
+        }
         void initLifetimes
           .manifestsOutlive(channelName, template, pipelineId, expiresAt, now)
           .catch((err: unknown) => {
