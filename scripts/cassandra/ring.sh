@@ -7,6 +7,8 @@
 #   scripts/cassandra/ring.sh destroy      stop, then delete the ring's data
 #   scripts/cassandra/ring.sh kill-node N  kill -9 node N (fault drills)
 #   scripts/cassandra/ring.sh start-node N start node N alone and wait for its CQL port
+#   scripts/cassandra/ring.sh pause-node N  SIGSTOP node N: alive, connected, answering nothing (a slow replica)
+#   scripts/cassandra/ring.sh resume-node N SIGCONT node N
 #   scripts/cassandra/ring.sh install      only resolve the jars
 #
 # Node N (1..3) listens on 127.0.0.N (by default): storage port 7000, CQL 9042 (same ports, distinct
@@ -244,7 +246,7 @@ wait_ring_up() {
     for n in $(seq 1 "$nodes"); do
       local f up
       f="$(node_dir "$n")/logs/system.log"
-      up=$(grep -cE "(Node|InetAddress) /?127\.0\.0\.[0-9]+(:[0-9]+)? is now UP" "$f" 2>/dev/null || true)
+      up=$(grep -cE "(Node|InetAddress) /?${addr_prefix//./\\.}[0-9]+(:[0-9]+)? is now UP" "$f" 2>/dev/null || true)
       (( up >= nodes - 1 )) || ok=0
     done
     (( ok == 1 )) && break
@@ -341,6 +343,16 @@ cmd_kill_node() {
   log "node $n killed (kill -9 $pid)"
 }
 
+# A stopped JVM keeps its sockets open: peers and clients see a node that accepts requests and
+# answers none, as with a GC pause or a hung disk, not a dead one.
+cmd_signal_node() {
+  local n=$1 signal=$2 pid
+  pid="$(node_pid "$n" || true)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || die "node $n is not running"
+  kill "-$signal" "$pid"
+  log "node $n sent SIG$signal (pid $pid)"
+}
+
 case "${1:-}" in
   install) install ;;
   start) cmd_start ;;
@@ -349,5 +361,7 @@ case "${1:-}" in
   destroy) cmd_stop; rm -rf "$ring_dir"/node*; log "ring data deleted" ;;
   kill-node) cmd_kill_node "${2:?node number}" ;;
   start-node) install; cmd_start_node "${2:?node number}" ;;
-  *) echo "usage: $0 start|stop|status|destroy|install|kill-node N|start-node N" >&2; exit 2 ;;
+  pause-node) cmd_signal_node "${2:?node number}" STOP ;;
+  resume-node) cmd_signal_node "${2:?node number}" CONT ;;
+  *) echo "usage: $0 start|stop|status|destroy|install|kill-node N|start-node N|pause-node N|resume-node N" >&2; exit 2 ;;
 esac

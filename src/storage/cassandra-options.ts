@@ -35,6 +35,35 @@ export const cassandraReplication = z.discriminatedUnion(
 )
 export type CassandraReplication = z.output<typeof cassandraReplication>
 
+/**
+ * One execution profile: how long one coordinator gets before the statement is retried on the
+ * next one, and after how long the statement is also sent to the next coordinator (hedging;
+ * every statement of the driver is idempotent).
+ */
+const profile = z.strictObject({
+  /** Client-side timeout on one coordinator, ms. */
+  timeoutMs: intRange(1, 2 ** 31 - 1).optional(),
+  /** Send the statement to the next coordinator too when the first has not answered after this many ms. */
+  hedgeAfterMs: intRange(0, 2 ** 31 - 1).optional(),
+})
+
+/** The kinds of statement that have their own execution profile. */
+export type CassandraProfileName = 'metadata' | 'chunkRead' | 'chunkWrite'
+
+/**
+ * Profile defaults. Healthy loopback and same-zone rings answer in a few ms; these bounds
+ * make a stalled coordinator (a GC pause, a hung disk, a stopped process) cost one hedge
+ * delay, not a timeout. Chunk writes hedge later than reads: a 1 MiB chunk sent twice costs
+ * more than a small read sent twice.
+ */
+export const DEFAULT_PROFILES: Readonly<
+  Record<CassandraProfileName, { readonly timeoutMs: number; readonly hedgeAfterMs: number }>
+> = {
+  metadata: { timeoutMs: 800, hedgeAfterMs: 75 },
+  chunkRead: { timeoutMs: 1500, hedgeAfterMs: 150 },
+  chunkWrite: { timeoutMs: 1500, hedgeAfterMs: 300 },
+}
+
 const contactPoint = (issue: { input?: unknown }) => `invalid entry ${JSON.stringify(issue.input)}`
 
 /** What the configuration file may say about the driver (`storage.cassandra`). */
@@ -67,21 +96,36 @@ export const cassandraSettings = z.strictObject({
       { error: 'must be { username: string, password: string }' },
     )
     .optional(),
-  /** Client-side timeout of one request on one coordinator. Default 10000. */
+  /**
+   * Client-side timeout of one request on one coordinator, for what no profile covers
+   * (schema checks, `ping`, listing a control-plane namespace). Default 10000.
+   */
   requestTimeoutMs: intRange(1, 2 ** 31 - 1).optional(),
   /** TCP connect timeout. Default 5000. */
   connectTimeoutMs: intRange(1, 2 ** 31 - 1).optional(),
   /**
-   * Hedged reads: when a read has not answered after this many ms, send it to the next
-   * replica too and take the first answer. Off when unset.
+   * Timeouts and hedging per kind of statement (`DEFAULT_PROFILES`): commit records and
+   * control-plane records (`metadata`), chunk reads (`chunkRead`), chunk writes (`chunkWrite`).
+   * A profile given in part keeps the defaults of the rest.
    */
-  hedgeReadsAfterMs: z
-    .number()
-    .int()
-    .min(0, { error: (issue) => `must be an integer ≥ 0, got ${String(issue.input)}` })
+  profiles: z
+    .strictObject({ metadata: profile, chunkRead: profile, chunkWrite: profile })
+    .partial()
     .optional(),
-  /** Extra executions per hedged read. Default 1. */
-  maxHedges: intRange(1, 8).optional(),
+  /** Extra executions of one hedged statement. Default 1; 0 turns hedging off. */
+  maxHedges: intRange(0, 8).optional(),
+  /**
+   * Connections the driver keeps to each host of the local datacenter. Default 2: a 1 MiB
+   * chunk frame on a connection delays every small statement queued behind it.
+   */
+  connectionsPerHost: intRange(1, 16).optional(),
+  /**
+   * Consistency of chunk reads: `localOne` (default) reads one replica and asks a quorum when
+   * it has no live row; `localQuorum` always asks a quorum.
+   */
+  chunkReadConsistency: z
+    .enum(['localOne', 'localQuorum'], { error: 'must be "localOne" or "localQuorum"' })
+    .optional(),
   /** Parallel deletes in `deleteChunks`. Default 16. */
   deleteConcurrency: intRange(1, 1024).optional(),
 })

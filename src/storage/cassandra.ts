@@ -11,9 +11,11 @@
  *   compression.
  * - `records`: control-plane documents, partition namespace, clustering id.
  *
- * Every read and write runs at LOCAL_QUORUM with prepared statements; every statement is
- * idempotent (commit and remove carry an explicit write timestamp), so the driver may retry
- * it on another coordinator and hedge reads. Expiry uses Cassandra TTLs (`nativeTtl`), on
+ * Every write runs at LOCAL_QUORUM, every read too but chunk reads, which ask one replica
+ * first and a quorum when it has no live row (`readChunk`: chunks are immutable and written at
+ * quorum). Statements are prepared and idempotent (commit and remove carry an explicit write
+ * timestamp), so the driver retries one on another coordinator after its profile's timeout and
+ * hedges it after its profile's delay (`DEFAULT_PROFILES`). Expiry uses Cassandra TTLs (`nativeTtl`), on
  * every row the driver writes (an object that never expires gets the backstop TTL); reads
  * also hide records whose `expiresAt` has passed, because TTLs only have second precision.
  */
@@ -23,8 +25,10 @@ import { checked } from '../cache/options.js'
 import type { LiveOriginError } from '../errors.js'
 import {
   type CassandraDriverOptions,
+  type CassandraProfileName,
   type CassandraReplication,
   cassandraOptions,
+  DEFAULT_PROFILES,
 } from './cassandra-options.js'
 import {
   applyCassandraSchema,
@@ -36,14 +40,22 @@ import {
 import { storageFailure } from './errors.js'
 import type { DriverCapabilities, ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
-export type { CassandraDriverOptions, CassandraReplication } from './cassandra-options.js'
+export type {
+  CassandraDriverOptions,
+  CassandraProfileName,
+  CassandraReplication,
+} from './cassandra-options.js'
+export { DEFAULT_PROFILES } from './cassandra-options.js'
 export { cassandraSchema, type SchemaStep } from './cassandra-schema.js'
 
 const DEFAULT_KEYSPACE = 'liveorigin'
 /** Cassandra refuses TTLs above 20 years. */
 const MAX_TTL_SECONDS = 630_720_000
 
-const consistency = cassandra.types.consistencies.localQuorum
+const { localQuorum, localOne } = cassandra.types.consistencies
+
+/** The profile of a chunk read repeated at quorum (`readChunk`). */
+const CHUNK_READ_QUORUM = 'chunkReadQuorum'
 
 interface Statements {
   putChunk: string
@@ -79,15 +91,33 @@ function statements(ks: string): Statements {
   }
 }
 
+/** The execution profile of each statement; statements not named use the client defaults. */
+function profileOf(q: Statements): Map<string, CassandraProfileName> {
+  return new Map<string, CassandraProfileName>([
+    [q.getObject, 'metadata'],
+    [q.putObject, 'metadata'],
+    [q.deleteObject, 'metadata'],
+    [q.listObjects, 'metadata'],
+    [q.putRecord, 'metadata'],
+    [q.getRecord, 'metadata'],
+    [q.deleteRecord, 'metadata'],
+    [q.getChunk, 'chunkRead'],
+    [q.putChunk, 'chunkWrite'],
+    [q.deleteChunk, 'chunkWrite'],
+  ])
+}
+
 /**
- * Hedges reads only: writes are never sent twice on purpose, even though they are idempotent,
- * because a 1 MiB chunk sent twice costs more than the latency it might save.
+ * Hedges the statements that have a profile, after that profile's delay: a coordinator that
+ * stalls (a GC pause, a hung disk) then costs one delay, and the next coordinator answers.
+ * Writes too, since every statement is idempotent and a quorum of 3 does not need the stalled
+ * node. The driver only hedges statements marked idempotent.
  */
-class ReadHedgingPolicy implements cassandra.policies.speculativeExecution.SpeculativeExecutionPolicy {
-  readonly #delay: number
+class ProfileHedgingPolicy implements cassandra.policies.speculativeExecution.SpeculativeExecutionPolicy {
+  readonly #delays: ReadonlyMap<string, number>
   readonly #max: number
-  constructor(delay: number, max: number) {
-    this.#delay = delay
+  constructor(delays: ReadonlyMap<string, number>, max: number) {
+    this.#delays = delays
     this.#max = max
   }
   init(): void {}
@@ -96,9 +126,10 @@ class ReadHedgingPolicy implements cassandra.policies.speculativeExecution.Specu
     return new Map()
   }
   newPlan(_keyspace: string, query: string | object[]): { nextExecution: () => number } {
-    if (typeof query !== 'string' || !query.startsWith('SELECT')) return { nextExecution: () => -1 }
+    const delay = typeof query === 'string' ? this.#delays.get(query) : undefined
+    if (delay === undefined || this.#max === 0) return { nextExecution: () => -1 }
     let executions = 0
-    return { nextExecution: () => (executions++ < this.#max ? this.#delay : -1) }
+    return { nextExecution: () => (executions++ < this.#max ? delay : -1) }
   }
 }
 
@@ -198,16 +229,24 @@ function schemaOf(options: CheckedOptions): { keyspace: string; replication: Cas
   }
 }
 
-function clientOptionsFor(options: CheckedOptions): cassandra.DseClientOptions {
-  const clientPolicies: NonNullable<cassandra.ClientOptions['policies']> = {
-    retry: new IdempotentRetryPolicy(),
-  }
-  if (options.hedgeReadsAfterMs !== undefined) {
-    clientPolicies.speculativeExecution = new ReadHedgingPolicy(
-      options.hedgeReadsAfterMs,
-      options.maxHedges ?? 1,
-    )
-  }
+/** The settings of each profile: the defaults, overridden by what the options give. */
+function profilesOf(
+  options: CheckedOptions,
+): Record<CassandraProfileName, { timeoutMs: number; hedgeAfterMs: number }> {
+  const given = options.profiles ?? {}
+  const merge = (name: CassandraProfileName) => ({
+    timeoutMs: given[name]?.timeoutMs ?? DEFAULT_PROFILES[name].timeoutMs,
+    hedgeAfterMs: given[name]?.hedgeAfterMs ?? DEFAULT_PROFILES[name].hedgeAfterMs,
+  })
+  return { metadata: merge('metadata'), chunkRead: merge('chunkRead'), chunkWrite: merge('chunkWrite') }
+}
+
+function clientOptionsFor(options: CheckedOptions, keyspace: string): cassandra.DseClientOptions {
+  const profiles = profilesOf(options)
+  const delays = new Map<string, number>()
+  for (const [query, name] of profileOf(statements(keyspace))) delays.set(query, profiles[name].hedgeAfterMs)
+  const chunkReads = options.chunkReadConsistency === 'localQuorum' ? localQuorum : localOne
+  const connections = options.connectionsPerHost ?? 2
   return {
     contactPoints: [...options.contactPoints],
     localDataCenter: options.localDataCenter,
@@ -216,9 +255,28 @@ function clientOptionsFor(options: CheckedOptions): cassandra.DseClientOptions {
       readTimeout: options.requestTimeoutMs ?? 10_000,
       connectTimeout: options.connectTimeoutMs ?? 5_000,
     },
-    queryOptions: { consistency, prepare: true, isIdempotent: true },
+    pooling: {
+      coreConnectionsPerHost: {
+        [cassandra.types.distance.local]: connections,
+        [cassandra.types.distance.remote]: 1,
+        [cassandra.types.distance.ignored]: 0,
+      },
+    },
+    queryOptions: { consistency: localQuorum, prepare: true, isIdempotent: true },
     encoding: { useBigIntAsLong: true },
-    policies: clientPolicies,
+    profiles: [
+      new cassandra.ExecutionProfile('metadata', { readTimeout: profiles.metadata.timeoutMs }),
+      new cassandra.ExecutionProfile('chunkRead', {
+        readTimeout: profiles.chunkRead.timeoutMs,
+        consistency: chunkReads,
+      }),
+      new cassandra.ExecutionProfile(CHUNK_READ_QUORUM, { readTimeout: profiles.chunkRead.timeoutMs }),
+      new cassandra.ExecutionProfile('chunkWrite', { readTimeout: profiles.chunkWrite.timeoutMs }),
+    ],
+    policies: {
+      retry: new IdempotentRetryPolicy(),
+      speculativeExecution: new ProfileHedgingPolicy(delays, options.maxHedges ?? 1),
+    },
     ...(options.credentials === undefined
       ? {}
       : { credentials: { username: options.credentials.username, password: options.credentials.password } }),
@@ -235,7 +293,7 @@ export async function applySchema(
 ): Promise<SchemaStep[]> {
   const options = checked(cassandraOptions, given, 'the cassandra storage driver')
   const { keyspace, replication } = schemaOf(options)
-  const client = new cassandra.Client(clientOptionsFor(options))
+  const client = new cassandra.Client(clientOptionsFor(options, keyspace))
   try {
     await client.connect()
     return await applyCassandraSchema(client, keyspace, replication, onStep)
@@ -262,7 +320,9 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
   const now = options.now ?? Date.now
   const deleteConcurrency = options.deleteConcurrency ?? 16
   const q = statements(keyspace)
-  const clientOptions = clientOptionsFor(options)
+  const clientOptions = clientOptionsFor(options, keyspace)
+  const profileFor = profileOf(q)
+  const quorumChunkReads = options.chunkReadConsistency === 'localQuorum'
 
   let client: cassandra.Client | undefined
   let ready: Promise<cassandra.Client> | undefined
@@ -312,10 +372,15 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     return ready
   }
 
-  async function run(op: string, query: string, params: unknown[]): Promise<cassandra.types.ResultSet> {
+  async function run(
+    op: string,
+    query: string,
+    params: unknown[],
+    profile: string | undefined = profileFor.get(query),
+  ): Promise<cassandra.types.ResultSet> {
     try {
       const c = await session()
-      return await c.execute(query, params)
+      return await c.execute(query, params, profile === undefined ? undefined : { executionProfile: profile })
     } catch (err) {
       throw storageError(op, err)
     }
@@ -361,6 +426,21 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     return { meta: rowToMeta(row), written: written ?? 0n }
   }
 
+  /**
+   * A live chunk row, from one replica when it has one, else from a quorum. Safe because a
+   * chunk is written once, at LOCAL_QUORUM, under a token no other upload uses: any replica's
+   * row holds the same bytes, and a replica that missed the write (or the rewrite of `extend`,
+   * which only lengthens the TTL) answers nothing or an earlier expiry, which the quorum read
+   * then corrects (a quorum overlaps every quorum the chunk was written to).
+   */
+  async function readChunk(token: string, index: number): Promise<Row | undefined> {
+    const isLive = (row: Row | null): row is Row => row !== null && live(toNumber(row.get('expires_at')))
+    const first = (await run('getChunk', q.getChunk, [token, index])).first()
+    if (isLive(first) || quorumChunkReads) return isLive(first) ? first : undefined
+    const again = (await run('getChunk', q.getChunk, [token, index], CHUNK_READ_QUORUM)).first()
+    return isLive(again) ? again : undefined
+  }
+
   const capabilities: DriverCapabilities = { nativeTtl: true, multiProcess: true }
 
   return {
@@ -373,10 +453,8 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
     },
 
     async getChunk(token, index) {
-      const rs = await run('getChunk', q.getChunk, [token, index])
-      const row = rs.first()
+      const row = await readChunk(token, index)
       if (!row) return undefined
-      if (!live(toNumber(row.get('expires_at')))) return undefined
       const data = row.get('data') as Buffer | null
       return data ?? Buffer.alloc(0)
     },
@@ -405,7 +483,7 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       // Chunks first, so that the record never outlives them. A TTL is only changed by
       // writing the cell again.
       for (let index = 0; index < current.meta.chunks; index++) {
-        const rs = await run('extend', q.getChunk, [meta.token, index])
+        const rs = await run('extend', q.getChunk, [meta.token, index], CHUNK_READ_QUORUM)
         const data = rs.first()?.get('data') as Buffer | null | undefined
         if (data === undefined || data === null) return undefined
         await run('extend', q.putChunk, [meta.token, index, data, long(expiresAt), ttlFor(expiresAt)])

@@ -60,7 +60,18 @@ describe('cassandra driver options', () => {
     ],
     ['an unknown replication class', { replication: { class: 'LocalStrategy' } }, /^replication\.class:/],
     ['a port out of range', { port: 70000 }, /^port:/],
-    ['a negative hedge delay', { hedgeReadsAfterMs: -1 }, /^hedgeReadsAfterMs:/],
+    [
+      'a negative hedge delay',
+      { profiles: { chunkRead: { hedgeAfterMs: -1 } } },
+      /^profiles\.chunkRead\.hedgeAfterMs:/,
+    ],
+    [
+      'a profile that does not exist',
+      { profiles: { chunks: { timeoutMs: 100 } } },
+      /^profiles\.chunks: unknown option/,
+    ],
+    ['no connection per host', { connectionsPerHost: 0 }, /^connectionsPerHost:/],
+    ['a chunk read consistency of ONE', { chunkReadConsistency: 'one' }, /^chunkReadConsistency:/],
     ['a fractional timeout', { requestTimeoutMs: 1.5 }, /^requestTimeoutMs:/],
     [
       'an unknown option (a typo in the config file)',
@@ -197,8 +208,9 @@ describe('cassandra driver on the ring', ringSkip, () => {
     }
   })
 
-  it('hedged reads answer like plain reads', async () => {
-    const hedged = ringDriver({ hedgeReadsAfterMs: 0, maxHedges: 2 })
+  it('hedged reads and writes answer like plain ones', async () => {
+    const now = { timeoutMs: 2000, hedgeAfterMs: 0 }
+    const hedged = ringDriver({ profiles: { metadata: now, chunkRead: now, chunkWrite: now }, maxHedges: 2 })
     try {
       const m = meta({ channel: `${prefix}hedge`, path: 'v/h.m4s', pipeline: 'a', chunks: 1, size: 4096 })
       await hedged.putChunk(m.token, 0, patternBytes(4096, 5), m.expiresAt)

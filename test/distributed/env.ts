@@ -80,6 +80,16 @@ export async function startCassandraNode(n: number): Promise<void> {
   await script(ringScript, 'start-node', String(n))
 }
 
+/** SIGSTOP one Cassandra node: it keeps its connections and answers nothing until resumed. */
+export async function pauseCassandraNode(n: number): Promise<void> {
+  await script(ringScript, 'pause-node', String(n))
+}
+
+/** SIGCONT one Cassandra node stopped by `pauseCassandraNode`. */
+export async function resumeCassandraNode(n: number): Promise<void> {
+  await script(ringScript, 'resume-node', String(n))
+}
+
 /** `kill -9` every server of one memcached zone. */
 export async function killMemcachedZone(name: string): Promise<void> {
   await script(zonesScript, 'kill-zone', name)

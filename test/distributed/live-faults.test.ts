@@ -6,6 +6,8 @@
  * segment about to become available (held until its commit, often made on the other node),
  * the live edge and recent segments from both nodes, all the time, and check every byte.
  *
+ * - SIGSTOP of a Cassandra node for 2 s mid-stream (slow, not dead: it keeps its connections
+ *   and answers nothing): no PUT takes more than 2 s and no GET fails;
  * - `kill -9` of a Cassandra node mid-stream, then its restart: no PUT and no GET fails, and
  *   every acknowledged copy reads back from both nodes, byte for byte;
  * - `kill -9` of memcached zone a (node A's own), then its restart empty: reads fall back,
@@ -38,7 +40,9 @@ import {
   memcachedZones,
   NO_MEMCACHED,
   NO_RING,
+  pauseCassandraNode,
   percentiles,
+  resumeCassandraNode,
   startCassandraNode,
   startMemcachedZone,
 } from './env.js'
@@ -396,6 +400,7 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
   let b: OriginNode
   let stream: LiveStream
   let ringNodeDown = false
+  let ringNodePaused = false
   let zoneDown = false
   /** One cache per zone, without fallback, to show what each zone lists when a check fails. */
   let zoneCaches: Array<{ zone: string; cache: CacheStore }> = []
@@ -440,6 +445,7 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     if (stream?.running) await stream.stop()
     await a?.close()
     await b?.close()
+    if (ringNodePaused) await resumeCassandraNode(2)
     if (ringNodeDown) await startCassandraNode(3)
     if (zoneDown) await startMemcachedZone('a')
     for (const { cache } of zoneCaches) await cache.close()
@@ -481,6 +487,55 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     await sleep(6000 - (performance.now() - createdAt))
     for (const node of [a, b])
       assert.equal(await sourceOn(node, pushed), expected, `${pushed} on ${node.name}`)
+  })
+
+  it('SIGSTOP of a Cassandra node for 2 s mid-stream (slow, not dead): no PUT takes more than 2 s, no GET fails', {
+    timeout: 120_000,
+  }, async (t) => {
+    const before = stream.snapshot()
+    const failedBefore = stream.failures.length
+    await sleep(2 * D)
+    // 300 ms before a segment is due, so that two segments' PUTs start and end while it is stopped.
+    const n = await stream.nextPublish(-300)
+    const pausedAt = Date.now()
+    await pauseCassandraNode(2)
+    ringNodePaused = true
+    try {
+      await sleep(2 * D - (Date.now() - pausedAt))
+    } finally {
+      await resumeCassandraNode(2)
+      ringNodePaused = false
+    }
+    const resumedAt = Date.now()
+    note(
+      t,
+      `Cassandra node 2 stopped ${resumedAt - pausedAt} ms, from 300 ms before segment ${n} was due (load average ${loadavg()[0]?.toFixed(1)})`,
+    )
+    await sleep(4 * D)
+    await stream.nextPublish(0)
+    // Whatever the PUTs started from one segment before the stop until now: in flight when it
+    // stopped, sent while it was stopped, sent while it caught up.
+    const from = pausedAt - D
+    const puts = stream.putTimes.filter((p) => p.at >= from)
+    const slow = puts
+      .filter((p) => p.ms > 2000)
+      .map((p) => `${(p.at - pausedAt).toFixed(0)} ms: ${p.ms.toFixed(0)} ms`)
+    const phase = diff(stream.snapshot(), before)
+    note(
+      t,
+      `before: ${stream.putLatency(from - 3 * D, from)}; node 2 stopped: ${stream.putLatency(pausedAt, resumedAt)}; after: ${stream.putLatency(resumedAt, Date.now())}`,
+    )
+    note(t, `${summary(phase)} (load average ${loadavg()[0]?.toFixed(1)})`)
+    assert.deepEqual(
+      { failed: stream.failures.slice(failedBefore), slowPuts: slow },
+      { failed: [], slowPuts: [] },
+      'PUTs over 2 s, by start relative to the stop',
+    )
+    assert.ok(
+      stream.putTimes.filter((p) => p.at >= pausedAt && p.at < resumedAt).length >= 2,
+      'PUTs while node 2 was stopped',
+    )
+    assert.ok(phase.gets > 50, summary(phase))
   })
 
   it('kill -9 of a Cassandra node mid-stream: no PUT or GET fails, every acknowledged copy reads back from both nodes', {
