@@ -176,7 +176,7 @@ const overload = z.object({
     doc: "Event-loop delay the process's own work accounts for (p99 over 1-2 s times its busy share; docs/overload.md) at which DVR reads are shed.",
   }),
   storageLatencyMs: setting(positiveInt, 100, {
-    doc: "Storage read latency beyond the event loop's delay (p90 over 1 s; docs/overload.md) at which DVR reads are shed.",
+    doc: "Read latency beyond the event loop's delay (p90 over 1 s of the tier that answered each read: storage, or the shared cache tier on a hit; docs/overload.md) at which DVR reads are shed.",
   }),
   maxInFlight: setting(positiveInt, 256, {
     doc: 'Storage operations in flight per process at which DVR reads are shed.',

@@ -1,6 +1,7 @@
 /**
  * Admission control per request class, driven by the origin's own pressure: event-loop delay
- * caused by this process's work, storage latency and storage reads in flight. Pressure is the
+ * caused by this process's work, read latency (`isReadSample`: storage, or the shared cache
+ * tier when it answered) and storage reads in flight. Pressure is the
  * largest of the three measurements divided by its threshold. DVR reads are refused once
  * pressure reaches 1; live-edge reads only when pressure is still at `liveEdgeFactor` after
  * DVR has been refused for a while. Ingest is never refused by reads: it runs in its own
@@ -34,6 +35,26 @@ export interface PressureReading {
   eventLoopDelayMs: number
   storageLatencyMs: number
   inFlight: number
+}
+
+/** Storage reads that requests wait for (not `listRecords`: the channels' periodic reload). */
+const REQUEST_STORAGE_READS: ReadonlySet<string> = new Set(['list', 'getChunk', 'getRecord'])
+
+/**
+ * Whether a finished operation is a sample of the read latency admission watches: the latency
+ * of the tier that answered a read a request waits for. A storage read counts whatever its
+ * result (a timeout is latency too); a shared cache tier's `get` counts when it found the
+ * value, and a miss does not, since the storage read that follows it is the answer's sample.
+ * So while the cache tier answers most reads, a slow storage replica does not make live reads
+ * look slow: the window holds what the reads really waited for.
+ */
+export function isReadSample(
+  tier: 'storage' | 'cache',
+  op: string,
+  result: 'ok' | 'miss' | 'error',
+): boolean {
+  if (tier === 'storage') return REQUEST_STORAGE_READS.has(op)
+  return op === 'get' && result === 'ok'
 }
 
 /** Operations a latency window needs before its quantiles count. */

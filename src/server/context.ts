@@ -14,7 +14,7 @@ import type { CommitHooks } from '../ingest/deps.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
-import { AdmissionController, LatencyWindow } from '../overload/admission.js'
+import { AdmissionController, isReadSample, LatencyWindow } from '../overload/admission.js'
 import { HealthBook } from '../selection/health-book.js'
 import { withStorageErrors } from '../storage/errors.js'
 import { withInjectedPressure } from '../storage/inject.js'
@@ -27,8 +27,6 @@ import { commitReactions } from './commits.js'
 
 /** How often a process reloads the channels when other processes may change them. */
 const CHANNEL_RELOAD_MS = 5000
-
-const READ_OPS = new Set(['list', 'getChunk', 'getRecord', 'listRecords'])
 
 export interface Context {
   readonly config: Config
@@ -81,7 +79,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     metrics.storageOps.inc({ driver: e.driver, op: e.op, result: e.result })
     metrics.storageDuration.observe({ driver: e.driver, op: e.op }, e.durationMs / 1000)
     // Admission protects reads: what reads wait for is what counts.
-    if (READ_OPS.has(e.op)) latency.add(e.durationMs)
+    if (isReadSample('storage', e.op, e.result)) latency.add(e.durationMs)
   })
   if (options.wrapDriver) driver = options.wrapDriver(driver)
   // Last, so that whatever fails below reaches the listeners as one kind of answer.
@@ -89,9 +87,11 @@ export async function createContext(config: Config, options: ContextOptions = {}
 
   let shared = await openSharedCache(config.cache, (e) => metrics.cacheErrors.inc({ zone: e.zone, op: e.op }))
   if (shared) {
-    shared = instrumentCache(shared, (e) =>
-      metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result }),
-    )
+    shared = instrumentCache(shared, (e) => {
+      metrics.cacheOps.inc({ tier: e.driver, op: e.op, result: e.result })
+      // A read the shared tier answered did not wait for storage (admission.ts, isReadSample).
+      if (isReadSample('cache', e.op, e.result)) latency.add(e.durationMs)
+    })
   }
   // Commit times share the timing clock: late-segment counts compare them with A(N).
   const store = new ObjectStore(driver, { chunkSize: config.storage.chunkSize, now })

@@ -42,7 +42,9 @@ export const storageDrivers = {
     settings: {
       cassandra: cassandraSettings
         .optional()
-        .meta({ doc: 'Cassandra driver options (see docs/running-at-scale.md).' }),
+        .meta({
+          doc: 'Cassandra driver options: contact points, datacenter, keyspace, timeouts and hedging per kind of statement (profiles), connections per host, chunk read consistency (see docs/running-at-scale.md).',
+        }),
     },
     required: ['cassandra'],
     open: async (s) => {

@@ -8,6 +8,7 @@ import {
   DEFAULT_SHED_TIMING,
   type EventLoopSampler,
   HYSTERESIS,
+  isReadSample,
   LatencyWindow,
   MAX_SAMPLES,
   MIN_SAMPLES,
@@ -38,6 +39,63 @@ const reading = (storageLatencyMs: number, inFlight = 0, eventLoopDelayMs = 0): 
   inFlight,
 })
 const shedAt = (s: ShedState) => [s.dvr, s.live]
+
+describe('read latency samples (what admission measures)', () => {
+  type Tier = 'storage' | 'cache'
+  type Result = 'ok' | 'miss' | 'error'
+  const feed = (w: LatencyWindow, events: Array<[Tier, string, Result, number]>) => {
+    for (const [tier, op, result, ms] of events) if (isReadSample(tier, op, result)) w.add(ms, 100)
+  }
+
+  it('a slow storage replica does not shed live reads while the shared cache tier answers them', () => {
+    const w = new LatencyWindow(1000, () => 500)
+    // 19 reads answered by memcached in 2 ms, one segment that missed it and waited 900 ms
+    // for storage (a stalled replica), plus the periodic channel reload, also slow.
+    const events: Array<[Tier, string, Result, number]> = []
+    for (let i = 0; i < 19; i++) events.push(['cache', 'get', 'ok', 2])
+    events.push(
+      ['cache', 'get', 'miss', 1],
+      ['storage', 'list', 'ok', 900],
+      ['storage', 'listRecords', 'ok', 900],
+    )
+    feed(w, events)
+    assert.equal(w.size(), 20, 'one sample per answered read: the miss and the reload are not samples')
+    assert.equal(w.quantile(0.9), 2)
+    const pressure = pressureOf(reading(w.quantile(0.9)), thresholds)
+    assert.ok(pressure < 1, `pressure ${pressure}`)
+  })
+
+  it('when storage answers the reads, its latency is what admission sees, failures included', () => {
+    const w = new LatencyWindow(1000, () => 500)
+    const events: Array<[Tier, string, Result, number]> = []
+    for (let i = 0; i < 10; i++) {
+      events.push(
+        ['cache', 'get', 'miss', 1],
+        ['storage', i % 2 ? 'getChunk' : 'list', i < 8 ? 'ok' : 'error', 300],
+      )
+    }
+    feed(w, events)
+    assert.equal(w.size(), 10)
+    assert.equal(w.quantile(0.9), 300)
+    assert.ok(pressureOf(reading(w.quantile(0.9)), thresholds) >= 1)
+  })
+
+  it('which operations are samples', () => {
+    assert.deepEqual(
+      ['list', 'getChunk', 'getRecord', 'listRecords', 'putChunk', 'commit'].map((op) =>
+        isReadSample('storage', op, 'ok'),
+      ),
+      [true, true, true, false, false, false],
+    )
+    assert.deepEqual(
+      (['ok', 'miss', 'error'] as const).map((r) => isReadSample('cache', 'get', r)),
+      [true, false, false],
+      'a cache get counts only when it answered',
+    )
+    assert.equal(isReadSample('cache', 'getLocal', 'ok'), false, 'held-request polls of the local zone')
+    assert.equal(isReadSample('cache', 'set', 'ok'), false)
+  })
+})
 
 describe('latency window', () => {
   it('sorts the samples: p90 of ten values fed in any order is the ninth smallest, not the largest', () => {
