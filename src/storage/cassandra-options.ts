@@ -43,7 +43,11 @@ export type CassandraReplication = z.output<typeof cassandraReplication>
 const profile = z.strictObject({
   /** Client-side timeout on one coordinator, ms. */
   timeoutMs: intRange(1, 2 ** 31 - 1).optional(),
-  /** Send the statement to the next coordinator too when the first has not answered after this many ms. */
+  /**
+   * Send the statement to the next coordinator too when the first has not answered after this
+   * many ms, or after the p99 of the profile's recent latencies when that is longer (at most
+   * half of `timeoutMs`).
+   */
   hedgeAfterMs: intRange(0, 2 ** 31 - 1).optional(),
 })
 

@@ -23,6 +23,7 @@
 import cassandra from 'cassandra-driver'
 import { checked } from '../cache/options.js'
 import type { LiveOriginError } from '../errors.js'
+import { HedgeDelay, type HedgeDelays, ProfileHedgingPolicy } from './cassandra-hedging.js'
 import {
   type CassandraDriverOptions,
   type CassandraProfileName,
@@ -105,32 +106,6 @@ function profileOf(q: Statements): Map<string, CassandraProfileName> {
     [q.putChunk, 'chunkWrite'],
     [q.deleteChunk, 'chunkWrite'],
   ])
-}
-
-/**
- * Hedges the statements that have a profile, after that profile's delay: a coordinator that
- * stalls (a GC pause, a hung disk) then costs one delay, and the next coordinator answers.
- * Writes too, since every statement is idempotent and a quorum of 3 does not need the stalled
- * node. The driver only hedges statements marked idempotent.
- */
-class ProfileHedgingPolicy implements cassandra.policies.speculativeExecution.SpeculativeExecutionPolicy {
-  readonly #delays: ReadonlyMap<string, number>
-  readonly #max: number
-  constructor(delays: ReadonlyMap<string, number>, max: number) {
-    this.#delays = delays
-    this.#max = max
-  }
-  init(): void {}
-  shutdown(): void {}
-  getOptions(): Map<string, object> {
-    return new Map()
-  }
-  newPlan(_keyspace: string, query: string | object[]): { nextExecution: () => number } {
-    const delay = typeof query === 'string' ? this.#delays.get(query) : undefined
-    if (delay === undefined || this.#max === 0) return { nextExecution: () => -1 }
-    let executions = 0
-    return { nextExecution: () => (executions++ < this.#max ? delay : -1) }
-  }
 }
 
 /**
@@ -241,10 +216,18 @@ function profilesOf(
   return { metadata: merge('metadata'), chunkRead: merge('chunkRead'), chunkWrite: merge('chunkWrite') }
 }
 
-function clientOptionsFor(options: CheckedOptions, keyspace: string): cassandra.DseClientOptions {
+function hedgeDelaysOf(options: CheckedOptions): HedgeDelays {
+  const p = profilesOf(options)
+  const of = (name: CassandraProfileName) => new HedgeDelay(p[name].hedgeAfterMs, p[name].timeoutMs)
+  return { metadata: of('metadata'), chunkRead: of('chunkRead'), chunkWrite: of('chunkWrite') }
+}
+
+function clientOptionsFor(
+  options: CheckedOptions,
+  keyspace: string,
+  hedges: HedgeDelays = hedgeDelaysOf(options),
+): cassandra.DseClientOptions {
   const profiles = profilesOf(options)
-  const delays = new Map<string, number>()
-  for (const [query, name] of profileOf(statements(keyspace))) delays.set(query, profiles[name].hedgeAfterMs)
   const chunkReads = options.chunkReadConsistency === 'localQuorum' ? localQuorum : localOne
   const connections = options.connectionsPerHost ?? 2
   return {
@@ -275,7 +258,17 @@ function clientOptionsFor(options: CheckedOptions, keyspace: string): cassandra.
     ],
     policies: {
       retry: new IdempotentRetryPolicy(),
-      speculativeExecution: new ProfileHedgingPolicy(delays, options.maxHedges ?? 1),
+      // The driver's default (named here because the design relies on it): token-aware, the
+      // replica with fewer requests in flight of two first, and a replica with requests in
+      // flight but no answers sent to the back of the plan, so a stalled node soon gets none.
+      loadBalancing: new cassandra.policies.loadBalancing.DefaultLoadBalancingPolicy({
+        localDc: options.localDataCenter,
+      }),
+      speculativeExecution: new ProfileHedgingPolicy(
+        profileOf(statements(keyspace)),
+        hedges,
+        options.maxHedges ?? 1,
+      ),
     },
     ...(options.credentials === undefined
       ? {}
@@ -320,7 +313,8 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
   const now = options.now ?? Date.now
   const deleteConcurrency = options.deleteConcurrency ?? 16
   const q = statements(keyspace)
-  const clientOptions = clientOptionsFor(options, keyspace)
+  const hedges = hedgeDelaysOf(options)
+  const clientOptions = clientOptionsFor(options, keyspace, hedges)
   const profileFor = profileOf(q)
   const quorumChunkReads = options.chunkReadConsistency === 'localQuorum'
 
@@ -380,7 +374,13 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
   ): Promise<cassandra.types.ResultSet> {
     try {
       const c = await session()
-      return await c.execute(query, params, profile === undefined ? undefined : { executionProfile: profile })
+      if (profile === undefined) return await c.execute(query, params)
+      const started = performance.now()
+      const rs = await c.execute(query, params, { executionProfile: profile })
+      hedges[profile === CHUNK_READ_QUORUM ? 'chunkRead' : (profile as CassandraProfileName)].record(
+        performance.now() - started,
+      )
+      return rs
     } catch (err) {
       throw storageError(op, err)
     }

@@ -40,11 +40,9 @@ export const storageDrivers = {
   cassandra: storageDriver({
     summary: 'Apache Cassandra',
     settings: {
-      cassandra: cassandraSettings
-        .optional()
-        .meta({
-          doc: 'Cassandra driver options: contact points, datacenter, keyspace, timeouts and hedging per kind of statement (profiles), connections per host, chunk read consistency (see docs/running-at-scale.md).',
-        }),
+      cassandra: cassandraSettings.optional().meta({
+        doc: 'Cassandra driver options: contact points, datacenter, keyspace, timeouts and hedging per kind of statement (profiles), connections per host, chunk read consistency (see docs/running-at-scale.md).',
+      }),
     },
     required: ['cassandra'],
     open: async (s) => {

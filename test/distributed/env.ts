@@ -80,14 +80,24 @@ export async function startCassandraNode(n: number): Promise<void> {
   await script(ringScript, 'start-node', String(n))
 }
 
-/** SIGSTOP one Cassandra node: it keeps its connections and answers nothing until resumed. */
-export async function pauseCassandraNode(n: number): Promise<void> {
-  await script(ringScript, 'pause-node', String(n))
+/** PID of one Cassandra node (1-based), from the ring script's directory (`ring.sh` writes it). */
+export function cassandraNodePid(n: number): number {
+  const dir = process.env.LIVEORIGIN_RING_DIR ?? join(repo, '.run', 'cassandra')
+  return Number(readFileSync(join(dir, `node${n}`, 'pid'), 'utf8').trim())
 }
 
-/** SIGCONT one Cassandra node stopped by `pauseCassandraNode`. */
-export async function resumeCassandraNode(n: number): Promise<void> {
-  await script(ringScript, 'resume-node', String(n))
+/**
+ * SIGSTOP one Cassandra node, as `ring.sh pause-node N` does: it keeps its connections and
+ * answers nothing until resumed (a slow replica, not a dead one). Signalled from here rather
+ * than through the script, so that the stop lands at the moment a test chooses.
+ */
+export function pauseCassandraNode(n: number): void {
+  process.kill(cassandraNodePid(n), 'SIGSTOP')
+}
+
+/** SIGCONT one Cassandra node stopped by `pauseCassandraNode` (`ring.sh resume-node N`). */
+export function resumeCassandraNode(n: number): void {
+  process.kill(cassandraNodePid(n), 'SIGCONT')
 }
 
 /** `kill -9` every server of one memcached zone. */
