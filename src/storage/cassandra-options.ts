@@ -102,7 +102,8 @@ export const cassandraSettings = z.strictObject({
     .optional(),
   /**
    * Client-side timeout of one request on one coordinator, for what no profile covers
-   * (schema checks, `ping`, listing a control-plane namespace). Default 10000.
+   * (schema checks, `ping`, listing a control-plane namespace), and of the last attempt of a
+   * statement whose profile's timeout passed on every coordinator. Default 10000.
    */
   requestTimeoutMs: intRange(1, 2 ** 31 - 1).optional(),
   /** TCP connect timeout. Default 5000. */

@@ -174,6 +174,14 @@ function rowToMeta(row: Row): ObjectMeta {
   }
 }
 
+/** Whether the driver gave up because every coordinator it tried let its timeout pass. */
+function everyHostTimedOut(err: unknown): boolean {
+  if (err instanceof cassandra.errors.OperationTimedOutError) return true
+  if (!(err instanceof cassandra.errors.NoHostAvailableError)) return false
+  const inner = Object.values((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {})
+  return inner.length > 0 && inner.every((e) => e instanceof cassandra.errors.OperationTimedOutError)
+}
+
 /** One line saying why a request failed (the driver's own messages span several lines). */
 function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err)
@@ -376,11 +384,19 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       const c = await session()
       if (profile === undefined) return await c.execute(query, params)
       const started = performance.now()
-      const rs = await c.execute(query, params, { executionProfile: profile })
-      hedges[profile === CHUNK_READ_QUORUM ? 'chunkRead' : (profile as CassandraProfileName)].record(
-        performance.now() - started,
-      )
-      return rs
+      try {
+        return await c.execute(query, params, { executionProfile: profile })
+      } catch (err) {
+        // The profile's short timeouts are there to leave a stalled coordinator, not to fail a
+        // statement that every coordinator is merely slow to answer (an overloaded ring): once
+        // more, with the default timeout (`requestTimeoutMs`) and at LOCAL_QUORUM.
+        if (!everyHostTimedOut(err)) throw err
+        return await c.execute(query, params)
+      } finally {
+        hedges[profile === CHUNK_READ_QUORUM ? 'chunkRead' : (profile as CassandraProfileName)].record(
+          performance.now() - started,
+        )
+      }
     } catch (err) {
       throw storageError(op, err)
     }
