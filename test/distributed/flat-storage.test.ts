@@ -7,7 +7,7 @@
  * SSTables looked for every 30 s and memtables flushed every 15 s. Every 30 s the test reads
  * the chunks table's SSTable bytes on every node (`system_views.disk_usage`). Once the oldest
  * window can expire (about DVR + margins + window + gc_grace: 5–6 min), the level must stay
- * flat: the samples of the last 90 s may not exceed the level of minutes 5.5–7 by more than
+ * flat: the samples of the last 90 s may not exceed the level of minutes 5–7 by more than
  * `TOLERANCE` (+ the MiB rounding of each node). Media expire with their DVR window; the init
  * segments (PUT once) and manifests are extended while the stream runs, never kept longer
  * than needed, and are still served at the end.
@@ -31,7 +31,7 @@ const KEYSPACE = 'liveorigin_flat_storage_test'
 const STREAM_MS = 10 * 60_000
 const SAMPLE_EVERY_MS = 30_000
 /** The steady level: the samples between these times after the start. */
-const STEADY_FROM_MS = 330_000
+const STEADY_FROM_MS = 300_000
 const STEADY_TO_MS = 420_000
 /** The samples held against it. */
 const LAST_FROM_MS = 510_000
