@@ -4,7 +4,15 @@
  * decision is made from memory. Explicit configuration (API, config file) wins over what is
  * learned from an MPD, which wins over what is learned from HLS playlists (docs/timing.md,
  * "HLS timing").
+ *
+ * Other nodes' changes arrive by `poll()` (docs/running-at-scale.md#control-plane): every
+ * change also rewrites one version record, which every node reads every few seconds (one
+ * single-partition read); the channel and mask namespaces are scanned only when it changed,
+ * and every `RESCAN_EVERY_MS` whatever it says. Nothing is deleted from the scanned
+ * namespaces: an ended channel's record is overwritten by an end marker that expires by itself
+ * (`ENDED_KEPT_MS`), so scans never read tombstones of ended channels.
  */
+import { randomUUID } from 'node:crypto'
 import { errors, isLiveOriginError } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { type Mask, parseMask } from '../selection/masks.js'
@@ -18,11 +26,34 @@ import {
   renditionOfPlaylist,
 } from '../timing/hls-learn.js'
 import { type LearnedChannel, learnChannelFromMpd } from '../timing/mpd.js'
-import { liveEdge } from '../timing/schedule.js'
+import { EXPIRY_MARGIN_MS, liveEdge } from '../timing/schedule.js'
 import { compilePathMatcher, type PathMatcher } from '../timing/template.js'
 
 const CHANNELS = 'channels'
 const MASKS = 'masks'
+/** Namespace and id of the version record, rewritten with every channel or mask change. */
+const CONTROL = 'control'
+const VERSION = 'version'
+/** How often `poll` scans every channel even when the version record did not change. */
+export const RESCAN_EVERY_MS = 5 * 60_000
+/**
+ * How long an ended channel's end marker lives, at least (its channel's DVR window and the
+ * expiry margin when longer). Not shorter than the Cassandra records table's gc_grace (10
+ * days): an expired cell whose TTL is at least gc_grace is dropped by the first compaction
+ * after it expires, instead of lingering as a tombstone (docs/storage.md).
+ */
+export const ENDED_KEPT_MS = 10 * 24 * 3_600_000
+
+/** Record namespace of the manifest paths of `channel` (id: the path; see ingest/init-lifetimes.ts). */
+export function manifestsNamespace(channel: string): string {
+  return `manifests:${channel}`
+}
+
+interface VersionRecord {
+  /** Random per change: any value other than the one last read means "scan again". */
+  token: string
+  at: number
+}
 
 /** What is stored per channel. */
 interface ChannelRecord {
@@ -33,7 +64,10 @@ interface ChannelRecord {
   /** Variant playlist paths of the channel's multivariant HLS playlist (they name the renditions). */
   hlsVariants?: string[]
   createdAt: number
-  /** When the channel was ended (DELETE); its objects expire with the DVR window. */
+  /**
+   * When the channel was ended (DELETE): the record is then an end marker, read as "no
+   * channel", which expires by itself; its objects expire with the DVR window.
+   */
   endedAt?: number
 }
 
@@ -64,6 +98,8 @@ export interface RegistryOptions {
   maxChannels?: number
   /** Masks per channel at most (`control.maxMasksPerChannel`). */
   maxMasksPerChannel?: number
+  /** Clock (epoch ms) for end markers and the safety rescan. */
+  now?: () => number
 }
 
 export class ChannelRegistry {
@@ -81,6 +117,10 @@ export class ChannelRegistry {
   readonly #changed = new Map<string, number>()
   /** The stored record of each channel, as last loaded or written (HLS learning compares with it). */
   readonly #records = new Map<string, ChannelRecord>()
+  readonly #now: () => number
+  /** The version token read before the last full scan, and when that scan ran. */
+  #version: string | undefined
+  #scannedAt = Number.NEGATIVE_INFINITY
 
   constructor(driver: StorageDriver, fileChannels: Record<string, unknown>, options: RegistryOptions = {}) {
     this.#driver = driver
@@ -88,6 +128,7 @@ export class ChannelRegistry {
     this.#onBroken = options.onBroken ?? (() => {})
     this.#maxChannels = options.maxChannels ?? Number.POSITIVE_INFINITY
     this.#maxMasks = options.maxMasksPerChannel ?? Number.POSITIVE_INFINITY
+    this.#now = options.now ?? Date.now
     this.#fromFile = new Map()
     for (const [name, cfg] of Object.entries(fileChannels)) {
       checkChannelName(name)
@@ -104,14 +145,17 @@ export class ChannelRegistry {
    */
   async load(): Promise<void> {
     const started = this.#changes
+    const scannedAt = this.#now()
     const [records, masks] = await Promise.all([
       this.#driver.listRecords<ChannelRecord>(CHANNELS),
       this.#driver.listRecords<Mask[]>(MASKS),
     ])
+    this.#scannedAt = scannedAt
     const stale = (name: string) => (this.#changed.get(name) ?? 0) > started
     const maskBy = new Map(masks.map((m) => [m.id, m.value]))
     const seen = new Set<string>()
     for (const { id, value } of records) {
+      if (isEnded(value)) continue
       seen.add(id)
       if (!stale(id)) this.#set(id, value, maskBy.get(id) ?? [])
     }
@@ -126,10 +170,26 @@ export class ChannelRegistry {
     }
   }
 
+  /**
+   * Brings this process up to date with changes made on other nodes: reads the version
+   * record (one single-partition read) and scans every channel only when it changed since
+   * the last scan, or when the last scan is `RESCAN_EVERY_MS` old (a change whose version
+   * write failed, a record edited by hand). Returns whether it scanned.
+   */
+  async poll(): Promise<boolean> {
+    const version = await this.#driver.getRecord<VersionRecord>(CONTROL, VERSION)
+    const token = version?.token
+    if (token === this.#version && this.#now() - this.#scannedAt < RESCAN_EVERY_MS) return false
+    // Read before the scan: a change made after this read bumps the version again.
+    await this.load()
+    this.#version = token
+    return true
+  }
+
   /** Re-reads one channel from storage (after another process changed it). */
   async refresh(name: string): Promise<void> {
     const [record, masks] = await Promise.all([
-      this.#driver.getRecord<ChannelRecord>(CHANNELS, name),
+      this.#stored(name),
       this.#driver.getRecord<Mask[]>(MASKS, name),
     ])
     if (record) this.#set(name, record, masks ?? [])
@@ -180,7 +240,7 @@ export class ChannelRegistry {
       throw errors.badRequest('channel configuration must be a JSON object')
     }
     parseChannelConfig(input)
-    const previous = await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)
+    const previous = await this.#stored(name)
     if (!previous) this.#checkRoom(name)
     // What was learned stays beneath the new configuration only if the two make a valid
     // channel (a stored learned record may predate today's rules): explicit wins.
@@ -198,7 +258,7 @@ export class ChannelRegistry {
       createdAt: previous?.createdAt ?? Date.now(),
     }
     await this.#store(name, record)
-    return { channel: this.#channels.get(name)!, created: !previous || previous.endedAt !== undefined }
+    return { channel: this.#channels.get(name)!, created: !previous }
   }
 
   /** Creates a channel without a template (first PUT to an unknown channel, non-strict mode). */
@@ -250,7 +310,7 @@ export class ChannelRegistry {
   /** Stores what an MPD taught (see {@link checkMpd}). Returns false when it taught nothing new. */
   async learn(name: string, checked: LearnedChannel): Promise<boolean> {
     const { warnings: _warnings, ...learned } = checked
-    const previous = (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? {
+    const previous = (await this.#stored(name)) ?? {
       createdAt: Date.now(),
     }
     if (JSON.stringify(previous.learned) === JSON.stringify(learned)) return false
@@ -268,8 +328,7 @@ export class ChannelRegistry {
    */
   async learnFromPlaylist(name: string, lesson: PlaylistLesson): Promise<boolean> {
     if (this.#fromFile.has(name)) return false
-    const previous = this.#records.get(name) ??
-      (await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)) ?? { createdAt: Date.now() }
+    const previous = this.#records.get(name) ?? (await this.#stored(name)) ?? { createdAt: Date.now() }
     if (previous.explicit) return false
     if (previous.learned && !isHls(previous.learned)) return false
     const before = previous.learned as HlsRecord | undefined
@@ -304,16 +363,27 @@ export class ChannelRegistry {
     return this.learn(name, r.learned)
   }
 
-  /** Ends a channel: it stays readable until its objects expire with the DVR window. */
+  /**
+   * Ends a channel: its objects expire with the DVR window. Its record is overwritten by an
+   * end marker that expires by itself (`ENDED_KEPT_MS`), its masks by an empty list that
+   * does too, so that nothing is deleted from the namespaces every node scans; its manifest
+   * path records (a namespace of its own, which nothing reads once it ended) are deleted.
+   */
   async end(name: string): Promise<boolean> {
-    const previous = await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)
+    const previous = await this.#stored(name)
     if (!previous && !this.#fromFile.has(name)) return false
-    await this.#driver.deleteRecord(CHANNELS, name)
-    await this.#driver.deleteRecord(MASKS, name)
+    const now = this.#now()
+    const dvr = this.#channels.get(name)?.config?.dvrWindowMs ?? 0
+    const until = now + Math.max(ENDED_KEPT_MS, dvr + EXPIRY_MARGIN_MS)
+    await this.#driver.putRecord(CHANNELS, name, { ...(previous ?? { createdAt: now }), endedAt: now }, until)
+    if ((await this.#driver.getRecord<Mask[]>(MASKS, name)) !== undefined)
+      await this.#driver.putRecord(MASKS, name, [], until)
+    const namespace = manifestsNamespace(name)
+    for (const { id } of await this.#driver.listRecords(namespace))
+      await this.#driver.deleteRecord(namespace, id)
     this.#channels.delete(name)
     this.#records.delete(name)
-    this.#changed.set(name, ++this.#changes)
-    this.#onChange(name)
+    await this.#changedHere(name)
     return true
   }
 
@@ -333,8 +403,7 @@ export class ChannelRegistry {
     const masks = [...channel.masks, mask]
     await this.#driver.putRecord(MASKS, name, masks)
     this.#channels.set(name, { ...channel, masks })
-    this.#changed.set(name, ++this.#changes)
-    this.#onChange(name)
+    await this.#changedHere(name)
     return mask
   }
 
@@ -354,8 +423,7 @@ export class ChannelRegistry {
     const removed = channel.masks.length - keep.length
     await this.#driver.putRecord(MASKS, name, keep)
     this.#channels.set(name, { ...channel, masks: keep })
-    this.#changed.set(name, ++this.#changes)
-    this.#onChange(name)
+    await this.#changedHere(name)
     return removed
   }
 
@@ -364,8 +432,24 @@ export class ChannelRegistry {
     this.#records.set(name, record)
     const masks = this.#channels.get(name)?.masks ?? []
     this.#set(name, record, masks)
+    await this.#changedHere(name)
+  }
+
+  /** The channel's stored record; undefined when there is none or it is an end marker. */
+  async #stored(name: string): Promise<ChannelRecord | undefined> {
+    const record = await this.#driver.getRecord<ChannelRecord>(CHANNELS, name)
+    return record === undefined || isEnded(record) ? undefined : record
+  }
+
+  /**
+   * After this process changed `name` in storage: tells the other processes of this node
+   * (`onChange`) and, through the version record, every other node's next `poll`.
+   */
+  async #changedHere(name: string): Promise<void> {
     this.#changed.set(name, ++this.#changes)
     this.#onChange(name)
+    const version: VersionRecord = { token: randomUUID(), at: this.#now() }
+    await this.#driver.putRecord(CONTROL, VERSION, version)
   }
 
   /**
@@ -443,6 +527,11 @@ export class ChannelRegistry {
       endedAt: record.endedAt,
     })
   }
+}
+
+/** Whether a stored channel record is an end marker (the channel was ended). */
+function isEnded(record: unknown): boolean {
+  return typeof record === 'object' && record !== null && (record as ChannelRecord).endedAt !== undefined
 }
 
 function isHls(learned: object): learned is HlsRecord {

@@ -10,9 +10,13 @@
  * `INIT_EXTEND_EVERY_MS` per object, after the 2xx.
  *
  * A manifest's path cannot be derived from the template, so each manifest path is also
- * written once as a record (`MANIFESTS`), which a process reads when it first extends a
- * channel's objects: a restarted node keeps extending manifests PUT before it started.
+ * written once as a record (namespace `manifestsNamespace(channel)`, one per channel, removed
+ * with the channel), which a process reads when it first extends that channel's manifests: a
+ * restarted node keeps extending manifests PUT before it started. A media segment of any
+ * pipeline extends every pipeline's copy of the channel's manifests: a pipeline that PUT its
+ * manifest once and then died keeps it alive while another pipeline goes on.
  */
+import { manifestsNamespace } from '../channels/registry.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../storage/types.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
@@ -20,22 +24,17 @@ import { extendedInitExpiry } from '../timing/schedule.js'
 import { renderInitPath } from '../timing/template.js'
 
 const MAX_ENTRIES = 4096
-/** Record namespace of the manifest paths of every channel (id `<channel>/<path>`). */
-export const MANIFESTS = 'manifests'
-
-interface ManifestPath {
-  channel: string
-  path: string
-}
 
 export class InitLifetimes {
   readonly #store: Pick<ObjectStore, 'list' | 'extend'>
   readonly #records: Pick<StorageDriver, 'putRecord' | 'listRecords'>
   /** channel/path/pipeline → the init segment's or manifest's record as last seen. */
   readonly #known = new Map<string, ObjectMeta>()
+  /** channel/path of a manifest → the pipelines whose copies were last seen. */
+  readonly #copies = new Map<string, Set<string>>()
   readonly #running = new Map<string, Promise<void>>()
-  /** channel → its manifest paths; filled from the records once, then by commits. */
-  #manifests: Promise<Map<string, Set<string>>> | undefined
+  /** channel → its manifest paths; read from the records once, then added to by commits. */
+  readonly #manifests = new Map<string, Promise<Set<string>>>()
 
   constructor(
     store: Pick<ObjectStore, 'list' | 'extend'>,
@@ -56,49 +55,85 @@ export class InitLifetimes {
    */
   async manifestCommitted(meta: ObjectMeta): Promise<void> {
     this.remember(meta)
-    const paths = pathsOf(await this.#manifestPaths(), meta.channel)
+    this.#copies.get(`${meta.channel}/${meta.path}`)?.add(meta.pipeline)
+    const paths = await this.#manifestPaths(meta.channel)
     if (paths.has(meta.path)) return
     paths.add(meta.path)
-    const value: ManifestPath = { channel: meta.channel, path: meta.path }
-    await this.#records.putRecord(MANIFESTS, `${meta.channel}/${meta.path}`, value).catch((err) => {
+    await this.#records.putRecord(manifestsNamespace(meta.channel), meta.path, meta.path).catch((err) => {
       paths.delete(meta.path)
       throw err
     })
   }
 
   /**
-   * A media segment of `channel` from `pipeline`, expiring at `segmentExpires`, committed at
-   * `now`: extends the pipeline's manifests of the channel that would expire first.
+   * A media segment of `channel`, expiring at `segmentExpires`, committed at `now`: extends
+   * every pipeline's copy of the channel's manifests that would expire first.
    */
   async manifestsOutlive(
     channel: string,
     cfg: Pick<ChannelConfig, 'dvrWindowMs'>,
-    pipeline: string,
     segmentExpires: number,
     now: number,
   ): Promise<void> {
-    const paths = (await this.#manifestPaths()).get(channel)
-    if (!paths) return
-    await Promise.all(
-      [...paths].map((path) => this.#extend(channel, path, cfg, pipeline, segmentExpires, now)),
-    )
+    const paths = await this.#manifestPaths(channel)
+    await Promise.all([...paths].map((path) => this.#extendEvery(channel, path, cfg, segmentExpires, now)))
   }
 
-  #manifestPaths(): Promise<Map<string, Set<string>>> {
-    this.#manifests ??= this.#records.listRecords<ManifestPath>(MANIFESTS).then(
-      (records) => {
-        const out = new Map<string, Set<string>>()
-        for (const { value } of records) pathsOf(out, value.channel).add(value.path)
-        return out
-      },
-      (err: unknown) => {
-        this.#manifests = undefined
-        throw err
-      },
-    )
-    return this.#manifests
+  /** The channel's manifest paths, read from its records the first time. */
+  #manifestPaths(channel: string): Promise<Set<string>> {
+    let paths = this.#manifests.get(channel)
+    if (!paths) {
+      paths = this.#records.listRecords<string>(manifestsNamespace(channel)).then(
+        (records) => new Set(records.map((r) => r.id)),
+        (err: unknown) => {
+          this.#manifests.delete(channel)
+          throw err
+        },
+      )
+      this.#manifests.set(channel, paths)
+      if (this.#manifests.size > MAX_ENTRIES) this.#manifests.delete(this.#manifests.keys().next().value!)
+    }
+    return paths
   }
 
+  /**
+   * Extends every pipeline's copy of (channel, path) that would expire before
+   * `segmentExpires`. While the copies last seen all outlive it, this costs map lookups; else
+   * the copies are listed afresh (one read: a copy PUT on another node since is found too).
+   */
+  #extendEvery(
+    channel: string,
+    path: string,
+    cfg: Pick<ChannelConfig, 'dvrWindowMs'>,
+    segmentExpires: number,
+    now: number,
+  ): Promise<void> {
+    const key = `${channel}/${path}`
+    const pipelines = this.#copies.get(key)
+    const due = (meta: ObjectMeta | undefined) =>
+      !meta || extendedInitExpiry(cfg, meta.expiresAt, segmentExpires, now) !== undefined
+    if (pipelines && ![...pipelines].some((p) => due(this.#known.get(`${key}/${p}`))))
+      return Promise.resolve()
+    const running = this.#running.get(key)
+    if (running) return running
+    const work = (async () => {
+      const copies = await this.#store.list(channel, path)
+      this.#copies.set(key, new Set(copies.map((m) => m.pipeline)))
+      if (this.#copies.size > MAX_ENTRIES) this.#copies.delete(this.#copies.keys().next().value!)
+      await Promise.all(
+        copies.map(async (meta) => {
+          const expiresAt = extendedInitExpiry(cfg, meta.expiresAt, segmentExpires, now)
+          if (expiresAt === undefined) return this.#set(`${key}/${meta.pipeline}`, meta)
+          const extended = await this.#store.extend(meta, expiresAt)
+          // Replaced or removed meanwhile: listed again with the next segment.
+          if (extended) this.#set(`${key}/${meta.pipeline}`, extended)
+          else this.#known.delete(`${key}/${meta.pipeline}`)
+        }),
+      )
+    })().finally(() => this.#running.delete(key))
+    this.#running.set(key, work)
+    return work
+  }
   /**
    * A media segment of `rendition` from `pipeline`, expiring at `segmentExpires`, committed
    * at `now`: extends the pipeline's init segment when it would expire first. Resolves when
@@ -155,14 +190,4 @@ export class InitLifetimes {
     this.#known.set(key, meta)
     if (this.#known.size > MAX_ENTRIES) this.#known.delete(this.#known.keys().next().value!)
   }
-}
-
-/** The set of `channel`'s manifest paths in `manifests`, added when missing. */
-function pathsOf(manifests: Map<string, Set<string>>, channel: string): Set<string> {
-  let paths = manifests.get(channel)
-  if (!paths) {
-    paths = new Set()
-    manifests.set(channel, paths)
-  }
-  return paths
 }

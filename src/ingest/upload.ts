@@ -248,11 +248,9 @@ export function createUploads(ctx: IngestDeps): Uploads {
               log.warn({ err, channel: channelName, rendition: match.rendition }, 'init segment not extended')
             })
         }
-        void initLifetimes
-          .manifestsOutlive(channelName, template, pipelineId, expiresAt, now)
-          .catch((err: unknown) => {
-            log.warn({ err, channel: channelName }, 'manifests not extended')
-          })
+        void initLifetimes.manifestsOutlive(channelName, template, expiresAt, now).catch((err: unknown) => {
+          log.warn({ err, channel: channelName }, 'manifests not extended')
+        })
       }
 
       const status = replaced ? 204 : 201

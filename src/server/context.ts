@@ -25,8 +25,11 @@ import type { StorageDriver } from '../storage/types.js'
 import { type Bus, createBus } from './bus.js'
 import { commitReactions } from './commits.js'
 
-/** How often a process reloads the channels when other processes may change them. */
-const CHANNEL_RELOAD_MS = 5000
+/**
+ * How often a process polls the channels' version record when other processes may change
+ * them (a full scan only when it changed: `ChannelRegistry.poll`).
+ */
+const CHANNEL_POLL_MS = 5000
 
 export interface Context {
   readonly config: Config
@@ -107,14 +110,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
     maxChannels: config.control.maxChannels,
     maxMasksPerChannel: config.control.maxMasksPerChannel,
   })
-  await channels.load()
+  await channels.poll()
   // Channels created or changed on other nodes (or other processes of a split fleet) reach
-  // this process by a periodic reload: no bus connects them.
+  // this process by polling the version record: no bus connects them.
   const crossProcess = config.storage.driver === 'cassandra' || !config.roles.includes('all')
   const reload = crossProcess
     ? setInterval(() => {
-        channels.load().catch((err) => log.warn({ err }, 'channel reload failed'))
-      }, CHANNEL_RELOAD_MS)
+        channels.poll().catch((err) => log.warn({ err }, 'channel reload failed'))
+      }, CHANNEL_POLL_MS)
     : undefined
   reload?.unref()
 

@@ -18,6 +18,8 @@ export interface SimulateOptions {
   readonly segmentDurationMs: number
   /** How long to publish (ms); 0 = until interrupted. */
   readonly durationMs: number
+  /** The channel's DVR window (ms): its `dvrWindowMs` and the MPD's `timeShiftBufferDepth`. */
+  readonly dvrWindowMs: number
   /** First segment number; undefined = ⌊start time / D⌋, so that runs never reuse numbers. */
   readonly startNumber: number | undefined
   /** Ingest bearer token per pipeline; empty = open mode (`Pipeline-Id`). */
@@ -54,6 +56,8 @@ Options:
   --pipelines <a,b,...>    pipeline ids, most preferred first (default east,west)
   --segment-ms <ms>        segment duration D (default 2000)
   --duration <time>        how long to publish, e.g. 120s, 5m; 0 = until Ctrl-C (default 120s)
+  --dvr <time>             the channel's DVR window, e.g. 60s, 30m (default 4h,
+                           the origin's default)
   --start-number <n>       first segment number (default: start time / D, so runs never reuse numbers)
   --token <pipeline=secret>  ingest bearer token of a pipeline (repeatable; default: Pipeline-Id header)
   --defect-rate <0..1>     chance that a copy is defective: cut off (corrupt), wrong tfdt, or a
@@ -147,6 +151,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         pipelines: { type: 'string' },
         'segment-ms': { type: 'string' },
         duration: { type: 'string' },
+        dvr: { type: 'string' },
         'start-number': { type: 'string' },
         token: { type: 'string', multiple: true },
         'defect-rate': { type: 'string' },
@@ -206,6 +211,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   const segmentDurationMs =
     segmentMs === undefined ? 2000 : parseInteger(segmentMs, '--segment-ms', 100, 3_600_000)
   const durationMs = parseTime(str('duration') ?? '120s', '--duration')
+  const dvrWindowMs = parseTime(str('dvr') ?? '4h', '--dvr')
+  if (dvrWindowMs < segmentDurationMs)
+    throw new ConfigError(`--dvr: must be at least one segment (${segmentDurationMs} ms)`)
   const forced = new Map<number, string>()
   const forcedTimes = (option: '--gap' | '--cut') =>
     list(option.slice(2)).map((text) => {
@@ -242,6 +250,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     pipelines,
     segmentDurationMs,
     durationMs,
+    dvrWindowMs,
     startNumber:
       startNumber === undefined
         ? undefined

@@ -34,9 +34,6 @@ export function initPath(id: string): string {
   return INIT_TEMPLATE.replace('$RepresentationID$', id)
 }
 
-/** The origin's default DVR window, announced as the MPD's timeShiftBufferDepth. */
-const DVR_WINDOW_MS = 4 * 3600_000
-
 /** What became of one pipeline's copy of one segment. */
 export interface CopyRecord {
   /** `sent`: a PUT was made; otherwise why not. */
@@ -299,6 +296,7 @@ export class Simulation {
       media: MEDIA_TEMPLATE,
       initialization: INIT_TEMPLATE,
       pipelines: o.pipelines,
+      dvrWindowMs: o.dvrWindowMs,
     })
     const headers: Record<string, string> = { 'Content-Type': 'application/json' }
     if (o.controlToken) headers.Authorization = `Bearer ${o.controlToken}`
@@ -489,7 +487,7 @@ export class Simulation {
       startNumber: this.#startNumber,
       media: MEDIA_TEMPLATE,
       initialization: INIT_TEMPLATE,
-      timeShiftBufferDepthMs: DVR_WINDOW_MS,
+      timeShiftBufferDepthMs: o.dvrWindowMs,
       renditions: this.renditions,
       timeSource: o.timeSource,
     })

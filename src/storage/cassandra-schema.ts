@@ -19,6 +19,8 @@ export interface TableOptions {
   readonly defaultTimeToLive: number
   readonly gcGraceSeconds: number
   readonly readRepair: 'BLOCKING' | 'NONE'
+  /** `memtable_flush_period_in_ms`: flush the memtable at least this often (0: when full). Default 0. */
+  readonly memtableFlushPeriodMs?: number
 }
 
 export interface TableDefinition {
@@ -99,7 +101,13 @@ function replicationCql(replication: CassandraReplication): string {
         .join(', ')}}`
 }
 
-type OptionName = 'compaction' | 'compression' | 'default_time_to_live' | 'gc_grace_seconds' | 'read_repair'
+type OptionName =
+  | 'compaction'
+  | 'compression'
+  | 'default_time_to_live'
+  | 'gc_grace_seconds'
+  | 'read_repair'
+  | 'memtable_flush_period_in_ms'
 
 function optionClauses(o: TableOptions): Array<[OptionName, string]> {
   const out: Array<[OptionName, string]> = [['compaction', cqlMap(o.compaction)]]
@@ -109,6 +117,8 @@ function optionClauses(o: TableOptions): Array<[OptionName, string]> {
     ['gc_grace_seconds', String(o.gcGraceSeconds)],
     ['read_repair', `'${o.readRepair}'`],
   )
+  if (o.memtableFlushPeriodMs !== undefined)
+    out.push(['memtable_flush_period_in_ms', String(o.memtableFlushPeriodMs)])
   return out
 }
 
@@ -119,11 +129,15 @@ const withClause = (clauses: Array<[OptionName, string]>): string =>
  * The CQL that creates the keyspace and tables with their declared options (what
  * `liveorigin schema print` writes).
  */
-export function cassandraSchema(keyspace: string, replication: CassandraReplication): string[] {
+export function cassandraSchema(
+  keyspace: string,
+  replication: CassandraReplication,
+  tables: readonly TableDefinition[] = cassandraTables,
+): string[] {
   checked(schemaOptions, { keyspace, replication }, 'cassandraSchema')
   return [
     `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ${replicationCql(replication)}`,
-    ...cassandraTables.map(
+    ...tables.map(
       (t) =>
         `CREATE TABLE IF NOT EXISTS ${keyspace}.${t.name} (\n  ${t.columns}\n) WITH ${withClause(optionClauses(t.options))}`,
     ),
@@ -137,6 +151,7 @@ export interface LiveTableOptions {
   readonly defaultTimeToLive: number
   readonly gcGraceSeconds: number
   readonly readRepair: string
+  readonly memtableFlushPeriodMs: number
 }
 
 /** The declared options `live` differs in, as `name: live → declared` lines (empty when none). */
@@ -169,6 +184,9 @@ export function optionDifferences(
     out.push(['gc_grace_seconds', `${live.gcGraceSeconds} → ${declared.gcGraceSeconds}`])
   if (live.readRepair !== declared.readRepair)
     out.push(['read_repair', `${live.readRepair} → ${declared.readRepair}`])
+  const flushPeriod = declared.memtableFlushPeriodMs ?? 0
+  if (live.memtableFlushPeriodMs !== flushPeriod)
+    out.push(['memtable_flush_period_in_ms', `${live.memtableFlushPeriodMs} → ${flushPeriod}`])
   return out
 }
 
@@ -187,7 +205,7 @@ export async function liveTableOptions(
   keyspace: string,
 ): Promise<Map<string, LiveTableOptions>> {
   const rs = await client.execute(
-    'SELECT table_name, compaction, compression, default_time_to_live, gc_grace_seconds, read_repair FROM system_schema.tables WHERE keyspace_name = ?',
+    'SELECT table_name, compaction, compression, default_time_to_live, gc_grace_seconds, read_repair, memtable_flush_period_in_ms FROM system_schema.tables WHERE keyspace_name = ?',
     [keyspace],
     { prepare: true },
   )
@@ -199,6 +217,7 @@ export async function liveTableOptions(
       defaultTimeToLive: Number(row.get('default_time_to_live') ?? 0),
       gcGraceSeconds: Number(row.get('gc_grace_seconds') ?? 0),
       readRepair: String(row.get('read_repair') ?? ''),
+      memtableFlushPeriodMs: Number(row.get('memtable_flush_period_in_ms') ?? 0),
     })
   }
   return out
@@ -222,8 +241,9 @@ export async function applyCassandraSchema(
   keyspace: string,
   replication: CassandraReplication,
   onStep: (step: SchemaStep) => void = () => {},
+  tables: readonly TableDefinition[] = cassandraTables,
 ): Promise<SchemaStep[]> {
-  const [createKeyspace, ...createTables] = cassandraSchema(keyspace, replication)
+  const [createKeyspace, ...createTables] = cassandraSchema(keyspace, replication, tables)
   const steps: SchemaStep[] = []
   const step = (s: SchemaStep) => {
     steps.push(s)
@@ -251,7 +271,7 @@ export async function applyCassandraSchema(
   }
 
   const live = await liveTableOptions(client, keyspace)
-  for (const [i, table] of cassandraTables.entries()) {
+  for (const [i, table] of tables.entries()) {
     const have = live.get(table.name)
     if (!have) {
       const cql = createTables[i]!
@@ -288,4 +308,25 @@ function replicationDiffers(declared: CassandraReplication, live: Record<string,
   const liveDcs = Object.keys(live).filter((k) => k !== 'class')
   const dcs = Object.entries(declared.dataCenters)
   return liveDcs.length !== dcs.length || dcs.some(([dc, rf]) => live[dc] !== String(rf))
+}
+
+/**
+ * The declared tables, the chunks table's options replaced by those given in `chunks` (the
+ * `compaction` map merged key by key): e.g. minute-long time windows, frequent expired-SSTable
+ * checks and a short gc_grace for a keyspace whose channels keep DVR windows of minutes
+ * (docs/storage.md, "Cassandra tables").
+ */
+export function tablesWithChunkOptions(chunks: Partial<TableOptions>): TableDefinition[] {
+  return cassandraTables.map((t) =>
+    t.name !== 'chunks'
+      ? t
+      : {
+          ...t,
+          options: {
+            ...t.options,
+            ...chunks,
+            compaction: { ...t.options.compaction, ...(chunks.compaction ?? {}) },
+          },
+        },
+  )
 }

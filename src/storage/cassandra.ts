@@ -84,7 +84,7 @@ function statements(ks: string): Statements {
     putObject: `INSERT INTO ${ks}.objects (${objectColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
     deleteObject: `DELETE FROM ${ks}.objects USING TIMESTAMP ? WHERE channel = ? AND path = ? AND pipeline = ?`,
     listObjects: `SELECT ${objectColumns} FROM ${ks}.objects WHERE channel = ? AND path = ?`,
-    putRecord: `INSERT INTO ${ks}.records (namespace, id, value) VALUES (?, ?, ?)`,
+    putRecord: `INSERT INTO ${ks}.records (namespace, id, value) VALUES (?, ?, ?) USING TTL ?`,
     getRecord: `SELECT value FROM ${ks}.records WHERE namespace = ? AND id = ?`,
     listRecords: `SELECT id, value FROM ${ks}.records WHERE namespace = ?`,
     deleteRecord: `DELETE FROM ${ks}.records WHERE namespace = ? AND id = ?`,
@@ -521,10 +521,11 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       return live(previous.meta.expiresAt) ? previous.meta : undefined
     },
 
-    async putRecord(namespace, id, value) {
+    async putRecord(namespace, id, value, expiresAt = 0) {
       const json = JSON.stringify(value)
       if (json === undefined) throw new TypeError('putRecord: value must be JSON-serialisable')
-      await run('putRecord', q.putRecord, [namespace, id, json])
+      // TTL 0: no expiry (and no backstop: control-plane records live until changed).
+      await run('putRecord', q.putRecord, [namespace, id, json, expiresAt > 0 ? ttlFor(expiresAt) : 0])
     },
 
     async getRecord<T>(namespace: string, id: string): Promise<T | undefined> {

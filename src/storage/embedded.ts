@@ -11,8 +11,10 @@
  *   object is adjacent, so `list(channel, path)` is one range scan.
  * - `chunks`   [token, index] → raw bytes.
  * - `records`  [namespace, id] → JSON document; `listRecords` is one range scan.
- * - `expiry`   [expiresAt, 'o', channel, path, pipeline, token] or [expiresAt, 'c', token, index]
- *   → empty. An index ordered by time: `sweep(now)` reads only the entries that are due.
+ * - `recordExpiry` [namespace, id] → expiresAt of a record that expires (none: it never does).
+ * - `expiry`   [expiresAt, 'o', channel, path, pipeline, token], [expiresAt, 'c', token, index]
+ *   or [expiresAt, 'r', namespace, id] → empty. An index ordered by time: `sweep(now)` reads
+ *   only the entries that are due.
  *
  * Durability: lmdb-js batches writes into transactions committed on a writer thread; with
  * `overlappingSync` (its default on Linux) the write promise resolves when the transaction
@@ -85,6 +87,12 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
   const chunks: Database<Uint8Array, Key> = env.openDB({ name: 'chunks', encoding: 'binary' })
   const records: Database<unknown, Key> = env.openDB({ name: 'records', encoding: 'json' })
   const expiry: Database<Buffer, Key> = env.openDB({ name: 'expiry', encoding: 'binary' })
+  const recordExpiry: Database<number, Key> = env.openDB({ name: 'recordExpiry' })
+  /** Whether a record read now is past its expiry (sweep may not have dropped it yet). */
+  const expired = (namespace: string, id: string, now = Date.now()): boolean => {
+    const at = recordExpiry.get([namespace, id])
+    return at !== undefined && at <= now
+  }
   let closed = false
 
   const ensureOpen = () => {
@@ -193,18 +201,27 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
       return removed
     },
 
-    async putRecord(namespace, id, value) {
+    async putRecord(namespace, id, value, expiresAt = 0) {
       ensureOpen()
       checkName('namespace', namespace)
       checkName('id', id)
       if (value === undefined) throw new TypeError('embedded driver: a record value cannot be undefined')
-      await records.put([namespace, id], value)
+      await env.transaction(() => {
+        records.putSync([namespace, id], value)
+        if (expiresAt > 0) {
+          recordExpiry.putSync([namespace, id], expiresAt)
+          expiry.putSync([expiresAt, 'r', namespace, id], EMPTY)
+        } else {
+          recordExpiry.removeSync([namespace, id])
+        }
+      })
       await durable()
     },
 
     async getRecord<T>(namespace: string, id: string) {
       ensureOpen()
       env.resetReadTxn()
+      if (expired(namespace, id)) return undefined
       return records.get([namespace, id]) as T | undefined
     },
 
@@ -212,8 +229,10 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
       ensureOpen()
       env.resetReadTxn()
       const out: Array<{ id: string; value: T }> = []
+      const now = Date.now()
       for (const { key, value } of records.getRange({ start: [namespace] })) {
         if (key[0] !== namespace) break
+        if (expired(namespace, String(key[1]), now)) continue
         out.push({ id: String(key[1]), value: value as T })
       }
       return out
@@ -221,7 +240,11 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
 
     async deleteRecord(namespace, id) {
       ensureOpen()
-      if (await records.remove([namespace, id])) await durable()
+      const removed = await env.transaction(() => {
+        recordExpiry.removeSync([namespace, id])
+        return records.removeSync([namespace, id])
+      })
+      if (removed) await durable()
     },
 
     async sweep(now) {
@@ -240,6 +263,13 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
           for (const key of due) {
             if (key[1] === 'c') {
               if (chunks.removeSync([key[2] as string, key[3] as number])) n++
+            } else if (key[1] === 'r') {
+              const recordKey: Key = [key[2] as string, key[3] as string]
+              // A later putRecord moved or removed the expiry: this entry no longer applies.
+              if (recordExpiry.get(recordKey) === key[0]) {
+                recordExpiry.removeSync(recordKey)
+                if (records.removeSync(recordKey)) n++
+              }
             } else {
               const objectKey: Key = [key[2] as string, key[3] as string, key[4] as string]
               const current = objects.get(objectKey)

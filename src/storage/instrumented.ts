@@ -51,7 +51,8 @@ export function wrapDriver(driver: StorageDriver, around: AroundOperation): Stor
     extend: (meta, expiresAt) => around('extend', () => driver.extend(meta, expiresAt)),
     list: (channel, path) => around('list', () => driver.list(channel, path)),
     remove: (key) => around('remove', () => driver.remove(key)),
-    putRecord: (namespace, id, value) => around('putRecord', () => driver.putRecord(namespace, id, value)),
+    putRecord: (namespace, id, value, expiresAt) =>
+      around('putRecord', () => driver.putRecord(namespace, id, value, expiresAt)),
     getRecord: <T>(namespace: string, id: string) =>
       around('getRecord', () => driver.getRecord<T>(namespace, id)),
     listRecords: <T>(namespace: string) => around('listRecords', () => driver.listRecords<T>(namespace)),

@@ -74,8 +74,13 @@ export interface StorageDriver {
   /** Remove one pipeline's commit record. Returns the removed record, if any. */
   remove(key: ObjectKey): Promise<ObjectMeta | undefined>
 
-  /** Control-plane records (channels, tokens, masks): small JSON documents by namespace and id. */
-  putRecord(namespace: string, id: string, value: unknown): Promise<void>
+  /**
+   * Control-plane records (channels, tokens, masks): small JSON documents by namespace and id.
+   * `expiresAt` (epoch ms; 0 or absent: never) lets a record expire by itself, like an
+   * object: once past, reads no longer see it and the store drops it (native TTL, or `sweep`).
+   * A later `putRecord` of the same id replaces the expiry too.
+   */
+  putRecord(namespace: string, id: string, value: unknown, expiresAt?: number): Promise<void>
   getRecord<T = unknown>(namespace: string, id: string): Promise<T | undefined>
   listRecords<T = unknown>(namespace: string): Promise<Array<{ id: string; value: T }>>
   deleteRecord(namespace: string, id: string): Promise<void>

@@ -221,20 +221,29 @@ export function retainedUntil(cfg: Pick<Timing, 'dvrWindowMs'>, now: number): nu
 }
 
 /**
- * How much longer than `retainedUntil` an init segment is kept: its lifetime is extended
- * (`extendedInitExpiry`) at most this often while media segments of its rendition arrive.
+ * How much longer than `retainedUntil` an init segment or manifest is kept, at most: its
+ * lifetime is extended (`extendedInitExpiry`) at most this often while media segments of its
+ * channel arrive. A channel with a shorter DVR window uses that window instead (but not less
+ * than `INIT_EXTEND_MIN_MS`), so that what a short window stores stays about that window.
  */
 export const INIT_EXTEND_EVERY_MS = 10 * 60_000
+/** The least `initExtendEveryMs`, whatever the DVR window. */
+export const INIT_EXTEND_MIN_MS = 30_000
 
-/** When a stored init segment may be deleted (epoch ms): `retainedUntil` + `INIT_EXTEND_EVERY_MS`. */
+/** How much longer than `retainedUntil` the channel's init segments and manifests are kept. */
+export function initExtendEveryMs(cfg: Pick<Timing, 'dvrWindowMs'>): number {
+  return Math.min(INIT_EXTEND_EVERY_MS, Math.max(INIT_EXTEND_MIN_MS, cfg.dvrWindowMs))
+}
+
+/** When a stored init segment may be deleted (epoch ms): `retainedUntil` + `initExtendEveryMs`. */
 export function initExpiresAt(cfg: Pick<Timing, 'dvrWindowMs'>, now: number): number {
-  return retainedUntil(cfg, now) + INIT_EXTEND_EVERY_MS
+  return retainedUntil(cfg, now) + initExtendEveryMs(cfg)
 }
 
 /**
  * The expiry an init segment expiring at `initExpires` must be extended to when a media
  * segment of its rendition, expiring at `segmentExpires`, commits at `now`; undefined when
- * it already outlives that segment. Extended by `INIT_EXTEND_EVERY_MS` more than needed, so
+ * it already outlives that segment. Extended by `initExtendEveryMs` more than needed, so
  * that this happens at most that often.
  */
 export function extendedInitExpiry(
@@ -244,7 +253,7 @@ export function extendedInitExpiry(
   now: number,
 ): number | undefined {
   if (initExpires === 0 || initExpires >= segmentExpires) return undefined
-  return Math.max(initExpiresAt(cfg, now), segmentExpires + INIT_EXTEND_EVERY_MS)
+  return Math.max(initExpiresAt(cfg, now), segmentExpires + initExtendEveryMs(cfg))
 }
 
 /** The `CMSD-Static` value of a segment answer (CTA-5006 `at`: availability time, epoch ms). */

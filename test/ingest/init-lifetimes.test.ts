@@ -135,20 +135,57 @@ describe('init segment lifetimes', () => {
     )
     await new InitLifetimes(store, driver).manifestCommitted(mpd)
     // A process that never saw the manifest's commit (a restart, another node) finds its path
-    // in the records and extends it when a segment would outlive it.
+    // in the channel's records and extends it when a segment would outlive it.
     const restarted = new InitLifetimes(store, driver)
     const later = T0 + INIT_EXTEND_EVERY_MS + 1000
     ops.length = 0
-    await restarted.manifestsOutlive(channel, cfg, 'east', segmentAt(later), later)
+    await restarted.manifestsOutlive(channel, cfg, segmentAt(later), later)
     assert.deepEqual(ops, ['listRecords', 'list', 'extend'])
     const extended = (await store.list(channel, 'manifest.mpd'))[0]
     assert.equal(extended?.token, mpd.token)
     assert.equal(extended?.expiresAt, initExpiresAt(cfg, later))
-    // Another pipeline's segments leave east's manifest alone; a channel without manifests costs nothing.
+    // Later segments need nothing more; a channel without manifests costs one read, once.
     ops.length = 0
-    await restarted.manifestsOutlive(channel, cfg, 'west', segmentAt(later), later)
-    await restarted.manifestsOutlive(`c${++n}`, cfg, 'east', segmentAt(later), later)
-    assert.deepEqual(ops, ['list'])
-    assert.equal((await store.list(channel, 'manifest.mpd'))[0]?.expiresAt, initExpiresAt(cfg, later))
+    await restarted.manifestsOutlive(channel, cfg, segmentAt(later), later)
+    await restarted.manifestsOutlive(`c${++n}`, cfg, segmentAt(later), later)
+    await restarted.manifestsOutlive(`c${n}`, cfg, segmentAt(later), later)
+    assert.deepEqual(ops, ['listRecords'])
+  })
+
+  it("extends every pipeline's manifest while any pipeline's segments arrive: one that PUT its manifest once and died keeps it", async () => {
+    const channel = `c${++n}`
+    const lifetimes = new InitLifetimes(store, driver)
+    const copies: ObjectMeta[] = []
+    for (const [pipeline, seed] of [
+      ['east', 1],
+      ['west', 2],
+    ] as const) {
+      const { meta } = await store.write(
+        { channel, path: 'manifest.mpd', pipeline },
+        bodyOf(patternBytes(300, seed)),
+        { contentType: 'application/dash+xml', expiresAt: initExpiresAt(cfg, T0) },
+      )
+      await lifetimes.manifestCommitted(meta)
+      copies.push(meta)
+    }
+    // East dies; west goes on, PUTting its manifest with every segment (on another node).
+    const later = T0 + INIT_EXTEND_EVERY_MS + 1000
+    const { meta: westNow } = await store.write(
+      { channel, path: 'manifest.mpd', pipeline: 'west' },
+      bodyOf(patternBytes(300, 3)),
+      { contentType: 'application/dash+xml', expiresAt: initExpiresAt(cfg, later) },
+    )
+    await lifetimes.manifestsOutlive(channel, cfg, segmentAt(later), later)
+    const byPipeline = new Map((await store.list(channel, 'manifest.mpd')).map((m) => [m.pipeline, m]))
+    assert.equal(byPipeline.get('east')?.token, copies[0]!.token)
+    assert.equal(byPipeline.get('east')?.expiresAt, initExpiresAt(cfg, later))
+    // West's newer copy already outlives the segment: left as it was PUT.
+    assert.deepEqual(byPipeline.get('west'), westNow)
+    // Much later, west's segments still keep east's copy alive.
+    const evenLater = later + 3 * INIT_EXTEND_EVERY_MS
+    await lifetimes.manifestsOutlive(channel, cfg, segmentAt(evenLater), evenLater)
+    const east = (await store.list(channel, 'manifest.mpd')).find((m) => m.pipeline === 'east')
+    assert.equal(east?.expiresAt, initExpiresAt(cfg, evenLater))
+    assert.ok(east!.expiresAt > segmentAt(evenLater))
   })
 })

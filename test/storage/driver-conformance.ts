@@ -241,6 +241,32 @@ export function driverConformance(
       assert.deepEqual(await driver.listRecords(`${ns}-empty`), [])
     })
 
+    test('control-plane records with an expiry vanish once it passes; a later put without one keeps its record', async () => {
+      const ns = ch('recx')
+      namespaces.push(ns)
+      const at = Date.now() + 1500
+      await driver.putRecord(ns, 'ends', { ended: true }, at)
+      await driver.putRecord(ns, 'revived', { ended: true }, at)
+      await driver.putRecord(ns, 'revived', { ended: false })
+      await driver.putRecord(ns, 'stays', 1, Date.now() + HOUR)
+      assert.deepEqual(await driver.getRecord(ns, 'ends'), { ended: true })
+      assert.equal((await driver.listRecords(ns)).length, 3)
+      const deadline = Date.now() + 8000
+      for (;;) {
+        await sleep(Math.max(250, at - Date.now() + 50))
+        await driver.sweep(Date.now())
+        const ids = (await driver.listRecords(ns)).map((r) => r.id).sort()
+        if (ids.length === 2 && (await driver.getRecord(ns, 'ends')) === undefined) {
+          assert.deepEqual(ids, ['revived', 'stays'])
+          break
+        }
+        assert.ok(Date.now() < deadline, `still there after the expiry: ${ids.join(', ')}`)
+      }
+      assert.deepEqual(await driver.getRecord(ns, 'revived'), { ended: false })
+      await driver.deleteRecord(ns, 'revived')
+      await driver.deleteRecord(ns, 'stays')
+    })
+
     test('sweep removes expired records and chunks, and only those', async (t) => {
       if (driver.capabilities.nativeTtl) {
         t.skip('the driver expires records by itself (see the native TTL test)')

@@ -10,8 +10,10 @@ import {
   extendedInitExpiry,
   gapAnswer,
   INIT_EXTEND_EVERY_MS,
+  INIT_EXTEND_MIN_MS,
   initDecision,
   initExpiresAt,
+  initExtendEveryMs,
   isLiveEdgeSegment,
   liveEdge,
   MAX_TOO_EARLY_TTL_MS,
@@ -324,19 +326,21 @@ describe('headers and store expiry', () => {
 
   it('every other object expires a DVR window after its write; an init segment outlives every segment it serves', () => {
     const t = A + 5 * D
+    // A 1-minute DVR window keeps init segments and manifests that much longer, not 10 minutes.
+    const every = initExtendEveryMs(cfg)
+    assert.equal(every, DVR)
+    assert.equal(initExtendEveryMs({ dvrWindowMs: 4 * HOUR_MS }), INIT_EXTEND_EVERY_MS)
+    assert.equal(initExtendEveryMs({ dvrWindowMs: 1000 }), INIT_EXTEND_MIN_MS)
     assert.equal(retainedUntil(cfg, t), t + DVR + EXPIRY_MARGIN_MS)
-    assert.equal(initExpiresAt(cfg, t), t + DVR + EXPIRY_MARGIN_MS + INIT_EXTEND_EVERY_MS)
-    // Written at t, the init outlives the segments available up to t + INIT_EXTEND_EVERY_MS.
+    assert.equal(initExpiresAt(cfg, t), t + DVR + EXPIRY_MARGIN_MS + every)
+    // Written at t, the init outlives the segments available up to t + every.
     const init = initExpiresAt(cfg, t)
     assert.equal(extendedInitExpiry(cfg, init, init, t), undefined)
-    const later = t + INIT_EXTEND_EVERY_MS + D
+    const later = t + every + D
     const segment = later + DVR + EXPIRY_MARGIN_MS
     assert.equal(extendedInitExpiry(cfg, init, segment, later), initExpiresAt(cfg, later))
     // A segment far ahead of the clock still gets an init that outlives it.
-    assert.equal(
-      extendedInitExpiry(cfg, init, segment + HOUR_MS, later),
-      segment + HOUR_MS + INIT_EXTEND_EVERY_MS,
-    )
+    assert.equal(extendedInitExpiry(cfg, init, segment + HOUR_MS, later), segment + HOUR_MS + every)
     // "Never" stays never.
     assert.equal(extendedInitExpiry(cfg, 0, segment, later), undefined)
   })
