@@ -133,7 +133,7 @@ const peers = z
     ttlMs: setting(z.number().int().min(100).max(600_000), 5000, {
       doc: 'A peer whose heartbeat has not changed for this long is no longer sent notices; must exceed `peers.heartbeatMs`.',
     }),
-    noticeTimeoutMs: setting(z.number().int().min(10).max(10_000), 250, {
+    noticeTimeoutMs: setting(z.number().int().min(10).max(10_000), 500, {
       doc: 'Longest wait for a peer to answer a notice; a peer that fails or times out is skipped until its next heartbeat.',
     }),
     noticeConcurrency: setting(z.number().int().min(1).max(64), 4, {

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
-import { createChannel, get, metric, put, request, waitFor, waitForHeld } from '../helpers/http.js'
+import { get, metric, put, request, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const TOKEN = 'control-secret-1'
