@@ -90,6 +90,8 @@ describe('commit notices between two origin nodes on the ring, polling off', ski
         held: metricValue(tb, 'liveorigin_held_requests'),
         sent: metricValue(ta, 'liveorigin_peer_notices_total', { direction: 'sent', result: 'ok' }),
         failed: metricValue(ta, 'liveorigin_peer_notices_total', { direction: 'sent', result: 'failed' }),
+        // B's supervisor receives them; its `/metrics` shows its own peer metrics beside its workers'.
+        received: metricValue(tb, 'liveorigin_peer_notices_total', { direction: 'received' }),
       }
     }
     const before = await counters()
@@ -127,6 +129,7 @@ describe('commit notices between two origin nodes on the ring, polling off', ski
     assert.equal(after.polls - before.polls, 0, 'B polled')
     assert.equal(after.failed - before.failed, 0, 'a notice failed')
     assert.ok(after.sent - before.sent >= BATCHES * PER_BATCH, 'a notice per PUT')
+    assert.ok(after.received - before.received >= BATCHES * PER_BATCH, 'B received them')
     assert.ok(p.p99 <= (busy ? BUSY_P99_MS : P99_MS), line)
   })
 })

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
-import { get, metric, put, request, waitFor, waitForHeld } from '../helpers/http.js'
+import { createChannel, get, metric, put, request, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const TOKEN = 'control-secret-1'
@@ -82,23 +82,18 @@ describe('commit notices between origin nodes', () => {
     a = await startOrigin(overrides, { dataDir, log })
     // Created before B starts, so that B loads it at start-up. Segments are held up to a
     // minute before they are due and a minute after, so that only a notice releases them.
-    const body = JSON.stringify({
-      segmentDurationMs: D,
-      availabilityStartTime: ast,
-      holdWindowMs: 60_000,
-      lateAllowanceMs: 60_000,
-      media: '$RepresentationID$/$Number$.ts',
-    })
-    const created = await request(`${a.control}/api/v1/channels/ch`, {
-      method: 'PUT',
-      body,
-      headers: {
-        'Content-Type': 'application/json',
-        'Content-Length': String(Buffer.byteLength(body)),
-        Authorization: `Bearer ${TOKEN}`,
+    await createChannel(
+      a,
+      'ch',
+      {
+        segmentDurationMs: D,
+        availabilityStartTime: ast,
+        holdWindowMs: 60_000,
+        lateAllowanceMs: 60_000,
+        media: '$RepresentationID$/$Number$.ts',
       },
-    })
-    assert.ok(created.status === 201, created.body.toString())
+      { Authorization: `Bearer ${TOKEN}` },
+    )
     b = await startOrigin(overrides, { dataDir })
     c = await startOrigin(overrides, { dataDir, now: () => Date.now() + SKEW_MS })
   })
