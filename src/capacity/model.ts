@@ -180,7 +180,17 @@ export interface Capacity {
   /** Objects one node holds requests for, per segment. */
   readonly heldObjectsPerNode: number
   readonly perHeldObject: HeldObjectCost
+  /**
+   * Peer notices one node sends (and as many it receives): one per PUT made on it to each
+   * other node, or fewer requests when several wait for one peer (docs/running-at-scale.md#peer-notices).
+   */
+  readonly noticesPerNode: number
+  /** Heartbeat statements of one node (one record written, the records listed, per `peers.heartbeatMs`). */
+  readonly heartbeatStatementsPerNode: number
 }
+
+/** `peers.heartbeatMs` default: a heartbeat write and one listing per second. */
+export const HEARTBEAT_MS = 1000
 
 export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capacity {
   check(shape)
@@ -227,6 +237,8 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
     heldRequestsPerNode: requestsNode * perSecond * (held.heldMs / 1000),
     heldObjectsPerNode: heldObjects,
     perHeldObject: held,
+    noticesPerNode: putsNode * (shape.nodes - 1),
+    heartbeatStatementsPerNode: 2 * (1000 / HEARTBEAT_MS),
   }
 }
 

@@ -42,6 +42,8 @@ const ROWS: ReadonlyArray<readonly [string, (c: Capacity) => string]> = [
   ['per held object: other-zone reads', (c) => count(c.perHeldObject.otherItems)],
   ['per held object: Cassandra lists', (c) => count(c.perHeldObject.lists)],
   ['per held object: held (ms)', (c) => count(c.perHeldObject.heldMs)],
+  ['peer notices sent/s per node (= received)', (c) => count(c.noticesPerNode)],
+  ['heartbeat statements/s per node', (c) => count(c.heartbeatStatementsPerNode)],
 ]
 
 /** The table for `shape`: fixed 10 ms polling beside the backoff schedule. */

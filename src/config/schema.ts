@@ -113,8 +113,37 @@ const delivery = z.object({
   holdPollLateMaxMs: setting(positiveInt, 200, {
     doc: 'Longest interval between two such polls after the grace window.',
   }),
+  holdPolling: setting(z.boolean(), true, {
+    doc: 'Poll for commits made on other nodes while requests are held (the fallback behind peer notices, docs/running-at-scale.md#held-requests). Off: a held request is released by a peer notice or re-reads at its deadline.',
+  }),
   maxHeldRequests: setting(positiveInt, 100000, { doc: 'Held requests per process (503 beyond).' }),
 })
+
+const peers = z
+  .object({
+    enabled: unset(z.boolean(), {
+      doc: 'Push commit notices to the other origin nodes and receive theirs on the control listener (docs/running-at-scale.md#peer-notices). Default: on with `storage.driver: cassandra` when this process serves every role, off otherwise (true: also nodes of one machine sharing an embedded store).',
+    }),
+    advertiseUrl: unset(z.url({ protocol: /^https?$/ }), {
+      doc: "This node's control listener as the other nodes reach it, e.g. `http://10.0.1.5:8082`. Default: `http://<host>:<control port>` (with a wildcard `host`, the first non-loopback IPv4 address of the machine).",
+    }),
+    heartbeatMs: setting(z.number().int().min(50).max(60_000), 1000, {
+      doc: 'How often a node writes its heartbeat record and lists the others (one write and one read of storage).',
+    }),
+    ttlMs: setting(z.number().int().min(100).max(600_000), 5000, {
+      doc: 'A peer whose heartbeat has not changed for this long is no longer sent notices; must exceed `peers.heartbeatMs`.',
+    }),
+    noticeTimeoutMs: setting(z.number().int().min(10).max(10_000), 500, {
+      doc: 'Longest wait for a peer to answer a notice; a peer that fails or times out is skipped until its next heartbeat.',
+    }),
+    noticeConcurrency: setting(z.number().int().min(1).max(64), 4, {
+      doc: 'Notice requests in flight to one peer at once; notices made meanwhile wait and go together in the next request (at most 256 waiting per peer, the oldest dropped beyond).',
+    }),
+    maxClockOffsetMs: setting(positiveInt, 250, {
+      doc: 'Clock offset of a peer beyond which this node logs a warning and raises `liveorigin_peer_clock_skew_alarm` (docs/timing.md#clock-skew says what skew timing decisions tolerate).',
+    }),
+  })
+  .refine((p) => p.ttlMs > p.heartbeatMs, { path: ['ttlMs'], message: 'must exceed peers.heartbeatMs' })
 
 const control = z.object({
   port: setting(port, 8082, {
@@ -202,6 +231,7 @@ export const configSchema = z.object({
   storage,
   cache,
   overload,
+  peers,
   channels: setting(
     z.record(z.string(), z.unknown()),
     {},

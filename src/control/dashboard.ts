@@ -3,7 +3,9 @@
  * (no external assets) that polls, every second, one page of the channel list and the status
  * of the channels on that page only (never every channel of the origin), and draws, per
  * channel, the live edge, the pipelines' health and a timeline of recent segments coloured
- * by the copy served (valid, defective, waiting, missing).
+ * by the copy served (valid, defective, waiting, missing). A line above lists the other
+ * origin nodes this one sends commit notices to, with each one's clock offset (red beyond
+ * `peers.maxClockOffsetMs`).
  *
  * Above it, a preview player: a channel's DASH or HLS manifest played through the delivery
  * listener (what viewers get), with dash.js or hls.js served by the control listener itself
@@ -95,6 +97,7 @@ const PAGE = `<!doctype html>
 </head>
 <body>
 <header><h1>liveorigin</h1><span class="clock" id="clock"></span><span id="err" class="error"></span></header>
+<div class="row" id="peers" style="padding:8px 20px 0"></div>
 <nav class="row" id="pager" style="padding:8px 20px 0"><button id="prev" disabled>‹ previous</button><span id="range" class="muted"></span><button id="next" disabled>next ›</button></nav>
 <section class="preview" id="preview"><div class="row"><b>Preview</b>
 <select id="pv-channel" aria-label="channel"></select>
@@ -140,9 +143,16 @@ let cursor = null
 let nextCursor = null
 document.getElementById('next').onclick = () => { if (nextCursor) { cursors.push(cursor); cursor = nextCursor; refresh() } }
 document.getElementById('prev').onclick = () => { if (cursors.length) { cursor = cursors.pop(); refresh() } }
+function peers(p) {
+  if (!p.enabled) return '<span class="muted">peer notices off</span>'
+  const items = p.peers.map((q) => '<span title="' + esc(q.url + (q.rttMs !== null ? ' · round trip ' + q.rttMs + ' ms' : '')) + '"><span class="pill ' + (q.live && !q.skipped ? 'ok' : 'down') + '">' + esc(q.id) + '</span> ' +
+    (q.clockOffsetMs === null ? '<span class="muted">offset –</span>' : '<span class="' + (q.clockAlarm ? 'error' : 'muted') + '">offset ' + (q.clockOffsetMs > 0 ? '+' : '') + q.clockOffsetMs + ' ms</span>') + '</span>')
+  return '<b>Peers</b>' + (items.length ? items.join('') : '<span class="muted">none</span>') + '<span class="muted">alarm beyond ±' + p.maxClockOffsetMs + ' ms</span>'
+}
 async function refresh() {
   document.getElementById('clock').textContent = new Date().toISOString()
   try {
+    document.getElementById('peers').innerHTML = peers(await (await fetch('/api/v1/peers')).json())
     const list = await (await fetch('/api/v1/channels?limit=' + PAGE + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''))).json()
     nextCursor = list.next
     document.getElementById('next').disabled = !list.next

@@ -7,12 +7,13 @@ import type { Config } from '../config/schema.js'
 import type { ObjectReader } from '../objects/reader.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { PeerNode } from '../peers/node.js'
 import type { HealthBook } from '../selection/health-book.js'
 import type { StorageDriver } from '../storage/types.js'
 import type { SubstituteDeps } from '../substitutes/copies.js'
 
 export interface ControlDeps extends SubstituteDeps {
-  readonly config: Pick<Config, 'host' | 'control' | 'delivery'>
+  readonly config: Pick<Config, 'host' | 'control' | 'delivery' | 'peers'>
   readonly channels: Pick<
     ChannelRegistry,
     'get' | 'page' | 'put' | 'end' | 'addMask' | 'removeMasks' | 'size'
@@ -23,6 +24,10 @@ export interface ControlDeps extends SubstituteDeps {
   readonly health: Pick<HealthBook, 'preferred' | 'healthyPipelines' | 'snapshot' | 'renditions'>
   readonly metrics: Pick<Metrics, 'registry'>
   readonly log: Logger
+  /** Peer notices: received on `POST /api/v1/peers/notices`; undefined when off on this node. */
+  readonly peers: Pick<PeerNode, 'receive' | 'status'> | undefined
+  /** `draining` once shutdown has begun. */
+  readonly state: { readonly draining: boolean }
   /** Clock of every timing decision (epoch ms). */
   readonly now: () => number
 }

@@ -10,6 +10,7 @@ import { errors } from '../errors.js'
 import { checkChannelName } from '../http/names.js'
 import { sendJson, ttlHeaders } from '../http/respond.js'
 import { createRouter, type Params, type Route } from '../http/router.js'
+import { advertisedHost } from '../peers/address.js'
 import { dashboardAsset, dashboardHtml } from './dashboard.js'
 import type { ControlDeps } from './deps.js'
 import { channelStatus, describeChannel } from './status.js'
@@ -122,6 +123,33 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
     },
     { path: '/dashboard', methods: dashboard },
     {
+      // What this node knows of the other nodes: heartbeats, skips, clock offsets.
+      path: '/api/v1/peers',
+      methods: {
+        GET: (req, res) =>
+          sendJson(req, res, 200, ctx.peers ? { enabled: true, ...ctx.peers.status() } : { enabled: false }),
+      },
+    },
+    {
+      // Another node's commits and removals (docs/running-at-scale.md#peer-notices).
+      path: '/api/v1/peers/notices',
+      before: (req) => {
+        if (req.method === 'GET' || req.method === 'HEAD') return
+        checkSameSite(req)
+        authorize(req)
+        checkJson(req)
+      },
+      methods: {
+        POST: async (req, res) => {
+          if (!ctx.peers) throw errors.notFound('peer notices (peers.enabled is off on this node)')
+          const answer = ctx.peers.receive(await readJson(req))
+          // A node shutting down lets go of its peers' kept-alive connections, which would
+          // otherwise hold its listener open until the drain's grace period ends.
+          return sendJson(req, res, 200, answer, ctx.state.draining ? { Connection: 'close' } : {})
+        },
+      },
+    },
+    {
       path: '/api/v1/channels',
       methods: {
         GET: (req, res, _params, url) => {
@@ -193,7 +221,10 @@ export function createControlHandler(ctx: ControlDeps, options: ControlOptions =
   }
 
   const bare = (h: string) => (isIP(h) === 6 ? `[${h.toLowerCase()}]` : hostName(h))
-  const allowedHosts = new Set([ctx.config.host, ...ctx.config.control.allowedHosts].map(bare))
+  const advertised = advertisedHost(ctx.config.peers.advertiseUrl)
+  const allowedHosts = new Set(
+    [ctx.config.host, ...ctx.config.control.allowedHosts, ...(advertised ? [advertised] : [])].map(bare),
+  )
   /**
    * A web page must not drive the control API (CSRF, DNS rebinding): a browser always sends
    * `Origin` on cross-site writes, and a rebound name arrives as `Host`.

@@ -20,7 +20,7 @@ export interface DeliveryDeps extends SubstituteDeps {
     'candidates' | 'body' | 'cacheable' | 'stream' | 'mayExist' | 'mark' | 'changedSince'
   >
   readonly health: Pick<HealthBook, 'preferred' | 'preferredManifest' | 'healthyPipelines'>
-  readonly holds: Pick<HoldTable, 'add' | 'earliestDeadline' | 'size' | 'polls'>
+  readonly holds: Pick<HoldTable, 'add' | 'earliestDeadline' | 'size' | 'remoteCommits'>
   readonly admission: Pick<AdmissionController, 'admit' | 'begin' | 'end' | 'state' | 'dvrInFlight'>
   readonly metrics: Pick<
     Metrics,

@@ -423,11 +423,11 @@ async function serveSegment(
       hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark(), timing)
       return
     }
-    // Not past its grace window, and this process heard of no copy: where held objects are
-    // polled, the first poll (at A(N), or at once) is the first read, of the local cache zone
-    // only; storage is read at A(N) + G (poll-schedule.ts). A commit heard on the bus releases
-    // at once.
-    if (now < graceUntil && ctx.holds.polls && !ctx.reader.mayExist(channel.name, path)) {
+    // Not past its grace window, and this process heard of no copy: where commits may come
+    // from other nodes, the first poll (at A(N), or at once) is the first read, of the local
+    // cache zone only; storage is read at A(N) + G (poll-schedule.ts). A commit heard on the
+    // bus (a peer's notice included) releases at once; with polling off, the deadline reads.
+    if (now < graceUntil && ctx.holds.remoteCommits && !ctx.reader.mayExist(channel.name, path)) {
       hold(ex, key, early.untilMs, attempt, ctx.reader.mark(), timing)
       return
     }

@@ -52,6 +52,12 @@ export interface HoldTableOptions {
   poll?: PollFn
   /** The poll schedule (default `DEFAULT_POLL_SCHEDULE`). */
   schedule?: PollScheduleOptions
+  /**
+   * Commits may be made where this process's bus does not reach (other nodes), even when
+   * they are not polled for (`delivery.holdPolling` off: peers' notices release, and the
+   * deadline re-reads). Implied by `poll`.
+   */
+  remoteCommits?: boolean
 }
 
 export class HoldTable {
@@ -59,17 +65,24 @@ export class HoldTable {
   readonly #now: () => number
   readonly #poll: PollFn | undefined
   readonly #schedule: PollScheduleOptions
+  readonly #remote: boolean
   #count = 0
 
   constructor(options: HoldTableOptions = {}) {
     this.#now = options.now ?? Date.now
     this.#poll = options.poll
     this.#schedule = options.schedule ?? DEFAULT_POLL_SCHEDULE
+    this.#remote = options.remoteCommits === true || options.poll !== undefined
   }
 
   /** Whether held objects are polled (commits may be made where the bus does not reach). */
   get polls(): boolean {
     return this.#poll !== undefined
+  }
+
+  /** Whether commits may be made where the bus does not reach (polled for or not). */
+  get remoteCommits(): boolean {
+    return this.#remote
   }
 
   /** Requests currently held. */

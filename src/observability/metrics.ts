@@ -135,6 +135,26 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       [],
     ),
     inFlight: gauge('liveorigin_in_flight_requests', 'Requests in progress, by class.', ['class'] as const),
+    peers: gauge(
+      'liveorigin_peers',
+      'Other origin nodes this node sends commit notices to (heartbeat live, not skipped after a failure).',
+      [],
+    ),
+    peerNotices: counter(
+      'liveorigin_peer_notices_total',
+      'Commit and removal notices between origin nodes, by direction (sent, received) and result (ok, failed: the request to the peer failed or timed out; dropped: more waiting for one peer than it takes).',
+      ['direction', 'result'] as const,
+    ),
+    peerClockOffset: gauge(
+      'liveorigin_peer_clock_offset_ms',
+      "A peer's clock minus this node's, in ms, from the notice round trip with the shortest duration of the last 8 (error at most half that duration).",
+      ['peer'] as const,
+    ),
+    peerClockAlarm: gauge(
+      'liveorigin_peer_clock_skew_alarm',
+      "1 while a peer's clock offset is beyond peers.maxClockOffsetMs, else 0.",
+      ['peer'] as const,
+    ),
   }
 }
 

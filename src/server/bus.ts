@@ -3,13 +3,23 @@
  * release holds and refresh caches in delivery processes; control-plane changes (channels,
  * masks) reach every process. In one process it is an in-memory fan-out; under the
  * multi-process supervisor each worker's events go to the supervisor over IPC and are
- * relayed to every other worker. Nodes of a distributed deployment do not share a bus:
- * they find each other's commits by polling storage while requests wait (see holds).
+ * relayed to every other worker. Nodes of a distributed deployment do not share a bus: each
+ * pushes its commits and removals to its peers (`src/peers/`), whose control listener
+ * publishes them on their own bus with `from` set, and held requests poll as a fallback.
  */
 
+/** `from`: the peer node whose notice this is; absent for an event of this node. */
 export type BusEvent =
-  | { type: 'commit'; channel: string; path: string; pipeline: string; token: string; defects: string }
-  | { type: 'remove'; channel: string; path: string; pipeline: string }
+  | {
+      type: 'commit'
+      channel: string
+      path: string
+      pipeline: string
+      token: string
+      defects: string
+      from?: string
+    }
+  | { type: 'remove'; channel: string; path: string; pipeline: string; from?: string }
   | { type: 'channel'; channel: string }
 
 export type BusListener = (event: BusEvent) => void

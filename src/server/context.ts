@@ -15,6 +15,7 @@ import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { AdmissionController, isReadSample, LatencyWindow } from '../overload/admission.js'
+import { PeerNode } from '../peers/node.js'
 import { HealthBook } from '../selection/health-book.js'
 import { withStorageErrors } from '../storage/errors.js'
 import { withInjectedPressure } from '../storage/inject.js'
@@ -46,6 +47,11 @@ export interface Context {
   readonly admission: AdmissionController
   /** What a commit or removal on this process sets off (`server/commits.ts`). */
   readonly commits: CommitHooks
+  /**
+   * Peer notices (`peers/node.ts`), when on: created in every process, started only by the
+   * one that serves the control listener (`listeners.ts`).
+   */
+  readonly peers: PeerNode | undefined
   /** Clock used for every timing decision (epoch ms). */
   readonly now: () => number
   /** Mutable process state: `draining` once shutdown has begun. */
@@ -111,9 +117,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
     maxMasksPerChannel: config.control.maxMasksPerChannel,
   })
   await channels.poll()
+  const servesAll =
+    config.roles.includes('all') ||
+    (['ingest', 'delivery', 'control'] as const).every((r) => config.roles.includes(r))
+  const peersOn = config.peers.enabled ?? (config.storage.driver === 'cassandra' && servesAll)
   // Channels created or changed on other nodes (or other processes of a split fleet) reach
   // this process by polling the version record: no bus connects them.
-  const crossProcess = config.storage.driver === 'cassandra' || !config.roles.includes('all')
+  const crossProcess = config.storage.driver === 'cassandra' || !config.roles.includes('all') || peersOn
   const reload = crossProcess
     ? setInterval(() => {
         channels.poll().catch((err) => log.warn({ err }, 'channel reload failed'))
@@ -121,18 +131,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
     : undefined
   reload?.unref()
 
-  // Commits reach held requests over the bus when every role runs under one `serve`. Where
-  // they may come from elsewhere (another node, another process of a split fleet), held
-  // requests also poll (delivery/poll-schedule.ts): the shared cache tier when there is one,
-  // else storage.
+  // Commits reach held requests over the bus when every role runs under one `serve`, and
+  // other nodes' commits over it too when peer notices are on. Where they may come from
+  // elsewhere (another node, another process of a split fleet), held requests also poll
+  // (delivery/poll-schedule.ts), unless `delivery.holdPolling` is off: the shared cache tier
+  // when there is one, else storage.
   const holds = new HoldTable({
+    remoteCommits: crossProcess,
     now,
     schedule: {
       firstMs: config.delivery.holdPollMs,
       dueMaxMs: config.delivery.holdPollMaxMs,
       lateMaxMs: config.delivery.holdPollLateMaxMs,
     },
-    ...(crossProcess
+    ...(crossProcess && config.delivery.holdPolling
       ? {
           // The local cache zone every poll; storage on the few polls the schedule says.
           poll: (object: HeldObject, poll: { storage: boolean }) =>
@@ -152,7 +164,25 @@ export async function createContext(config: Config, options: ContextOptions = {}
   )
   metrics.admission.set({ class: 'ingest' }, 1)
 
+  const peers = peersOn
+    ? new PeerNode(
+        {
+          records: driver,
+          publish: (notice) => bus.publish(notice),
+          now,
+          log,
+          metrics,
+        },
+        { ...config.peers, token: config.control.token },
+      )
+    : undefined
+
   bus.subscribe((event) => {
+    // This node's own commits and removals (not a peer's, which carry `from`) go to its peers.
+    if (peers && event.type !== 'channel' && event.from === undefined) {
+      const { from: _, ...notice } = event
+      peers.notify(notice)
+    }
     if (event.type === 'channel') {
       // Another process changed a channel: reload it (errors leave the old copy in place).
       channels
@@ -182,12 +212,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
     log,
     admission,
     commits: commitReactions({ reader, bus, metrics, channels }),
+    peers,
     now,
     state: { draining: false },
     async close() {
       clearInterval(reload)
       admission.stop()
       holds.clear()
+      await peers?.close()
       await shared?.close()
       await driver.close()
     },

@@ -10,6 +10,7 @@ import { createListener, type ListenerOptions } from '../http/listener.js'
 import { ttlHeaders } from '../http/respond.js'
 import { createAuthenticator } from '../ingest/auth.js'
 import { createIngestHandler } from '../ingest/handler.js'
+import { advertisedUrl } from '../peers/address.js'
 import { startSweeper } from '../storage/sweeper.js'
 import type { Context } from './context.js'
 
@@ -102,10 +103,18 @@ export async function startListeners(
         })
       : undefined
 
+  // The process that serves the control listener receives peers' notices there, and sends
+  // its own (its bus carries the commits of every process of this `serve`).
+  if (ports.control !== undefined && ctx.peers) {
+    await ctx.peers.start(advertisedUrl(ctx.config.host, ports.control, ctx.config.peers.advertiseUrl))
+  }
+
   return {
     ports,
     async close(graceMs = 30_000) {
       ctx.state.draining = true
+      // Peers stop sending here before the listener stops accepting.
+      await ctx.peers?.close()
       const sweeperStopped = stopSweeper?.()
       const closed = [...servers.values()].map(
         (s) =>

@@ -60,6 +60,8 @@ const METRICS_REQUEST = 'liveorigin:metrics-request'
 const METRICS_RESPONSE = 'liveorigin:metrics-response'
 /** How long `/metrics` waits for a worker's answer before aggregating without it. */
 const METRICS_TIMEOUT_MS = 2000
+/** The supervisor's own metrics in `/metrics`: those of peer notices (`src/peers/`). */
+const PEER_METRIC = /^liveorigin_peers?(_|$)/
 /** One registry's metrics, as a worker sends them. */
 type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
@@ -178,7 +180,10 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       for (const w of asked) w.send({ tag: METRICS_REQUEST, id })
     })
     pendingMetrics.delete(id)
-    return AggregatorRegistry.aggregate(answers).metrics()
+    // Peer notices run in this process (it serves the control listener): their metrics are
+    // this process's own, and only these (the workers count everything else).
+    const own = (await context.metrics.registry.getMetricsAsJSON()).filter((m) => PEER_METRIC.test(m.name))
+    return AggregatorRegistry.aggregate([...answers, own]).metrics()
   }
   // Workers whose listener accepts, by role: the node is ready only when all of them do.
   const listening = new Map<number, WorkerSpec['role']>()

@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['substitutes'],
   ['overload'],
   ['config'],
+  ['peers'],
   ['ingest', 'delivery', 'control'],
   ['server', 'simulate', 'capacity'],
   ['cli'],

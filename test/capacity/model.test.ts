@@ -197,6 +197,8 @@ describe('liveorigin capacity', () => {
     assert.equal(ok.status, 0, ok.stderr)
     assert.match(ok.stdout, /10 origin nodes/)
     assert.match(ok.stdout, /^PUTs\/s per node +160 +160$/m)
+    // Every PUT made on a node goes to the 9 others.
+    assert.match(ok.stdout, /^peer notices sent\/s per node \(= received\) +1440 +1440$/m)
     const bad = cli(['--pops', '-1'])
     assert.equal(bad.status, 2)
     assert.match(bad.stderr, /--pops/)

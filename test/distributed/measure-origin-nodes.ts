@@ -50,6 +50,10 @@ export interface OriginNodeOptions {
   readonly memoryBytes?: number
   /** `overload` thresholds (default: the origin's defaults). */
   readonly overload?: Readonly<Record<string, number>>
+  /** More settings by section, e.g. `{ delivery: { holdPolling: false } }`. */
+  readonly sections?: Readonly<Record<string, Readonly<Record<string, unknown>>>>
+  /** Environment of the process (e.g. `LIVEORIGIN_DELIVERY_WORKERS`: 0 unless given). */
+  readonly env?: NodeJS.ProcessEnv
 }
 
 /** One origin node: a `liveorigin serve` process on loopback ports. */
@@ -107,6 +111,7 @@ export async function startOriginNode(options: OriginNodeOptions): Promise<Origi
       memcached: { zones, localZone: options.localZone, timeoutMs: 500, keyPrefix: options.keyPrefix },
     },
     ...(options.overload ? { overload: options.overload } : {}),
+    ...options.sections,
     log: { level: 'info' },
   }
   // JSON is YAML.
@@ -114,7 +119,7 @@ export async function startOriginNode(options: OriginNodeOptions): Promise<Origi
   let cli: Awaited<ReturnType<typeof startCli>>
   try {
     // Generous: a loaded ring may be slow to answer a node's first queries.
-    cli = await startCli(['--config', file], {}, 120_000)
+    cli = await startCli(['--config', file], options.env ?? {}, 120_000)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

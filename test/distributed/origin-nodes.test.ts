@@ -47,6 +47,9 @@ function nodeOverrides(localZone: string, prefix: string): Record<string, unknow
       keyspace: 'liveorigin_origin_test',
     },
     'cache.memcached': { zones, localZone, timeoutMs: 500, keyPrefix: prefix },
+    // What these nodes hear of each other's commits is what they poll: the fallback behind
+    // peer notices (peer-notices.test.ts tests the notices).
+    'peers.enabled': false,
   }
 }
 

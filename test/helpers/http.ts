@@ -79,12 +79,17 @@ export async function createChannel(
   origin: Pick<TestOrigin, 'control'>,
   name: string,
   config: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ) {
   const body = JSON.stringify(config)
   const r = await request(`${origin.control}/api/v1/channels/${name}`, {
     method: 'PUT',
     body,
-    headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) },
+    headers: {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...headers,
+    },
   })
   if (r.status !== 200 && r.status !== 201) {
     throw new Error(`channel ${name}: ${r.status} ${r.body.toString('utf8')}`)
