@@ -210,6 +210,16 @@ export function memcachedLayout(
   return { inline, chunks, chunkSize, items: chunks + 1 }
 }
 
+/** memcached `append`: true when stored, false when the item does not exist (NOT_STORED). */
+async function appendOrAbsent(c: memjs.Client, key: string, value: Buffer): Promise<boolean> {
+  try {
+    return await c.append(key, value)
+  } catch (err) {
+    if (/not stored/i.test((err as Error).message)) return false
+    throw err
+  }
+}
+
 function expirySeconds(expiresAt: number, now: number): number {
   if (expiresAt === 0) return 0
   // One second more than needed: memcached's clock ticks in whole seconds; lifetimes are
@@ -415,6 +425,33 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
     }
   }
 
+  // Logs are raw items (no header): memcached's own `append` adds to them atomically. Their
+  // lifetime is memcached's, in whole seconds; their records carry their own times.
+  const logKey = (key: string): string => itemKey(`~l/${key}`)
+
+  /** Appends to one zone's log, creating it when absent; false when the zone did not take it. */
+  async function appendZone(zone: Zone, key: string, record: Buffer, expires: number): Promise<boolean> {
+    const k = logKey(key)
+    const server = zone.serverFor(k)
+    try {
+      return await server.call(
+        async (c) => {
+          // Absent: create it; a concurrent creator wins the `add`, then append after it.
+          for (let attempt = 0; attempt < 3; attempt++) {
+            if (await appendOrAbsent(c, k, record)) return true
+            if (await c.add(k, record, { expires })) return true
+          }
+          return false
+        },
+        timeoutMs,
+        downMs,
+      )
+    } catch (err) {
+      report('set', server, key, err as Error)
+      return false
+    }
+  }
+
   function track<T>(p: Promise<T>): void {
     const q = p.catch(() => {}).finally(() => background.delete(q))
     background.add(q)
@@ -461,6 +498,37 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
         : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
       const expiresAt = now() + ttlMs
       await Promise.all(zones.map((z) => writeZone(z, key, buf, expiresAt)))
+    },
+
+    async appendLog(key, record, ttlMs) {
+      if (closed) return
+      const buf = Buffer.isBuffer(record)
+        ? record
+        : Buffer.from(record.buffer, record.byteOffset, record.byteLength)
+      const expires = expirySeconds(now() + ttlMs, now())
+      await Promise.all(
+        zones.map(async (z) => {
+          if (await appendZone(z, key, buf, expires)) return
+          const k = logKey(key)
+          await mcDelete(z, k, key).catch(() => {})
+        }),
+      )
+    },
+
+    async getLog(key, localOnly = false) {
+      if (closed) return undefined
+      const k = logKey(key)
+      for (const zone of readOrder) {
+        let raw: Buffer | null
+        try {
+          raw = await mcGet(zone, k, key)
+        } catch {
+          continue
+        }
+        if (raw) return Buffer.from(raw)
+        if (localOnly && zone === readOrder[0]) return undefined
+      }
+      return undefined
     },
 
     async delete(key) {

@@ -54,7 +54,7 @@ export interface IngestDeps {
   >
   readonly channels: Pick<ChannelRegistry, 'get' | 'ensure' | 'checkMpd'>
   /** Init segments for inspection, and the write-through policy. */
-  readonly reader: Pick<ObjectReader, 'candidates' | 'body' | 'writesThroughBodies'>
+  readonly reader: Pick<ObjectReader, 'candidates' | 'body' | 'writesThroughBodies' | 'committing'>
   readonly metrics: Pick<
     Metrics,
     'requests' | 'requestDuration' | 'uploadsRefused' | 'uploadBytesReserved' | 'uploadsInProgress'

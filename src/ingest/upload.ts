@@ -169,6 +169,9 @@ export function createUploads(ctx: IngestDeps): Uploads {
         result = await ctx.store.write({ channel: channelName, path, pipeline: pipelineId }, body, {
           contentType: contentTypeFor(path, req.headers['content-type']),
           expiresAt,
+          // Media segments are written once: no read of the record they would replace.
+          writeOnce: match.kind === 'media' && !Number.isNaN(match.number),
+          beforeCommit: (meta) => ctx.reader.committing(meta),
           maxBytes: cfg.maxObjectBytes,
           onData: (chunk) => {
             inspector?.push(chunk)
