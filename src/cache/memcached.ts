@@ -210,6 +210,10 @@ export function memcachedLayout(
   return { inline, chunks, chunkSize, items: chunks + 1 }
 }
 
+function asBuffer(v: Uint8Array): Buffer {
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+}
+
 /** memcached `append`: true when stored, false when the item does not exist (NOT_STORED). */
 async function appendOrAbsent(c: memjs.Client, key: string, value: Buffer): Promise<boolean> {
   try {
@@ -429,26 +433,33 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
   // lifetime is memcached's, in whole seconds; their records carry their own times.
   const logKey = (key: string): string => itemKey(`~l/${key}`)
 
-  /** Appends to one zone's log, creating it when absent; false when the zone did not take it. */
-  async function appendZone(zone: Zone, key: string, record: Buffer, expires: number): Promise<boolean> {
+  /** Appends to one zone's log, creating it (`opening` first) when absent. */
+  async function appendZone(
+    zone: Zone,
+    key: string,
+    record: Buffer,
+    expires: number,
+    opening: Buffer | undefined,
+  ): Promise<'appended' | 'created' | 'failed'> {
     const k = logKey(key)
     const server = zone.serverFor(k)
+    const created = opening ? Buffer.concat([opening, record]) : record
     try {
       return await server.call(
         async (c) => {
-          // Absent: create it; a concurrent creator wins the `add`, then append after it.
+          // Absent: create it; a concurrent creator may win the `add`, then append after it.
           for (let attempt = 0; attempt < 3; attempt++) {
-            if (await appendOrAbsent(c, k, record)) return true
-            if (await c.add(k, record, { expires })) return true
+            if (await appendOrAbsent(c, k, record)) return 'appended'
+            if (await c.add(k, created, { expires })) return 'created'
           }
-          return false
+          return 'failed'
         },
         timeoutMs,
         downMs,
       )
     } catch (err) {
       report('set', server, key, err as Error)
-      return false
+      return 'failed'
     }
   }
 
@@ -500,17 +511,28 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
       await Promise.all(zones.map((z) => writeZone(z, key, buf, expiresAt)))
     },
 
-    async appendLog(key, record, ttlMs) {
-      if (closed) return
-      const buf = Buffer.isBuffer(record)
-        ? record
-        : Buffer.from(record.buffer, record.byteOffset, record.byteLength)
+    async appendLog(key, record, ttlMs, opening) {
+      if (closed) return false
       const expires = expirySeconds(now() + ttlMs, now())
+      const outcomes = await Promise.all(
+        zones.map(async (z) => {
+          const outcome = await appendZone(z, key, asBuffer(record), expires, opening && asBuffer(opening))
+          if (outcome === 'failed') await mcDelete(z, logKey(key), key).catch(() => {})
+          return outcome
+        }),
+      )
+      return outcomes.includes('created')
+    },
+
+    async extendLog(key, record) {
+      if (closed) return
+      const k = logKey(key)
       await Promise.all(
         zones.map(async (z) => {
-          if (await appendZone(z, key, buf, expires)) return
-          const k = logKey(key)
-          await mcDelete(z, k, key).catch(() => {})
+          const server = z.serverFor(k)
+          await server
+            .call((c) => appendOrAbsent(c, k, asBuffer(record)), timeoutMs, downMs)
+            .catch((err: Error) => report('set', server, key, err))
         }),
       )
     },

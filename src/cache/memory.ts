@@ -236,11 +236,19 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryCache {
       lru.delete(key)
     },
     // Logs (`CacheStore.appendLog`): one process, so an append is a read and a write in one step.
-    async appendLog(key, record, ttlMs) {
+    async appendLog(key, record, ttlMs, opening) {
       const k = `~l/${key}`
       const left = lru.lifetimeLeft(k)
       const old = left === undefined ? undefined : lru.peek(k)
-      setSync(k, old ? Buffer.concat([old, record]) : Buffer.from(record), old ? left! : ttlMs)
+      if (old) setSync(k, Buffer.concat([old, record]), left!)
+      else setSync(k, Buffer.concat(opening ? [opening, record] : [record]), ttlMs)
+      return !old
+    },
+    async extendLog(key, record) {
+      const k = `~l/${key}`
+      const left = lru.lifetimeLeft(k)
+      const old = left === undefined ? undefined : lru.peek(k)
+      if (old) setSync(k, Buffer.concat([old, record]), left!)
     },
     async getLog(key) {
       return lru.get(`~l/${key}`)

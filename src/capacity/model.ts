@@ -72,6 +72,15 @@ export function putCosts(bytes: number, chunkSize: number): PutCosts {
 }
 
 /**
+ * What a new object costs once, whoever PUTs it first (`ObjectReader.committing`): the writer
+ * whose announcement created the candidate log lists storage and seals the log (one append
+ * to every zone). None when a reader had already sealed a log for it (a request made before
+ * the first copy, which finds no copy and leaves a sealed empty log). Two writers that each
+ * create the log in a different zone at the same moment both pay it.
+ */
+export const NEW_OBJECT_COSTS = { list: 1, extendLog: 1 } as const
+
+/**
  * What Cassandra does per driver call (src/storage/cassandra.ts): a write-once commit (media
  * segments) is one write, without reading the record it replaces; every other call is one
  * statement. (A commit of a mutable object, a manifest, also reads the record it replaces.)
@@ -85,11 +94,16 @@ export const CASSANDRA_STATEMENTS = {
 /** Shared-tier and driver calls of the reads a node makes for an object. */
 export const READ_COSTS = {
   /** A poll of the local zone (`ObjectReader.appeared` without storage): one local `getLog`. */
-  poll: { getLogLocal: 1, getLog: 0, list: 0 },
-  /** A poll that may read storage, or a first read, of an object that does not exist: one `getLog` (every zone), one `list`. */
-  missingList: { getLogLocal: 0, getLog: 1, list: 1 },
+  poll: { getLogLocal: 1, getLog: 0, list: 0, appendLog: 0, extendLog: 0 },
+  /**
+   * A poll that may read storage, or a first read, of an object without a sealed log: one
+   * `getLog` (every zone), the log opened (`appendLog`), one `list`, the seal (`extendLog`).
+   * The log is then sealed for every node: later reads of the object, on any node, find it
+   * (an upper bound for the held-object costs below, which count a `list` per storage poll).
+   */
+  missingList: { getLogLocal: 0, getLog: 1, list: 1, appendLog: 1, extendLog: 1 },
   /** Reading the candidate log after a poll found a copy in it: one `getLog`, a hit in the local zone. */
-  foundList: { getLogLocal: 0, getLog: 1, list: 0 },
+  foundList: { getLogLocal: 0, getLog: 1, list: 0, appendLog: 0, extendLog: 0 },
 } as const
 
 /** Per held object per segment, on one node. */
@@ -194,6 +208,7 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
   const puts = objects * shape.pipelines * perSecond
   const putsNode = puts / shape.nodes
   const put = putCosts(shape.segmentBytes, chunkSize)
+  const newObjectsNode = (objects * perSecond) / shape.nodes
   const statements = (kind: 'reads' | 'writes') =>
     put.driver.putChunk * CASSANDRA_STATEMENTS.putChunk[kind] +
     put.driver.commit * CASSANDRA_STATEMENTS.commit[kind]
@@ -216,10 +231,15 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
     bytesPerDay: puts * shape.segmentBytes * 86_400,
     storedBytes: objects * shape.pipelines * shape.segmentBytes * (shape.dvrWindowMs / t.d) * rf,
     storageWritesPerNode: putsNode * statements('writes'),
-    storageReadsPerNode: putsNode * statements('reads') + holdLists,
+    storageReadsPerNode:
+      putsNode * statements('reads') +
+      newObjectsNode * NEW_OBJECT_COSTS.list * CASSANDRA_STATEMENTS.list.reads +
+      holdLists,
     storageReadsForHoldsPerNode: holdLists,
     replicaWritesPerSecond: puts * statements('writes') * rf,
-    memcachedWritesPerNode: putsNode * shape.zones * (put.shared.appendLog + put.shared.set * bodyItems),
+    memcachedWritesPerNode:
+      putsNode * shape.zones * (put.shared.appendLog + put.shared.set * bodyItems) +
+      newObjectsNode * shape.zones * NEW_OBJECT_COSTS.extendLog,
     memcachedReadsPerNode: holdMemcached + bodyReadsNode,
     memcachedReadsForHoldsPerNode: holdMemcached,
     // Each request waits from its arrival (all at once) to the poll that sees the commit.

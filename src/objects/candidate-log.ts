@@ -5,7 +5,15 @@
  * pipelines commit at once. Records are merged without regard to their order, so a record
  * appended late (a refill from storage, a retried write-through) never undoes a newer one.
  *
+ * A log lists every copy only once it is **sealed**: it holds an opening `{"g": id}` and then
+ * `{"s": id}`, appended by whoever created it (or found it unsealed) after listing storage.
+ * The opening was in the log before that listing began, so a copy committed after the listing
+ * confirms itself into this same log; one committed before it is in the listing. A log that
+ * was lost (evicted, expired, dropped after a failed append) and created again by a writer's
+ * append is unsealed until someone lists storage into it.
+ *
  * Records, one JSON object per line:
+ * - `{"g": id}`, `{"s": id}`: the opening and the seal (see above).
  * - `{"p": {pipeline, token, at}}`: a commit is about to be made (written before it). A log
  *   that announces a token and never confirms it makes readers look in storage: the writer
  *   may have died between its commit and its confirmation, or its commit timed out but landed.
@@ -26,11 +34,15 @@ export interface PendingCommit {
 }
 
 export type LogRecord =
+  | { readonly g: string }
+  | { readonly s: string }
   | { readonly c: ObjectMeta }
   | { readonly p: PendingCommit }
   | { readonly r: readonly string[] }
 
 export interface CandidateLog {
+  /** Whether the log lists every copy committed (an opening and its seal). */
+  readonly sealed: boolean
   /** Per pipeline, its newest committed copy not gone (`committedAt`, then token), unless expired. */
   readonly copies: ObjectMeta[]
   /** Tokens the log confirms committed, listed or not. */
@@ -88,6 +100,8 @@ export function parseLog(bytes: Buffer, now: number): CandidateLog | undefined {
   const committed = new Set<string>()
   const gone = new Set<string>()
   const announced: PendingCommit[] = []
+  const openings = new Set<string>()
+  const seals: string[] = []
   for (const line of bytes.toString('utf8').split('\n')) {
     if (line === '') continue
     let record: unknown
@@ -101,6 +115,10 @@ export function parseLog(bytes: Buffer, now: number): CandidateLog | undefined {
     if (isMeta(r.c)) {
       committed.add(r.c.token)
       metas.push(r.c)
+    } else if (isString(r.g)) {
+      openings.add(r.g)
+    } else if (isString(r.s)) {
+      seals.push(r.s)
     } else if (isPending(r.p)) {
       announced.push(r.p)
     } else if (Array.isArray(r.r) && r.r.every(isString)) {
@@ -118,7 +136,7 @@ export function parseLog(bytes: Buffer, now: number): CandidateLog | undefined {
   }
   const copies = [...newest.values()].filter((m) => m.expiresAt === 0 || m.expiresAt > now)
   const pending = announced.filter((p) => !committed.has(p.token))
-  return { copies, committed, gone, pending }
+  return { sealed: seals.some((id) => openings.has(id)), copies, committed, gone, pending }
 }
 
 function newer(a: ObjectMeta, b: ObjectMeta): boolean {

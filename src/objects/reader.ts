@@ -7,6 +7,7 @@
  * storage so that a reader sees every acknowledged write.
  */
 
+import { randomUUID } from 'node:crypto'
 import { SingleFlight } from '../cache/single-flight.js'
 import type { CacheStore } from '../cache/types.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -38,7 +39,7 @@ export const PENDING_RESOLVE_MS = 500
 const PENDING_HORIZON_MS = SHARED_LIST_TTL_MS
 
 /** The shared tier's log operations, when it has them. */
-type LogTier = Required<Pick<CacheStore, 'appendLog' | 'getLog'>>
+type LogTier = Required<Pick<CacheStore, 'appendLog' | 'extendLog' | 'getLog'>>
 
 export function candidatesKey(channel: string, path: string): string {
   return `c:${channel}/${path}`
@@ -79,7 +80,8 @@ export class ObjectReader {
     this.#store = store
     this.#memory = memory
     this.#shared = shared
-    this.#logs = shared?.appendLog && shared.getLog ? (shared as CacheStore & LogTier) : undefined
+    this.#logs =
+      shared?.appendLog && shared.extendLog && shared.getLog ? (shared as CacheStore & LogTier) : undefined
     this.#metrics = metrics
     this.#options = options
   }
@@ -185,18 +187,30 @@ export class ObjectReader {
     if (!this.#logs) return this.#store.list(channel, path)
     const hit = await this.#logs.getLog(key)
     const log = hit ? parseLog(hit, Date.now()) : undefined
-    if (log && !unresolved(log, Date.now())) return log.copies
-    // Absent, damaged, or announcing a commit that was never confirmed: storage decides, and
-    // the log is told what it lacks (read before the listing, as `reconcile` needs).
+    if (!log?.sealed) return this.#seal(channel, path, key, log)
+    if (!unresolved(log, Date.now())) return log.copies
+    // A commit announced and never confirmed: storage decides, and the log is told.
     const list = await this.#store.list(channel, path)
-    this.#background(this.#reconcile(key, log, list))
+    this.#background(this.#logs.extendLog(key, encodeRecords(reconcile(log, list))))
     return list
   }
 
-  async #reconcile(key: string, log: CandidateLog | undefined, list: readonly ObjectMeta[]): Promise<void> {
-    const records = reconcile(log, list)
-    if (records.length === 0) return
-    await this.#logs!.appendLog(key, encodeRecords(records), listTtl(list))
+  /**
+   * Lists storage into a log that is absent, unsealed or damaged: an opening first, so that
+   * every commit after the listing confirms itself into the same log; then the listing and
+   * the seal (docs/storage.md#candidate-logs).
+   */
+  async #seal(
+    channel: string,
+    path: string,
+    key: string,
+    log: CandidateLog | undefined,
+  ): Promise<ObjectMeta[]> {
+    const id = randomUUID()
+    await this.#logs!.appendLog(key, encodeRecord({ g: id }), SHARED_LIST_TTL_MS)
+    const list = await this.#store.list(channel, path)
+    this.#background(this.#logs!.extendLog(key, encodeRecords([...reconcile(log, list), { s: id }])))
+    return list
   }
 
   #background(work: Promise<void>): void {
@@ -253,9 +267,23 @@ export class ObjectReader {
    * dies after the commit, or the commit fails in a way that may still have landed).
    */
   async committing(meta: ObjectMeta): Promise<void> {
-    if (!this.#logs) return
+    const logs = this.#logs
+    if (!logs) return
+    const key = candidatesKey(meta.channel, meta.path)
     const record = encodeRecord({ p: { pipeline: meta.pipeline, token: meta.token, at: Date.now() } })
-    await this.#logs.appendLog(candidatesKey(meta.channel, meta.path), record, listTtl([meta]))
+    // The first writer of an object creates its log, opened with its token, and seals it with
+    // a listing of storage (the other pipelines' copies, if the log was lost rather than new).
+    // In the background: the commit need not wait, and readers seal a log they find unsealed.
+    const opening = encodeRecord({ g: meta.token })
+    const created = await logs.appendLog(key, record, listTtl([meta]), opening).catch(() => false)
+    if (!created) return
+    this.#background(
+      this.#store
+        .list(meta.channel, meta.path)
+        .then((list) =>
+          logs.extendLog(key, encodeRecords([...reconcile(undefined, list), { s: meta.token }])),
+        ),
+    )
   }
 
   /**
@@ -284,8 +312,9 @@ export class ObjectReader {
     if (!this.#logs) return
     const key = candidatesKey(channel, path)
     const hit = await this.#logs.getLog(key)
-    const log = hit ? parseLog(hit, Date.now()) : undefined
-    await this.#reconcile(key, log, await this.#store.list(channel, path))
+    if (!hit) return
+    const records = reconcile(parseLog(hit, Date.now()), await this.#store.list(channel, path))
+    if (records.length > 0) await this.#logs.extendLog(key, encodeRecords(records))
   }
 }
 

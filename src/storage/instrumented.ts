@@ -106,7 +106,7 @@ export function instrumentDriver(driver: StorageDriver, observe: (e: OperationEv
 }
 
 /**
- * A cache tier that reports every `get`, `getLocal`, `set`, `delete`, `appendLog` and `getLog`
+ * A cache tier that reports every `get`, `getLocal`, `set`, `delete`, `appendLog`, `extendLog` and `getLog`
  * (`getLogLocal` when local only) to `observe` (`driver` = tier name).
  */
 export function instrumentCache(cache: CacheStore, observe: (e: OperationEvent) => void): CacheStore {
@@ -118,8 +118,14 @@ export function instrumentCache(cache: CacheStore, observe: (e: OperationEvent) 
     set: (key, value, ttlMs) => run('set', () => cache.set(key, value, ttlMs)),
     ...(cache.appendLog
       ? {
-          appendLog: (key: string, record: Uint8Array, ttlMs: number) =>
-            run('appendLog', () => cache.appendLog!(key, record, ttlMs)),
+          appendLog: (key: string, record: Uint8Array, ttlMs: number, opening?: Uint8Array) =>
+            run('appendLog', () => cache.appendLog!(key, record, ttlMs, opening)),
+        }
+      : {}),
+    ...(cache.extendLog
+      ? {
+          extendLog: (key: string, record: Uint8Array) =>
+            run('extendLog', () => cache.extendLog!(key, record)),
         }
       : {}),
     ...(cache.getLog

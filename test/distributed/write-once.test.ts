@@ -12,17 +12,19 @@
  */
 
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { createMemcachedCache } from '../../src/cache/memcached.js'
 import { createMemoryCache } from '../../src/cache/memory.js'
 import type { CacheStore } from '../../src/cache/types.js'
+import { parseLog } from '../../src/objects/candidate-log.js'
 import { candidatesKey, ObjectReader, PENDING_RESOLVE_MS } from '../../src/objects/reader.js'
 import { createMetrics } from '../../src/observability/metrics.js'
 import { createCassandraDriver } from '../../src/storage/cassandra.js'
 import { instrumentCache, instrumentDriver } from '../../src/storage/instrumented.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../../src/storage/types.js'
+import { waitFor } from '../helpers/http.js'
 import {
   cassandraContactPoints,
   cassandraDataCenter,
@@ -127,6 +129,7 @@ describe('write-once commits and candidate logs (ring and zones)', skip, () => {
     const first = await putSegment(ahead, path, 'east')
     clear(behind.ops)
     await putSegment(behind, path, 'east')
+    // The log exists (the first PUT created and sealed it): no listing either.
     assert.deepEqual(behind.ops, { putChunk: 1, appendLog: 2, commit: 1, set: 1 })
     assert.deepEqual(tokens(await ahead.store.list(channel, path)), [first.token])
     // The same commit without write-once reads the record first and replaces it.
@@ -141,6 +144,14 @@ describe('write-once commits and candidate logs (ring and zones)', skip, () => {
     const writers = Array.from({ length: 16 }, (_, i) => node(i % 2 === 0 ? 'a' : 'b'))
     const path = 'v/race.m4s'
     const metas = await Promise.all(writers.map((w, i) => putSegment(w, path, `p${i}`)))
+    // The first writer seals the new log in the background: readers before that list storage.
+    await waitFor('the log sealed in both zones', async () => {
+      for (const zone of ['a', 'b']) {
+        const log = await writers[zone === 'a' ? 0 : 1]!.cache.getLog!(candidatesKey(channel, path), true)
+        if (!log || !parseLog(log, Date.now())?.sealed) return false
+      }
+      return true
+    })
     for (const w of writers) clear(w.ops)
     for (const w of writers) {
       assert.deepEqual(tokens(await w.reader.candidates(channel, path)), tokens(metas))
@@ -184,6 +195,7 @@ describe('write-once commits and candidate logs (ring and zones)', skip, () => {
     const first = node('b')
     assert.ok(await first.cache.getLog!(candidatesKey(channel, path)), 'the write-through wrote the log')
     await dropLog(candidatesKey(channel, path))
+    assert.equal(await first.cache.getLog!(candidatesKey(channel, path)), undefined, 'the log is gone')
     clear(first.ops)
     assert.deepEqual(tokens(await first.reader.candidates(channel, path)), [meta.token])
     assert.equal(first.ops.list, 1)
@@ -193,14 +205,18 @@ describe('write-once commits and candidate logs (ring and zones)', skip, () => {
     assert.equal(second.ops.list, undefined, 'the first reader refilled memcached')
   })
 
-  /** Deletes a candidate log from every zone, as a restart or an eviction would. */
+  /**
+   * Deletes a candidate log from every zone, as a restart or an eviction would. A log's item
+   * key is the hashed form (`~h/`, SHA-256) of `~l/` + its key (src/cache/memcached.ts).
+   */
   async function dropLog(key: string): Promise<void> {
     const memjs = (await import('memjs')).default
+    const item = `${prefix}~h/${createHash('sha256').update(`~l/${key}`).digest('base64url')}`
     for (const z of zones ?? []) {
       for (const s of z.servers) {
         const c = memjs.Client.create(s, { retries: 0, timeout: 1, logger: { log() {} } })
         try {
-          await c.delete(`${prefix}~l/${key}`)
+          await c.delete(item)
         } finally {
           c.close()
         }

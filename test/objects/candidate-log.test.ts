@@ -17,7 +17,12 @@ import type { ObjectMeta } from '../../src/storage/types.js'
 
 const NOW = 1_000_000
 
-function meta(pipeline: string, token: string, committedAt = NOW - 100, expiresAt = NOW + 60_000): ObjectMeta {
+function meta(
+  pipeline: string,
+  token: string,
+  committedAt = NOW - 100,
+  expiresAt = NOW + 60_000,
+): ObjectMeta {
   return {
     channel: 'ch',
     path: 'v/7.m4s',

@@ -174,7 +174,10 @@ export function driverConformance(
       // A retried or repeated PUT: the record it replaced may go unreported, but the later wins.
       const second = metaFor(first, { size: 9, committedAt: first.committedAt + 1 })
       const reported = await driver.commit(second, { writeOnce: true })
-      assert.ok(reported === undefined || reported.token === first.token, 'reports the replaced record or nothing')
+      assert.ok(
+        reported === undefined || reported.token === first.token,
+        'reports the replaced record or nothing',
+      )
       const listed = await driver.list(c, 'v/3.m4s')
       assert.deepEqual(
         listed.find((m) => m.pipeline === 'a'),
