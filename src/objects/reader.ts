@@ -68,6 +68,10 @@ export class ObjectReader {
    * object's last change. A read that started before a change may miss it (see `mark`).
    */
   #changes = 0
+  /** Seals of candidate logs this process created for commits not yet confirmed, by token. */
+  readonly #sealing = new Map<string, Promise<void>>()
+  /** Tokens whose bodies this process wrote to the shared tier before their commit. */
+  readonly #bodiesWritten = new Set<string>()
   readonly #changedAt = new Map<string, number>()
 
   constructor(
@@ -264,26 +268,32 @@ export class ObjectReader {
   /**
    * Before a commit on this process: the commit is announced in the shared tier's candidate
    * log, so that readers look for it in storage if it is never confirmed there (this process
-   * dies after the commit, or the commit fails in a way that may still have landed).
+   * dies after the commit, or the commit fails in a way that may still have landed); and the
+   * body is written through, so that it is there before any reader learns of the copy.
    */
-  async committing(meta: ObjectMeta): Promise<void> {
+  async committing(meta: ObjectMeta, body?: Buffer): Promise<void> {
     const logs = this.#logs
     if (!logs) return
     const key = candidatesKey(meta.channel, meta.path)
     const record = encodeRecord({ p: { pipeline: meta.pipeline, token: meta.token, at: Date.now() } })
     // The first writer of an object creates its log, opened with its token, and seals it with
     // a listing of storage (the other pipelines' copies, if the log was lost rather than new).
-    // In the background: the commit need not wait, and readers seal a log they find unsealed.
+    // The listing runs alongside the commit; the confirmation waits for the seal (`written`).
     const opening = encodeRecord({ g: meta.token })
-    const created = await logs.appendLog(key, record, listTtl([meta]), opening).catch(() => false)
+    const [created] = await Promise.all([
+      logs.appendLog(key, record, listTtl([meta]), opening).catch(() => false),
+      body && this.cacheable(meta) ? this.#writeBody(meta, body) : undefined,
+    ])
     if (!created) return
-    this.#background(
-      this.#store
-        .list(meta.channel, meta.path)
-        .then((list) =>
-          logs.extendLog(key, encodeRecords([...reconcile(undefined, list), { s: meta.token }])),
-        ),
-    )
+    const sealing = this.#store
+      .list(meta.channel, meta.path)
+      .then((list) => logs.extendLog(key, encodeRecords([...reconcile(undefined, list), { s: meta.token }])))
+      .catch(() => {
+        // Unsealed: the first reader seals it.
+      })
+    this.#sealing.set(meta.token, sealing)
+    // A commit that fails is never confirmed: forget its seal once done.
+    void sealing.then(() => setTimeout(() => this.#sealing.delete(meta.token), 60_000).unref())
   }
 
   /**
@@ -293,15 +303,32 @@ export class ObjectReader {
   async written(meta: ObjectMeta, body: Buffer | undefined): Promise<void> {
     if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))
     if (!this.#shared) return
+    const sealing = this.#sealing.get(meta.token)
+    this.#sealing.delete(meta.token)
     await Promise.all([
-      this.#logs?.appendLog(
-        candidatesKey(meta.channel, meta.path),
-        encodeRecord({ c: meta }),
-        listTtl([meta]),
-      ),
+      // Confirmed once the log is sealed, so that no reader that sees the copy lists storage.
+      sealing ? sealing.then(() => this.#confirm(meta)) : this.#confirm(meta),
       // Bodies too large to cache are streamed from storage by every reader: not worth a copy.
-      body && this.cacheable(meta) ? this.#shared.set(bodyKey(meta.token), body, ttlOf(meta)) : undefined,
+      body && this.cacheable(meta) && !this.#bodiesWritten.delete(meta.token)
+        ? this.#shared.set(bodyKey(meta.token), body, ttlOf(meta))
+        : undefined,
     ])
+  }
+
+  #confirm(meta: ObjectMeta): Promise<boolean> | undefined {
+    return this.#logs?.appendLog(
+      candidatesKey(meta.channel, meta.path),
+      encodeRecord({ c: meta }),
+      listTtl([meta]),
+    )
+  }
+
+  /** Writes a body to the shared tier ahead of its commit (`committing`), once. */
+  async #writeBody(meta: ObjectMeta, body: Buffer): Promise<void> {
+    this.#bodiesWritten.add(meta.token)
+    if (this.#bodiesWritten.size > RECENT_LISTS)
+      this.#bodiesWritten.delete(this.#bodiesWritten.values().next().value!)
+    await this.#shared!.set(bodyKey(meta.token), body, ttlOf(meta))
   }
 
   /**

@@ -17,6 +17,8 @@ import { after, before, describe, it } from 'node:test'
 import { createMemcachedCache } from '../../src/cache/memcached.js'
 import { createMemoryCache } from '../../src/cache/memory.js'
 import type { CacheStore } from '../../src/cache/types.js'
+import { NEW_OBJECT_COSTS, putCosts, READ_COSTS } from '../../src/capacity/model.js'
+import { DEFAULT_POLL_SCHEDULE, pollCost } from '../../src/delivery/poll-schedule.js'
 import { parseLog } from '../../src/objects/candidate-log.js'
 import { candidatesKey, ObjectReader, PENDING_RESOLVE_MS } from '../../src/objects/reader.js'
 import { createMetrics } from '../../src/observability/metrics.js'
@@ -25,6 +27,7 @@ import { instrumentCache, instrumentDriver } from '../../src/storage/instrumente
 import { ObjectStore } from '../../src/storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../../src/storage/types.js'
 import { waitFor } from '../helpers/http.js'
+import { metricValue } from '../helpers/origin.js'
 import {
   cassandraContactPoints,
   cassandraDataCenter,
@@ -33,6 +36,7 @@ import {
   NO_MEMCACHED,
   NO_RING,
 } from './env.js'
+import { type OriginNode, putChannel, startOriginNode } from './measure-origin-nodes.js'
 
 const contactPoints = cassandraContactPoints()
 const zones = memcachedZones()
@@ -223,4 +227,194 @@ describe('write-once commits and candidate logs (ring and zones)', skip, () => {
       }
     }
   }
+})
+
+describe('write-once segments through origin processes', skip, () => {
+  const nodes: OriginNode[] = []
+  const prefix = `lowp:${randomUUID().slice(0, 8)}:`
+  const channel = `wp${randomUUID().slice(0, 8)}`
+  /** D = 1 s, G = 500 ms, R = 10 s: held requests are polled as in production. */
+  const LIVE = { segmentDurationMs: 1000, selectionGraceMs: 500, lateAllowanceMs: 10_000 }
+  const ast = Date.now() - 60_000
+  const due = (n: number) => ast + n * LIVE.segmentDurationMs
+  const nextDue = (leadMs: number) => Math.ceil((Date.now() + leadMs - ast) / LIVE.segmentDurationMs)
+  const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())))
+  const put = (node: OriginNode, n: number, body: Uint8Array, pipeline: string) =>
+    fetch(`${node.ingest}/${channel}/video/${n}.ts`, {
+      method: 'PUT',
+      body,
+      headers: { 'Pipeline-Id': pipeline },
+    })
+
+  /** The pipelines whose copies of segment `n` a node lists (its channel status). */
+  async function listedOn(node: OriginNode, n: number): Promise<string[]> {
+    const res = await fetch(`${node.control}/api/v1/channels/${channel}/status`)
+    assert.equal(res.status, 200)
+    const status = (await res.json()) as {
+      timeline: Array<{
+        rendition: string
+        segments: Array<{ number: number; copies: Array<{ pipeline: string }> }>
+      }>
+    }
+    const segment = status.timeline.find((r) => r.rendition === 'video')?.segments.find((s) => s.number === n)
+    return (segment?.copies ?? []).map((c) => c.pipeline).sort()
+  }
+
+  before(async () => {
+    const started = await Promise.all(
+      ['a', 'b', 'a', 'b'].map((zone, i) =>
+        startOriginNode({ name: `node${i + 1}`, localZone: zone, keyPrefix: prefix }),
+      ),
+    )
+    nodes.push(...started)
+    for (const node of nodes)
+      await putChannel(node, channel, {
+        ...LIVE,
+        availabilityStartTime: ast,
+        media: '$RepresentationID$/$Number$.ts',
+      })
+  })
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.close()))
+  })
+
+  it('four pipelines commit one segment through four nodes, one killed right after its 2xx: every copy listed on the others within 1 s', async (t) => {
+    const n = nextDue(0) - 1
+    const pipelines = ['p1', 'p2', 'p3', 'p4']
+    const victim = nodes[3]!
+    const acked: number[] = []
+    let killed: Promise<void> | undefined
+    await Promise.all(
+      pipelines.map(async (pipeline, i) => {
+        const res = await put(nodes[i]!, n, randomBytes(100_000), pipeline)
+        assert.equal(res.status, 201, `${pipeline}: ${await res.text()}`)
+        // SIGKILL the moment its PUT is acknowledged: the node does nothing after its 2xx.
+        if (nodes[i] === victim) killed = victim.kill()
+        acked.push(performance.now())
+      }),
+    )
+    await killed
+    assert.ok(victim.exited())
+    const lastAck = Math.max(...acked)
+    // The three nodes asked at once, again and again; a listing counts from when it was asked.
+    await Promise.all(
+      nodes.slice(0, 3).map(async (node) => {
+        for (;;) {
+          const askedAfter = performance.now() - lastAck
+          const listed = await listedOn(node, n)
+          if (listed.join() === pipelines.join()) {
+            t.diagnostic(
+              `${node.name} listed every copy when asked ${askedAfter.toFixed(0)} ms after the last 2xx`,
+            )
+            assert.ok(askedAfter < 1000, `${node.name}: ${askedAfter.toFixed(0)} ms`)
+            return
+          }
+          assert.ok(
+            askedAfter < 1000,
+            `${node.name} lists ${listed.join(', ')} when asked ${askedAfter.toFixed(0)} ms after the last 2xx`,
+          )
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      }),
+    )
+    nodes.splice(3, 1)
+  })
+
+  it('one segment while 200 requests are held on each of three nodes: storage and memcached operations independent of the holds, within the model', async (t) => {
+    const live = nodes.slice(0, 3)
+    assert.equal(live.length, 3)
+    const OPS = {
+      storage: ['list', 'getChunk', 'commit', 'putChunk'],
+      memcached: ['getLog', 'getLogLocal', 'get', 'appendLog', 'extendLog', 'set'],
+    }
+    async function counters(node: OriginNode): Promise<Counts> {
+      const text = await node.metrics()
+      const out: Counts = {}
+      for (const op of OPS.storage)
+        out[op] = metricValue(text, 'liveorigin_storage_operations_total', { driver: 'cassandra', op })
+      for (const op of OPS.memcached)
+        out[`mc.${op}`] = metricValue(text, 'liveorigin_cache_operations_total', { tier: 'memcached', op })
+      return out
+    }
+    /** Operations of every node for one segment held `perNode` times on each, PUT on node 1 at A(N). */
+    async function segment(
+      perNode: number,
+    ): Promise<{ ops: Counts[]; releasedBy: number; holdFrom: number }> {
+      const n = nextDue(1500)
+      await sleepUntil(due(n) - 1000)
+      const before = await Promise.all(live.map(counters))
+      await sleepUntil(due(n) - 300)
+      const holdFrom = Date.now() - due(n)
+      const held = live.flatMap((node) =>
+        Array.from({ length: perNode }, () =>
+          fetch(`${node.delivery}/${channel}/video/${n}.ts`).then(async (res) => ({
+            status: res.status,
+            bytes: Buffer.from(await res.arrayBuffer()),
+          })),
+        ),
+      )
+      await sleepUntil(due(n))
+      const body = randomBytes(200_000)
+      const res = await put(live[0]!, n, body, 'east')
+      assert.equal(res.status, 201, await res.text())
+      for (const h of await Promise.all(held)) {
+        assert.equal(h.status, 200)
+        assert.ok(h.bytes.equals(body))
+      }
+      const releasedBy = Date.now() - due(n)
+      // Background work of the PUT (the new log's seal) lands within a few ms; allow for load.
+      await new Promise((r) => setTimeout(r, 500))
+      const after = await Promise.all(live.map(counters))
+      const ops = after.map((a, i) => {
+        const d: Counts = {}
+        for (const [k, v] of Object.entries(a)) if (v - before[i]![k]! !== 0) d[k] = v - before[i]![k]!
+        return d
+      })
+      return { ops, releasedBy, holdFrom }
+    }
+
+    const few = await segment(1)
+    const many = await segment(200)
+    for (const [label, run] of [
+      ['1 held request per node', few],
+      ['200 held requests per node', many],
+    ] as const) {
+      const line = `${label}: released ${run.releasedBy} ms after A(N); ${run.ops.map((o, i) => `node${i + 1} ${JSON.stringify(o)}`).join('; ')}`
+      t.diagnostic(line)
+      console.log(line)
+      const plan = pollCost(
+        run.holdFrom,
+        { dueAt: 0, graceUntil: LIVE.selectionGraceMs },
+        run.releasedBy,
+        Number.POSITIVE_INFINITY,
+        DEFAULT_POLL_SCHEDULE,
+      )
+      const put = putCosts(200_000, 1024 * 1024)
+      run.ops.forEach((o, i) => {
+        const writer = i === 0
+        // Storage: the PUT's chunk and commit on the writer, no read but the new log's listing
+        // (once per segment, NEW_OBJECT_COSTS) and the schedule's storage polls.
+        assert.equal(o.putChunk ?? 0, writer ? put.driver.putChunk : 0, line)
+        assert.equal(o.commit ?? 0, writer ? put.driver.commit : 0, line)
+        assert.ok((o.list ?? 0) <= plan.storagePolls + NEW_OBJECT_COSTS.list, line)
+        assert.equal(o.getChunk ?? 0, 0, `${line}: bodies from memcached or memory`)
+        // memcached: the schedule's polls of the local zone (+1 running as the commit landed),
+        // the log once found (and at the storage poll), the body once.
+        assert.ok((o['mc.getLogLocal'] ?? 0) <= plan.polls * READ_COSTS.poll.getLogLocal + 1, line)
+        assert.ok((o['mc.getLog'] ?? 0) <= plan.storagePolls + READ_COSTS.foundList.getLog + 1, line)
+        assert.ok((o['mc.get'] ?? 0) <= (writer ? 0 : 1), line)
+        assert.ok((o['mc.appendLog'] ?? 0) <= (writer ? put.shared.appendLog : 0) + plan.storagePolls, line)
+        assert.ok((o['mc.set'] ?? 0) === (writer ? put.shared.set : 0), line)
+        assert.ok((o['mc.extendLog'] ?? 0) <= NEW_OBJECT_COSTS.extendLog + plan.storagePolls, line)
+      })
+    }
+    // Independent of the number of held requests: the bounds above are the schedule's, which
+    // knows nothing of how many requests wait; and no operation is counted anywhere near once
+    // per held request (a held object is polled, not each request).
+    for (let i = 0; i < 3; i++) {
+      for (const [op, count] of Object.entries(many.ops[i]!)) {
+        assert.ok(count < 20, `node${i + 1}: ${op} ${count} times with 200 requests held`)
+      }
+    }
+  })
 })
