@@ -222,6 +222,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
         throw errors.storageUnavailable((err as Error).message ?? 'write failed')
       }
       const { meta, replaced } = result
+      if (replaced) ctx.reader.replacing(meta, replaced)
       const bytes = keptBody()
       kept = undefined
       if (match.kind === 'init' && bytes) inits.remember(channelName, path, pipelineId, meta.token, bytes)

@@ -13,7 +13,14 @@ import type { CacheStore } from '../cache/types.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectMeta } from '../storage/types.js'
-import { type CandidateLog, encodeRecord, encodeRecords, parseLog, reconcile } from './candidate-log.js'
+import {
+  type CandidateLog,
+  encodeRecord,
+  encodeRecords,
+  type LogRecord,
+  parseLog,
+  reconcile,
+} from './candidate-log.js'
 
 export interface MemoryTier {
   peek(key: string): Buffer | undefined
@@ -70,6 +77,8 @@ export class ObjectReader {
   #changes = 0
   /** Seals of candidate logs this process created for commits not yet confirmed, by token. */
   readonly #sealing = new Map<string, Promise<void>>()
+  /** Copies replaced by commits of this process not yet confirmed: new token → replaced token. */
+  readonly #replaced = new Map<string, string>()
   /** Tokens whose bodies this process wrote to the shared tier before their commit. */
   readonly #bodiesWritten = new Set<string>()
   readonly #changedAt = new Map<string, number>()
@@ -316,11 +325,26 @@ export class ObjectReader {
   }
 
   #confirm(meta: ObjectMeta): Promise<boolean> | undefined {
+    const replaced = this.#replaced.get(meta.token)
+    this.#replaced.delete(meta.token)
+    // A replaced copy is reported gone with the confirmation: whatever the clocks of the
+    // nodes that wrote the two say, the log then lists the new one.
+    const records: LogRecord[] = replaced ? [{ c: meta }, { r: [replaced] }] : [{ c: meta }]
     return this.#logs?.appendLog(
       candidatesKey(meta.channel, meta.path),
-      encodeRecord({ c: meta }),
+      encodeRecords(records),
       listTtl([meta]),
     )
+  }
+
+  /**
+   * After a commit on this process that replaced a copy (a mutable object: a manifest, an
+   * init segment), before `written`: the confirmation reports the replaced copy gone.
+   */
+  replacing(meta: ObjectMeta, replaced: ObjectMeta): void {
+    if (!this.#logs || replaced.token === meta.token) return
+    this.#replaced.set(meta.token, replaced.token)
+    if (this.#replaced.size > RECENT_LISTS) this.#replaced.delete(this.#replaced.keys().next().value!)
   }
 
   /** Writes a body to the shared tier ahead of its commit (`committing`), once. */
