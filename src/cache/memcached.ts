@@ -210,6 +210,20 @@ export function memcachedLayout(
   return { inline, chunks, chunkSize, items: chunks + 1 }
 }
 
+function asBuffer(v: Uint8Array): Buffer {
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+}
+
+/** memcached `append`: true when stored, false when the item does not exist (NOT_STORED). */
+async function appendOrAbsent(c: memjs.Client, key: string, value: Buffer): Promise<boolean> {
+  try {
+    return await c.append(key, value)
+  } catch (err) {
+    if (/not stored/i.test((err as Error).message)) return false
+    throw err
+  }
+}
+
 function expirySeconds(expiresAt: number, now: number): number {
   if (expiresAt === 0) return 0
   // One second more than needed: memcached's clock ticks in whole seconds; lifetimes are
@@ -415,6 +429,40 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
     }
   }
 
+  // Logs are raw items (no header): memcached's own `append` adds to them atomically. Their
+  // lifetime is memcached's, in whole seconds; their records carry their own times.
+  const logKey = (key: string): string => itemKey(`~l/${key}`)
+
+  /** Appends to one zone's log, creating it (`opening` first) when absent. */
+  async function appendZone(
+    zone: Zone,
+    key: string,
+    record: Buffer,
+    expires: number,
+    opening: Buffer | undefined,
+  ): Promise<'appended' | 'created' | 'failed'> {
+    const k = logKey(key)
+    const server = zone.serverFor(k)
+    const created = opening ? Buffer.concat([opening, record]) : record
+    try {
+      return await server.call(
+        async (c) => {
+          // Absent: create it; a concurrent creator may win the `add`, then append after it.
+          for (let attempt = 0; attempt < 3; attempt++) {
+            if (await appendOrAbsent(c, k, record)) return 'appended'
+            if (await c.add(k, created, { expires })) return 'created'
+          }
+          return 'failed'
+        },
+        timeoutMs,
+        downMs,
+      )
+    } catch (err) {
+      report('set', server, key, err as Error)
+      return 'failed'
+    }
+  }
+
   function track<T>(p: Promise<T>): void {
     const q = p.catch(() => {}).finally(() => background.delete(q))
     background.add(q)
@@ -461,6 +509,48 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
         : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
       const expiresAt = now() + ttlMs
       await Promise.all(zones.map((z) => writeZone(z, key, buf, expiresAt)))
+    },
+
+    async appendLog(key, record, ttlMs, opening) {
+      if (closed) return false
+      const expires = expirySeconds(now() + ttlMs, now())
+      const outcomes = await Promise.all(
+        zones.map(async (z) => {
+          const outcome = await appendZone(z, key, asBuffer(record), expires, opening && asBuffer(opening))
+          if (outcome === 'failed') await mcDelete(z, logKey(key), key).catch(() => {})
+          return outcome
+        }),
+      )
+      return outcomes.includes('created')
+    },
+
+    async extendLog(key, record) {
+      if (closed) return
+      const k = logKey(key)
+      await Promise.all(
+        zones.map(async (z) => {
+          const server = z.serverFor(k)
+          await server
+            .call((c) => appendOrAbsent(c, k, asBuffer(record)), timeoutMs, downMs)
+            .catch((err: Error) => report('set', server, key, err))
+        }),
+      )
+    },
+
+    async getLog(key, localOnly = false) {
+      if (closed) return undefined
+      const k = logKey(key)
+      for (const zone of readOrder) {
+        let raw: Buffer | null
+        try {
+          raw = await mcGet(zone, k, key)
+        } catch {
+          continue
+        }
+        if (raw) return Buffer.from(raw)
+        if (localOnly && zone === readOrder[0]) return undefined
+      }
+      return undefined
     },
 
     async delete(key) {

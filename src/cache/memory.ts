@@ -73,6 +73,12 @@ export class ByteLru<V> {
     return this.#live(key) !== undefined
   }
 
+  /** Milliseconds `key` has left to live, or undefined when it is absent or expired. */
+  lifetimeLeft(key: string): number | undefined {
+    const entry = this.#live(key)
+    return entry && entry.expiresAt - this.#now()
+  }
+
   /**
    * Store `value` for `ttlMs` (default: until evicted), evicting least recently used entries
    * to make room. Returns false, and drops any older value of `key`, when the entry cannot be
@@ -228,6 +234,24 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryCache {
     },
     async delete(key) {
       lru.delete(key)
+    },
+    // Logs (`CacheStore.appendLog`): one process, so an append is a read and a write in one step.
+    async appendLog(key, record, ttlMs, opening) {
+      const k = `~l/${key}`
+      const left = lru.lifetimeLeft(k)
+      const old = left === undefined ? undefined : lru.peek(k)
+      if (old) setSync(k, Buffer.concat([old, record]), left!)
+      else setSync(k, Buffer.concat(opening ? [opening, record] : [record]), ttlMs)
+      return !old
+    },
+    async extendLog(key, record) {
+      const k = `~l/${key}`
+      const left = lru.lifetimeLeft(k)
+      const old = left === undefined ? undefined : lru.peek(k)
+      if (old) setSync(k, Buffer.concat([old, record]), left!)
+    },
+    async getLog(key) {
+      return lru.get(`~l/${key}`)
     },
     async close() {
       lru.clear()

@@ -12,6 +12,23 @@ export interface CacheStore {
    */
   getLocal?(key: string): Promise<Buffer | undefined>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
+  /**
+   * Optional: logs of small records that several writers add to at once (candidate lists).
+   * `appendLog` appends `record` (its own bytes, e.g. one line) to the log at `key` in every
+   * zone; where the log is absent it creates it, with lifetime `ttlMs`, holding `opening` (if
+   * given) then `record`. Appends are atomic, so no writer's record is ever lost to another's.
+   * A zone that fails the append drops its copy of the log, so that its readers fall back to
+   * storage rather than read a log without the record. Resolves to whether the log was
+   * created in some zone.
+   */
+  appendLog?(key: string, record: Uint8Array, ttlMs: number, opening?: Uint8Array): Promise<boolean>
+  /** Optional: appends `record` to the log at `key` in every zone where the log exists; never creates one. */
+  extendLog?(key: string, record: Uint8Array): Promise<void>
+  /**
+   * Optional: the log at `key`, from the local zone first, then the others; with `localOnly`
+   * a log absent from the local zone is a miss (a zone that fails is read past, as by `get`).
+   */
+  getLog?(key: string, localOnly?: boolean): Promise<Buffer | undefined>
   delete(key: string): Promise<void>
   close(): Promise<void>
 }

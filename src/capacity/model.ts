@@ -51,44 +51,59 @@ export interface EventShape {
 /** How held objects are polled: `backoff` (`poll-schedule.ts`), or `fixed`, every 10 ms from the first waiter, every zone each poll and storage every tenth (before the schedule). */
 export type Polling = 'backoff' | 'fixed'
 
-/** Storage driver and shared-tier calls of one PUT (ingest, then the write-through). */
+/** Storage driver and shared-tier calls of one PUT of a media segment (ingest, then the write-through). */
 export interface PutCosts {
-  /** `StorageDriver` calls: chunk rows, the commit, listings (write-through and its check). */
-  readonly driver: { readonly putChunk: number; readonly commit: number; readonly list: number }
-  /** Shared cache tier `set`s: the candidate list and the body. */
-  readonly sharedSets: number
+  /** `StorageDriver` calls: chunk rows and the commit; no listing. */
+  readonly driver: { readonly putChunk: number; readonly commit: number }
+  /** Shared cache tier calls: the commit announced and confirmed in the candidate log, the body. */
+  readonly shared: { readonly appendLog: number; readonly set: number }
 }
 
 /**
- * One PUT of a `bytes`-long object: `ObjectStore.write` (a chunk row per `chunkSize`, one
- * commit), then `ObjectReader.written` (one listing for the list it writes through, one more
- * after it, in the background, to check that no other pipeline's copy was left out).
+ * One PUT of a `bytes`-long media segment: `ObjectStore.write` (a chunk row per `chunkSize`,
+ * one write-once commit), with `ObjectReader.committing` before the commit and
+ * `ObjectReader.written` after it: one append to the candidate log each, and the body.
  */
 export function putCosts(bytes: number, chunkSize: number): PutCosts {
   return {
-    driver: { putChunk: Math.max(1, Math.ceil(bytes / chunkSize)), commit: 1, list: 2 },
-    sharedSets: 2,
+    driver: { putChunk: Math.max(1, Math.ceil(bytes / chunkSize)), commit: 1 },
+    shared: { appendLog: 2, set: 1 },
   }
 }
 
 /**
- * What Cassandra does per driver call (src/storage/cassandra.ts): a commit reads the current
- * record, then writes the new one; every other call is one statement.
+ * What a new object costs once, whoever PUTs it first (`ObjectReader.committing`): the writer
+ * whose announcement created the candidate log lists storage and seals the log (one append
+ * to every zone). None when a reader had already sealed a log for it (a request made before
+ * the first copy, which finds no copy and leaves a sealed empty log). Two writers that each
+ * create the log in a different zone at the same moment both pay it.
+ */
+export const NEW_OBJECT_COSTS = { list: 1, extendLog: 1 } as const
+
+/**
+ * What Cassandra does per driver call (src/storage/cassandra.ts): a write-once commit (media
+ * segments) is one write, without reading the record it replaces; every other call is one
+ * statement. (A commit of a mutable object, a manifest, also reads the record it replaces.)
  */
 export const CASSANDRA_STATEMENTS = {
   putChunk: { reads: 0, writes: 1 },
-  commit: { reads: 1, writes: 1 },
+  commit: { reads: 0, writes: 1 },
   list: { reads: 1, writes: 0 },
 } as const
 
 /** Shared-tier and driver calls of the reads a node makes for an object. */
 export const READ_COSTS = {
-  /** A poll of the local zone (`ObjectReader.appeared` without storage): one `getLocal`. */
-  poll: { getLocal: 1, get: 0, list: 0 },
-  /** A poll that may read storage, or a first read, of an object that does not exist: one `get` (every zone), one `list`. */
-  missingList: { getLocal: 0, get: 1, list: 1 },
-  /** Reading the candidate list after a poll found it: one `get`, a hit in the local zone. */
-  foundList: { getLocal: 0, get: 1, list: 0 },
+  /** A poll of the local zone (`ObjectReader.appeared` without storage): one local `getLog`. */
+  poll: { getLogLocal: 1, getLog: 0, list: 0, appendLog: 0, extendLog: 0 },
+  /**
+   * A poll that may read storage, or a first read, of an object without a sealed log: one
+   * `getLog` (every zone), the log opened (`appendLog`), one `list`, the seal (`extendLog`).
+   * The log is then sealed for every node: later reads of the object, on any node, find it
+   * (an upper bound for the held-object costs below, which count a `list` per storage poll).
+   */
+  missingList: { getLogLocal: 0, getLog: 1, list: 1, appendLog: 1, extendLog: 1 },
+  /** Reading the candidate log after a poll found a copy in it: one `getLog`, a hit in the local zone. */
+  foundList: { getLogLocal: 0, getLog: 1, list: 0, appendLog: 0, extendLog: 0 },
 } as const
 
 /** Per held object per segment, on one node. */
@@ -147,7 +162,7 @@ export function heldObjectCost(
   const cost = pollCost(start, { dueAt: 0, graceUntil: t.g }, t.commit, t.r, schedule)
   return {
     localItems:
-      cost.polls * READ_COSTS.poll.getLocal + (missing ? deadlineRead.local : READ_COSTS.foundList.get),
+      cost.polls * READ_COSTS.poll.getLogLocal + (missing ? deadlineRead.local : READ_COSTS.foundList.getLog),
     otherItems: cost.storagePolls * others + deadlineRead.others,
     lists: cost.storagePolls * READ_COSTS.missingList.list + deadlineRead.lists,
     heldMs: (missing ? t.r : cost.lastAt) - start,
@@ -203,12 +218,11 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
   const puts = objects * shape.pipelines * perSecond
   const putsNode = puts / shape.nodes
   const put = putCosts(shape.segmentBytes, chunkSize)
+  const newObjectsNode = (objects * perSecond) / shape.nodes
   const statements = (kind: 'reads' | 'writes') =>
     put.driver.putChunk * CASSANDRA_STATEMENTS.putChunk[kind] +
-    put.driver.commit * CASSANDRA_STATEMENTS.commit[kind] +
-    put.driver.list * CASSANDRA_STATEMENTS.list[kind]
-  // A key like `c:channel/video/1/123.m4s`.
-  const listItems = memcachedLayout(40, 300 * shape.pipelines, itemMax).items
+    put.driver.commit * CASSANDRA_STATEMENTS.commit[kind]
+  // A log append is one item; a body of a key like `b:<token>` is laid out in items.
   const bodyItems = memcachedLayout(40, shape.segmentBytes, itemMax).items
   // Each PoP's request for an object goes to one node at random: the chance that a node gets
   // at least one of them.
@@ -227,10 +241,15 @@ export function capacity(shape: EventShape, polling: Polling = 'backoff'): Capac
     bytesPerDay: puts * shape.segmentBytes * 86_400,
     storedBytes: objects * shape.pipelines * shape.segmentBytes * (shape.dvrWindowMs / t.d) * rf,
     storageWritesPerNode: putsNode * statements('writes'),
-    storageReadsPerNode: putsNode * statements('reads') + holdLists,
+    storageReadsPerNode:
+      putsNode * statements('reads') +
+      newObjectsNode * NEW_OBJECT_COSTS.list * CASSANDRA_STATEMENTS.list.reads +
+      holdLists,
     storageReadsForHoldsPerNode: holdLists,
     replicaWritesPerSecond: puts * statements('writes') * rf,
-    memcachedWritesPerNode: putsNode * shape.zones * (listItems + bodyItems),
+    memcachedWritesPerNode:
+      putsNode * shape.zones * (put.shared.appendLog + put.shared.set * bodyItems) +
+      newObjectsNode * shape.zones * NEW_OBJECT_COSTS.extendLog,
     memcachedReadsPerNode: holdMemcached + bodyReadsNode,
     memcachedReadsForHoldsPerNode: holdMemcached,
     // Each request waits from its arrival (all at once) to the poll that sees the commit.

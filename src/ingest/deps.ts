@@ -54,7 +54,10 @@ export interface IngestDeps {
   >
   readonly channels: Pick<ChannelRegistry, 'get' | 'ensure' | 'checkMpd'>
   /** Init segments for inspection, and the write-through policy. */
-  readonly reader: Pick<ObjectReader, 'candidates' | 'body' | 'writesThroughBodies'>
+  readonly reader: Pick<
+    ObjectReader,
+    'candidates' | 'body' | 'writesThroughBodies' | 'committing' | 'replacing'
+  >
   readonly metrics: Pick<
     Metrics,
     'requests' | 'requestDuration' | 'uploadsRefused' | 'uploadBytesReserved' | 'uploadsInProgress'

@@ -139,6 +139,11 @@ export function createUploads(ctx: IngestDeps): Uploads {
       const keepAtMost = match.kind === 'media' && !inspected && !ctx.reader.writesThroughBodies ? 0 : hold
       let kept: Buffer[] | undefined = keepAtMost > 0 ? [] : undefined
       let keptBytes = 0
+      /** The whole body when it was kept (once it has all arrived). */
+      const keptBody = (): Buffer | undefined => {
+        if (kept && kept.length > 1) kept = [Buffer.concat(kept, keptBytes)]
+        return kept ? (kept[0] ?? Buffer.alloc(0)) : undefined
+      }
       let originDefects: Defect[] = []
       // An MPD that teaches the channel its timing is checked before it commits: one whose
       // values the origin cannot run the channel with is refused whole (BAD_MPD).
@@ -169,6 +174,9 @@ export function createUploads(ctx: IngestDeps): Uploads {
         result = await ctx.store.write({ channel: channelName, path, pipeline: pipelineId }, body, {
           contentType: contentTypeFor(path, req.headers['content-type']),
           expiresAt,
+          // Media segments are written once: no read of the record they would replace.
+          writeOnce: match.kind === 'media' && !Number.isNaN(match.number),
+          beforeCommit: (meta) => ctx.reader.committing(meta, keptBody()),
           maxBytes: cfg.maxObjectBytes,
           onData: (chunk) => {
             inspector?.push(chunk)
@@ -214,7 +222,8 @@ export function createUploads(ctx: IngestDeps): Uploads {
         throw errors.storageUnavailable((err as Error).message ?? 'write failed')
       }
       const { meta, replaced } = result
-      const bytes = kept ? (kept.length === 1 ? kept[0]! : Buffer.concat(kept, keptBytes)) : undefined
+      if (replaced) ctx.reader.replacing(meta, replaced)
+      const bytes = keptBody()
       kept = undefined
       if (match.kind === 'init' && bytes) inits.remember(channelName, path, pipelineId, meta.token, bytes)
       if (match.kind === 'init') initLifetimes.remember(meta)

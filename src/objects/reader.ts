@@ -7,11 +7,20 @@
  * storage so that a reader sees every acknowledged write.
  */
 
+import { randomUUID } from 'node:crypto'
 import { SingleFlight } from '../cache/single-flight.js'
 import type { CacheStore } from '../cache/types.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectMeta } from '../storage/types.js'
+import {
+  type CandidateLog,
+  encodeRecord,
+  encodeRecords,
+  type LogRecord,
+  parseLog,
+  reconcile,
+} from './candidate-log.js'
 
 export interface MemoryTier {
   peek(key: string): Buffer | undefined
@@ -25,8 +34,19 @@ export interface ReaderOptions {
 }
 
 const RECENT_LISTS = 10_000
-/** Lifetime of a candidate list in the shared cache tier. */
+/** Lifetime of a candidate log in the shared cache tier (from its first record). */
 const SHARED_LIST_TTL_MS = 30_000
+/**
+ * A commit announced this long ago and not confirmed sends readers to storage: its writer
+ * died after the commit, or the commit timed out and may have landed. Younger, it is most
+ * likely in progress (a commit takes milliseconds), and its confirmation is on its way.
+ */
+export const PENDING_RESOLVE_MS = 500
+/** …and no longer than this: a commit that has not landed by then never will. */
+const PENDING_HORIZON_MS = SHARED_LIST_TTL_MS
+
+/** The shared tier's log operations, when it has them. */
+type LogTier = Required<Pick<CacheStore, 'appendLog' | 'extendLog' | 'getLog'>>
 
 export function candidatesKey(channel: string, path: string): string {
   return `c:${channel}/${path}`
@@ -40,6 +60,8 @@ export class ObjectReader {
   readonly #store: ObjectStore
   readonly #memory: MemoryTier
   readonly #shared: CacheStore | undefined
+  /** Candidate logs in the shared tier (undefined without one: lists come from storage). */
+  readonly #logs: LogTier | undefined
   readonly #metrics: Metrics
   readonly #options: ReaderOptions
   readonly #lists = new SingleFlight<string, ObjectMeta[]>()
@@ -53,6 +75,12 @@ export class ObjectReader {
    * object's last change. A read that started before a change may miss it (see `mark`).
    */
   #changes = 0
+  /** Seals of candidate logs this process created for commits not yet confirmed, by token. */
+  readonly #sealing = new Map<string, Promise<void>>()
+  /** Copies replaced by commits of this process not yet confirmed: new token → replaced token. */
+  readonly #replaced = new Map<string, string>()
+  /** Tokens whose bodies this process wrote to the shared tier before their commit. */
+  readonly #bodiesWritten = new Set<string>()
   readonly #changedAt = new Map<string, number>()
 
   constructor(
@@ -65,6 +93,8 @@ export class ObjectReader {
     this.#store = store
     this.#memory = memory
     this.#shared = shared
+    this.#logs =
+      shared?.appendLog && shared.extendLog && shared.getLog ? (shared as CacheStore & LogTier) : undefined
     this.#metrics = metrics
     this.#options = options
   }
@@ -104,13 +134,12 @@ export class ObjectReader {
   async appeared(channel: string, path: string, storage = true): Promise<boolean> {
     const key = candidatesKey(channel, path)
     const seen = new Set((this.#recent.get(key)?.list ?? []).map((m) => m.token))
-    let list: ObjectMeta[]
-    if (this.#shared && !storage) {
-      const hit = await (this.#shared.getLocal ? this.#shared.getLocal(key) : this.#shared.get(key))
-      list = hit ? (parseList(hit) ?? []) : []
-      if (!list.some((m) => !seen.has(m.token))) return false
+    if (this.#logs && !storage) {
+      const hit = await this.#logs.getLog(key, true)
+      const log = hit ? parseLog(hit, Date.now()) : undefined
+      if (!log?.copies.some((m) => !seen.has(m.token)) && !(log && unresolved(log, Date.now()))) return false
     }
-    list = await this.candidates(channel, path)
+    const list = await this.candidates(channel, path)
     return list.some((m) => !seen.has(m.token))
   }
 
@@ -168,12 +197,39 @@ export class ObjectReader {
   }
 
   async #readCandidates(channel: string, path: string, key: string): Promise<ObjectMeta[]> {
-    if (this.#shared) {
-      const hit = await this.#shared.get(key)
-      const list = hit && parseList(hit)
-      if (list) return list
-    }
-    return this.#store.list(channel, path)
+    if (!this.#logs) return this.#store.list(channel, path)
+    const hit = await this.#logs.getLog(key)
+    const log = hit ? parseLog(hit, Date.now()) : undefined
+    if (!log?.sealed) return this.#seal(channel, path, key, log)
+    if (!unresolved(log, Date.now())) return log.copies
+    // A commit announced and never confirmed: storage decides, and the log is told.
+    const list = await this.#store.list(channel, path)
+    this.#background(this.#logs.extendLog(key, encodeRecords(reconcile(log, list))))
+    return list
+  }
+
+  /**
+   * Lists storage into a log that is absent, unsealed or damaged: an opening first, so that
+   * every commit after the listing confirms itself into the same log; then the listing and
+   * the seal (docs/storage.md#candidate-logs).
+   */
+  async #seal(
+    channel: string,
+    path: string,
+    key: string,
+    log: CandidateLog | undefined,
+  ): Promise<ObjectMeta[]> {
+    const id = randomUUID()
+    await this.#logs!.appendLog(key, encodeRecord({ g: id }), SHARED_LIST_TTL_MS)
+    const list = await this.#store.list(channel, path)
+    this.#background(this.#logs!.extendLog(key, encodeRecords([...reconcile(log, list), { s: id }])))
+    return list
+  }
+
+  #background(work: Promise<void>): void {
+    work.catch(() => {
+      // The tier failed: its log expires within SHARED_LIST_TTL_MS, or a later reader fixes it.
+    })
   }
 
   /** True when the body is small enough to be served from (and kept in) memory. */
@@ -218,79 +274,109 @@ export class ObjectReader {
     return this.#shared !== undefined
   }
 
-  /** Write-through after a commit on this process: the new body and the new candidate list. */
-  async written(meta: ObjectMeta, body: Buffer | undefined): Promise<void> {
-    if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))
-    if (this.#shared) {
-      const list = await this.#store.list(meta.channel, meta.path)
-      const ttl = Math.min(ttlOf(meta), SHARED_LIST_TTL_MS)
-      await Promise.all([
-        this.#setList(meta.channel, meta.path, list, ttl),
-        // Bodies too large to cache are streamed from storage by every reader: not worth a copy.
-        body && this.cacheable(meta)
-          ? this.#shared.set(bodyKey(meta.token), body, ttlOf(meta))
-          : Promise.resolve(),
-      ])
-      this.#settle(meta.channel, meta.path, list, ttl)
-    }
-  }
-
-  /** After a removal: the shared tier's candidate list is rewritten from storage. */
-  async removed(channel: string, path: string): Promise<void> {
-    if (!this.#shared) return
-    const list = await this.#store.list(channel, path)
-    await this.#setList(channel, path, list, SHARED_LIST_TTL_MS)
-    this.#settle(channel, path, list, SHARED_LIST_TTL_MS)
-  }
-
-  // Candidate lists change (replacements, other pipelines): a list that a zone kept by mistake
-  // (a lost set and a lost delete) is stale for at most SHARED_LIST_TTL_MS.
-  #setList(channel: string, path: string, list: ObjectMeta[], ttlMs: number): Promise<void> {
-    return this.#shared!.set(candidatesKey(channel, path), Buffer.from(JSON.stringify(list)), ttlMs)
+  /**
+   * Before a commit on this process: the commit is announced in the shared tier's candidate
+   * log, so that readers look for it in storage if it is never confirmed there (this process
+   * dies after the commit, or the commit fails in a way that may still have landed); and the
+   * body is written through, so that it is there before any reader learns of the copy.
+   */
+  async committing(meta: ObjectMeta, body?: Buffer): Promise<void> {
+    const logs = this.#logs
+    if (!logs) return
+    const key = candidatesKey(meta.channel, meta.path)
+    const record = encodeRecord({ p: { pipeline: meta.pipeline, token: meta.token, at: Date.now() } })
+    // The first writer of an object creates its log, opened with its token, and seals it with
+    // a listing of storage (the other pipelines' copies, if the log was lost rather than new).
+    // The listing runs alongside the commit; the confirmation waits for the seal (`written`).
+    const opening = encodeRecord({ g: meta.token })
+    const [created] = await Promise.all([
+      logs.appendLog(key, record, listTtl([meta]), opening).catch(() => false),
+      body && this.cacheable(meta) ? this.#writeBody(meta, body) : undefined,
+    ])
+    if (!created) return
+    const sealing = this.#store
+      .list(meta.channel, meta.path)
+      .then((list) => logs.extendLog(key, encodeRecords([...reconcile(undefined, list), { s: meta.token }])))
+      .catch(() => {
+        // Unsealed: the first reader seals it.
+      })
+    this.#sealing.set(meta.token, sealing)
+    // A commit that fails is never confirmed: forget its seal once done.
+    void sealing.then(() => setTimeout(() => this.#sealing.delete(meta.token), 60_000).unref())
   }
 
   /**
-   * Lists are written whole and the last write wins. Redundant pipelines commit copies of a
-   * segment at the same moment, on different nodes: a node whose listing started before the
-   * other copy committed can write its list after the other node wrote the complete one, and
-   * hide that copy for the list's lifetime. So every writer reads storage again after its
-   * write, and writes again until storage holds what it wrote: whichever write lands last is
-   * followed by a listing that sees every copy committed before it. In the background: the
-   * writer's own copy is already listed, its 2xx need not wait.
+   * Write-through after a commit on this process: the new body, and the commit confirmed in
+   * the candidate log (one append, no storage read: the log merges every writer's records).
    */
-  #settle(channel: string, path: string, written: ObjectMeta[], ttlMs: number): void {
-    const run = async () => {
-      let last = written
-      for (let round = 0; round < SETTLE_ROUNDS; round++) {
-        const now = await this.#store.list(channel, path)
-        if (sameCopies(now, last)) return
-        await this.#setList(channel, path, now, ttlMs)
-        last = now
-      }
-    }
-    run().catch(() => {
-      // Storage or the cache tier failed: the list in the tier expires within SHARED_LIST_TTL_MS.
-    })
+  async written(meta: ObjectMeta, body: Buffer | undefined): Promise<void> {
+    if (body && this.cacheable(meta)) await this.#memory.set(bodyKey(meta.token), body, ttlOf(meta))
+    if (!this.#shared) return
+    const sealing = this.#sealing.get(meta.token)
+    this.#sealing.delete(meta.token)
+    await Promise.all([
+      // Confirmed once the log is sealed, so that no reader that sees the copy lists storage.
+      sealing ? sealing.then(() => this.#confirm(meta)) : this.#confirm(meta),
+      // Bodies too large to cache are streamed from storage by every reader: not worth a copy.
+      body && this.cacheable(meta) && !this.#bodiesWritten.delete(meta.token)
+        ? this.#shared.set(bodyKey(meta.token), body, ttlOf(meta))
+        : undefined,
+    ])
+  }
+
+  #confirm(meta: ObjectMeta): Promise<boolean> | undefined {
+    const replaced = this.#replaced.get(meta.token)
+    this.#replaced.delete(meta.token)
+    // A replaced copy is reported gone with the confirmation: whatever the clocks of the
+    // nodes that wrote the two say, the log then lists the new one.
+    const records: LogRecord[] = replaced ? [{ c: meta }, { r: [replaced] }] : [{ c: meta }]
+    return this.#logs?.appendLog(
+      candidatesKey(meta.channel, meta.path),
+      encodeRecords(records),
+      listTtl([meta]),
+    )
+  }
+
+  /**
+   * After a commit on this process that replaced a copy (a mutable object: a manifest, an
+   * init segment), before `written`: the confirmation reports the replaced copy gone.
+   */
+  replacing(meta: ObjectMeta, replaced: ObjectMeta): void {
+    if (!this.#logs || replaced.token === meta.token) return
+    this.#replaced.set(meta.token, replaced.token)
+    if (this.#replaced.size > RECENT_LISTS) this.#replaced.delete(this.#replaced.keys().next().value!)
+  }
+
+  /** Writes a body to the shared tier ahead of its commit (`committing`), once. */
+  async #writeBody(meta: ObjectMeta, body: Buffer): Promise<void> {
+    this.#bodiesWritten.add(meta.token)
+    if (this.#bodiesWritten.size > RECENT_LISTS)
+      this.#bodiesWritten.delete(this.#bodiesWritten.values().next().value!)
+    await this.#shared!.set(bodyKey(meta.token), body, ttlOf(meta))
+  }
+
+  /**
+   * After a removal on this process: the log is read, then storage (which no longer has the
+   * copy), and the log is told which of the copies it confirms are gone.
+   */
+  async removed(channel: string, path: string): Promise<void> {
+    if (!this.#logs) return
+    const key = candidatesKey(channel, path)
+    const hit = await this.#logs.getLog(key)
+    if (!hit) return
+    const records = reconcile(parseLog(hit, Date.now()), await this.#store.list(channel, path))
+    if (records.length > 0) await this.#logs.extendLog(key, encodeRecords(records))
   }
 }
 
-/** Rounds of re-reading after a list write (one is enough unless commits keep arriving). */
-const SETTLE_ROUNDS = 3
-
-function sameCopies(a: readonly ObjectMeta[], b: readonly ObjectMeta[]): boolean {
-  if (a.length !== b.length) return false
-  const tokens = new Set(a.map((m) => m.token))
-  return b.every((m) => tokens.has(m.token))
+/** Whether a log announces a commit old enough to look for in storage (see PENDING_RESOLVE_MS). */
+function unresolved(log: CandidateLog, now: number): boolean {
+  return log.pending.some((p) => now - p.at >= PENDING_RESOLVE_MS && now - p.at < PENDING_HORIZON_MS)
 }
 
-/** A candidate list from the shared tier; undefined for a garbled entry (a miss). */
-function parseList(bytes: Buffer): ObjectMeta[] | undefined {
-  try {
-    const list: unknown = JSON.parse(bytes.toString('utf8'))
-    return Array.isArray(list) ? (list as ObjectMeta[]) : undefined
-  } catch {
-    return undefined
-  }
+/** Lifetime of a candidate log created for these copies. */
+function listTtl(list: readonly ObjectMeta[]): number {
+  return Math.min(SHARED_LIST_TTL_MS, ...list.map(ttlOf))
 }
 
 /** Cache lifetime of an object: until it expires, or an hour for objects that never do. */

@@ -486,7 +486,12 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
       await Promise.all(Array.from({ length: Math.min(deleteConcurrency, count) }, worker))
     },
 
-    async commit(meta) {
+    async commit(meta, options) {
+      // A write-once key is written without reading the record it replaces: one quorum write.
+      if (options?.writeOnce) {
+        await writeObject('commit', meta, nextMicros(undefined))
+        return undefined
+      }
       const previous = await readObject('commit', meta)
       await writeObject('commit', meta, nextMicros(previous?.written))
       return previous && live(previous.meta.expiresAt) ? previous.meta : undefined

@@ -132,6 +132,8 @@ export function createEmbeddedDriver(options: EmbeddedDriverOptions): StorageDri
       })
     },
 
+    // `writeOnce` changes nothing here: the replaced record is read inside the write
+    // transaction, at no cost beyond the write itself.
     async commit(meta) {
       ensureOpen()
       checkName('channel', meta.channel)

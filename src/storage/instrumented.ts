@@ -47,7 +47,7 @@ export function wrapDriver(driver: StorageDriver, around: AroundOperation): Stor
       around('putChunk', () => driver.putChunk(token, index, data, expiresAt)),
     getChunk: (token, index) => around('getChunk', () => driver.getChunk(token, index)),
     deleteChunks: (token, count) => around('deleteChunks', () => driver.deleteChunks(token, count)),
-    commit: (meta) => around('commit', () => driver.commit(meta)),
+    commit: (meta, options) => around('commit', () => driver.commit(meta, options)),
     extend: (meta, expiresAt) => around('extend', () => driver.extend(meta, expiresAt)),
     list: (channel, path) => around('list', () => driver.list(channel, path)),
     remove: (key) => around('remove', () => driver.remove(key)),
@@ -70,6 +70,8 @@ const MISS_WHEN_EMPTY: ReadonlySet<string> = new Set([
   'list',
   'get',
   'getLocal',
+  'getLog',
+  'getLogLocal',
 ])
 
 function resultOf(op: string, value: unknown): 'ok' | 'miss' {
@@ -104,7 +106,10 @@ export function instrumentDriver(driver: StorageDriver, observe: (e: OperationEv
   return wrapDriver(driver, timed(driver.name, observe))
 }
 
-/** A cache tier that reports every `get`, `getLocal`, `set` and `delete` to `observe` (`driver` = tier name). */
+/**
+ * A cache tier that reports every `get`, `getLocal`, `set`, `delete`, `appendLog`, `extendLog` and `getLog`
+ * (`getLogLocal` when local only) to `observe` (`driver` = tier name).
+ */
 export function instrumentCache(cache: CacheStore, observe: (e: OperationEvent) => void): CacheStore {
   const run = timed(cache.name, observe)
   return {
@@ -112,6 +117,24 @@ export function instrumentCache(cache: CacheStore, observe: (e: OperationEvent) 
     get: (key) => run('get', () => cache.get(key)),
     ...(cache.getLocal ? { getLocal: (key: string) => run('getLocal', () => cache.getLocal!(key)) } : {}),
     set: (key, value, ttlMs) => run('set', () => cache.set(key, value, ttlMs)),
+    ...(cache.appendLog
+      ? {
+          appendLog: (key: string, record: Uint8Array, ttlMs: number, opening?: Uint8Array) =>
+            run('appendLog', () => cache.appendLog!(key, record, ttlMs, opening)),
+        }
+      : {}),
+    ...(cache.extendLog
+      ? {
+          extendLog: (key: string, record: Uint8Array) =>
+            run('extendLog', () => cache.extendLog!(key, record)),
+        }
+      : {}),
+    ...(cache.getLog
+      ? {
+          getLog: (key: string, localOnly?: boolean) =>
+            run(localOnly ? 'getLogLocal' : 'getLog', () => cache.getLog!(key, localOnly)),
+        }
+      : {}),
     delete: (key) => run('delete', () => cache.delete(key)),
     close: () => cache.close(),
   }

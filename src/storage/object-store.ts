@@ -49,6 +49,17 @@ export interface WriteOptions {
   readonly onData?: (piece: Uint8Array) => void
   /** Aborting it abandons the write (even while the body is stalled); rejects with its reason. */
   readonly signal?: AbortSignal
+  /**
+   * The key is written once (a media segment): the commit skips reading the record it
+   * replaces where that costs a storage read, and `replaced` may then be undefined even for
+   * a second write (whose older chunks are left to their expiry).
+   */
+  readonly writeOnce?: boolean
+  /**
+   * Called with the commit record once the body is stored, right before the commit (e.g. to
+   * announce it in a cache tier). Throwing fails the write: nothing is committed.
+   */
+  readonly beforeCommit?: (meta: ObjectMeta) => Promise<void>
 }
 
 /** What a successful write committed, and the record it replaced. */
@@ -228,9 +239,17 @@ export class ObjectStore {
       expiresAt: opts.expiresAt,
       defects,
     }
+    if (opts.beforeCommit) {
+      try {
+        await opts.beforeCommit(meta)
+      } catch (error) {
+        await this.driver.deleteChunks(token, dispatched).catch(() => {})
+        throw error
+      }
+    }
     // Not retried and not cleaned up on failure: a commit that reports failure may still have
     // landed (a timeout in a distributed store), and then its chunks must stay. They expire.
-    const replaced = await this.driver.commit(meta)
+    const replaced = await this.driver.commit(meta, opts.writeOnce ? { writeOnce: true } : undefined)
     if (replaced && replaced.token !== token) this.#deleteLater(replaced.token, replaced.chunks)
     return { meta, replaced: replaced?.token === token ? undefined : replaced }
   }

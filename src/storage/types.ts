@@ -37,6 +37,16 @@ export interface ObjectMeta extends ObjectKey {
   readonly defects: string
 }
 
+/** How a commit record is written. */
+export interface CommitOptions {
+  /**
+   * The key is written once (a media segment): a second commit of it is a retry of the same
+   * bytes, or a replacement that is last-writer-wins by the writing node's clock. The driver
+   * need not read the record it replaces, and may then not report it.
+   */
+  readonly writeOnce?: boolean
+}
+
 /** Optional capabilities a driver declares up front. */
 export interface DriverCapabilities {
   /** Records expire by themselves (e.g. Cassandra TTLs); otherwise `sweep()` must be called. */
@@ -59,9 +69,10 @@ export interface StorageDriver {
   /**
    * Write the commit record, replacing any previous record of the same key atomically.
    * Resolves once durable (survives a process crash; LOCAL_QUORUM in the distributed shape).
-   * Returns the record it replaced, if any.
+   * Returns the record it replaced, if any; with `writeOnce`, a driver for which learning it
+   * costs a read (Cassandra) skips that read and returns undefined.
    */
-  commit(meta: ObjectMeta): Promise<ObjectMeta | undefined>
+  commit(meta: ObjectMeta, options?: CommitOptions): Promise<ObjectMeta | undefined>
   /**
    * Move the expiry of `meta`'s object (chunks and record) to `expiresAt`, if `meta` is still
    * the current record of its key. A commit or remove of the key made meanwhile, on any node,

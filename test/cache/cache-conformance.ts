@@ -107,5 +107,37 @@ export function cacheConformance(
       }
       assert.deepEqual(await cache.get(k('long')), Buffer.from('long-lived'))
     })
+    const logs = () => {
+      assert.ok(cache.appendLog && cache.getLog, `${name} keeps logs (appendLog, getLog)`)
+      return { appendLog: cache.appendLog.bind(cache), getLog: cache.getLog.bind(cache) }
+    }
+
+    test('a log is created by its first append, and every append is kept', async () => {
+      const { appendLog, getLog } = logs()
+      assert.equal(await getLog(k('log')), undefined)
+      await appendLog(k('log'), Buffer.from('one\n'), MINUTE)
+      await appendLog(k('log'), Buffer.from('two\n'), MINUTE)
+      assert.equal((await getLog(k('log')))?.toString(), 'one\ntwo\n')
+      assert.equal(await cache.get(k('log')), undefined, 'a log is not a value of the same key')
+    })
+
+    test('concurrent appends to one log all land, whoever creates it', async () => {
+      const { appendLog, getLog } = logs()
+      const writers = Array.from({ length: 16 }, (_, i) => `w${i}`)
+      await Promise.all(writers.map((w) => appendLog(k('race'), Buffer.from(`${w}\n`), MINUTE)))
+      const lines = (await getLog(k('race')))?.toString().split('\n').filter(Boolean) ?? []
+      assert.deepEqual(lines.sort(), [...writers].sort())
+    })
+
+    test('a log expires with the lifetime of its first append', async () => {
+      const { appendLog, getLog } = logs()
+      await appendLog(k('log-short'), Buffer.from('a\n'), 1000)
+      await appendLog(k('log-short'), Buffer.from('b\n'), MINUTE)
+      const deadline = Date.now() + 4000
+      while ((await getLog(k('log-short'))) !== undefined) {
+        assert.ok(Date.now() < deadline, 'the log outlived its first lifetime by more than 3 s')
+        await sleep(200)
+      }
+    })
   })
 }

@@ -16,6 +16,7 @@ import {
   CASSANDRA_STATEMENTS,
   capacity,
   type EventShape,
+  NEW_OBJECT_COSTS,
   putCosts,
   READ_COSTS,
 } from '../../src/capacity/model.js'
@@ -40,7 +41,7 @@ const EVENT: EventShape = {
   pops: 50,
 }
 
-/** A shared tier (over the memory tier) that counts its calls; `getLocal` like memcached's. */
+/** A shared tier (over the memory tier) that counts its calls; `getLocal` and local `getLog` like memcached's. */
 function countingTier(calls: Record<string, number>): CacheStore {
   const inner = createMemoryCache({ maxBytes: 64 * 1024 * 1024 })
   const counted =
@@ -54,6 +55,12 @@ function countingTier(calls: Record<string, number>): CacheStore {
     get: counted('get', (k: string) => inner.get(k)),
     getLocal: counted('getLocal', (k: string) => inner.get(k)),
     set: counted('set', (k: string, v: Uint8Array, t: number) => inner.set(k, v, t)),
+    appendLog: counted('appendLog', (k: string, r: Uint8Array, t: number, o?: Uint8Array) =>
+      inner.appendLog!(k, r, t, o),
+    ),
+    extendLog: counted('extendLog', (k: string, r: Uint8Array) => inner.extendLog!(k, r)),
+    getLog: (k: string, localOnly?: boolean) =>
+      counted(localOnly ? 'getLogLocal' : 'getLog', (key: string) => inner.getLog!(key))(k),
     delete: counted('delete', (k: string) => inner.delete(k)),
     close: () => inner.close(),
   }
@@ -96,37 +103,59 @@ describe('the model costs what the code does', () => {
     for (const k of Object.keys(tier)) delete tier[k]
   }
 
-  it('one PUT of a 2.5 MB segment: the driver calls and shared-tier writes of putCosts', async () => {
+  it('PUTs of a 2.5 MB segment: the driver calls and shared-tier writes of putCosts, and NEW_OBJECT_COSTS once', async () => {
     clear()
     const bytes = Buffer.alloc(2_500_000, 7)
     const { meta } = await store.write({ channel: 'ch', path: 'v/1.m4s', pipeline: 'east' }, once(bytes), {
       contentType: 'video/mp4',
       expiresAt: Date.now() + 60_000,
+      writeOnce: true,
+      beforeCommit: (m) => reader.committing(m),
     })
     await reader.written(meta, bytes)
     const want = putCosts(bytes.length, 1024 * 1024)
-    // The check after the list write runs in the background.
-    await waitFor('the write-through check', () => (ops.list ?? 0) >= want.driver.list)
+    // The first writer lists storage and seals the new log in the background.
+    await waitFor('the seal', () => tier.extendLog === NEW_OBJECT_COSTS.extendLog)
+    assert.deepEqual(ops, { ...want.driver, list: NEW_OBJECT_COSTS.list })
+    assert.deepEqual(tier, { ...want.shared, extendLog: NEW_OBJECT_COSTS.extendLog })
+    // The second pipeline's copy: exactly putCosts, nothing else.
+    clear()
+    const west = await store.write({ channel: 'ch', path: 'v/1.m4s', pipeline: 'west' }, once(bytes), {
+      contentType: 'video/mp4',
+      expiresAt: Date.now() + 60_000,
+      writeOnce: true,
+      beforeCommit: (m) => reader.committing(m),
+    })
+    await reader.written(west.meta, bytes)
     await new Promise((r) => setTimeout(r, 50))
     assert.deepEqual(ops, want.driver)
-    assert.deepEqual(tier, { set: want.sharedSets })
+    assert.deepEqual(tier, want.shared)
+    const listed = await reader.candidates('ch', 'v/1.m4s')
+    assert.deepEqual(listed.map((m) => m.pipeline).sort(), ['east', 'west'], 'the log lists both copies')
+    assert.equal(ops.list, undefined, 'and is not checked against storage')
     // Every driver call the model turns into Cassandra statements is one it knows.
     for (const op of Object.keys(ops)) assert.ok(op in CASSANDRA_STATEMENTS, op)
   })
 
   it('polls of an object that does not exist, then of one that does: READ_COSTS', async () => {
     clear()
+    const costs = () => ({
+      getLogLocal: tier.getLogLocal ?? 0,
+      getLog: tier.getLog ?? 0,
+      list: ops.list ?? 0,
+      appendLog: tier.appendLog ?? 0,
+      extendLog: tier.extendLog ?? 0,
+    })
     assert.equal(await reader.appeared('ch', 'v/2.m4s', false), false)
-    assert.deepEqual(
-      { getLocal: tier.getLocal ?? 0, get: tier.get ?? 0, list: ops.list ?? 0 },
-      READ_COSTS.poll,
-    )
+    assert.deepEqual(costs(), READ_COSTS.poll)
     clear()
     assert.equal(await reader.appeared('ch', 'v/2.m4s', true), false)
-    assert.deepEqual(
-      { getLocal: tier.getLocal ?? 0, get: tier.get ?? 0, list: ops.list ?? 0 },
-      READ_COSTS.missingList,
-    )
+    await waitFor('the seal', () => tier.extendLog === 1)
+    assert.deepEqual(costs(), READ_COSTS.missingList)
+    // The log is sealed (and empty): the next storage poll, on any node, reads no storage.
+    clear()
+    assert.equal(await reader.appeared('ch', 'v/2.m4s', true), false)
+    assert.deepEqual(costs(), READ_COSTS.foundList)
     const bytes = Buffer.alloc(1000, 1)
     const { meta } = await store.write({ channel: 'ch', path: 'v/2.m4s', pipeline: 'east' }, once(bytes), {
       contentType: 'video/mp4',
@@ -137,21 +166,24 @@ describe('the model costs what the code does', () => {
     clear()
     assert.equal(await reader.appeared('ch', 'v/2.m4s', false), true)
     assert.deepEqual(tier, {
-      getLocal: READ_COSTS.poll.getLocal,
-      get: READ_COSTS.foundList.get,
+      getLogLocal: READ_COSTS.poll.getLogLocal,
+      getLog: READ_COSTS.foundList.getLog,
     })
     assert.equal(ops.list, undefined, 'a list found in the tier is not read from storage')
   })
 })
 
 describe('the event of docs/capacity.md', () => {
-  it('writes: 1,600 PUTs/s, 80 per node, 3 Cassandra writes and 3 reads per PUT, 10 memcached items per zone', () => {
+  it('writes: 1,600 PUTs/s, 80 per node, 3 Cassandra writes per PUT, one read per new segment, 11 memcached items per zone', () => {
     const c = capacity(EVENT)
     assert.equal(c.putsPerSecond, 1600)
     assert.equal(c.putsPerSecondPerNode, 80)
     assert.equal(c.storageWritesPerNode, 240)
+    // 800 new segments a second (two pipelines each), one listing each, over 20 nodes.
+    assert.equal(c.storageReadsPerNode - c.storageReadsForHoldsPerNode, 40)
     assert.equal(c.replicaWritesPerSecond, 1600 * 3 * 3)
-    assert.equal(c.memcachedWritesPerNode, 80 * 3 * 10)
+    // Two log appends and the body (8 chunk items of 256 KiB and its header) in each zone.
+    assert.equal(c.memcachedWritesPerNode, 80 * 3 * 11 + 40 * 3)
     assert.equal(c.bytesPerDay, 1600 * 2_000_000 * 86_400)
   })
 

@@ -70,12 +70,15 @@ describe('two origin nodes on the ring', skip, () => {
   const prefix = `lo2:${randomUUID().slice(0, 8)}:`
   /** Storage reads made by node B. */
   const bReads = { list: 0, getChunk: 0 }
-  /** memcached reads made by node B (`get`: every zone, `getLocal`: its own). */
+  /**
+   * memcached reads made by node B (`get`: every zone, candidate logs and bodies; `getLocal`:
+   * candidate logs in its own zone, the polls).
+   */
   const bCacheReads = async () => {
     const text = await (await fetch(`${b.control}/metrics`)).text()
     const of = (op: string) =>
       metricValue(text, 'liveorigin_cache_operations_total', { tier: 'memcached', op })
-    return { get: of('get'), getLocal: of('getLocal') }
+    return { get: of('get') + of('getLog'), getLocal: of('getLogLocal') }
   }
 
   before(async () => {

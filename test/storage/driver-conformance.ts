@@ -163,6 +163,29 @@ export function driverConformance(
       assert.deepEqual(await driver.list(key.channel, key.path), [second])
     })
 
+    test('a write-once commit is visible at once; a second one of the key replaces it', async () => {
+      const c = ch('once')
+      const first = metaFor({ channel: c, path: 'v/3.m4s', pipeline: 'a' })
+      const other = metaFor({ channel: c, path: 'v/3.m4s', pipeline: 'b' })
+      const replaced = await driver.commit(first, { writeOnce: true })
+      assert.equal(replaced, undefined)
+      await driver.commit(other, { writeOnce: true })
+      assert.deepEqual(byPipeline(await driver.list(c, 'v/3.m4s')), ['a', 'b'])
+      // A retried or repeated PUT: the record it replaced may go unreported, but the later wins.
+      const second = metaFor(first, { size: 9, committedAt: first.committedAt + 1 })
+      const reported = await driver.commit(second, { writeOnce: true })
+      assert.ok(
+        reported === undefined || reported.token === first.token,
+        'reports the replaced record or nothing',
+      )
+      const listed = await driver.list(c, 'v/3.m4s')
+      assert.deepEqual(
+        listed.find((m) => m.pipeline === 'a'),
+        second,
+      )
+      assert.equal(listed.length, 2)
+    })
+
     test("list returns every pipeline's copy and nothing of other paths or channels", async () => {
       const c = ch('lst')
       const wanted = ['a', 'b', 'west-2']
