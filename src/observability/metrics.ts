@@ -25,6 +25,106 @@ export function childrenOf<T>(labels: (...values: string[]) => T): (...values: s
   }
 }
 
+/** A counter child whose increments are kept in a plain number until the counter is read. */
+export interface CountTally {
+  inc(): void
+}
+
+/**
+ * Hot-path counting for a labelled counter: prom-client hashes and validates the label set on
+ * every `inc`, even of a child, so per label set a plain number is counted instead and added to
+ * the counter whenever it is read (`/metrics`, `get()`). Values are given in label order.
+ */
+export function tallyOf(counter: Counter<string>): (...values: string[]) => CountTally {
+  const tallies: { child: Counter.Internal; n: number }[] = []
+  chainCollect(counter, () => {
+    for (const t of tallies) {
+      if (t.n === 0) continue
+      t.child.inc(t.n)
+      t.n = 0
+    }
+  })
+  return childrenOf((...values) => {
+    const t = { child: counter.labels(...values), n: 0 }
+    tallies.push(t)
+    return {
+      inc() {
+        t.n++
+      },
+    }
+  })
+}
+
+/** A histogram child whose observations are kept in plain numbers until the histogram is read. */
+export interface ObserveTally {
+  observe(value: number): void
+}
+
+interface HistogramEntry {
+  labels: Record<string, string | number>
+  bucketValues: Record<number, number>
+  sum: number
+  count: number
+}
+
+/**
+ * Hot-path observations for one label set of a histogram: bucket counts, sum and count kept
+ * locally and added to prom-client's series for that label set whenever the histogram is read
+ * (prom-client's `observe` validates and hashes the label set each time).
+ */
+export function observeTally(histogram: Histogram<string>, ...values: string[]): ObserveTally {
+  const h = histogram as unknown as {
+    upperBounds: number[]
+    labelNames: string[]
+    hashMap: Record<string, HistogramEntry>
+  }
+  const bounds = h.upperBounds
+  const counts = new Float64Array(bounds.length)
+  let sum = 0
+  let count = 0
+  const labels = Object.fromEntries(h.labelNames.map((name, i) => [name, values[i]!]))
+  const entry = () =>
+    Object.values(h.hashMap).find((e) =>
+      h.labelNames.every((name) => String(e.labels[name]) === labels[name]),
+    )
+  chainCollect(histogram, () => {
+    if (count === 0) return
+    // The series appears with its first observation, as with prom-client's own `observe`.
+    if (entry() === undefined) histogram.zero(labels)
+    const e = entry()
+    if (e === undefined) throw new Error(`histogram series ${values.join(',')} not found`)
+    for (let i = 0; i < bounds.length; i++) {
+      e.bucketValues[bounds[i]!] = (e.bucketValues[bounds[i]!] ?? 0) + counts[i]!
+      counts[i] = 0
+    }
+    e.sum += sum
+    e.count += count
+    sum = 0
+    count = 0
+  })
+  return {
+    observe(value) {
+      let i = 0
+      while (i < bounds.length && value > bounds[i]!) i++
+      if (i < bounds.length) counts[i]!++
+      sum += value
+      count++
+    },
+  }
+}
+
+/** Runs `flush` before the metric is read, after any `collect` it already has. */
+function chainCollect(metric: Counter<string> | Histogram<string>, flush: () => void): void {
+  const m = metric as unknown as { collect?: () => unknown }
+  const before = m.collect
+  m.collect = before
+    ? function (this: unknown) {
+        flush()
+        return before.call(this)
+      }
+    : flush
+}
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'liveorigin_' })
