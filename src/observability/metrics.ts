@@ -13,13 +13,24 @@ const holdBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32
  * per-call label hashing and validation. Values are given in the metric's label order.
  */
 export function childrenOf<T>(labels: (...values: string[]) => T): (...values: string[]) => T {
-  const cache = new Map<string, T>()
+  // One map level per label value: no key string is built per call.
+  const root = new Map<string, unknown>()
   return (...values) => {
-    const key = values.join('\u0000')
-    let child = cache.get(key)
+    let level = root
+    const last = values.length - 1
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined
+      if (next === undefined) {
+        next = new Map()
+        level.set(values[i]!, next)
+      }
+      level = next
+    }
+    const key = values[last] ?? ''
+    let child = level.get(key) as T | undefined
     if (child === undefined) {
       child = labels(...values)
-      cache.set(key, child)
+      level.set(key, child)
     }
     return child
   }
