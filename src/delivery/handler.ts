@@ -21,7 +21,7 @@ import {
   ttlHeaders,
 } from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
-import { childrenOf, tallyOf } from '../observability/metrics.js'
+import { levelOf, tallyOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass, sheddable } from '../overload/classify.js'
 import { ShedLog } from '../overload/shed-log.js'
 import { channelSelectionContext } from '../selection/context.js'
@@ -97,7 +97,7 @@ interface Exchange {
 }
 
 export function createDeliveryHandler(ctx: DeliveryDeps) {
-  const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
+  const inFlight = levelOf(ctx.metrics.inFlight)
   const timingAnswers = tallyOf(ctx.metrics.timingAnswers)
   const shedLog = new ShedLog(ctx.log)
   return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
@@ -147,7 +147,8 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       exchange.klass = klass
-      inFlight(klass).inc()
+      // A refusal and the answers timing decides are written in this tick: they never count in
+      // progress, nor among the DVR requests admitted.
       if (sheddable(match)) {
         if (!ctx.admission.admit(klass)) {
           ctx.metrics.shed.inc({ class: klass })
@@ -156,13 +157,11 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
             dvrInFlight: ctx.admission.dvrInFlight,
           })
           shed(req, res, klass)
-          finish(503)
           return
         }
       }
       if (match.kind === 'media') {
-        // Answers segment timing decides without storage are written at once (no waiting, no
-        // storage read): the in-flight and admission books would go up and down in the same tick.
+        // Answers segment timing decides without storage are written at once (no storage read).
         const early = earlyAnswer(ctx.reader, channel.name, channel.config!, name.path, match.number, now)
         if (early !== undefined) {
           timingAnswers(early.status, early.reason).inc()
@@ -176,6 +175,7 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
           return
         }
       }
+      inFlight(klass).inc()
       if (sheddable(match)) {
         ctx.admission.begin(klass)
         counted = klass === 'dvr'

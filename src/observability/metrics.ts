@@ -47,8 +47,23 @@ export interface CountTally {
  * the counter whenever it is read (`/metrics`, `get()`). Values are given in label order.
  */
 export function tallyOf(counter: Counter<string>): (...values: string[]) => CountTally {
-  const tallies: { child: Counter.Internal; n: number }[] = []
-  chainCollect(counter, () => {
+  return deltasOf(counter)
+}
+
+/** A gauge child whose changes are kept in a plain number until the gauge is read. */
+export interface LevelTally {
+  inc(): void
+  dec(): void
+}
+
+/** {@link tallyOf} for a labelled gauge that goes up and down (requests in progress). */
+export function levelOf(gauge: Gauge<string>): (...values: string[]) => LevelTally {
+  return deltasOf(gauge)
+}
+
+function deltasOf(metric: Counter<string> | Gauge<string>): (...values: string[]) => LevelTally {
+  const tallies: { child: { inc(n: number): void }; n: number }[] = []
+  chainCollect(metric, () => {
     for (const t of tallies) {
       if (t.n === 0) continue
       t.child.inc(t.n)
@@ -56,11 +71,16 @@ export function tallyOf(counter: Counter<string>): (...values: string[]) => Coun
     }
   })
   return childrenOf((...values) => {
-    const t = { child: counter.labels(...values), n: 0 }
+    const t = { child: metric.labels(...values), n: 0 }
+    // The series shows from its first use, as with prom-client's own `inc`.
+    t.child.inc(0)
     tallies.push(t)
     return {
       inc() {
         t.n++
+      },
+      dec() {
+        t.n--
       },
     }
   })
@@ -125,7 +145,7 @@ export function observeTally(histogram: Histogram<string>, ...values: string[]):
 }
 
 /** Runs `flush` before the metric is read, after any `collect` it already has. */
-function chainCollect(metric: Counter<string> | Histogram<string>, flush: () => void): void {
+function chainCollect(metric: Counter<string> | Gauge<string> | Histogram<string>, flush: () => void): void {
   const m = metric as unknown as { collect?: () => unknown }
   const before = m.collect
   m.collect = before

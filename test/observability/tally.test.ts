@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { childrenOf, createMetrics, observeTally, tallyOf } from '../../src/observability/metrics.js'
+import { childrenOf, createMetrics, levelOf, observeTally, tallyOf } from '../../src/observability/metrics.js'
 
 /** The lines of `names` from a registry, sorted (series order carries no meaning). */
 async function text(metrics: ReturnType<typeof createMetrics>, names: string[]): Promise<string> {
@@ -79,5 +79,29 @@ describe('tallies read as prom-client counts', () => {
     assert.notEqual(child('xy', ''), a)
     assert.deepEqual(child('x', 'z').values, ['x', 'z'])
     assert.deepEqual(made, ['x|y', 'x|z', 'xy|'])
+  })
+})
+
+describe('levels read as prom-client gauges', () => {
+  it('a gauge going up and down reads its level at every read, and shows a series once used', async () => {
+    const fast = createMetrics({ defaultMetrics: false })
+    const plain = createMetrics({ defaultMetrics: false })
+    const level = levelOf(fast.inFlight)
+    const names = ['liveorigin_in_flight_requests']
+    const steps: [string, 1 | -1][] = [
+      ['live', 1],
+      ['live', 1],
+      ['dvr', 1],
+      ['live', -1],
+      ['dvr', -1],
+      ['live', -1],
+    ]
+    for (const [klass, d] of steps) {
+      if (d === 1) level(klass).inc()
+      else level(klass).dec()
+      plain.inFlight.labels(klass).inc(d)
+      assert.equal(await text(fast, names), await text(plain, names))
+    }
+    assert.match(await text(fast, names), /liveorigin_in_flight_requests\{class="dvr"\} 0/)
   })
 })
