@@ -9,11 +9,19 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Channel } from '../channels/registry.js'
 import { errors, type LiveOriginError } from '../errors.js'
+import { cacheControlFor } from '../http/cache-control.js'
 import type { Exchange as RequestExchange } from '../http/listener.js'
 import { parseObjectName } from '../http/names.js'
-import { checkMethod, sendError, toLiveOriginError, ttlHeaders } from '../http/respond.js'
+import {
+  checkMethod,
+  prepareError,
+  sendError,
+  sendPreparedError,
+  toLiveOriginError,
+  ttlHeaders,
+} from '../http/respond.js'
 import { nextRequestId } from '../observability/log.js'
-import { childrenOf } from '../observability/metrics.js'
+import { levelOf, tallyOf } from '../observability/metrics.js'
 import { classifyRead, type RequestClass, sheddable } from '../overload/classify.js'
 import { ShedLog } from '../overload/shed-log.js'
 import { channelSelectionContext } from '../selection/context.js'
@@ -22,6 +30,7 @@ import { manifestStaleAfterMs } from '../selection/health-book.js'
 import { isUndecodable, selectCandidate } from '../selection/select.js'
 import type { ObjectMeta } from '../storage/types.js'
 import { fillerFor, type MadeBody, movedCopy, repairedCopy, type Substitute } from '../substitutes/copies.js'
+import type { ChannelConfig } from '../timing/channel-config.js'
 import {
   blockingRequestTooFarAhead,
   blockingTimeoutMs,
@@ -60,6 +69,11 @@ export const CORS: OutgoingHttpHeaders = {
   'Access-Control-Expose-Headers':
     'Date, ETag, Last-Modified, Content-Length, Content-Range, Accept-Ranges, Cache-Control, Cache-TTL-Ms, Retry-After, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects',
 }
+/** {@link CORS} as a flat `[name, value, …]` header list. */
+const CORS_HEAD: readonly string[] = Object.entries(CORS).flatMap(([name, value]) => [name, String(value)])
+/** The 404 and 410 answers segment timing decides, prepared once (docs/protocol.md#media-segments). */
+const SEGMENT_NOT_FOUND = prepareError(errors.notFound('segment'))
+const SEGMENT_GONE = prepareError(errors.gone('segment'))
 /** The time source an MPD's `UTCTiming` can point to (channel names never start with `.`). */
 export const TIME_PATH = '/.well-known/time'
 /** Channels without a template still know manifests by their extension. */
@@ -83,7 +97,8 @@ interface Exchange {
 }
 
 export function createDeliveryHandler(ctx: DeliveryDeps) {
-  const inFlight = childrenOf((klass) => ctx.metrics.inFlight.labels(klass))
+  const inFlight = levelOf(ctx.metrics.inFlight)
+  const timingAnswers = tallyOf(ctx.metrics.timingAnswers)
   const shedLog = new ShedLog(ctx.log)
   return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
     const started = exchange.started
@@ -132,7 +147,8 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
       const now = ctx.now()
       klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       exchange.klass = klass
-      inFlight(klass).inc()
+      // A refusal and the answers timing decides are written in this tick: they never count in
+      // progress, nor among the DVR requests admitted.
       if (sheddable(match)) {
         if (!ctx.admission.admit(klass)) {
           ctx.metrics.shed.inc({ class: klass })
@@ -141,9 +157,26 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
             dvrInFlight: ctx.admission.dvrInFlight,
           })
           shed(req, res, klass)
-          finish(503)
           return
         }
+      }
+      if (match.kind === 'media') {
+        // Answers segment timing decides without storage are written at once (no storage read).
+        const early = earlyAnswer(ctx.reader, channel.name, channel.config!, name.path, match.number, now)
+        if (early !== undefined) {
+          timingAnswers(early.status, early.reason).inc()
+          sendTiming(
+            req,
+            res,
+            early.status === '404' ? SEGMENT_NOT_FOUND : SEGMENT_GONE,
+            early.ttlMs,
+            early.cmsd,
+          )
+          return
+        }
+      }
+      inFlight(klass).inc()
+      if (sheddable(match)) {
         ctx.admission.begin(klass)
         counted = klass === 'dvr'
       }
@@ -317,6 +350,53 @@ function hold(
   ex.res.once('close', onClose)
 }
 
+/** A 404 or 410 of a media segment decided from the channel's timing alone. */
+interface EarlyAnswer {
+  readonly status: '404' | '410'
+  readonly reason: string
+  readonly ttlMs: number
+  /** `CMSD-Static`, absent for a number the template cannot produce. */
+  readonly cmsd: string | undefined
+}
+
+/**
+ * What segment timing answers without storage (docs/protocol.md#media-segments): a number the
+ * channel cannot have, one before its start, one far in the future (unless this process heard
+ * it was already stored), one out of the DVR window. Undefined when storage or a hold decides.
+ */
+function earlyAnswer(
+  reader: { mayExist(channel: string, path: string): boolean },
+  channelName: string,
+  cfg: ChannelConfig,
+  path: string,
+  n: number,
+  now: number,
+): EarlyAnswer | undefined {
+  const early = segmentDecision(cfg, n, now, false)
+  if (early.action === 'not-found') {
+    if (early.reason === 'too-early' && reader.mayExist(channelName, path)) return undefined
+    const cmsd = early.reason === 'invalid-number' ? undefined : cmsdStatic(cfg, n)
+    return { status: '404', reason: early.reason, ttlMs: early.ttlMs, cmsd }
+  }
+  if (early.action === 'gone' && early.reason === 'expired')
+    return { status: '410', reason: early.reason, ttlMs: early.ttlMs, cmsd: cmsdStatic(cfg, n) }
+  return undefined
+}
+
+/** A prepared timing answer with its lifetime, CORS and `CMSD-Static`: one flat header list. */
+function sendTiming(
+  req: IncomingMessage,
+  res: ServerResponse,
+  prepared: typeof SEGMENT_NOT_FOUND,
+  ttlMs: number,
+  cmsd: string | undefined,
+): void {
+  const ttl = cacheControlFor(ttlMs)
+  const head = ['Cache-Control', ttl['Cache-Control'], 'Cache-TTL-Ms', ttl['Cache-TTL-Ms'], ...CORS_HEAD]
+  if (cmsd !== undefined) head.push('CMSD-Static', cmsd)
+  sendPreparedError(req, res, prepared, head)
+}
+
 async function serveSegment(
   ex: Exchange,
   channel: Channel,
@@ -327,27 +407,9 @@ async function serveSegment(
   const { ctx } = ex
   const cfg = channel.config!
   const now = ctx.now()
-  // Decisions that never need storage: a number the channel cannot have, far in the future
-  // (unless this process heard the segment was already stored), or out of the DVR window.
+  // The decisions that never need storage were made before (earlyAnswer).
   const early = segmentDecision(cfg, n, now, false)
-  if (early.action === 'not-found' && early.reason !== 'too-early') {
-    ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
-    const extra: OutgoingHttpHeaders =
-      early.reason === 'invalid-number' ? {} : { 'CMSD-Static': cmsdStatic(cfg, n) }
-    answerError(ex, errors.notFound('segment'), early.ttlMs, extra)
-    return
-  }
   const cmsd = { 'CMSD-Static': cmsdStatic(cfg, n) }
-  if (early.action === 'not-found' && !ctx.reader.mayExist(channel.name, path)) {
-    ctx.metrics.timingAnswers.inc({ status: '404', reason: early.reason })
-    answerError(ex, errors.notFound('segment'), early.ttlMs, cmsd)
-    return
-  }
-  if (early.action === 'gone' && early.reason === 'expired') {
-    ctx.metrics.timingAnswers.inc({ status: '410', reason: early.reason })
-    answerError(ex, errors.gone('segment'), early.ttlMs, cmsd)
-    return
-  }
   const key: HeldObject = { channel: channel.name, path }
   const graceUntil = selectionDeadline(cfg, n)
   const timing: PollTiming = { dueAt: availabilityAt(cfg, n), graceUntil }

@@ -199,6 +199,11 @@ export class HoldTable {
     }
     const tick = () => {
       entry.poll = undefined
+      // Timers run on real time; a poll is not due before the clock says so (as deadlines).
+      if (plan.at > this.#now()) {
+        schedule()
+        return
+      }
       this.#poll!(entry.object, { attempt: ++attempt, storage: plan.storage }).then((changed) => {
         if (this.#entries.get(key) !== entry) return
         if (changed) this.#release(key)

@@ -14,7 +14,7 @@ import {
 import type { Socket } from 'node:net'
 import { errors, type LiveOriginError } from '../errors.js'
 import { type Logger, nextRequestId } from '../observability/log.js'
-import { childrenOf, type Metrics } from '../observability/metrics.js'
+import { type Metrics, observeTally, tallyOf } from '../observability/metrics.js'
 import { sendError, toLiveOriginError } from './respond.js'
 
 /** What the lifecycle knows of one request, handed to its handler. */
@@ -51,36 +51,38 @@ export interface ListenerOptions {
 /** An HTTP server whose every request goes through the one lifecycle. */
 export function createListener(options: ListenerOptions): Server {
   const { role, handler, log, defaultClass } = options
-  const requests = childrenOf((klass, status) => options.metrics.requests.labels(role, klass, status))
-  const duration = options.metrics.requestDuration.labels(role)
+  const requests = tallyOf(options.metrics.requests)
+  const duration = observeTally(options.metrics.requestDuration, role)
   const server = createServer(
     { maxHeaderSize: options.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0 },
     (req, res) => {
       toOriginForm(req)
-      const id = nextRequestId()
+      // The id and the logger child are made when something reads them (most answers never log).
+      let id: string | undefined
       let child: Logger | undefined
       const exchange: Exchange = {
-        id,
+        get id() {
+          id ??= nextRequestId()
+          return id
+        },
         started: performance.now(),
         klass: defaultClass,
         get log() {
-          child ??= log.child({ reqId: id })
+          child ??= log.child({ reqId: this.id })
           return child
         },
       }
-      if (options.requestIdHeader) res.setHeader('X-Request-Id', id)
-      const finish = (status: number) => {
-        requests(exchange.klass, String(status)).inc()
+      if (options.requestIdHeader) res.setHeader('X-Request-Id', exchange.id)
+      // 'close' follows every answer, complete ('finish' first) or not: a client that left
+      // before the answer was complete is counted as nginx does, 499.
+      res.once('close', () => {
+        const status = res.writableFinished ? res.statusCode : 499
+        requests(role, exchange.klass, String(status)).inc()
         const ms = performance.now() - exchange.started
         duration.observe(ms / 1000)
         if (log.isLevelEnabled('debug')) {
           exchange.log.debug({ method: req.method, url: req.url, status, ms: Math.round(ms) }, 'request')
         }
-      }
-      res.once('finish', () => finish(res.statusCode))
-      res.once('close', () => {
-        // A client that left before the answer was complete: counted as nginx does.
-        if (!res.writableFinished) finish(499)
       })
       const fail = (err: unknown) => {
         const e: LiveOriginError = toLiveOriginError(err)

@@ -15,6 +15,12 @@ export interface ObjectName {
 const CHANNEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 const SEGMENT = /^[A-Za-z0-9._-]{1,255}$/
 const MAX_PATH_BYTES = 1024
+/**
+ * A path every rule below accepts, in one test: a channel name, then one or more segments of
+ * the allowed characters, none of them `.` or `..`. Anything else takes the rule-by-rule
+ * check, which names the problem.
+ */
+const VALID_PATH = /^\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]{1,255})+$/
 
 /** Checks a channel name; throws 400 naming the problem. */
 export function checkChannelName(channel: string): void {
@@ -33,6 +39,10 @@ export function parseObjectName(target: string, allowQuery: boolean): ObjectName
   const query = q === -1 ? '' : target.slice(q + 1)
   if (q !== -1 && !allowQuery) throw errors.badPath('query strings are not allowed on ingest')
   if (rawPath.length > MAX_PATH_BYTES) throw errors.badPath(`path longer than ${MAX_PATH_BYTES} bytes`)
+  if (VALID_PATH.test(rawPath)) {
+    const slash = rawPath.indexOf('/', 1)
+    return { channel: rawPath.slice(1, slash), path: rawPath.slice(slash + 1), query }
+  }
   if (rawPath[0] !== '/') throw errors.badPath('path must start with /')
   const parts = rawPath.slice(1).split('/')
   const channel = parts[0]!

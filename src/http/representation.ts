@@ -37,14 +37,15 @@ export function startAnswer(
   rep: Representation,
   headers: OutgoingHttpHeaders,
 ): number | BodyAnswer {
-  const base: OutgoingHttpHeaders = {
+  // One header object per answer, completed in place (a 304 carries the validators only).
+  const out: OutgoingHttpHeaders = {
     ...headers,
     ETag: rep.etag,
-    'Last-Modified': new Date(rep.modifiedAt).toUTCString(),
+    'Last-Modified': httpDate(rep.modifiedAt),
     'Accept-Ranges': 'bytes',
   }
   if (notModified(req.headers, rep.etag, rep.modifiedAt)) {
-    res.writeHead(304, base)
+    res.writeHead(304, out)
     res.end()
     return 304
   }
@@ -56,11 +57,22 @@ export function startAnswer(
   const start = range.kind === 'partial' ? range.start : 0
   const end = range.kind === 'partial' ? range.end : rep.size - 1
   const status = range.kind === 'partial' ? 206 : 200
-  const out: OutgoingHttpHeaders = {
-    ...base,
-    'Content-Type': rep.contentType,
-    'Content-Length': Math.max(0, end - start + 1),
-  }
+  out['Content-Type'] = rep.contentType
+  out['Content-Length'] = Math.max(0, end - start + 1)
   if (status === 206) out['Content-Range'] = `bytes ${start}-${end}/${rep.size}`
   return { status, headers: out, start, end }
+}
+
+let lastDateMs = Number.NaN
+let lastDate = ''
+/**
+ * `Last-Modified` of `ms` (IMF-fixdate). The last one is kept: the answers of a busy
+ * listener (every waiter of one held object, the live edge) are mostly of one object.
+ */
+function httpDate(ms: number): string {
+  if (ms !== lastDateMs) {
+    lastDate = new Date(ms).toUTCString()
+    lastDateMs = ms
+  }
+  return lastDate
 }

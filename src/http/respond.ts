@@ -30,6 +30,46 @@ function errorBody(err: LiveOriginError): string {
   return body
 }
 
+/**
+ * An error answer prepared once and written many times (the 404 of a segment not due yet is
+ * the most frequent answer of a busy delivery listener): status, JSON body, and the error's
+ * own headers with `Content-Type` and `Content-Length` as a flat `[name, value, …]` list.
+ */
+export interface PreparedError {
+  readonly status: number
+  readonly body: string
+  readonly tail: readonly string[]
+}
+
+/** Prepares `err`'s answer; only for errors without headers of their own that callers override. */
+export function prepareError(err: LiveOriginError): PreparedError {
+  const body = errorBody(err)
+  const tail: string[] = []
+  for (const [name, value] of Object.entries(err.headers)) tail.push(name, value)
+  tail.push('Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)))
+  return { status: err.status, body, tail }
+}
+
+/**
+ * Writes a prepared error with `head` (a flat `[name, value, …]` list of the headers that
+ * differ per answer, none of them among the error's own) and its lifetime: the same answer as
+ * {@link sendError} with those headers, without an `Error` or a merged header object per answer.
+ */
+export function sendPreparedError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  prepared: PreparedError,
+  head: string[],
+): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  for (const h of prepared.tail) head.push(h)
+  res.writeHead(prepared.status, head)
+  res.end(req.method === 'HEAD' ? undefined : prepared.body)
+}
+
 /** Writes `err` as `{"error": {"code", "message"}}` with its status and headers. */
 export function sendError(
   req: IncomingMessage,

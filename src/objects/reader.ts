@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { SingleFlight } from '../cache/single-flight.js'
 import type { CacheStore } from '../cache/types.js'
-import type { Metrics } from '../observability/metrics.js'
+import { type CountTally, type Metrics, tallyOf } from '../observability/metrics.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectMeta } from '../storage/types.js'
 import {
@@ -64,6 +64,8 @@ export class ObjectReader {
   readonly #logs: LogTier | undefined
   readonly #metrics: Metrics
   readonly #options: ReaderOptions
+  /** Memory tier lookups of bodies (every delivery of a cached object): hits and misses. */
+  readonly #memoryGets: { hit: CountTally; miss: CountTally }
   readonly #lists = new SingleFlight<string, ObjectMeta[]>()
   readonly #bodies = new SingleFlight<string, Buffer>()
   /** Objects this process heard were committed (bus), for segments requested before they are due. */
@@ -97,6 +99,8 @@ export class ObjectReader {
       shared?.appendLog && shared.extendLog && shared.getLog ? (shared as CacheStore & LogTier) : undefined
     this.#metrics = metrics
     this.#options = options
+    const cacheOps = tallyOf(metrics.cacheOps)
+    this.#memoryGets = { hit: cacheOps('memory', 'get', 'hit'), miss: cacheOps('memory', 'get', 'miss') }
   }
 
   /**
@@ -241,8 +245,11 @@ export class ObjectReader {
   body(meta: ObjectMeta): Promise<Buffer> {
     const key = bodyKey(meta.token)
     const hit = this.#memory.peek(key)
-    this.#metrics.cacheOps.inc({ tier: 'memory', op: 'get', result: hit ? 'hit' : 'miss' })
-    if (hit) return Promise.resolve(hit)
+    if (hit) {
+      this.#memoryGets.hit.inc()
+      return Promise.resolve(hit)
+    }
+    this.#memoryGets.miss.inc()
     return this.#bodies.do(key, async () => {
       let bytes: Buffer | undefined
       if (this.#shared) {

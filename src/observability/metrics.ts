@@ -13,16 +13,147 @@ const holdBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32
  * per-call label hashing and validation. Values are given in the metric's label order.
  */
 export function childrenOf<T>(labels: (...values: string[]) => T): (...values: string[]) => T {
-  const cache = new Map<string, T>()
+  // One map level per label value: no key string is built per call.
+  const root = new Map<string, unknown>()
   return (...values) => {
-    const key = values.join('\u0000')
-    let child = cache.get(key)
+    let level = root
+    const last = values.length - 1
+    for (let i = 0; i < last; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined
+      if (next === undefined) {
+        next = new Map()
+        level.set(values[i]!, next)
+      }
+      level = next
+    }
+    const key = values[last] ?? ''
+    let child = level.get(key) as T | undefined
     if (child === undefined) {
       child = labels(...values)
-      cache.set(key, child)
+      level.set(key, child)
     }
     return child
   }
+}
+
+/** A counter child whose increments are kept in a plain number until the counter is read. */
+export interface CountTally {
+  inc(): void
+}
+
+/**
+ * Hot-path counting for a labelled counter: prom-client hashes and validates the label set on
+ * every `inc`, even of a child, so per label set a plain number is counted instead and added to
+ * the counter whenever it is read (`/metrics`, `get()`). Values are given in label order.
+ */
+export function tallyOf(counter: Counter<string>): (...values: string[]) => CountTally {
+  return deltasOf(counter)
+}
+
+/** A gauge child whose changes are kept in a plain number until the gauge is read. */
+export interface LevelTally {
+  inc(): void
+  dec(): void
+}
+
+/** {@link tallyOf} for a labelled gauge that goes up and down (requests in progress). */
+export function levelOf(gauge: Gauge<string>): (...values: string[]) => LevelTally {
+  return deltasOf(gauge)
+}
+
+function deltasOf(metric: Counter<string> | Gauge<string>): (...values: string[]) => LevelTally {
+  const tallies: { child: { inc(n: number): void }; n: number }[] = []
+  chainCollect(metric, () => {
+    for (const t of tallies) {
+      if (t.n === 0) continue
+      t.child.inc(t.n)
+      t.n = 0
+    }
+  })
+  return childrenOf((...values) => {
+    const t = { child: metric.labels(...values), n: 0 }
+    // The series shows from its first use, as with prom-client's own `inc`.
+    t.child.inc(0)
+    tallies.push(t)
+    return {
+      inc() {
+        t.n++
+      },
+      dec() {
+        t.n--
+      },
+    }
+  })
+}
+
+/** A histogram child whose observations are kept in plain numbers until the histogram is read. */
+export interface ObserveTally {
+  observe(value: number): void
+}
+
+interface HistogramEntry {
+  labels: Record<string, string | number>
+  bucketValues: Record<number, number>
+  sum: number
+  count: number
+}
+
+/**
+ * Hot-path observations for one label set of a histogram: bucket counts, sum and count kept
+ * locally and added to prom-client's series for that label set whenever the histogram is read
+ * (prom-client's `observe` validates and hashes the label set each time).
+ */
+export function observeTally(histogram: Histogram<string>, ...values: string[]): ObserveTally {
+  const h = histogram as unknown as {
+    upperBounds: number[]
+    labelNames: string[]
+    hashMap: Record<string, HistogramEntry>
+  }
+  const bounds = h.upperBounds
+  const counts = new Float64Array(bounds.length)
+  let sum = 0
+  let count = 0
+  const labels = Object.fromEntries(h.labelNames.map((name, i) => [name, values[i]!]))
+  const entry = () =>
+    Object.values(h.hashMap).find((e) =>
+      h.labelNames.every((name) => String(e.labels[name]) === labels[name]),
+    )
+  chainCollect(histogram, () => {
+    if (count === 0) return
+    // The series appears with its first observation, as with prom-client's own `observe`.
+    if (entry() === undefined) histogram.zero(labels)
+    const e = entry()
+    if (e === undefined) throw new Error(`histogram series ${values.join(',')} not found`)
+    for (let i = 0; i < bounds.length; i++) {
+      e.bucketValues[bounds[i]!] = (e.bucketValues[bounds[i]!] ?? 0) + counts[i]!
+      counts[i] = 0
+    }
+    e.sum += sum
+    e.count += count
+    sum = 0
+    count = 0
+  })
+  return {
+    observe(value) {
+      let i = 0
+      while (i < bounds.length && value > bounds[i]!) i++
+      if (i < bounds.length) counts[i]!++
+      sum += value
+      count++
+    },
+  }
+}
+
+/** Runs `flush` before the metric is read, after any `collect` it already has. */
+function chainCollect(metric: Counter<string> | Gauge<string> | Histogram<string>, flush: () => void): void {
+  const m = metric as unknown as { collect?: () => unknown }
+  const before = m.collect
+  m.collect = before
+    ? function (this: unknown) {
+        flush()
+        return before.call(this)
+      }
+    : flush
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {

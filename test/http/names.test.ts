@@ -222,3 +222,60 @@ describe('checkChannelName', () => {
     )
   })
 })
+
+describe('the one-test path check agrees with the rule-by-rule check', () => {
+  /** The rules of docs/protocol.md#paths-and-names, one by one, as the parser applies them. */
+  function byRules(path: string): { channel: string; path: string } | undefined {
+    if (path.length > 1024 || path[0] !== '/') return undefined
+    const parts = path.slice(1).split('/')
+    if (parts.length < 2) return undefined
+    for (let i = 0; i < parts.length; i++) {
+      const seg = parts[i]!
+      if (seg === '' || seg === '.' || seg === '..' || seg.includes('%') || seg.length > 255) return undefined
+      if (!(i === 0 ? /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/ : /^[A-Za-z0-9._-]{1,255}$/).test(seg))
+        return undefined
+    }
+    return { channel: parts[0]!, path: parts.slice(1).join('/') }
+  }
+
+  it('on 20,000 paths built from separators, dots, edge lengths and stray characters', () => {
+    const pieces = [
+      'a',
+      'B9',
+      'c',
+      '-',
+      '_',
+      '.',
+      '..',
+      '',
+      '%2F',
+      ' ',
+      'é',
+      'x'.repeat(127),
+      'y'.repeat(255),
+      'z'.repeat(256),
+    ]
+    let seed = 12345
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
+    }
+    const segment = () => {
+      const a = pieces[rand(pieces.length)]!
+      return rand(3) === 0 ? a + pieces[rand(pieces.length)]! : rand(2) === 0 ? a : 'seg'
+    }
+    let accepted = 0
+    for (let i = 0; i < 20_000; i++) {
+      const segments = Array.from({ length: 1 + rand(5) }, segment)
+      const path = (rand(20) === 0 ? '' : '/') + segments.join('/')
+      const expected = byRules(path)
+      if (expected === undefined) {
+        refused(path)
+      } else {
+        accepted++
+        assert.deepEqual(parseObjectName(path, true), { ...expected, query: '' }, path)
+      }
+    }
+    assert.ok(accepted > 1000, `only ${accepted} valid paths generated`)
+  })
+})
