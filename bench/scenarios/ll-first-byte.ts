@@ -8,6 +8,7 @@
  * segment follows as the upload goes on. Target: p99 ≤ 50 ms.
  */
 import { type ClientRequest, request } from 'node:http'
+import { cmafChunks } from '../../src/simulate/fmp4.js'
 import { buildMediaSegment, loadRenditions } from '../../src/simulate/media.js'
 import { summarize } from '../lib/percentile.js'
 import { type Row, row } from '../lib/report.js'
@@ -158,25 +159,6 @@ async function put(
   req.end()
   const status = await answered
   if (status < 200 || status >= 300) throw new Error(`PUT ${url}: ${status}`)
-}
-
-/** The CMAF chunks of a segment: up to the end of the first mdat, then each moof and its mdat. */
-function cmafChunks(segment: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = []
-  const view = new DataView(segment.buffer, segment.byteOffset, segment.byteLength)
-  let from = 0
-  let at = 0
-  while (at + 8 <= segment.length) {
-    const size = view.getUint32(at)
-    const type = String.fromCharCode(...segment.subarray(at + 4, at + 8))
-    at += size
-    if (type === 'mdat') {
-      out.push(segment.subarray(from, at))
-      from = at
-    }
-  }
-  if (from < segment.length) out.push(segment.subarray(from))
-  return out
 }
 
 function sleep(ms: number): Promise<void> {
