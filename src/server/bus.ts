@@ -6,7 +6,10 @@
  * relayed to every other worker. Nodes of a distributed deployment do not share a bus: each
  * pushes its commits and removals to its peers (`src/peers/`), whose control listener
  * publishes them on their own bus with `from` set, and held requests poll as a fallback.
+ * Uploads in progress (`ProgressEvent`) travel the same way between the processes of one
+ * node, their chunks as base64; they do not cross nodes.
  */
+import type { ProgressEvent } from '../objects/in-progress.js'
 
 /** `from`: the peer node whose notice this is; absent for an event of this node. */
 export type BusEvent =
@@ -21,6 +24,7 @@ export type BusEvent =
     }
   | { type: 'remove'; channel: string; path: string; pipeline: string; from?: string }
   | { type: 'channel'; channel: string }
+  | ProgressEvent
 
 export type BusListener = (event: BusEvent) => void
 
@@ -54,13 +58,20 @@ export function createBus(ipc?: NodeJS.Process): Bus {
   return {
     publish(event) {
       deliver(event)
-      if (ipc?.send && ipc.connected) ipc.send({ tag: IPC_TAG, event } satisfies IpcMessage)
+      if (ipc?.send && ipc.connected) ipc.send({ tag: IPC_TAG, event: forIpc(event) } satisfies IpcMessage)
     },
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
   }
+}
+
+/** An event as IPC carries it: chunk bytes as base64 (IPC messages are JSON). */
+function forIpc(event: BusEvent): BusEvent {
+  if (event.type !== 'progress-chunk' || typeof event.data === 'string') return event
+  const data = event.data
+  return { ...event, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
 }
 
 /** Supervisor side: relays a worker's bus message to every other worker. */

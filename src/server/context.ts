@@ -11,6 +11,8 @@ import { ChannelRegistry } from '../channels/registry.js'
 import type { Config } from '../config/schema.js'
 import { type HeldObject, HoldTable } from '../delivery/holds.js'
 import type { CommitHooks } from '../ingest/deps.js'
+import type { ProgressSink } from '../ingest/in-progress.js'
+import { InProgressBook } from '../objects/in-progress.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
@@ -41,6 +43,10 @@ export interface Context {
   readonly channels: ChannelRegistry
   readonly bus: Bus
   readonly holds: HoldTable
+  /** Segments of low-latency channels still uploading on this node (`objects/in-progress.ts`). */
+  readonly inProgress: InProgressBook
+  /** Where the ingest listener announces uploads in progress: the bus (and so every book of the node). */
+  readonly progress: ProgressSink
   readonly health: HealthBook
   readonly metrics: Metrics
   readonly log: Logger
@@ -152,6 +158,11 @@ export async function createContext(config: Config, options: ContextOptions = {}
         }
       : {}),
   })
+  // A copy's first chunk answers the requests held for its object.
+  const inProgress = new InProgressBook({
+    maxBytes: config.delivery.inProgressMaxBytes,
+    onFirstChunk: (channel, path) => holds.release({ channel, path }),
+  })
   const health = new HealthBook()
   const admission = new AdmissionController(
     config.overload,
@@ -178,6 +189,10 @@ export async function createContext(config: Config, options: ContextOptions = {}
     : undefined
 
   bus.subscribe((event) => {
+    if (event.type === 'progress-start' || event.type === 'progress-chunk' || event.type === 'progress-end') {
+      inProgress.apply(event)
+      return
+    }
     // This node's own commits and removals (not a peer's, which carry `from`) go to its peers.
     if (peers && event.type !== 'channel' && event.from === undefined) {
       const { from: _, ...notice } = event
@@ -207,6 +222,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
     channels,
     bus,
     holds,
+    inProgress,
+    progress: {
+      publish: (event) => bus.publish(event),
+      isOpen: (id) => inProgress.isOpen(id),
+      maxCopyBytes: Math.floor(config.delivery.inProgressMaxBytes / 4),
+    },
     health,
     metrics,
     log,
@@ -220,6 +241,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       admission.stop()
       holds.clear()
       await peers?.close()
+      inProgress.clear()
       await shared?.close()
       await driver.close()
     },
