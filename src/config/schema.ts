@@ -114,6 +114,9 @@ const delivery = z.object({
     doc: 'Longest interval between two such polls after the grace window.',
   }),
   maxHeldRequests: setting(positiveInt, 100000, { doc: 'Held requests per process (503 beyond).' }),
+  inProgressMaxBytes: setting(positiveInt, 64 * MiB, {
+    doc: 'Memory each process keeps for segments of `lowLatency` channels still uploading, served chunk by chunk to readers. An upload that would take it past this, or one copy past a quarter of it, is withdrawn: its readers are cut off and ask again, and it is served once committed.',
+  }),
 })
 
 const control = z.object({

@@ -4,6 +4,7 @@
  */
 import type { ChannelRegistry } from '../channels/registry.js'
 import type { Config } from '../config/schema.js'
+import type { InProgressBook } from '../objects/in-progress.js'
 import type { ObjectReader } from '../objects/reader.js'
 import type { Logger } from '../observability/log.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -21,6 +22,8 @@ export interface DeliveryDeps extends SubstituteDeps {
   >
   readonly health: Pick<HealthBook, 'preferred' | 'preferredManifest' | 'healthyPipelines'>
   readonly holds: Pick<HoldTable, 'add' | 'earliestDeadline' | 'size' | 'polls'>
+  /** Segments of low-latency channels still uploading on this node. */
+  readonly inProgress: Pick<InProgressBook, 'has' | 'copies' | 'follow'>
   readonly admission: Pick<AdmissionController, 'admit' | 'begin' | 'end' | 'state' | 'dvrInFlight'>
   readonly metrics: Pick<
     Metrics,

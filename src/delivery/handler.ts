@@ -19,7 +19,7 @@ import { ShedLog } from '../overload/shed-log.js'
 import { channelSelectionContext } from '../selection/context.js'
 import { copyEnded } from '../selection/ended.js'
 import { manifestStaleAfterMs } from '../selection/health-book.js'
-import { isUndecodable, selectCandidate } from '../selection/select.js'
+import { isUndecodable, selectCandidate, selectInProgress } from '../selection/select.js'
 import type { ObjectMeta } from '../storage/types.js'
 import { fillerFor, type MadeBody, movedCopy, repairedCopy, type Substitute } from '../substitutes/copies.js'
 import {
@@ -48,6 +48,7 @@ import type { HeldObject } from './holds.js'
 import type { PollTiming } from './poll-schedule.js'
 import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
+import { followable, sendInProgress } from './stream.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -58,7 +59,7 @@ export const CORS: OutgoingHttpHeaders = {
   'Access-Control-Allow-Origin': '*',
   // `Date`: dash.js sets its clock from it when an MPD has no `UTCTiming`.
   'Access-Control-Expose-Headers':
-    'Date, ETag, Last-Modified, Content-Length, Content-Range, Accept-Ranges, Cache-Control, Cache-TTL-Ms, Retry-After, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects',
+    'Date, ETag, Last-Modified, Content-Length, Content-Range, Accept-Ranges, Cache-Control, Cache-TTL-Ms, Retry-After, CMSD-Static, CMSD-Dynamic, Segment-Pipeline, Segment-Defects, Segment-In-Progress',
 }
 /** The time source an MPD's `UTCTiming` can point to (channel names never start with `.`). */
 export const TIME_PATH = '/.well-known/time'
@@ -259,6 +260,39 @@ async function answerObject(
 }
 
 /**
+ * Answers from the copy of segment N still uploading that selection follows, if there is one
+ * (docs/delivery.md#segments-in-progress); false when there is none to follow. Its lifetime
+ * is D, like a defective copy's: the stored copy replaces it in caches soon after.
+ */
+function answerInProgress(
+  ex: Exchange,
+  channel: Channel,
+  path: string,
+  n: number,
+  cmsd: OutgoingHttpHeaders,
+): boolean {
+  const { ctx } = ex
+  if (ex.done || !followable(ex.req)) return false
+  const cfg = channel.config!
+  const copy = selectInProgress(ctx.inProgress.copies(channel.name, path), {
+    pipelines: cfg.pipelines,
+    masks: channel.masks,
+    number: n,
+  })
+  if (copy === undefined) return false
+  ex.done = true
+  ctx.metrics.selections.inc({ pipeline: copy.pipeline, outcome: 'in-progress' })
+  sendInProgress(ex.req, ex.res, ctx.inProgress, copy, {
+    ...CORS,
+    ...ttlHeaders(servedTtlMs(cfg, true)),
+    ...heldHeaders(ex),
+    ...cmsd,
+    'Segment-Pipeline': copy.pipeline,
+  })
+  return true
+}
+
+/**
  * Holds the request until the object commits (anywhere) or `deadline`, then calls `retry` (its failure is answered like any other).
  * The client going away removes the waiter at once. `mark` is the reader's mark taken before
  * the read that found nothing to serve: a change heard since then released nobody, so the
@@ -361,6 +395,7 @@ async function serveSegment(
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
+        if (answerInProgress(ex, channel, path, n, cmsd)) return
         hold(ex, key, selection.untilMs, attempt, mark, timing)
         return
       }
@@ -392,6 +427,7 @@ async function serveSegment(
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
+      if (answerInProgress(ex, channel, path, n, cmsd)) return
       hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }
@@ -418,7 +454,8 @@ async function serveSegment(
   // and no commit has been seen since (a commit drops the entry; polling finds remote ones):
   // join them without a storage read. Their earliest deadline is kept, so that a wait for a
   // valid copy (A(N) + G) still ends on time for the newcomer; waking re-runs the decision.
-  if (early.action === 'hold') {
+  // A copy uploading is looked at after the read, in `attempt`.
+  if (early.action === 'hold' && !ctx.inProgress.has(channel.name, path)) {
     const waitingUntil = ctx.holds.earliestDeadline(key)
     if (waitingUntil !== undefined) {
       hold(ex, key, Math.min(waitingUntil, early.untilMs), attempt, ctx.reader.mark(), timing)

@@ -16,6 +16,7 @@ import type { ObjectKey, ObjectMeta } from '../storage/types.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
 import type { PlaylistLesson } from '../timing/hls-learn.js'
 import type { PathMatch } from '../timing/template.js'
+import type { ProgressSink } from './in-progress.js'
 
 /** What an MPD upload taught of its channel's timing, checked before it committed. */
 export type MpdCheck = Awaited<ReturnType<ChannelRegistry['checkMpd']>>
@@ -63,4 +64,6 @@ export interface IngestDeps {
   /** Clock of every timing decision (epoch ms). */
   readonly now: () => number
   readonly commits: CommitHooks
+  /** Where segments of low-latency channels are announced chunk by chunk while they upload. */
+  readonly progress: ProgressSink
 }

@@ -23,6 +23,7 @@ import { initExpiresAt, retainedUntil, segmentExpiresAt } from '../timing/schedu
 import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import { checkDefectKinds } from './defect-labels.js'
 import type { IngestDeps, MpdCheck } from './deps.js'
+import { InProgressUpload } from './in-progress.js'
 import { InitBook } from './init-book.js'
 import { InitLifetimes } from './init-lifetimes.js'
 import { MpdLearner } from './mpd-learner.js'
@@ -118,6 +119,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
     ctx.metrics.uploadBytesReserved.set(budget.used)
     uploads.set(pipelineId, inFlight + 1)
     ctx.metrics.uploadsInProgress.inc()
+    let progress: InProgressUpload | undefined
     try {
       const now = ctx.now()
       const expiresAt = expiryOf(match, template, now)
@@ -153,6 +155,18 @@ export function createUploads(ctx: IngestDeps): Uploads {
       const hls = match.kind === 'manifest' && match.format === 'hls'
       let playlist: PlaylistLesson | undefined
       const idleMs = cfg.ingestIdleMs ?? (template ? 2 * template.segmentDurationMs : DEFAULT_IDLE_MS)
+      const contentType = contentTypeFor(path, req.headers['content-type'])
+      // A chunked upload of a low-latency channel's segment is offered to readers chunk by
+      // chunk (docs/delivery.md#segments-in-progress), unless its packager says it is defective.
+      progress =
+        inspector && chunked && template?.lowLatency === true && packagerDefects.length === 0
+          ? new InProgressUpload(
+              ctx.progress,
+              inspector,
+              { channel: channelName, path, pipeline: pipelineId },
+              { contentType, startedAt: now, idleMs },
+            )
+          : undefined
 
       let refusal: LiveOriginError | undefined
       const body = guardBody(req, {
@@ -167,11 +181,12 @@ export function createUploads(ctx: IngestDeps): Uploads {
       let result: Awaited<ReturnType<typeof ctx.store.write>>
       try {
         result = await ctx.store.write({ channel: channelName, path, pipeline: pipelineId }, body, {
-          contentType: contentTypeFor(path, req.headers['content-type']),
+          contentType,
           expiresAt,
           maxBytes: cfg.maxObjectBytes,
           onData: (chunk) => {
             inspector?.push(chunk)
+            progress?.push(chunk)
             if (kept === undefined) return
             keptBytes += chunk.byteLength
             if (keptBytes > keepAtMost) kept = undefined
@@ -198,6 +213,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
           },
         })
       } catch (err) {
+        progress?.end(false)
         if (refusal) {
           ctx.metrics.uploadsRefused.inc({ reason: refusalReason(refusal) })
           throw refusal
@@ -237,6 +253,8 @@ export function createUploads(ctx: IngestDeps): Uploads {
         playlist: channel.source === 'api' || channel.source === 'config' ? undefined : playlist,
         log,
       })
+      // After the commit's bus event: a reader that comes now is given the stored copy.
+      progress?.end(meta.defects === '')
 
       if (template && match.kind === 'media') {
         // After the answer's work, not before it: the init segment and the manifests outlive
@@ -273,6 +291,8 @@ export function createUploads(ctx: IngestDeps): Uploads {
       res.end()
       return status
     } finally {
+      // Whatever ended the upload before its end was told (a failure after the commit).
+      progress?.end(false)
       ctx.metrics.uploadsInProgress.dec()
       budget.release(hold)
       ctx.metrics.uploadBytesReserved.set(budget.used)

@@ -117,6 +117,8 @@ export class FragmentInspector {
   #scratch = new Uint8Array(1024)
   #pending: PendingMoof | undefined
   #moofs = 0
+  /** Where the last complete `moof`+`mdat` pair (CMAF chunk) ends: bytes before it parsed clean. */
+  #chunkEnd = 0
   readonly #brands: string[] = []
   readonly #tracks = new Map<number, TrackAcc>()
   #corrupt: string | undefined
@@ -168,6 +170,25 @@ export class FragmentInspector {
         return
       }
     }
+  }
+
+  /**
+   * Bytes from the start of the segment to the end of its last complete CMAF chunk (a `moof`
+   * and its `mdat`, whose sample sizes the `mdat` holds), when every box so far parsed; 0
+   * before the first chunk ends. What a reader may be given of a segment still uploading.
+   */
+  get chunkEnd(): number {
+    return this.#corrupt === undefined ? this.#chunkEnd : 0
+  }
+
+  /** Why the bytes so far do not parse (then `finish()` reports it as `corrupt`); undefined while they do. */
+  get problem(): string | undefined {
+    return this.#corrupt
+  }
+
+  /** The `styp`/`ftyp` brands read so far. */
+  get brands(): readonly string[] {
+    return this.#brands
   }
 
   /** Ends the segment and reports what it held. Idempotent. */
@@ -262,6 +283,7 @@ export class FragmentInspector {
       if (!this.#toEnd) {
         this.#pending = undefined
         if (!this.#checkData(pending, start + headerSize, start + size)) return false
+        if (this.#remaining === 0) this.#chunkEnd = start + size
       } else {
         this.#openPayload = start + headerSize
       }
@@ -281,7 +303,11 @@ export class FragmentInspector {
 
   /** The current box's body has been consumed. Returns false on error. */
   #endBox(): boolean {
-    if (!this.#keep) return true
+    if (!this.#keep) {
+      // An mdat with a known size ends here, its moof's samples checked against it when it began.
+      if (this.#type === 'mdat') this.#chunkEnd = this.#pos
+      return true
+    }
     this.#keep = false
     const bytes = this.#scratch
     const box: Box = { type: this.#type, start: 0, body: u32(bytes, 0) === 1 ? 16 : 8, end: this.#keepSize }

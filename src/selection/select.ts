@@ -96,6 +96,25 @@ export function isLateHidden(c: Pick<Candidate, 'committedAt'>, ctx: SelectionCo
   return ctx.now < c.committedAt + (ctx.lateDelayMs ?? Number.POSITIVE_INFINITY)
 }
 
+/**
+ * The copy still uploading to follow when no valid stored copy is selectable
+ * (docs/selection.md#copies-in-progress): masked pipelines left out, the rest in the order of
+ * {@link orderCandidates} (arrival = when the upload started). Every copy offered is clean so
+ * far (one that is not is withdrawn before it gets here). Undefined when none is left.
+ */
+export function selectInProgress<C extends { readonly pipeline: string; readonly startedAt: number }>(
+  copies: readonly C[],
+  ctx: Pick<SelectionContext, 'pipelines' | 'masks' | 'number'>,
+): C | undefined {
+  const usable = copies.filter((c) => !isMasked(ctx.masks, c.pipeline, ctx.number))
+  if (usable.length <= 1) return usable[0]
+  const ordered = orderCandidates(
+    usable.map((copy) => ({ copy, pipeline: copy.pipeline, committedAt: copy.startedAt, defects: '' })),
+    ctx.pipelines,
+  )
+  return ordered[0]?.copy
+}
+
 /** Whether a selected copy cannot be decoded as stored (it needs repair before it is served). */
 export function isUndecodable(selection: Selection): boolean {
   return (

@@ -5,12 +5,16 @@
  * multi-process supervisor each worker's events go to the supervisor over IPC and are
  * relayed to every other worker. Nodes of a distributed deployment do not share a bus:
  * they find each other's commits by polling storage while requests wait (see holds).
+ * Uploads in progress (`ProgressEvent`) travel the same way, their chunks as base64 between
+ * processes.
  */
+import type { ProgressEvent } from '../objects/in-progress.js'
 
 export type BusEvent =
   | { type: 'commit'; channel: string; path: string; pipeline: string; token: string; defects: string }
   | { type: 'remove'; channel: string; path: string; pipeline: string }
   | { type: 'channel'; channel: string }
+  | ProgressEvent
 
 export type BusListener = (event: BusEvent) => void
 
@@ -44,13 +48,20 @@ export function createBus(ipc?: NodeJS.Process): Bus {
   return {
     publish(event) {
       deliver(event)
-      if (ipc?.send && ipc.connected) ipc.send({ tag: IPC_TAG, event } satisfies IpcMessage)
+      if (ipc?.send && ipc.connected) ipc.send({ tag: IPC_TAG, event: forIpc(event) } satisfies IpcMessage)
     },
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
   }
+}
+
+/** An event as IPC carries it: chunk bytes as base64 (IPC messages are JSON). */
+function forIpc(event: BusEvent): BusEvent {
+  if (event.type !== 'progress-chunk' || typeof event.data === 'string') return event
+  const data = event.data
+  return { ...event, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }
 }
 
 /** Supervisor side: relays a worker's bus message to every other worker. */

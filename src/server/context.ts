@@ -11,6 +11,8 @@ import { ChannelRegistry } from '../channels/registry.js'
 import type { Config } from '../config/schema.js'
 import { type HeldObject, HoldTable } from '../delivery/holds.js'
 import type { CommitHooks } from '../ingest/deps.js'
+import type { ProgressSink } from '../ingest/in-progress.js'
+import { InProgressBook } from '../objects/in-progress.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
@@ -39,6 +41,10 @@ export interface Context {
   readonly channels: ChannelRegistry
   readonly bus: Bus
   readonly holds: HoldTable
+  /** Segments of low-latency channels still uploading on this node (`objects/in-progress.ts`). */
+  readonly inProgress: InProgressBook
+  /** Where the ingest listener announces uploads in progress: the bus (and so every book of the node). */
+  readonly progress: ProgressSink
   readonly health: HealthBook
   readonly metrics: Metrics
   readonly log: Logger
@@ -137,6 +143,11 @@ export async function createContext(config: Config, options: ContextOptions = {}
         }
       : {}),
   })
+  // A copy's first chunk answers the requests held for its object.
+  const inProgress = new InProgressBook({
+    maxBytes: config.delivery.inProgressMaxBytes,
+    onFirstChunk: (channel, path) => holds.release({ channel, path }),
+  })
   const health = new HealthBook()
   const admission = new AdmissionController(
     config.overload,
@@ -150,7 +161,9 @@ export async function createContext(config: Config, options: ContextOptions = {}
   metrics.admission.set({ class: 'ingest' }, 1)
 
   bus.subscribe((event) => {
-    if (event.type === 'channel') {
+    if (event.type === 'progress-start' || event.type === 'progress-chunk' || event.type === 'progress-end') {
+      inProgress.apply(event)
+    } else if (event.type === 'channel') {
       // Another process changed a channel: reload it (errors leave the old copy in place).
       channels
         .refresh(event.channel)
@@ -174,6 +187,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
     channels,
     bus,
     holds,
+    inProgress,
+    progress: {
+      publish: (event) => bus.publish(event),
+      isOpen: (id) => inProgress.isOpen(id),
+      maxCopyBytes: Math.floor(config.delivery.inProgressMaxBytes / 4),
+    },
     health,
     metrics,
     log,
@@ -185,6 +204,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       clearInterval(reload)
       admission.stop()
       holds.clear()
+      inProgress.clear()
       await shared?.close()
       await driver.close()
     },

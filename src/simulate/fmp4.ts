@@ -142,13 +142,56 @@ export interface SegmentSpec {
   readonly styp?: Uint8Array
   /** Text for a `free` box after the `styp` (e.g. which pipeline made the copy); players skip it. */
   readonly label?: string
+  /** CMAF chunks (moof+mdat pairs) to split the samples into; default 1. */
+  readonly chunks?: number
 }
 
-/** Builds `styp` + `free` + `moof` (mfhd, traf: tfhd, tfdt v1, trun) + `mdat`. */
+/**
+ * Builds `styp` + `free` + one `moof` (mfhd, traf: tfhd, tfdt v1, trun) + `mdat` per chunk:
+ * with `chunks` > 1 the samples are split into that many CMAF chunks (as a low-latency
+ * packager writes them), each with its own `tfdt` and the next `mfhd` sequence number.
+ */
 export function buildSegment(spec: SegmentSpec): Uint8Array {
   const n = spec.samples.length
   if (n === 0) throw new Error('a segment needs at least one sample')
-  const withCto = spec.samples.some((s) => s.compositionOffset !== 0)
+  const chunks = Math.max(1, Math.min(n, Math.floor(spec.chunks ?? 1)))
+  const styp = spec.styp ?? new Uint8Array(0)
+  const label = spec.label === undefined ? undefined : new TextEncoder().encode(spec.label)
+  const parts: Uint8Array[] = [styp]
+  if (label !== undefined) {
+    const free = new Uint8Array(8 + label.length)
+    new DataView(free.buffer).setUint32(0, free.length)
+    free.set([0x66, 0x72, 0x65, 0x65], 4) // 'free'
+    free.set(label, 8)
+    parts.push(free)
+  }
+  let decodeTime = spec.baseMediaDecodeTime
+  let from = 0
+  for (let k = 0; k < chunks; k++) {
+    const to = Math.round(((k + 1) * n) / chunks)
+    const samples = spec.samples.slice(from, to)
+    parts.push(buildFragment(spec.trackId, spec.sequence + k, decodeTime, samples))
+    for (const s of samples) decodeTime += s.duration
+    from = to
+  }
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+/** One `moof` (mfhd, traf: tfhd, tfdt v1, trun) and its `mdat`. */
+function buildFragment(
+  trackId: number,
+  sequence: number,
+  baseMediaDecodeTime: number,
+  samples: readonly Sample[],
+): Uint8Array {
+  const n = samples.length
+  const withCto = samples.some((s) => s.compositionOffset !== 0)
   // data_offset, then per sample: duration, size, flags (and composition offset).
   const trunFlags = 0x1 | 0x100 | 0x200 | 0x400 | (withCto ? 0x800 : 0)
   const entry = withCto ? 16 : 12
@@ -158,13 +201,8 @@ export function buildSegment(spec: SegmentSpec): Uint8Array {
   const trafSize = 8 + tfhdSize + tfdtSize + trunSize
   const mfhdSize = 16
   const moofSize = 8 + mfhdSize + trafSize
-  const payload = spec.samples.reduce((sum, s) => sum + s.data.length, 0)
-  const styp = spec.styp ?? new Uint8Array(0)
-  const label = spec.label === undefined ? undefined : new TextEncoder().encode(spec.label)
-  const freeSize = label === undefined ? 0 : 8 + label.length
-  const total = styp.length + freeSize + moofSize + 8 + payload
-
-  const out = new Uint8Array(total)
+  const payload = samples.reduce((sum, s) => sum + s.data.length, 0)
+  const out = new Uint8Array(moofSize + 8 + payload)
   const v = new DataView(out.buffer)
   let at = 0
   const box = (size: number, type: string) => {
@@ -176,39 +214,31 @@ export function buildSegment(spec: SegmentSpec): Uint8Array {
     v.setUint32(at, value >>> 0)
     at += 4
   }
-  out.set(styp, at)
-  at += styp.length
-  if (label !== undefined) {
-    box(freeSize, 'free')
-    out.set(label, at)
-    at += label.length
-  }
-  const moofStart = at
   box(moofSize, 'moof')
   box(mfhdSize, 'mfhd')
   word(0)
-  word(spec.sequence)
+  word(sequence)
   box(trafSize, 'traf')
   box(tfhdSize, 'tfhd')
   word(0x020000) // default-base-is-moof
-  word(spec.trackId)
+  word(trackId)
   box(tfdtSize, 'tfdt')
   word(0x01000000) // version 1: 64-bit time
-  word(Math.floor(spec.baseMediaDecodeTime / 4294967296))
-  word(spec.baseMediaDecodeTime % 4294967296)
+  word(Math.floor(baseMediaDecodeTime / 4294967296))
+  word(baseMediaDecodeTime % 4294967296)
   box(trunSize, 'trun')
   word(((withCto ? 1 : 0) << 24) | trunFlags)
   word(n)
   word(moofSize + 8) // the first sample starts right after the mdat header
-  for (const s of spec.samples) {
+  for (const s of samples) {
     word(s.duration)
     word(s.data.length)
     word(s.flags)
     if (withCto) word(s.compositionOffset)
   }
-  if (at !== moofStart + moofSize) throw new Error('internal: moof size mismatch')
+  if (at !== moofSize) throw new Error('internal: moof size mismatch')
   box(8 + payload, 'mdat')
-  for (const s of spec.samples) {
+  for (const s of samples) {
     out.set(s.data, at)
     at += s.data.length
   }

@@ -51,6 +51,11 @@ export interface BuildOptions {
   readonly tfdtNumber?: number
   /** Text of a `free` box saying who made the copy. */
   readonly label?: string
+  /**
+   * CMAF chunks per segment (moof+mdat pairs, as a low-latency packager writes them); default
+   * 1. Chunk k of segment index i carries `mfhd` sequence i·chunks + k + 1.
+   */
+  readonly chunks?: number
 }
 
 /** `assets/sim/` of the installed package, found from this module (src/ or dist/src/). */
@@ -135,9 +140,11 @@ export function buildMediaSegment(
     duration: k < count - 1 ? frame : ticks - (count - 1) * frame,
   }))
   const tfdtIndex = (options.tfdtNumber ?? number) - startNumber
+  const chunks = Math.max(1, Math.min(count, Math.floor(options.chunks ?? 1)))
   return buildSegment({
     trackId: rendition.trackId,
-    sequence: i + 1,
+    sequence: i * chunks + 1,
+    chunks,
     baseMediaDecodeTime: segmentStart(tfdtIndex, segmentDurationMs, ts),
     samples,
     ...(rendition.styp ? { styp: rendition.styp } : {}),

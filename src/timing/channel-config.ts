@@ -83,6 +83,11 @@ export interface ChannelConfig {
    * rendition re-timed to N, so that players keep playing) or `gone` (410).
    */
   readonly gapPolicy: GapPolicy
+  /**
+   * Low latency: a media segment PUT with `Transfer-Encoding: chunked` is served to readers
+   * chunk by chunk while it uploads (docs/delivery.md#segments-in-progress). Absent: false.
+   */
+  readonly lowLatency?: boolean
 }
 
 /** The answers a channel can give for a missing segment (docs/timing.md, "Gap policy"). */
@@ -106,6 +111,7 @@ export interface ChannelConfigInput {
   readonly selectionGraceMs?: number
   readonly manifestTtlMs?: number
   readonly gapPolicy?: GapPolicy
+  readonly lowLatency?: boolean
 }
 
 /** A validated subset of a channel configuration, AST already in epoch ms. */
@@ -218,6 +224,7 @@ export const channelConfigSchema = z.object(
     selectionGraceMs: integer(0, HOUR_MS).optional(),
     manifestTtlMs: integer(0, HOUR_MS).optional(),
     gapPolicy: z.enum(GAP_POLICIES, { error: 'must be "filler" or "gone"' }).optional(),
+    lowLatency: z.boolean({ error: 'must be true or false' }).optional(),
   },
   { error: 'must be a JSON object' },
 )
@@ -298,6 +305,8 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
     selectionGraceMs: values.selectionGraceMs ?? Math.floor(d / 4),
     manifestTtlMs: values.manifestTtlMs ?? d,
     gapPolicy: values.gapPolicy ?? DEFAULT_GAP_POLICY,
+    // Only when set: configurations without it read as they always have.
+    ...(values.lowLatency ? { lowLatency: true } : {}),
   }
 }
 
