@@ -246,6 +246,29 @@ function buildFragment(
 }
 
 /**
+ * The CMAF chunks of a segment, as a low-latency packager sends them: the first runs from the
+ * start (`styp`, `free`, …) to the end of the first `mdat`, each next one is a `moof` and its
+ * `mdat`. Bytes after the last `mdat` (a segment cut off inside it) are a last, short piece.
+ */
+export function cmafChunks(segment: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let from = 0
+  let at = 0
+  while (at + 8 <= segment.length) {
+    const size = u32(segment, at)
+    const type = fourcc(segment, at + 4)
+    if (size < 8) break
+    at += size
+    if (type === 'mdat') {
+      out.push(segment.subarray(from, Math.min(at, segment.length)))
+      from = at
+    }
+  }
+  if (from < segment.length) out.push(segment.subarray(from))
+  return out
+}
+
+/**
  * Cuts a segment off inside its `mdat`, the way an upload from a crashed packager ends:
  * keeps `fraction` (0–1) of the payload. The result no longer parses (`corrupt`).
  */

@@ -5,30 +5,10 @@
  * answer ended whole or was cut off.
  */
 import { type ClientRequest, type IncomingHttpHeaders, request } from 'node:http'
-import { fourcc, u32 } from '../../src/media/boxes.js'
 import { buildMediaSegment, loadRenditions, type SimRendition } from '../../src/simulate/media.js'
 import { waitFor } from './http.js'
 
-/**
- * The CMAF chunks of a segment: the first runs from the start (styp, free, …) to the end of
- * the first mdat, each next one is a moof and its mdat.
- */
-export function cmafChunks(segment: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = []
-  let from = 0
-  let at = 0
-  while (at + 8 <= segment.length) {
-    const size = u32(segment, at)
-    const type = fourcc(segment, at + 4)
-    at += size
-    if (type === 'mdat') {
-      out.push(segment.subarray(from, at))
-      from = at
-    }
-  }
-  if (from < segment.length) out.push(segment.subarray(from))
-  return out
-}
+export { cmafChunks } from '../../src/simulate/fmp4.js'
 
 let renditions: SimRendition[] | undefined
 
