@@ -116,7 +116,7 @@ export function renderMpd(o: MpdOptions): string {
       : [
           '  <ServiceDescription id="0">',
           `    <Latency referenceId="0"${attr('target', targetMs)}${attr('min', Math.round(targetMs / 2))}${attr('max', 2 * targetMs)}/>`,
-          '    <PlaybackRate min="0.96" max="1.04"/>',
+          '    <PlaybackRate min="0.9" max="1.1"/>',
           '  </ServiceDescription>',
         ]),
     '  <Period id="0" start="PT0S">',
