@@ -29,6 +29,11 @@ export interface LearnedChannel {
    * ms, when present and positive: segments are requestable that long before A(N) (LL-DASH).
    */
   readonly availabilityTimeOffsetMs?: number
+  /**
+   * True when the template says `availabilityTimeComplete="false"` with a positive offset: the
+   * packager promises segments before they are complete, which only in-progress delivery keeps.
+   */
+  readonly lowLatency?: boolean
   /** What was noticed but not learned (other adaptation sets' templates, varying durations, absolute BaseURLs). */
   readonly warnings: readonly string[]
 }

@@ -78,6 +78,7 @@ const TEMPLATE_ATTRS = [
   'startNumber',
   'presentationTimeOffset',
   'availabilityTimeOffset',
+  'availabilityTimeComplete',
 ]
 
 function inherit(parent: TemplateState, node: Node): TemplateState {
@@ -374,6 +375,8 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
     ...(init === undefined ? {} : { initialization: chosen.prefix + init }),
     ...(dvrWindowMs === undefined ? {} : { dvrWindowMs: clampDvrWindow(dvrWindowMs, warnings) }),
     ...(atoMs > 0 ? { availabilityTimeOffsetMs: atoMs } : {}),
+    // Segments announced before they are complete must be served while they upload.
+    ...(atoMs > 0 && state.attrs.availabilityTimeComplete === 'false' ? { lowLatency: true } : {}),
     warnings,
   }
   checkLearned(learned, state.timeline !== undefined && state.attrs.duration === undefined)
@@ -425,6 +428,8 @@ function mpdField(field: string, fromTimeline: boolean): string {
       return 'MPD@timeShiftBufferDepth'
     case 'availabilityTimeOffsetMs':
       return 'SegmentTemplate@availabilityTimeOffset'
+    case 'lowLatency':
+      return 'SegmentTemplate@availabilityTimeComplete'
     default:
       return field
   }
@@ -438,6 +443,7 @@ const LEARNED_FIELDS = [
   'initialization',
   'dvrWindowMs',
   'availabilityTimeOffsetMs',
+  'lowLatency',
 ] as const satisfies readonly (keyof ChannelConfigInput)[]
 
 /**

@@ -383,6 +383,13 @@ describe('learnChannelFromMpd: availabilityTimeOffset (LL-DASH)', () => {
     const l = learnChannelFromMpd(video('availabilityTimeOffset="1.5" availabilityTimeComplete="false"'))
     assert.equal(l.availabilityTimeOffsetMs, 1500)
     assert.equal(mergeChannelConfig(l, undefined).availabilityTimeOffsetMs, 1500)
+    // Segments announced incomplete: the channel serves them while they upload.
+    assert.equal(l.lowLatency, true)
+    assert.equal(mergeChannelConfig(l, undefined).lowLatency, true)
+    const complete = learnChannelFromMpd(video('availabilityTimeOffset="1.5"'))
+    assert.equal(complete.availabilityTimeOffsetMs, 1500)
+    assert.equal('lowLatency' in complete, false)
+    assert.equal('lowLatency' in learnChannelFromMpd(video('availabilityTimeComplete="false"')), false)
     const plain = learnChannelFromMpd(video(''))
     assert.equal('availabilityTimeOffsetMs' in plain, false)
     assert.equal(mergeChannelConfig(plain, undefined).availabilityTimeOffsetMs, 0)
