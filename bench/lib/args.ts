@@ -66,7 +66,8 @@ Measures liveorigin against an nginx WebDAV origin (PUT/GET from RAM) and a bare
 server on this machine and writes bench/results/latest.json and latest.md.
 
   --only <ids>              comma-separated scenarios (default: all):
-                            get-cached, get-future, put, held-release, ingest-storm, single-flight
+                            get-cached, get-future, put, held-release, ll-first-byte,
+                            ingest-storm, single-flight
   --duration <s>            measured seconds per server and load scenario (default 10)
   --rounds <n>              rounds per comparison, alternating which server goes
                             first; --duration and --put-count are split over them (default 2)
@@ -77,8 +78,8 @@ server on this machine and writes bench/results/latest.json and latest.md.
   --wrk-threads <n>         wrk threads (default: number of cores, at most 2)
   --max-requests <n>        request cap per load phase (default 2000000)
   --put-count <n>           measured PUTs per PUT phase (default 300)
-  --hold-rounds <n>         held-release rounds (default 25)
-  --hold-gets <n>           held GETs per round (default 16)
+  --hold-rounds <n>         held-release and ll-first-byte rounds (default 25)
+  --hold-gets <n>           held GETs per round of both (default 16)
   --storm-connections <n>   read-storm connections (default 256)
   --storm-sec <s>           read-storm length (default 12)
   --flight-gets <n>         concurrent GETs of the single-flight scenario (default 5000)

@@ -49,6 +49,7 @@ export interface ChannelConfig {
   holdWindowMs?: number
   lateAllowanceMs?: number
   selectionGraceMs?: number
+  lowLatency?: boolean
 }
 
 export interface OriginServer {

@@ -6,6 +6,7 @@ import { getCached } from './get-cached.js'
 import { getFuture } from './get-future.js'
 import { heldRelease } from './held-release.js'
 import { ingestStorm } from './ingest-storm.js'
+import { llFirstByte } from './ll-first-byte.js'
 import { put } from './put.js'
 import { singleFlight } from './single-flight.js'
 import type { Scenario } from './types.js'
@@ -15,6 +16,7 @@ export const scenarios: readonly Scenario[] = [
   getFuture,
   put,
   heldRelease,
+  llFirstByte,
   ingestStorm,
   singleFlight,
 ]

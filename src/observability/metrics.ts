@@ -87,7 +87,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     ),
     selections: counter(
       'liveorigin_selections_total',
-      'Segment selections, by pipeline served and outcome (valid, defective, missing).',
+      'Segment selections, by pipeline served and outcome (valid, defective, repaired, filler, missing; in-progress: a copy followed while it uploads).',
       ['pipeline', 'outcome'] as const,
     ),
     defects: counter(

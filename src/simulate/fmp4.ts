@@ -246,9 +246,9 @@ function buildFragment(
 }
 
 /**
- * The CMAF chunks of a segment, as a low-latency packager sends them: the first runs from the
- * start (`styp`, `free`, …) to the end of the first `mdat`, each next one is a `moof` and its
- * `mdat`. Bytes after the last `mdat` (a segment cut off inside it) are a last, short piece.
+ * The CMAF chunks of a segment, as a low-latency packager sends them one by one: the first
+ * runs from the start (`styp`, `free`, …) to the end of the first `mdat`, each next one is a
+ * `moof` and its `mdat`; bytes after the last `mdat` (if any) are one more piece.
  */
 export function cmafChunks(segment: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = []
@@ -261,7 +261,7 @@ export function cmafChunks(segment: Uint8Array): Uint8Array[] {
     at += size
     if (type === 'mdat') {
       out.push(segment.subarray(from, Math.min(at, segment.length)))
-      from = at
+      from = Math.min(at, segment.length)
     }
   }
   if (from < segment.length) out.push(segment.subarray(from))

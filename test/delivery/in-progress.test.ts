@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { chunkedCopy, chunkedPut, cmafChunks, streamedGet } from '../helpers/chunked.js'
+import { cmafChunks } from '../../src/simulate/fmp4.js'
+import { chunkedCopy, chunkedPut, streamedGet } from '../helpers/chunked.js'
 import { createChannel, get, NO_SHEDDING, segmentPath, sha256 } from '../helpers/fixture-channel.js'
 import { waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'

@@ -1,5 +1,5 @@
 /**
- * Low-latency plumbing for tests over real sockets: a segment cut into its CMAF chunks, a
+ * Low-latency plumbing for tests over real sockets: a segment in several CMAF chunks, a
  * chunked-transfer PUT whose pieces the test sends one at a time (as a low-latency packager
  * does), and a GET that records each piece of the answer as it arrives and whether the
  * answer ended whole or was cut off.
@@ -7,8 +7,6 @@
 import { type ClientRequest, type IncomingHttpHeaders, request } from 'node:http'
 import { buildMediaSegment, loadRenditions, type SimRendition } from '../../src/simulate/media.js'
 import { waitFor } from './http.js'
-
-export { cmafChunks } from '../../src/simulate/fmp4.js'
 
 let renditions: SimRendition[] | undefined
 

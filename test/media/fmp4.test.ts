@@ -139,6 +139,39 @@ describe('FragmentInspector', () => {
     )
   })
 
+  it('says where the last complete CMAF chunk ends while a chunked segment streams in', () => {
+    const segment = fixture('chunked/seg-ll-00002.m4s')
+    // Where each top-level mdat ends.
+    const ends: number[] = []
+    for (let at = 0; at < segment.length; ) {
+      const size = new DataView(segment.buffer, segment.byteOffset + at, 4).getUint32(0)
+      if (String.fromCharCode(...segment.subarray(at + 4, at + 8)) === 'mdat') ends.push(at + size)
+      at += size
+    }
+    assert.ok(ends.length > 2, 'the fixture has several chunks')
+    const inspector = new FragmentInspector()
+    let seen = 0
+    for (let at = 0; at < segment.length; at += 333) {
+      inspector.push(segment.subarray(at, Math.min(segment.length, at + 333)))
+      const fed = Math.min(segment.length, at + 333)
+      const expected = ends.filter((e) => e <= fed).at(-1) ?? 0
+      assert.equal(inspector.chunkEnd, expected, `after ${fed} bytes`)
+      if (expected > 0) seen++
+      assert.equal(inspector.problem, undefined)
+    }
+    assert.ok(seen > 0)
+    assert.equal(inspector.chunkEnd, segment.length)
+    // A moof whose samples the mdat after it cannot hold: nothing is complete any more.
+    const broken = new FragmentInspector()
+    broken.push(segment.subarray(0, ends[0]!))
+    assert.equal(broken.chunkEnd, ends[0])
+    const bad = Buffer.from(segment.subarray(ends[0]!, ends[1]!))
+    bad.writeUInt32BE(0xfffff, bad.indexOf('trun') + 8)
+    broken.push(bad)
+    assert.match(String(broken.problem), /samples/)
+    assert.equal(broken.chunkEnd, 0)
+  })
+
   it('adds up every moof of a chunked (low-latency) segment', () => {
     const s = summarizeFragment(fixture('chunked/seg-ll-00002.m4s'))
     assert.equal(s.corrupt, undefined)

@@ -7,6 +7,7 @@ import {
   orderCandidates,
   preferredHealthy,
   selectCandidate,
+  selectInProgress,
 } from '../../src/selection/select.js'
 import type { Candidate, Mask, SelectionContext } from '../../src/selection/types.js'
 import type { ObjectMeta } from '../../src/storage/types.js'
@@ -379,5 +380,19 @@ describe('preferredHealthy', () => {
       preferredHealthy([copies[0]!], ['east'], () => false),
       copies[0],
     )
+  })
+})
+
+describe('selectInProgress (docs/selection.md#copies-in-progress)', () => {
+  const copy = (pipeline: string, startedAt: number) => ({ pipeline, startedAt })
+  it('follows listed pipelines in order, then the others by when they started; masked ones never', () => {
+    const ctx = { pipelines: ['east', 'west'], masks: [] as Mask[], number: 7 }
+    assert.equal(selectInProgress([copy('west', 1), copy('east', 2)], ctx)?.pipeline, 'east')
+    assert.equal(selectInProgress([copy('b', 2), copy('a', 1)], ctx)?.pipeline, 'a')
+    assert.equal(selectInProgress([copy('b', 1), copy('west', 2)], ctx)?.pipeline, 'west')
+    const masked = { ...ctx, masks: [{ pipeline: 'east', from: 5, to: 9 }] }
+    assert.equal(selectInProgress([copy('east', 1), copy('west', 2)], masked)?.pipeline, 'west')
+    assert.equal(selectInProgress([copy('east', 1)], masked), undefined)
+    assert.equal(selectInProgress([], ctx), undefined)
   })
 })

@@ -12,8 +12,12 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseInit, summarizeFragment } from '../../src/media/fmp4.js'
 import { inspectSegment } from '../../src/media/inspect.js'
-import { isSync, readFragment, truncateSegment } from '../../src/simulate/fmp4.js'
-import { buildMediaSegment, loadRenditions } from '../../src/simulate/media.js'
+import { cmafChunks, isSync, readFragment, truncateSegment } from '../../src/simulate/fmp4.js'
+import {
+  buildMediaSegment,
+  loadRenditions,
+  segmentStart as segmentStartTicks,
+} from '../../src/simulate/media.js'
 import { renderMpd } from '../../src/simulate/mpd.js'
 import { INIT_TEMPLATE, MEDIA_TEMPLATE } from '../../src/simulate/publisher.js'
 import { learnChannelFromMpd } from '../../src/timing/mpd.js'
@@ -125,6 +129,36 @@ describe('simulator media: segments built from the fixtures', () => {
       const b = box(fixture, 'mdat')
       assert.deepEqual(seg.subarray(a.start, a.start + a.size), fixture.subarray(b.start, b.start + b.size))
       assert.equal(tfdtOf(seg), tfdtOf(fixture))
+    }
+  })
+
+  it('a segment in CMAF chunks: one moof+mdat per chunk, each tfdt where the chunk before it ends, clean to the inspector', () => {
+    for (const r of renditions) {
+      const timing = { number: S + 5, startNumber: S, segmentDurationMs: 2000 }
+      const whole = buildMediaSegment(r, timing, { label: 'east' })
+      const seg = buildMediaSegment(r, timing, { label: 'east', chunks: 4 })
+      const chunks = cmafChunks(seg)
+      assert.equal(chunks.length, 4, r.id)
+      assert.deepEqual(Buffer.concat(chunks), Buffer.from(seg))
+      const start = BigInt(segmentStartTicks(5, 2000, r.timescale))
+      let at = start
+      const samples = readFragment(seg).flatMap((t) => t.samples)
+      for (const [k, c] of chunks.entries()) {
+        assert.equal(tfdtOf(c), at, `${r.id} chunk ${k}`)
+        for (const s of readFragment(c).flatMap((t) => t.samples)) at += BigInt(s.duration)
+      }
+      assert.equal(
+        at - start,
+        BigInt(segmentStartTicks(6, 2000, r.timescale) - segmentStartTicks(5, 2000, r.timescale)),
+      )
+      // The same samples as the segment in one fragment.
+      assert.deepEqual(
+        samples.map((s) => s.data.length),
+        readFragment(whole).flatMap((t) => t.samples.map((s) => s.data.length)),
+      )
+      const init = parseInit(r.initBytes)
+      const found = inspectSegment(summarizeFragment(seg, { init }), init, timing)
+      assert.deepEqual(found, [], `${r.id}: ${JSON.stringify(found)}`)
     }
   })
 
