@@ -90,6 +90,10 @@ describe('low-latency DASH: dash.js plays a chunked channel through the origin',
       `  stalls (clock still ≥ 500 ms): ${s.stalls.length}${s.stalls.length ? `, max ${Math.max(...s.stalls.map((x) => x.ms))} ms at ${s.stalls.map((x) => x.currentTime.toFixed(1)).join(', ')}` : ''}`,
       `  errors: ${s.errors.length}${s.errors.length ? `: ${s.errors.map((e) => `${e.code} ${e.message.slice(0, 120)}`).join(' | ')}` : ''}`,
       `  answers: ${[...statuses].map(([k, v]) => `${v}× ${k}`).join(', ')}; media segments ${segments.length}, ${inProgress} answered in progress`,
+      ...opened.responses
+        .filter((r) => r.status !== 200)
+        .slice(0, 8)
+        .map((r) => `  ${r.status} ${r.url.replace(/^https?:\/\/[^/]+/, '')} ${r.pipeline}`),
     ].join('\n')
     console.log(text)
     const context = `${text}\n${opened.console.slice(-10).join('\n')}\n${output().slice(-2000)}`
@@ -157,15 +161,17 @@ describe('low-latency DASH: dash.js plays a chunked channel through the origin',
       ...['-adaptation_sets', 'id=0,streams=v id=1,streams=a', '-method', 'PUT'],
       `${origin.ingest}/${channel}/manifest.mpd`,
     ])
-    // The channel is learned from ffmpeg's first MPD: its AST, D, ATO and lowLatency.
-    let config:
-      | { availabilityStartTime: number; availabilityTimeOffsetMs: number; lowLatency?: boolean }
-      | undefined
-    for (let i = 0; i < 300 && config === undefined; i++) {
+    // The channel is learned from ffmpeg's MPDs: its AST and D from the first, the offset and
+    // lowLatency from the first written once the streams have begun (the very first MPD, written
+    // before any fragment, has no availabilityTimeOffset yet).
+    type Learned = { availabilityStartTime: number; availabilityTimeOffsetMs: number; lowLatency?: boolean }
+    let config: Learned | undefined
+    for (let i = 0; i < 300; i++) {
       const r = await fetch(`${origin.control}/api/v1/channels/${channel}`)
-      const body = (await r.json()) as { config?: typeof config | null }
-      if (r.status === 200 && body.config) config = body.config
-      else await sleep(100)
+      const body = (await r.json()) as { config?: Learned | null }
+      config = body.config ?? undefined
+      if (config && config.availabilityTimeOffsetMs > 0) break
+      await sleep(100)
     }
     const proc = ffmpeg
     assert.ok(config, `no channel learned from ffmpeg's MPD\n${proc.output()}`)
