@@ -39,12 +39,12 @@ import {
   playlistSatisfies,
 } from '../timing/hls.js'
 import {
-  availabilityAt,
   cmsdStatic,
   gapAnswer,
   initDecision,
   manifestTtlMs,
   otherObjectTtlMs,
+  requestableAt,
   SHORT_TTL_MS,
   segmentDecision,
   selectionDeadline,
@@ -446,7 +446,8 @@ async function serveSegment(
   const cmsd = { 'CMSD-Static': cmsdStatic(cfg, n) }
   const key: HeldObject = { channel: channel.name, path }
   const graceUntil = selectionDeadline(cfg, n)
-  const timing: PollTiming = { dueAt: availabilityAt(cfg, n), graceUntil }
+  // Polling starts when the segment becomes requestable (A(N) − ATO: in progress on LL channels).
+  const timing: PollTiming = { dueAt: requestableAt(cfg, n), graceUntil }
   const attempt = async (): Promise<void> => {
     if (ex.done) return
     const t = ctx.now()
@@ -540,7 +541,7 @@ async function serveInit(ex: Exchange, channel: Channel, path: string): Promise<
   const cfg = channel.config!
   const key: HeldObject = { channel: channel.name, path }
   const timing: PollTiming = {
-    dueAt: availabilityAt(cfg, cfg.startNumber),
+    dueAt: requestableAt(cfg, cfg.startNumber),
     graceUntil: selectionDeadline(cfg, cfg.startNumber),
   }
   const attempt = async (): Promise<void> => {

@@ -26,6 +26,18 @@ export interface MpdOptions {
    * answers the current time as ISO-8601); undefined = no `UTCTiming`.
    */
   readonly timeSource?: string | undefined
+  /**
+   * Low-latency DASH: the CMAF chunk duration (ms). The SegmentTemplate then says
+   * `availabilityTimeOffset` = D − chunk and `availabilityTimeComplete="false"` (a segment
+   * is requestable once its first chunk is made, and arrives as it is made), and a
+   * `ServiceDescription` gives the target latency, which dash.js plays at.
+   */
+  readonly chunkMs?: number | undefined
+}
+
+/** The latency a low-latency MPD asks players to keep (ms): D behind the wall clock, at least 3 chunks. */
+export function targetLatencyMs(segmentDurationMs: number, chunkMs: number): number {
+  return Math.max(segmentDurationMs, 3 * chunkMs)
 }
 
 /** The `UTCTiming` scheme of a URL answering the time in ISO-8601. */
@@ -44,9 +56,18 @@ function attr(name: string, value: string | number | undefined): string {
 
 /** Renders the MPD: one Period from AST, a video and an audio AdaptationSet. */
 export function renderMpd(o: MpdOptions): string {
+  const ll = o.chunkMs !== undefined
+  const lowLatency = ll
+    ? `${attr('availabilityTimeOffset', ((o.segmentDurationMs - o.chunkMs!) / 1000).toFixed(3))} availabilityTimeComplete="false"`
+    : ''
   const template =
     `<SegmentTemplate timescale="1000"${attr('duration', o.segmentDurationMs)}${attr('startNumber', o.startNumber)}` +
-    `${attr('initialization', o.initialization)}${attr('media', o.media)}/>`
+    `${attr('initialization', o.initialization)}${attr('media', o.media)}${lowLatency}/>`
+  const targetMs = ll ? targetLatencyMs(o.segmentDurationMs, o.chunkMs!) : undefined
+  // The wall-clock time at which media time 0 was made: the latency players measure is from it.
+  const producerTime = ll
+    ? `      <ProducerReferenceTime id="0" type="encoder" presentationTime="0"${attr('wallClockTime', new Date(o.availabilityStartTime).toISOString())}/>`
+    : undefined
   const sets = (['video', 'audio'] as const)
     .map((type, index) => {
       const reps = o.renditions.filter((r) => r.contentType === type)
@@ -64,6 +85,7 @@ export function renderMpd(o: MpdOptions): string {
       })
       return [
         `    <AdaptationSet id="${index}" contentType="${type}" segmentAlignment="true" startWithSAP="1">`,
+        ...(producerTime === undefined ? [] : [producerTime]),
         `      ${template}`,
         ...lines,
         '    </AdaptationSet>',
@@ -80,14 +102,23 @@ export function renderMpd(o: MpdOptions): string {
       `${attr(
         'suggestedPresentationDelay',
         isoDuration(
-          presentationDelayMs({
-            segmentDurationMs: o.segmentDurationMs,
-            lateAllowanceMs: o.lateAllowanceMs ?? 2 * o.segmentDurationMs,
-          }),
+          targetMs ??
+            presentationDelayMs({
+              segmentDurationMs: o.segmentDurationMs,
+              lateAllowanceMs: o.lateAllowanceMs ?? 2 * o.segmentDurationMs,
+            }),
         ),
       )}` +
       `${attr('timeShiftBufferDepth', isoDuration(o.timeShiftBufferDepthMs))}` +
       `${attr('maxSegmentDuration', isoDuration(o.segmentDurationMs))}>`,
+    ...(targetMs === undefined
+      ? []
+      : [
+          '  <ServiceDescription id="0">',
+          `    <Latency referenceId="0"${attr('target', targetMs)}${attr('min', Math.round(targetMs / 2))}${attr('max', 2 * targetMs)}/>`,
+          '    <PlaybackRate min="0.9" max="1.1"/>',
+          '  </ServiceDescription>',
+        ]),
     '  <Period id="0" start="PT0S">',
     ...sets,
     '  </Period>',

@@ -40,8 +40,18 @@ export interface SimulateOptions {
   readonly seed: string | undefined
   /** Where to write the JSON report of what was published. */
   readonly report: string | undefined
+  /**
+   * Low-latency DASH: each segment is PUT as it is made, one CMAF chunk of `chunkMs` at a
+   * time over a chunked-transfer request, and the MPD announces `availabilityTimeOffset`.
+   */
+  readonly lowLatency: boolean
+  /** Duration of one CMAF chunk (ms) with `lowLatency`; D is a whole number of them. */
+  readonly chunkMs: number
   readonly help: boolean
 }
+
+/** Default CMAF chunk duration of `--low-latency`. */
+export const DEFAULT_CHUNK_MS = 500
 
 export const SIMULATE_HELP = `liveorigin simulate: publish a live DASH channel to an origin from several pipelines, in real time
 
@@ -74,6 +84,11 @@ Options:
   --delivery <url>         delivery listener players use (default http://127.0.0.1:8080)
   --time-source <url|none> the MPD's UTCTiming clock, urn:mpeg:dash:utc:http-iso:2014
                            (default <delivery>/.well-known/time); none = no UTCTiming
+  --low-latency            low-latency DASH: PUT each segment chunk by chunk as it is made
+                           (Transfer-Encoding: chunked), on a channel with lowLatency and
+                           availabilityTimeOffset = D - chunk duration
+  --chunk-ms <ms>          CMAF chunk duration with --low-latency; divides --segment-ms
+                           (default 500)
   --seed <text>            seed of the fault plan, to reproduce a run (default: random)
   --report <file.json>     write what was published: per segment and pipeline, sha256, faults,
                            the origin's answer
@@ -164,6 +179,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         'time-source': { type: 'string' },
         seed: { type: 'string' },
         report: { type: 'string' },
+        'low-latency': { type: 'boolean' },
+        'chunk-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -241,6 +258,18 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     parseUrl(timeSourceText, '--time-source')
     timeSource = new URL(timeSourceText).href
   }
+  const lowLatency = v['low-latency'] === true
+  const chunkText = str('chunk-ms')
+  if (chunkText !== undefined && !lowLatency) throw new ConfigError('--chunk-ms: only with --low-latency')
+  const chunkMs =
+    chunkText === undefined
+      ? Math.min(DEFAULT_CHUNK_MS, Math.floor(segmentDurationMs / 2))
+      : parseInteger(chunkText, '--chunk-ms', 10, Math.floor(segmentDurationMs / 2))
+  if (lowLatency && segmentDurationMs % chunkMs !== 0) {
+    throw new ConfigError(
+      `--chunk-ms: ${chunkMs} does not divide --segment-ms ${segmentDurationMs} into whole chunks`,
+    )
+  }
   const startNumber = str('start-number')
   return {
     ingest: parseUrl(str('ingest') ?? 'http://127.0.0.1:8081', '--ingest'),
@@ -266,6 +295,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     timeSource,
     seed: str('seed'),
     report: str('report'),
+    lowLatency,
+    chunkMs,
     help: v.help === true,
   }
 }

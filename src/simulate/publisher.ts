@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { type DefectFault, FaultPlan, type ForcedFault } from './fault-plan.js'
-import { truncateSegment } from './fmp4.js'
+import { cmafChunks, truncateSegment } from './fmp4.js'
 import {
   MULTIVARIANT_PATH,
   mediaPlaylistName,
@@ -238,7 +238,8 @@ export class Simulation {
       const last =
         o.durationMs > 0 ? this.#startNumber + Math.floor(o.durationMs / d) - 1 : Number.POSITIVE_INFINITY
       for (let n = this.#startNumber; n <= last && !this.#stopped; n++) {
-        await this.#sleepUntil(this.#availableAt(n))
+        // A low-latency packager starts sending N with its first chunk: at A(N) − ATO.
+        await this.#sleepUntil(this.#availableAt(n) - this.#offsetMs())
         if (this.#stopped) break
         this.#liveNumber = n
         this.#publishNumber(n)
@@ -261,6 +262,12 @@ export class Simulation {
 
   #availableAt(n: number): number {
     return this.#ast + (n - this.#startNumber + 1) * this.options.segmentDurationMs
+  }
+
+  /** ATO: how long before A(N) a low-latency segment's first chunk is sent (D − chunk); else 0. */
+  #offsetMs(): number {
+    const o = this.options
+    return o.lowLatency ? o.segmentDurationMs - o.chunkMs : 0
   }
 
   #track(work: Promise<void>): void {
@@ -297,6 +304,7 @@ export class Simulation {
       initialization: INIT_TEMPLATE,
       pipelines: o.pipelines,
       dvrWindowMs: o.dvrWindowMs,
+      ...(o.lowLatency ? { lowLatency: true, availabilityTimeOffsetMs: this.#offsetMs() } : {}),
     })
     const headers: Record<string, string> = { 'Content-Type': 'application/json' }
     if (o.controlToken) headers.Authorization = `Bearer ${o.controlToken}`
@@ -405,8 +413,11 @@ export class Simulation {
       segmentDurationMs: this.options.segmentDurationMs,
     }
     const label = `liveorigin simulate: pipeline ${p}, rendition ${r.id}, segment ${n}`
+    const o = this.options
+    const chunks = o.lowLatency ? o.segmentDurationMs / o.chunkMs : 1
     let body = buildMediaSegment(r, timing, {
       label,
+      chunks,
       ...(copy.fault === 'tfdt' ? { tfdtNumber: n + 1 } : {}),
     })
     if (copy.fault === 'corrupt') body = truncateSegment(body, 0.5)
@@ -418,7 +429,17 @@ export class Simulation {
     copy.sha256 = createHash('sha256').update(body).digest('hex')
     copy.bytes = body.length
     copy.sentAt = this.#now()
-    const a = await this.#put(p, path, body, headers)
+    // On time, a low-latency copy goes out chunk by chunk as it is made: chunk k (0-based) is
+    // complete (k + 1) chunk durations after the segment's start, the last one at A(N). A late
+    // copy is sent at once, as a packager catching up does.
+    const start = this.#availableAt(n) - o.segmentDurationMs
+    const pieces = o.lowLatency
+      ? cmafChunks(body).map((bytes, k) => ({
+          bytes,
+          at: copy.lateMs > 0 ? 0 : start + Math.min(k + 1, chunks) * o.chunkMs,
+        }))
+      : undefined
+    const a = await this.#put(p, path, body, headers, pieces)
     copy.answeredAt = this.#now()
     copy.status = a.status
     copy.error = a.error
@@ -481,6 +502,7 @@ export class Simulation {
   async #publishMpd(p: string): Promise<void> {
     const o = this.options
     const mpd = renderMpd({
+      ...(o.lowLatency ? { chunkMs: o.chunkMs } : {}),
       availabilityStartTime: this.#ast,
       publishTime: this.#now(),
       segmentDurationMs: o.segmentDurationMs,
@@ -504,17 +526,25 @@ export class Simulation {
     }
   }
 
-  #put(p: string, path: string, body: Uint8Array, headers: Record<string, string>): Promise<Answer> {
+  /** One PUT; with `pieces`, a chunked-transfer PUT whose pieces are written at their times. */
+  #put(
+    p: string,
+    path: string,
+    body: Uint8Array,
+    headers: Record<string, string>,
+    pieces?: readonly Piece[],
+  ): Promise<Answer> {
     const o = this.options
     const token = o.tokens[p]
     const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : { 'Pipeline-Id': p }
     const url = `${o.ingest}/${encodeURIComponent(o.channel)}/${path}`
     return send(
       url,
-      body,
+      pieces ?? body,
       { ...auth, ...headers },
       this.#states.get(p)!.agent,
       Math.max(10_000, 5 * o.segmentDurationMs),
+      this.#now,
     )
   }
 }
@@ -532,15 +562,48 @@ function errorText(body: string): string {
   return body.split('\n')[0]!.slice(0, 200)
 }
 
-/** One PUT; never throws: a failure without an answer has status 0 and `error`. */
-function send(
+/** A piece of a chunked-transfer body and when to write it (epoch ms; past = at once). */
+export interface Piece {
+  readonly bytes: Uint8Array
+  readonly at: number
+}
+
+/**
+ * Writes `pieces` to `req` one by one, each at its time (`now` is the clock `at` is on), then
+ * ends the request. Each piece is one HTTP chunk: Node sends `Transfer-Encoding: chunked` for
+ * a body without `Content-Length`.
+ */
+async function writePieces(
+  req: ReturnType<typeof httpRequest>,
+  pieces: readonly Piece[],
+  now: () => number,
+  onEnd: () => void,
+): Promise<void> {
+  req.flushHeaders()
+  for (const piece of pieces) {
+    const wait = piece.at - now()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    if (req.destroyed) return
+    req.write(piece.bytes)
+  }
+  onEnd()
+  req.end()
+}
+
+/**
+ * One PUT; never throws: a failure without an answer has status 0 and `error`. `body` as
+ * pieces makes a chunked-transfer PUT written at the pieces' times; its latency (`ms`) is
+ * then counted from the end of the body.
+ */
+export function send(
   url: string,
-  body: Uint8Array,
+  body: Uint8Array | readonly Piece[],
   headers: Record<string, string>,
   agent: HttpAgent | undefined,
   timeoutMs: number,
+  now: () => number = Date.now,
 ): Promise<Answer> {
-  const started = performance.now()
+  let started = performance.now()
   const request = url.startsWith('https:') ? httpsRequest : httpRequest
   return new Promise((resolve) => {
     let settled = false
@@ -553,7 +616,7 @@ function send(
       url,
       {
         method: 'PUT',
-        headers: { ...headers, 'Content-Length': String(body.length) },
+        headers: body instanceof Uint8Array ? { ...headers, 'Content-Length': String(body.length) } : headers,
         ...(agent ? { agent } : {}),
         timeout: timeoutMs,
       },
@@ -577,6 +640,11 @@ function send(
     req.on('error', (err) =>
       done({ status: 0, headers: {}, body: '', error: (err as NodeJS.ErrnoException).code ?? err.message }),
     )
-    req.end(body)
+    if (body instanceof Uint8Array) req.end(body)
+    else {
+      writePieces(req, body, now, () => {
+        started = performance.now()
+      }).catch((err) => req.destroy(err as Error))
+    }
   })
 }

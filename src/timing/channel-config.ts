@@ -24,6 +24,16 @@ export interface LearnedChannel {
   readonly initialization?: string
   /** From `MPD@timeShiftBufferDepth`, when present. */
   readonly dvrWindowMs?: number
+  /**
+   * From `@availabilityTimeOffset` (the SegmentTemplate's, inherited, plus the BaseURLs'), in
+   * ms, when present and positive: segments are requestable that long before A(N) (LL-DASH).
+   */
+  readonly availabilityTimeOffsetMs?: number
+  /**
+   * True when the template says `availabilityTimeComplete="false"` with a positive offset: the
+   * packager promises segments before they are complete, which only in-progress delivery keeps.
+   */
+  readonly lowLatency?: boolean
   /** What was noticed but not learned (other adaptation sets' templates, varying durations, absolute BaseURLs). */
   readonly warnings: readonly string[]
 }
@@ -59,8 +69,14 @@ export interface ChannelConfig {
   /** Pipeline ids in preference order; empty = any pipeline, arrival order. */
   readonly pipelines: readonly string[]
   readonly dvrWindowMs: number
-  /** H: how early before A(N) a request is held rather than answered 404. */
+  /** H: how early before A(N) − ATO a request is held rather than answered 404. */
   readonly holdWindowMs: number
+  /**
+   * ATO (DASH `@availabilityTimeOffset`): how long before A(N) segment N is requestable,
+   * because its upload is served while in progress (low-latency DASH, chunked segments);
+   * 0 = when complete. At most D.
+   */
+  readonly availabilityTimeOffsetMs: number
   /** R: how long after A(N) a missing segment may still arrive. */
   readonly lateAllowanceMs: number
   /** G: how long to wait for a valid copy when only defective ones exist. */
@@ -95,6 +111,7 @@ export interface ChannelConfigInput {
   readonly pipelines?: readonly string[]
   readonly dvrWindowMs?: number
   readonly holdWindowMs?: number
+  readonly availabilityTimeOffsetMs?: number
   readonly lateAllowanceMs?: number
   readonly selectionGraceMs?: number
   readonly manifestTtlMs?: number
@@ -207,6 +224,7 @@ export const channelConfigSchema = z.object(
       .optional(),
     dvrWindowMs: integer(1, MAX_DVR_WINDOW_MS).optional(),
     holdWindowMs: integer(0, HOUR_MS).optional(),
+    availabilityTimeOffsetMs: integer(0, MAX_SEGMENT_DURATION_MS).optional(),
     lateAllowanceMs: integer(0, MAX_DVR_WINDOW_MS).optional(),
     selectionGraceMs: integer(0, HOUR_MS).optional(),
     manifestTtlMs: integer(0, HOUR_MS).optional(),
@@ -274,6 +292,10 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
     if (values.dvrWindowMs !== undefined && source('dvrWindowMs') === 'learned') dvrWindowMs = lateAllowanceMs
     else throw fail('lateAllowanceMs', `must not exceed dvrWindowMs (${dvrWindowMs})`)
   }
+  const availabilityTimeOffsetMs = values.availabilityTimeOffsetMs ?? 0
+  if (availabilityTimeOffsetMs > d) {
+    throw fail('availabilityTimeOffsetMs', `must not exceed segmentDurationMs (${d})`)
+  }
   return {
     segmentDurationMs: d,
     availabilityStartTime: ast,
@@ -283,6 +305,7 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
     pipelines: values.pipelines ?? [],
     dvrWindowMs,
     holdWindowMs: values.holdWindowMs ?? d,
+    availabilityTimeOffsetMs,
     lateAllowanceMs,
     selectionGraceMs: values.selectionGraceMs ?? Math.floor(d / 4),
     manifestTtlMs: values.manifestTtlMs ?? d,
@@ -295,9 +318,9 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
 /**
  * Parses a complete channel configuration (docs/protocol.md#channels-and-segment-templates table). `segmentDurationMs` and
  * `availabilityStartTime` are required; every other field gets its default
- * (S = 1, H = D, R = 2·D, G = ⌊D/4⌋, manifest TTL = D, DVR window 4 h). Unknown fields are
- * ignored; wrong types and out-of-range values throw `errors.badConfig(field, why)` naming
- * the first bad field, as does R > DVR window.
+ * (S = 1, H = D, ATO = 0, R = 2·D, G = ⌊D/4⌋, manifest TTL = D, DVR window 4 h). Unknown
+ * fields are ignored; wrong types and out-of-range values throw `errors.badConfig(field, why)`
+ * naming the first bad field, as do R > DVR window and ATO > D.
  */
 export function parseChannelConfig(input: unknown): ChannelConfig {
   return resolve(validateChannelConfigInput(input), () => 'explicit')

@@ -2,8 +2,9 @@
  * Learning a channel's timing from the first DASH MPD a pipeline PUTs (docs/protocol.md#channels-and-segment-templates):
  * `MPD@availabilityStartTime`, `MPD@timeShiftBufferDepth` and the `SegmentTemplate`
  * (`@media`, `@initialization`, `@duration`/`@timescale` or a constant `SegmentTimeline`,
- * `@startNumber`), with DASH inheritance from Period to AdaptationSet to Representation and
- * relative `BaseURL`s folded into the templates. Pure: the caller passes the MPD text.
+ * `@startNumber`, `@availabilityTimeOffset`), with DASH inheritance from Period to
+ * AdaptationSet to Representation and relative `BaseURL`s folded into the templates (their
+ * `@availabilityTimeOffset` added to the template's). Pure: the caller passes the MPD text.
  */
 
 import { XMLParser } from 'fast-xml-parser'
@@ -76,6 +77,8 @@ const TEMPLATE_ATTRS = [
   'timescale',
   'startNumber',
   'presentationTimeOffset',
+  'availabilityTimeOffset',
+  'availabilityTimeComplete',
 ]
 
 function inherit(parent: TemplateState, node: Node): TemplateState {
@@ -110,11 +113,40 @@ function withBaseUrl(prefix: string, node: Node, warnings: string[]): string {
   return slash === -1 ? '' : decodeURIComponent(resolved.slice(0, slash + 1))
 }
 
+/**
+ * A level's `BaseURL@availabilityTimeOffset` in seconds (0 without one): DASH adds the
+ * offsets of the BaseURLs in effect to the SegmentTemplate's. Only relative BaseURLs count,
+ * the ones `withBaseUrl` folds in.
+ */
+function baseUrlOffset(node: Node): number {
+  const raw = node.BaseURL
+  const first = asNode(Array.isArray(raw) ? raw[0] : raw)
+  const url = text(Array.isArray(raw) ? raw[0] : raw)
+  if (url === undefined || url === '' || ABSOLUTE_URL.test(url) || url.startsWith('/')) return 0
+  const v = attr(first, 'availabilityTimeOffset')
+  return v === undefined ? 0 : offsetSeconds(v, 'BaseURL')
+}
+
+/** An `@availabilityTimeOffset` value in seconds: a non-negative number or `INF`. */
+function offsetSeconds(v: string, where: string): number {
+  if (v === 'INF') return Number.POSITIVE_INFINITY
+  const n = Number(v)
+  if (v === '' || !Number.isFinite(n) || n < 0) {
+    throw errors.badMpd(
+      `${where}@availabilityTimeOffset`,
+      `("${v}") must be a non-negative number of seconds`,
+    )
+  }
+  return n
+}
+
 interface Candidate {
   readonly where: string
   readonly isVideo: boolean
   readonly prefix: string
   readonly state: TemplateState
+  /** Sum of the `BaseURL@availabilityTimeOffset`s in effect, in seconds. */
+  readonly baseOffset: number
 }
 
 function isVideo(...nodes: Node[]): boolean {
@@ -241,11 +273,13 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
 
   let prefix = withBaseUrl(folderOf(options.path), mpd, warnings)
   prefix = withBaseUrl(prefix, period, warnings)
+  const periodOffset = baseUrlOffset(mpd) + baseUrlOffset(period)
   const periodState = inherit({ attrs: {}, timeline: undefined }, period)
   const candidates: Candidate[] = []
   children(period, 'AdaptationSet').forEach((as, ai) => {
     const asState = inherit(periodState, as)
     const asPrefix = withBaseUrl(prefix, as, warnings)
+    const asOffset = periodOffset + baseUrlOffset(as)
     const reps = children(as, 'Representation')
     if (reps.length === 0 && asState.attrs.media !== undefined) {
       candidates.push({
@@ -253,6 +287,7 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
         isVideo: isVideo(as),
         prefix: asPrefix,
         state: asState,
+        baseOffset: asOffset,
       })
     }
     reps.forEach((rep, ri) => {
@@ -263,11 +298,12 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
         isVideo: isVideo(as, rep),
         prefix: withBaseUrl(asPrefix, rep, warnings),
         state,
+        baseOffset: asOffset + baseUrlOffset(rep),
       })
     })
   })
   if (candidates.length === 0 && periodState.attrs.media !== undefined) {
-    candidates.push({ where: 'Period', isVideo: false, prefix, state: periodState })
+    candidates.push({ where: 'Period', isVideo: false, prefix, state: periodState, baseOffset: periodOffset })
   }
   if (candidates.length === 0) {
     throw errors.badRequest('cannot learn timing: no SegmentTemplate with @media in the last Period')
@@ -328,6 +364,7 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
     }
   }
 
+  const atoMs = availabilityTimeOffsetMs(chosen, warnings)
   const init = state.attrs.initialization
   const learned: LearnedChannel = {
     type,
@@ -337,10 +374,28 @@ export function learnChannelFromMpd(xml: string, options: LearnOptions = {}): Le
     media: chosen.prefix + media,
     ...(init === undefined ? {} : { initialization: chosen.prefix + init }),
     ...(dvrWindowMs === undefined ? {} : { dvrWindowMs: clampDvrWindow(dvrWindowMs, warnings) }),
+    ...(atoMs > 0 ? { availabilityTimeOffsetMs: atoMs } : {}),
+    // Segments announced before they are complete must be served while they upload.
+    ...(atoMs > 0 && state.attrs.availabilityTimeComplete === 'false' ? { lowLatency: true } : {}),
     warnings,
   }
   checkLearned(learned, state.timeline !== undefined && state.attrs.duration === undefined)
   return learned
+}
+
+/**
+ * The chosen template's availability time offset in ms: the SegmentTemplate's (inherited
+ * like its other attributes) plus the BaseURLs', rounded to whole ms. `INF` (every segment
+ * available at any time) cannot time a live channel: not learned, with a warning.
+ */
+function availabilityTimeOffsetMs(chosen: Candidate, warnings: string[]): number {
+  const own = chosen.state.attrs.availabilityTimeOffset
+  const seconds = (own === undefined ? 0 : offsetSeconds(own, 'SegmentTemplate')) + chosen.baseOffset
+  if (seconds === Number.POSITIVE_INFINITY) {
+    warnings.push(`availabilityTimeOffset INF at ${chosen.where} is not used: segments are timed by A(N)`)
+    return 0
+  }
+  return Math.round(seconds * 1000)
 }
 
 /**
@@ -371,6 +426,10 @@ function mpdField(field: string, fromTimeline: boolean): string {
       return 'SegmentTemplate@initialization'
     case 'dvrWindowMs':
       return 'MPD@timeShiftBufferDepth'
+    case 'availabilityTimeOffsetMs':
+      return 'SegmentTemplate@availabilityTimeOffset'
+    case 'lowLatency':
+      return 'SegmentTemplate@availabilityTimeComplete'
     default:
       return field
   }
@@ -383,6 +442,8 @@ const LEARNED_FIELDS = [
   'media',
   'initialization',
   'dvrWindowMs',
+  'availabilityTimeOffsetMs',
+  'lowLatency',
 ] as const satisfies readonly (keyof ChannelConfigInput)[]
 
 /**

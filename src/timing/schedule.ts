@@ -30,11 +30,22 @@ type Timing = Pick<
   | 'dvrWindowMs'
   | 'holdWindowMs'
   | 'lateAllowanceMs'
+  | 'availabilityTimeOffsetMs'
 >
 
 /** A(N) = AST + (N − S + 1)·D: when segment N is expected to be complete and available (epoch ms). */
 export function availabilityAt(cfg: Timing, n: number): number {
   return cfg.availabilityStartTime + (n - cfg.startNumber + 1) * cfg.segmentDurationMs
+}
+
+/**
+ * A(N) − ATO: when segment N becomes requestable (epoch ms). A(N) for a channel without an
+ * availability time offset; earlier for a low-latency channel, whose segments are served
+ * while their upload is still in progress. Holds begin H before it and a too-early 404 lives
+ * until then; late and gap answers still count from A(N) (docs/timing.md, "Low latency").
+ */
+export function requestableAt(cfg: Timing, n: number): number {
+  return availabilityAt(cfg, n) - cfg.availabilityTimeOffsetMs
 }
 
 /**
@@ -88,7 +99,7 @@ export type Decision =
       readonly ttlMs: number
       /**
        * `before-start`: N < S. `invalid-number`: a number the template cannot produce (NaN
-       * from the matcher). `too-early`: t < A(N) − H, TTL up to the moment holding starts.
+       * from the matcher). `too-early`: t < A(N) − ATO − H, TTL up to the moment holding starts.
        */
       readonly reason: 'before-start' | 'invalid-number' | 'too-early'
     }
@@ -115,8 +126,8 @@ export type Decision =
  * - n < S → 404, TTL = DVR window (`before-start`);
  * - A(n) < t − DVR window → 410, TTL = DVR window (`expired`), even when a candidate exists;
  * - a candidate exists → serve, TTL = DVR window (D if the copy served is defective);
- * - t < A(n) − H → 404, TTL = A(n) − H − t exactly, at most 1 h (`too-early`);
- * - A(n) − H ≤ t < A(n) + R → hold until a candidate commits or A(n) + R;
+ * - t < A(n) − ATO − H → 404, TTL = A(n) − ATO − H − t exactly, at most 1 h (`too-early`);
+ * - A(n) − ATO − H ≤ t < A(n) + R → hold until a candidate commits or A(n) + R;
  * - t ≥ A(n) + R → 410, TTL = DVR window (`missing`).
  */
 export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate: false): MissingDecision
@@ -129,7 +140,7 @@ export function segmentDecision(cfg: Timing, n: number, t: number, hasCandidate:
   if (a < t - dvr) return { action: 'gone', ttlMs: dvr, reason: 'expired' }
   if (hasCandidate)
     return { action: 'serve', ttlMs: servedTtlMs(cfg, false), defectiveTtlMs: servedTtlMs(cfg, true) }
-  const holdFrom = a - cfg.holdWindowMs
+  const holdFrom = a - cfg.availabilityTimeOffsetMs - cfg.holdWindowMs
   if (t < holdFrom) {
     // Rounded up only when t has a fraction: the cached 404 must not outlive A(N) − H by a whole ms.
     const ttlMs = Math.min(MAX_TOO_EARLY_TTL_MS, Math.ceil(holdFrom - t))
@@ -173,14 +184,14 @@ export type InitDecision =
 /**
  * The answer for an init segment at time t (docs/delivery.md#lifetimes: 200 with the DVR
  * window as TTL, or 404 with 1 s, held like segment S). Held while A(S) − H ≤ t < A(S) + R and
- * none is stored; otherwise 404 with a 1 s TTL, never 410: a restarting packager may still
- * PUT it.
+ * none is stored (from A(S) − ATO − H on a low-latency channel); otherwise 404 with a 1 s TTL,
+ * never 410: a restarting packager may still PUT it.
  */
 export function initDecision(cfg: Timing, t: number, hasCandidate: boolean): InitDecision {
   if (hasCandidate) return { action: 'serve', ttlMs: cfg.dvrWindowMs }
-  const a = availabilityAt(cfg, cfg.startNumber)
-  const until = a + cfg.lateAllowanceMs
-  if (t >= a - cfg.holdWindowMs && t < until) return { action: 'hold', untilMs: until }
+  const until = availabilityAt(cfg, cfg.startNumber) + cfg.lateAllowanceMs
+  if (t >= requestableAt(cfg, cfg.startNumber) - cfg.holdWindowMs && t < until)
+    return { action: 'hold', untilMs: until }
   return { action: 'not-found', ttlMs: SHORT_TTL_MS }
 }
 

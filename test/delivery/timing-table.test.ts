@@ -12,6 +12,7 @@ import {
   get,
   originWithChannel,
   put,
+  request,
   type ttlOf,
   waitForHeld,
 } from '../helpers/http.js'
@@ -24,6 +25,7 @@ const R = 2 * D // default late allowance
 const DVR = 600_000
 const S = 1
 const A = (n: number, s = S) => AST + (n - s + 1) * D
+const ATO = 1500 // availability time offset of the low-latency channel 'll'
 const seg = (n: number, rendition = 'v') => `/ch/${rendition}/seg-${String(n).padStart(5, '0')}.ts`
 
 const clock = new FakeClock(AST)
@@ -38,6 +40,14 @@ before(async () => {
     initialization: '$RepresentationID$/init.mp4',
     dvrWindowMs: DVR,
     manifestTtlMs: 1500,
+  })
+  await createChannel(origin, 'll', {
+    segmentDurationMs: D,
+    availabilityStartTime: AST,
+    startNumber: S,
+    media: '$RepresentationID$/seg-$Number%05d$.ts',
+    dvrWindowMs: DVR,
+    availabilityTimeOffsetMs: ATO,
   })
   await createChannel(origin, 'late-start', {
     segmentDurationMs: D,
@@ -198,6 +208,55 @@ describe('the media segment table through HTTP, injected clock', () => {
     const early = await get(origin, seg(n))
     assert.equal(early.status, 200)
     assert.equal(early.headers['cmsd-dynamic'], undefined)
+  })
+})
+
+describe('a low-latency channel (availabilityTimeOffsetMs) through HTTP, injected clock', () => {
+  const llSeg = (n: number) => `/ll/v/seg-${String(n).padStart(5, '0')}.ts`
+
+  it('the control API shows the offset', async () => {
+    const r = await request(`${origin.control}/api/v1/channels/ll`)
+    assert.equal(r.status, 200)
+    assert.equal(JSON.parse(r.body.toString()).config.availabilityTimeOffsetMs, ATO)
+  })
+
+  it('404 until A(N) − ATO − H, its lifetime ending exactly then; CMSD-Static still at A(N)', async () => {
+    const n = 30
+    clock.set(A(n) - ATO - H - 4321)
+    const r = await get(origin, llSeg(n))
+    assert.equal(r.status, 404)
+    assertTtl(r, 4321)
+    assert.equal(r.headers['cmsd-static'], `at=${A(n)}`)
+    clock.set(A(n) - ATO - H - 1)
+    assertTtl(await get(origin, llSeg(n)), 1)
+  })
+
+  it('held from A(N) − ATO − H and released by the commit', async () => {
+    const n = 40
+    clock.set(A(n) - ATO - H)
+    const pending = get(origin, llSeg(n))
+    await waitForHeld(origin, 1)
+    clock.advance(120)
+    const body = randomBytes(5000)
+    assert.equal((await put(origin, llSeg(n), body)).status, 201)
+    const r = await pending
+    assert.equal(r.status, 200)
+    assert.ok(r.body.equals(body))
+    assert.equal(r.headers['cmsd-dynamic'], '"liveorigin";ht=120')
+    await waitForHeld(origin, 0)
+  })
+
+  it('the gap answer still comes at A(N) + R, not ATO earlier', async () => {
+    const n = 50
+    clock.set(A(n) + R - ATO)
+    const pending = get(origin, llSeg(n))
+    await waitForHeld(origin, 1)
+    clock.set(A(n) + R)
+    const r = await pending
+    assert.equal(r.status, 410)
+    assertTtl(r, DVR)
+    assert.equal(r.headers['cmsd-dynamic'], `"liveorigin";ht=${ATO}`)
+    await waitForHeld(origin, 0)
   })
 })
 

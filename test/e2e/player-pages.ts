@@ -59,6 +59,12 @@ export interface PageLog {
   readonly samples: PageSample[]
   /** Player errors (Shaka's severity, hls.js's `fatal`; dash.js has none: every error event counts). */
   readonly errors: Array<{ t: number; code: unknown; message: string; fatal: boolean }>
+  /**
+   * dash.js only, every 250 ms once playing: `player.getCurrentLiveLatency()` (s), its
+   * target (`getTargetLiveDelay()`), the playback rate (catch-up), and whether the player ran
+   * in low-latency mode.
+   */
+  readonly latencies: Array<{ t: number; latency: number; target: number; rate: number; lowLatency: boolean }>
 }
 
 const PAGE_SCRIPT = {
@@ -73,8 +79,17 @@ const PAGE_SCRIPT = {
       log.error(err.code, String(err.message || JSON.stringify(e.error)).slice(0, 400), true)
     })
     player.updateSettings({ debug: { logLevel: 1 } })
+    if (SETTINGS) player.updateSettings(JSON.parse(SETTINGS))
     player.initialize(video, SRC, true)
     log.loaded()
+    // The player's own measure of how far behind live it plays, and whether it runs in low-latency mode.
+    setInterval(() => {
+      if (log.samples.length === 0) return
+      const latency = player.getCurrentLiveLatency()
+      if (Number.isFinite(latency) && latency > 0) {
+        log.latencies.push({ t: Date.now(), latency, target: player.getTargetLiveDelay(), rate: video.playbackRate, lowLatency: player.getLowLatencyModeEnabled() })
+      }
+    }, 250)
   `,
   shaka: `
     shaka.polyfill.installAll()
@@ -118,9 +133,10 @@ function pageHtml(player: PlayerName): string {
 <body><video id="v" muted autoplay playsinline width="320" height="180"></video>
 <script>
 const SRC = new URLSearchParams(location.search).get('src')
+const SETTINGS = new URLSearchParams(location.search).get('settings')
 const video = document.getElementById('v')
 const log = window.__log = {
-  player: ${JSON.stringify(player)}, loadAt: null, events: [], samples: [], errors: [],
+  player: ${JSON.stringify(player)}, loadAt: null, events: [], samples: [], errors: [], latencies: [],
   event(type, detail) { this.events.push({ t: Date.now(), type, currentTime: video.currentTime, detail }) },
   error(code, message, fatal) { this.errors.push({ t: Date.now(), code, message, fatal }); this.event('error', { code, fatal }) },
   loaded() { this.loadAt = Date.now() },
@@ -202,13 +218,16 @@ export interface PageResponse {
   /** The answer's `Segment-Defects` and `Segment-Pipeline` ('' when none). */
   readonly defects: string
   readonly pipeline: string
+  /** Whether it was answered while its upload was in progress (`Segment-In-Progress: ?1`). */
+  readonly inProgress: boolean
   /** From the request to the answer's headers (ms; -1 when unknown). */
   readonly ms: number
 }
 
 /**
  * Opens a page playing `src` (an MPD, or a multivariant playlist for hls.js) with `player`;
- * records every response from `originPrefix`.
+ * records every response from `originPrefix`. `settings`: dash.js settings applied before it
+ * loads (`player.updateSettings`).
  */
 export async function openPlayer(
   browser: Browser,
@@ -216,6 +235,7 @@ export async function openPlayer(
   player: PlayerName,
   src: string,
   originPrefix: string,
+  settings?: Record<string, unknown>,
 ): Promise<{ page: Page; responses: PageResponse[]; console: string[] }> {
   const page = await browser.newPage()
   const responses: PageResponse[] = []
@@ -229,6 +249,7 @@ export async function openPlayer(
         status: r.status(),
         defects: h['segment-defects'] ?? '',
         pipeline: h['segment-pipeline'] ?? '',
+        inProgress: h['segment-in-progress'] === '?1',
         ms: Math.round(r.request().timing().responseStart),
       })
     }
@@ -241,6 +262,7 @@ export async function openPlayer(
         status: 0,
         defects: '',
         pipeline: r.failure()?.errorText ?? '',
+        inProgress: false,
         ms: -1,
       })
     }
@@ -248,7 +270,8 @@ export async function openPlayer(
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') console.push(`${m.type()}: ${m.text()}`.slice(0, 300))
   })
-  await page.goto(`${pages}/${player}.html?src=${encodeURIComponent(src)}`)
+  const extra = settings === undefined ? '' : `&settings=${encodeURIComponent(JSON.stringify(settings))}`
+  await page.goto(`${pages}/${player}.html?src=${encodeURIComponent(src)}${extra}`)
   return { page, responses, console }
 }
 

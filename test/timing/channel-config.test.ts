@@ -40,12 +40,57 @@ describe('parseChannelConfig', () => {
       pipelines: [],
       dvrWindowMs: 4 * 3_600_000,
       holdWindowMs: 2000,
+      availabilityTimeOffsetMs: 0,
       lateAllowanceMs: 4000,
       selectionGraceMs: 500,
       manifestTtlMs: 2000,
       gapPolicy: 'filler',
     })
     assert.equal(DEFAULT_DVR_WINDOW_MS, 14_400_000)
+  })
+
+  it('takes an availability time offset up to D, and refuses one beyond it or not a whole ms', () => {
+    assert.equal(
+      parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: 1500 }).availabilityTimeOffsetMs,
+      1500,
+    )
+    assert.equal(
+      parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: 2000 }).availabilityTimeOffsetMs,
+      2000,
+    )
+    assert.match(
+      badConfig(
+        () => parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: 2001 }),
+        'availabilityTimeOffsetMs',
+      ),
+      /must not exceed segmentDurationMs \(2000\)/,
+    )
+    badConfig(
+      () => parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: -1 }),
+      'availabilityTimeOffsetMs',
+    )
+    badConfig(
+      () => parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: 0.5 }),
+      'availabilityTimeOffsetMs',
+    )
+    badConfig(
+      () => parseChannelConfig({ ...minimal, availabilityTimeOffsetMs: '1s' }),
+      'availabilityTimeOffsetMs',
+    )
+  })
+
+  it('lets an explicit availability time offset win over the one learned from an MPD', () => {
+    const learned = {
+      type: 'dynamic',
+      availabilityStartTime: AST,
+      segmentDurationMs: 2000,
+      startNumber: 1,
+      media: '$Number$.m4s',
+      availabilityTimeOffsetMs: 1500,
+      warnings: [],
+    } satisfies LearnedChannel
+    assert.equal(mergeChannelConfig(learned, undefined).availabilityTimeOffsetMs, 1500)
+    assert.equal(mergeChannelConfig(learned, { availabilityTimeOffsetMs: 0 }).availabilityTimeOffsetMs, 0)
   })
 
   it('rounds G = D/4 down to whole ms', () => {

@@ -371,3 +371,89 @@ describe('learnChannelFromMpd: values the origin cannot run a channel with', () 
     assert.equal(cfg.dvrWindowMs, 30 * 86_400_000)
   })
 })
+
+describe('learnChannelFromMpd: availabilityTimeOffset (LL-DASH)', () => {
+  const video = (template: string, rep = '<Representation id="v"/>', asExtra = '') =>
+    mpd(`<AdaptationSet contentType="video">${asExtra}
+        <SegmentTemplate timescale="1000" duration="2000" media="$RepresentationID$/$Number$.m4s" ${template}/>
+        ${rep}
+      </AdaptationSet>`)
+
+  it('learns it from the SegmentTemplate, in ms, and without it learns none', () => {
+    const l = learnChannelFromMpd(video('availabilityTimeOffset="1.5" availabilityTimeComplete="false"'))
+    assert.equal(l.availabilityTimeOffsetMs, 1500)
+    assert.equal(mergeChannelConfig(l, undefined).availabilityTimeOffsetMs, 1500)
+    // Segments announced incomplete: the channel serves them while they upload.
+    assert.equal(l.lowLatency, true)
+    assert.equal(mergeChannelConfig(l, undefined).lowLatency, true)
+    const complete = learnChannelFromMpd(video('availabilityTimeOffset="1.5"'))
+    assert.equal(complete.availabilityTimeOffsetMs, 1500)
+    assert.equal('lowLatency' in complete, false)
+    assert.equal('lowLatency' in learnChannelFromMpd(video('availabilityTimeComplete="false"')), false)
+    const plain = learnChannelFromMpd(video(''))
+    assert.equal('availabilityTimeOffsetMs' in plain, false)
+    assert.equal(mergeChannelConfig(plain, undefined).availabilityTimeOffsetMs, 0)
+  })
+
+  it('inherits it Period → AdaptationSet → Representation, the lowest level winning', () => {
+    const atPeriod = learnChannelFromMpd(
+      mpd(`<SegmentTemplate availabilityTimeOffset="1.2"/>
+        <AdaptationSet contentType="video">
+          <SegmentTemplate timescale="1000" duration="2000" media="v/$Number$.m4s"/>
+          <Representation id="v"/>
+        </AdaptationSet>`),
+    )
+    assert.equal(atPeriod.availabilityTimeOffsetMs, 1200)
+    const overridden = learnChannelFromMpd(
+      video(
+        'availabilityTimeOffset="1.5"',
+        '<Representation id="v"><SegmentTemplate availabilityTimeOffset="0.75"/></Representation>',
+      ),
+    )
+    assert.equal(overridden.availabilityTimeOffsetMs, 750)
+  })
+
+  it('adds the offsets of the relative BaseURLs in effect, and not of absolute ones', () => {
+    const l = learnChannelFromMpd(
+      mpd(
+        `<BaseURL availabilityTimeOffset="0.25">live/</BaseURL>
+        <AdaptationSet contentType="video">
+          <BaseURL availabilityTimeOffset="0.5">video/</BaseURL>
+          <SegmentTemplate timescale="1000" duration="2000" media="$Number$.m4s" availabilityTimeOffset="1"/>
+          <Representation id="v"/>
+        </AdaptationSet>`,
+      ),
+    )
+    assert.equal(l.media, 'live/video/$Number$.m4s')
+    assert.equal(l.availabilityTimeOffsetMs, 1750)
+    const absolute = learnChannelFromMpd(
+      mpd(`<BaseURL availabilityTimeOffset="1">https://cdn.example/</BaseURL>
+        <AdaptationSet contentType="video"><SegmentTemplate timescale="1000" duration="2000" media="$Number$.m4s"/>
+        <Representation id="v"/></AdaptationSet>`),
+    )
+    assert.equal('availabilityTimeOffsetMs' in absolute, false)
+  })
+
+  it('does not use INF, with a warning; refuses a negative or malformed value and one over D', () => {
+    const inf = learnChannelFromMpd(video('availabilityTimeOffset="INF"'))
+    assert.equal('availabilityTimeOffsetMs' in inf, false)
+    assert.ok(inf.warnings.some((w) => /availabilityTimeOffset INF/.test(w)))
+    for (const bad of ['-1', 'soon', '']) {
+      assert.throws(
+        () => learnChannelFromMpd(video(`availabilityTimeOffset="${bad}"`)),
+        (err: unknown) =>
+          err instanceof LiveOriginError &&
+          err.code === errors.badMpd.code &&
+          err.message.includes('SegmentTemplate@availabilityTimeOffset'),
+      )
+    }
+    assert.throws(
+      () => learnChannelFromMpd(video('availabilityTimeOffset="2.5"')),
+      (err: unknown) =>
+        err instanceof LiveOriginError &&
+        err.code === errors.badMpd.code &&
+        err.message.includes('SegmentTemplate@availabilityTimeOffset') &&
+        /must not exceed segmentDurationMs \(2000\)/.test(err.message),
+    )
+  })
+})

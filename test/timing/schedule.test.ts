@@ -19,6 +19,7 @@ import {
   MAX_TOO_EARLY_TTL_MS,
   manifestTtlMs,
   otherObjectTtlMs,
+  requestableAt,
   retainedUntil,
   SHORT_TTL_MS,
   segmentDecision,
@@ -255,6 +256,74 @@ describe('segmentDecision: every row of the media segment table', () => {
       if (d.action === 'hold') assert.ok(d.untilMs > clock.now())
     }
     assert.deepEqual(seen, ['not-found:too-early', 'hold', 'gone:missing', 'gone:expired'])
+  })
+})
+
+describe('segmentDecision: a low-latency channel (availability time offset)', () => {
+  const ATO = 1500
+  const ll = parseChannelConfig({
+    segmentDurationMs: D,
+    availabilityStartTime: AST,
+    startNumber: S,
+    holdWindowMs: H,
+    lateAllowanceMs: R,
+    dvrWindowMs: DVR,
+    availabilityTimeOffsetMs: ATO,
+  })
+  const holdFrom = A - ATO - H
+
+  it('makes segment N requestable at A(N) − ATO, and A(N) itself unchanged', () => {
+    assert.equal(requestableAt(ll, N), A - ATO)
+    assert.equal(requestableAt(cfg, N), A)
+    assert.equal(availabilityAt(ll, N), A)
+    assert.equal(cmsdStatic(ll, N), `at=${A}`)
+    assert.equal(liveEdge(ll, A - 1), N - 1)
+  })
+
+  it('answers 404 until A(N) − ATO − H, with a lifetime that ends exactly then', () => {
+    assert.deepEqual(segmentDecision(ll, N, holdFrom - 1, false), {
+      action: 'not-found',
+      ttlMs: 1,
+      reason: 'too-early',
+    })
+    assert.deepEqual(segmentDecision(ll, N, holdFrom - 3210.5, false), {
+      action: 'not-found',
+      ttlMs: 3211,
+      reason: 'too-early',
+    })
+    // The same instant on a channel without an offset is still ATO further from holding.
+    assert.deepEqual(segmentDecision(cfg, N, holdFrom - 1, false), {
+      action: 'not-found',
+      ttlMs: ATO + 1,
+      reason: 'too-early',
+    })
+  })
+
+  it('holds from A(N) − ATO − H until A(N) + R, as without an offset', () => {
+    for (const t of [holdFrom, A - ATO, A, A + R - 1]) {
+      assert.deepEqual(
+        segmentDecision(ll, N, t, false),
+        { action: 'hold', untilMs: A + R, availableAtMs: A },
+        `t = ${t}`,
+      )
+    }
+  })
+
+  it('keeps the 410 decisions on the whole segment: missing at A(N) + R, expired after the DVR window', () => {
+    assert.deepEqual(segmentDecision(ll, N, A + R, false), { action: 'gone', ttlMs: DVR, reason: 'missing' })
+    assert.equal(segmentDecision(ll, N, A + DVR, true).action, 'serve')
+    assert.deepEqual(segmentDecision(ll, N, A + DVR + 1, true), {
+      action: 'gone',
+      ttlMs: DVR,
+      reason: 'expired',
+    })
+    assert.equal(selectionDeadline(ll, N), selectionDeadline(cfg, N))
+  })
+
+  it('holds the init segment from A(S) − ATO − H', () => {
+    const aS = availabilityAt(ll, S)
+    assert.deepEqual(initDecision(ll, aS - ATO - H - 1, false), { action: 'not-found', ttlMs: SHORT_TTL_MS })
+    assert.deepEqual(initDecision(ll, aS - ATO - H, false), { action: 'hold', untilMs: aS + R })
   })
 })
 
