@@ -46,6 +46,13 @@ export interface ListenerOptions {
   readonly errorHeaders?: OutgoingHttpHeaders
   /** Largest request header block (431 beyond). */
   readonly maxHeaderBytes: number
+  /**
+   * Whether a request whose client closed its side after sending it whole is still carried
+   * out (ingest: ffmpeg's HTTP output ends every chunked PUT that way, without waiting for the
+   * answer). Off, a client's end of stream destroys the requests in flight, which is how a
+   * listener that holds requests hears that the client left.
+   */
+  readonly completeAfterClientEnd?: boolean
 }
 
 /** An HTTP server whose every request goes through the one lifecycle. */
@@ -100,6 +107,10 @@ export function createListener(options: ListenerOptions): Server {
   )
   // Uploads may be long; stalled ones are ended by ingestIdleMs instead.
   server.headersTimeout = 30_000
+  // node:http's own switch, read on every connection: with it, a client's end of stream no
+  // longer destroys a request whose body is still being read; the answer ends the connection.
+  if (options.completeAfterClientEnd)
+    (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
   server.on('clientError', answerClientError)
   return server
 }

@@ -48,7 +48,14 @@ function specifics(
   const common = { role, log: ctx.log, maxHeaderBytes: ctx.config.ingest.maxHeaderBytes }
   if (role === 'ingest') {
     const handler = createIngestHandler(ctx, createAuthenticator(ctx.config.ingest.tokens))
-    return { ...common, handler, defaultClass: 'ingest', requestIdHeader: true, errorHeaders: ttlHeaders(0) }
+    return {
+      ...common,
+      handler,
+      defaultClass: 'ingest',
+      requestIdHeader: true,
+      errorHeaders: ttlHeaders(0),
+      completeAfterClientEnd: true,
+    }
   }
   if (role === 'delivery') {
     return { ...common, handler: createDeliveryHandler(ctx), defaultClass: 'live', errorHeaders: CORS }
