@@ -433,6 +433,25 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
   // lifetime is memcached's, in whole seconds; their records carry their own times.
   const logKey = (key: string): string => itemKey(`~l/${key}`)
 
+  /**
+   * One log from the zones' copies of it: the first zone's records as they are, then the
+   * records of the others that it lacks (records are lines; a log's records merge without
+   * regard to their order).
+   */
+  const mergeLogs = (reads: ReadonlyArray<Buffer | null | 'failed'>): Buffer | undefined => {
+    const found = reads.filter((r): r is Buffer => r instanceof Buffer && r.length > 0)
+    if (found.length <= 1) return found[0] && Buffer.from(found[0])
+    const seen = new Set<string>()
+    const lines: string[] = []
+    for (const log of found) {
+      const own = log.toString('latin1').split('\n')
+      if (own.at(-1) === '') own.pop()
+      for (const line of own) if (!seen.has(line)) lines.push(line)
+      for (const line of own) seen.add(line)
+    }
+    return Buffer.from(`${lines.join('\n')}\n`, 'latin1')
+  }
+
   /** Appends to one zone's log, creating it (`opening` first) when absent. */
   async function appendZone(
     zone: Zone,
@@ -540,17 +559,17 @@ export function createMemcachedCache(given: MemcachedCacheOptions): CacheStore {
     async getLog(key, localOnly = false) {
       if (closed) return undefined
       const k = logKey(key)
-      for (const zone of readOrder) {
-        let raw: Buffer | null
-        try {
-          raw = await mcGet(zone, k, key)
-        } catch {
-          continue
-        }
-        if (raw) return Buffer.from(raw)
-        if (localOnly && zone === readOrder[0]) return undefined
+      const read = (zone: Zone): Promise<Buffer | null | 'failed'> =>
+        mcGet(zone, k, key).catch(() => 'failed' as const)
+      const [local, ...others] = readOrder as [Zone, ...Zone[]]
+      if (localOnly) {
+        const raw = await read(local)
+        if (raw !== 'failed') return raw ? Buffer.from(raw) : undefined
+        return mergeLogs(await Promise.all(others.map(read)))
       }
-      return undefined
+      // Every zone, merged: a writer that could reach neither to append nor to drop one zone's
+      // log (a zone it sees down while this node does not) left its record in the others.
+      return mergeLogs(await Promise.all(readOrder.map(read)))
     },
 
     async delete(key) {

@@ -25,8 +25,10 @@ export interface CacheStore {
   /** Optional: appends `record` to the log at `key` in every zone where the log exists; never creates one. */
   extendLog?(key: string, record: Uint8Array): Promise<void>
   /**
-   * Optional: the log at `key`, from the local zone first, then the others; with `localOnly`
-   * a log absent from the local zone is a miss (a zone that fails is read past, as by `get`).
+   * Optional: the log at `key`: the records of every zone that holds it, local zone first (a
+   * record that one writer could not append to one zone is still read by that zone's readers);
+   * undefined when no zone holds it. With `localOnly`, the local zone's log alone, and a log
+   * absent from it is a miss (a local zone that fails is read past: every other zone's).
    */
   getLog?(key: string, localOnly?: boolean): Promise<Buffer | undefined>
   delete(key: string): Promise<void>

@@ -102,7 +102,10 @@ export const READ_COSTS = {
    * (an upper bound for the held-object costs below, which count a `list` per storage poll).
    */
   missingList: { getLogLocal: 0, getLog: 1, list: 1, appendLog: 1, extendLog: 1 },
-  /** Reading the candidate log after a poll found a copy in it: one `getLog`, a hit in the local zone. */
+  /**
+   * Reading the candidate log after a poll found a copy in it: one `getLog`, which reads the log
+   * in every zone and merges them (a record one writer could not append to a zone is in another).
+   */
   foundList: { getLogLocal: 0, getLog: 1, list: 0, appendLog: 0, extendLog: 0 },
 } as const
 
@@ -147,12 +150,13 @@ export function heldObjectCost(
   const deadlineRead = missing ? { local: 1, others, lists: 1 } : { local: 0, others: 0, lists: 0 }
   if (polling === 'fixed') {
     // The first request read every zone and storage; then a poll every 10 ms of every zone
-    // (a miss in each), storage every tenth; the poll that finds the list reads it once more.
+    // (a miss in each), storage every tenth; the poll that finds the list reads it once more
+    // (every zone).
     const polls = Math.max(1, Math.ceil((Math.min(t.commit, t.r) - start) / 10) - (missing ? 1 : 0))
     const storagePolls = Math.floor(polls / 10)
     return {
       localItems: 1 + polls + (missing ? deadlineRead.local : 1),
-      otherItems: others * (polls + (missing ? 1 : 0)) + deadlineRead.others,
+      otherItems: others * (polls + 1) + deadlineRead.others,
       lists: 1 + storagePolls + deadlineRead.lists,
       heldMs: missing ? t.r - start : polls * 10,
     }
@@ -163,7 +167,8 @@ export function heldObjectCost(
   return {
     localItems:
       cost.polls * READ_COSTS.poll.getLogLocal + (missing ? deadlineRead.local : READ_COSTS.foundList.getLog),
-    otherItems: cost.storagePolls * others + deadlineRead.others,
+    otherItems:
+      cost.storagePolls * others + (missing ? deadlineRead.others : others * READ_COSTS.foundList.getLog),
     lists: cost.storagePolls * READ_COSTS.missingList.list + deadlineRead.lists,
     heldMs: (missing ? t.r : cost.lastAt) - start,
   }

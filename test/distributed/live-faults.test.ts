@@ -33,6 +33,8 @@ import { after, before, describe, it, type TestContext } from 'node:test'
 import { request } from 'undici'
 import { createMemcachedCache } from '../../src/cache/memcached.js'
 import type { CacheStore } from '../../src/cache/types.js'
+import { parseLog } from '../../src/objects/candidate-log.js'
+import { candidatesKey } from '../../src/objects/reader.js'
 import {
   cassandraContactPoints,
   killCassandraNode,
@@ -408,10 +410,13 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
   async function inspect(path: string): Promise<string> {
     const lists = await Promise.all(
       zoneCaches.map(async ({ zone, cache }) => {
-        const v = await cache.get(`c:${path.slice(1)}`)
-        if (!v) return `zone ${zone} lists nothing`
-        const list = JSON.parse(v.toString('utf8')) as Array<{ pipeline: string }>
-        return `zone ${zone} lists ${list.map((m) => m.pipeline).join('+') || 'no copy'}`
+        const bytes = await cache.getLog!(candidatesKey(channel, path.slice(channel.length + 2)))
+        if (!bytes) return `zone ${zone} has no log`
+        const log = parseLog(bytes, Date.now())
+        if (!log) return `zone ${zone} has a damaged log`
+        const copies = log.copies.map((m) => m.pipeline).join('+') || 'no copy'
+        const pending = log.pending.map((p) => p.pipeline).join('+')
+        return `zone ${zone} lists ${copies}${log.sealed ? '' : ' (unsealed)'}${pending ? `, announces ${pending}` : ''}`
       }),
     )
     return lists.join(', ')

@@ -73,6 +73,33 @@ describe('memcached getLocal', zoneSkip, () => {
   })
 })
 
+describe('memcached logs across zones', zoneSkip, () => {
+  it('a record one writer could not append to a zone (nor drop its log there) is read by that zone’s readers', async () => {
+    const prefix = `lotest:${randomUUID().slice(0, 8)}:`
+    const reader = zoneCache({ keyPrefix: prefix })
+    // A writer that sees zone a down (a port nobody listens on) while the reader does not.
+    const writer = zoneCache({
+      keyPrefix: prefix,
+      localZone: 'b',
+      zones: (zones ?? []).map((z) => (z.name === 'a' ? { name: 'a', servers: ['127.0.0.1:9'] } : z)),
+    })
+    try {
+      await reader.appendLog!('log', Buffer.from('{"g":"1"}\n{"s":"1"}\n'), MINUTE)
+      await writer.appendLog!('log', Buffer.from('{"c":"west"}\n'), MINUTE)
+      await reader.appendLog!('log', Buffer.from('{"c":"east"}\n'), MINUTE)
+      const merged = (await reader.getLog!('log'))?.toString().split('\n').filter(Boolean)
+      // Zone a's records first (the reader's local zone), then what only zone b holds.
+      assert.deepEqual(merged, ['{"g":"1"}', '{"s":"1"}', '{"c":"east"}', '{"c":"west"}'])
+      // A poll of the local zone alone reads zone a's log, as it is.
+      assert.equal((await reader.getLog!('log', true))?.toString(), '{"g":"1"}\n{"s":"1"}\n{"c":"east"}\n')
+      // The writer reads past the zone it cannot reach.
+      assert.equal((await writer.getLog!('log', true))?.toString().includes('{"c":"west"}'), true)
+    } finally {
+      await Promise.all([reader.close(), writer.close()])
+    }
+  })
+})
+
 describe('memcached cache options', () => {
   const base: MemcachedCacheOptions = {
     zones: [{ name: 'a', servers: ['127.0.0.1:11211'] }],
