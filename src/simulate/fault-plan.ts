@@ -55,13 +55,20 @@ export interface FaultPlanOptions {
    * in an outage when the segment is due sends it cut off, the others send nothing.
    */
   readonly cutsMs?: readonly number[]
+  /**
+   * Segments whose upload one pipeline stops halfway (`--abort`, chunked uploads): the first
+   * pipeline not in an outage when the segment is due closes its connection after half of the
+   * segment's chunks; the others send theirs as usual.
+   */
+  readonly abortsMs?: readonly number[]
 }
 
 /**
- * A fault forced on every pipeline at once, so that no pipeline has a clean copy: `gap`, no
- * pipeline sends the segment; `cut`, one pipeline sends it cut off and the others nothing.
+ * A fault forced on a segment: `gap`, no pipeline sends it; `cut`, one pipeline sends it cut
+ * off and the others nothing (so that no pipeline has a clean copy); `abort`, one pipeline
+ * stops its upload halfway and the others send theirs.
  */
-export type ForcedFault = 'gap' | 'cut'
+export type ForcedFault = 'gap' | 'cut' | 'abort'
 
 const CLEAN: SegmentFault = { missing: false, lateMs: 0, defect: undefined, reported: undefined }
 
@@ -93,13 +100,14 @@ export class FaultPlan {
     for (const [kind, times] of [
       ['gap', options.gapsMs ?? []],
       ['cut', options.cutsMs ?? []],
+      ['abort', options.abortsMs ?? []],
     ] as const) {
       for (const t of times) {
         if (!(Number.isFinite(t) && t >= 0)) throw new RangeError(`a ${kind} time must be ≥ 0, got ${t}`)
         const index = this.index(t)
         const other = this.#forced.get(index)
         if (other !== undefined && other !== kind) {
-          throw new RangeError(`segment ${index} after the start is both a gap and a cut`)
+          throw new RangeError(`segment ${index} after the start has two forced faults: ${other} and ${kind}`)
         }
         this.#forced.set(index, kind)
       }
@@ -122,11 +130,11 @@ export class FaultPlan {
   }
 
   /**
-   * Which pipeline sends the cut-off copy of the segment with index `index`: the first of
-   * `pipelines` not in an outage when it is due ((index + 1)·D after the start); undefined
-   * when every pipeline is down then.
+   * Which pipeline sends the cut-off (or aborted) copy of the segment with index `index`: the
+   * first of `pipelines` not in an outage when it is due ((index + 1)·D after the start);
+   * undefined when every pipeline is down then.
    */
-  cutPipeline(index: number, pipelines: readonly string[]): string | undefined {
+  faultyPipeline(index: number, pipelines: readonly string[]): string | undefined {
     const due = (index + 1) * this.#d
     return pipelines.find((p) => !this.inOutage(p, due))
   }

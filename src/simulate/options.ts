@@ -32,6 +32,8 @@ export interface SimulateOptions {
   readonly gapsMs: readonly number[]
   /** Segments whose only copy is cut off: times after the start (ms), as for `gapsMs`. */
   readonly cutsMs: readonly number[]
+  /** Segments whose upload one pipeline stops halfway (`--abort`, with `lowLatency`): times after the start (ms). */
+  readonly abortsMs: readonly number[]
   /** The delivery listener players read the channel from (where the time source is). */
   readonly delivery: string
   /** The MPD's `UTCTiming` (http-iso) URL; undefined = none. */
@@ -81,6 +83,9 @@ Options:
   --cut <time>             the segment due at that time after the start has one copy only, cut off
                            inside its mdat: the first pipeline up sends it, the others nothing
                            (repeatable)
+  --abort <time>           with --low-latency: the first pipeline up stops its upload of the
+                           segment due at that time halfway (closes the connection after half
+                           its chunks); the others send theirs whole (repeatable)
   --delivery <url>         delivery listener players use (default http://127.0.0.1:8080)
   --time-source <url|none> the MPD's UTCTiming clock, urn:mpeg:dash:utc:http-iso:2014
                            (default <delivery>/.well-known/time); none = no UTCTiming
@@ -95,8 +100,9 @@ Options:
   -h, --help               this text
 
 Random faults are drawn per pipeline, rendition and segment; --gap and --cut hold on every
-pipeline and rendition, so no pipeline has a clean copy of that segment. The exit code is 0 when every PUT got a 2xx
-answer (faults are not errors), 1 otherwise, 2 for bad options.
+pipeline and rendition, so no pipeline has a clean copy of that segment; --abort on one
+pipeline's uploads of every rendition. The exit code is 0 when every PUT got a 2xx answer
+(faults, and the uploads --abort stops, are not errors), 1 otherwise, 2 for bad options.
 `
 
 const PIPELINE_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -175,6 +181,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
         outage: { type: 'string', multiple: true },
         gap: { type: 'string', multiple: true },
         cut: { type: 'string', multiple: true },
+        abort: { type: 'string', multiple: true },
         delivery: { type: 'string' },
         'time-source': { type: 'string' },
         seed: { type: 'string' },
@@ -232,7 +239,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
   if (dvrWindowMs < segmentDurationMs)
     throw new ConfigError(`--dvr: must be at least one segment (${segmentDurationMs} ms)`)
   const forced = new Map<number, string>()
-  const forcedTimes = (option: '--gap' | '--cut') =>
+  const forcedTimes = (option: '--gap' | '--cut' | '--abort') =>
     list(option.slice(2)).map((text) => {
       const ms = parseTime(text, option)
       if (durationMs > 0 && ms >= durationMs) {
@@ -242,7 +249,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
       }
       const index = Math.floor(ms / segmentDurationMs)
       const other = forced.get(index)
-      if (option === '--cut' && other?.startsWith('--gap')) {
+      if (other !== undefined && !other.startsWith(option)) {
         throw new ConfigError(`${option} ${text}: the same segment as ${other}`)
       }
       forced.set(index, `${option} ${text}`)
@@ -250,6 +257,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     })
   const gapsMs = forcedTimes('--gap')
   const cutsMs = forcedTimes('--cut')
+  const abortsMs = forcedTimes('--abort')
   const delivery = parseUrl(str('delivery') ?? 'http://127.0.0.1:8080', '--delivery')
   const timeSourceText = str('time-source')
   let timeSource: string | undefined = `${delivery}/.well-known/time`
@@ -265,6 +273,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     chunkText === undefined
       ? Math.min(DEFAULT_CHUNK_MS, Math.floor(segmentDurationMs / 2))
       : parseInteger(chunkText, '--chunk-ms', 10, Math.floor(segmentDurationMs / 2))
+  if (abortsMs.length > 0 && !lowLatency) {
+    throw new ConfigError('--abort: only with --low-latency (an upload sent chunk by chunk)')
+  }
   if (lowLatency && segmentDurationMs % chunkMs !== 0) {
     throw new ConfigError(
       `--chunk-ms: ${chunkMs} does not divide --segment-ms ${segmentDurationMs} into whole chunks`,
@@ -291,6 +302,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions {
     outages,
     gapsMs,
     cutsMs,
+    abortsMs,
     delivery,
     timeSource,
     seed: str('seed'),

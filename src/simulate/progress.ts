@@ -12,7 +12,7 @@ function seconds(ms: number): string {
 
 function faultCount(s: PipelineStats): number {
   const f = s.faults
-  return f.corrupt + f.tfdt + f.reported + f.late + f.missing + f.outage + f.gap + f.cut
+  return f.corrupt + f.tfdt + f.reported + f.late + f.missing + f.outage + f.gap + f.cut + f.abort
 }
 
 /** One line: elapsed time, segment number, per pipeline segments and faults, errors. */
@@ -49,7 +49,8 @@ export function summaryText(result: SimulationResult, channel: string): string {
     lines.push(
       `  ${s.pipeline}: ${s.segmentsOk} segment PUTs ok, ${s.segmentsFailed} failed; ${s.othersOk} init/manifest PUTs ok, ${s.othersFailed} failed`,
       `    faults: ${f.corrupt} corrupt, ${f.tfdt} wrong tfdt, ${f.reported} reported, ${f.late} late, ${f.missing} missing, ${f.outage} skipped in outage` +
-        (f.gap + f.cut > 0 ? `, ${f.gap} withheld and ${f.cut} cut off by --gap/--cut` : ''),
+        (f.gap + f.cut > 0 ? `, ${f.gap} withheld and ${f.cut} cut off by --gap/--cut` : '') +
+        (f.abort > 0 ? `, ${f.abort} stopped halfway by --abort` : ''),
       `    PUT latency p50 ${ms(percentile(s.latencies, 50))}, p99 ${ms(percentile(s.latencies, 99))}, max ${ms(percentile(s.latencies, 100))}`,
     )
     if (s.flaggedClean > 0 || s.unflaggedDefects > 0) {

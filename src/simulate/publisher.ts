@@ -49,7 +49,10 @@ export interface CopyRecord {
   readonly fault: DefectFault | null
   /** `Segment-Defects` the packager sent. */
   readonly reported: string | null
-  /** `--gap` or `--cut` on this segment (every pipeline's copy is then withheld or cut off). */
+  /**
+   * `--gap` or `--cut` on this segment (every pipeline's copy is then withheld or cut off), or
+   * `--abort` on this copy (stopped halfway: its PUT gets no answer).
+   */
   readonly forced: ForcedFault | null
   /** How long after A(N) the PUT was planned. */
   readonly lateMs: number
@@ -83,7 +86,7 @@ export interface PipelineStats {
   lastNumber: number | null
   /**
    * Copies per fault; `gap`: copies withheld for a `--gap` or `--cut`; `cut`: copies sent cut
-   * off for a `--cut`.
+   * off for a `--cut`; `abort`: uploads stopped halfway for an `--abort`.
    */
   readonly faults: Record<DefectFault | 'late' | 'missing' | 'outage' | ForcedFault, number>
   /** Copies sent clean that the origin flagged, and copies sent broken (cut off, wrong tfdt) it did not. */
@@ -174,6 +177,7 @@ export class Simulation {
       outages: options.outages,
       gapsMs: options.gapsMs,
       cutsMs: options.cutsMs,
+      abortsMs: options.abortsMs,
     })
     this.#now = clock
     const AgentClass = options.ingest.startsWith('https:') ? HttpsAgent : HttpAgent
@@ -185,7 +189,17 @@ export class Simulation {
         othersOk: 0,
         othersFailed: 0,
         lastNumber: null,
-        faults: { corrupt: 0, tfdt: 0, reported: 0, late: 0, missing: 0, outage: 0, gap: 0, cut: 0 },
+        faults: {
+          corrupt: 0,
+          tfdt: 0,
+          reported: 0,
+          late: 0,
+          missing: 0,
+          outage: 0,
+          gap: 0,
+          cut: 0,
+          abort: 0,
+        },
         flaggedClean: 0,
         unflaggedDefects: 0,
         down: false,
@@ -320,16 +334,24 @@ export class Simulation {
   #publishNumber(n: number): void {
     const o = this.options
     const forced = this.plan.forced(n - this.#startNumber)
-    const cutBy = forced === 'cut' ? this.plan.cutPipeline(n - this.#startNumber, o.pipelines) : undefined
+    const faulty =
+      forced === 'cut' || forced === 'abort'
+        ? this.plan.faultyPipeline(n - this.#startNumber, o.pipelines)
+        : undefined
     for (const p of o.pipelines) {
+      // An abort is forced on one pipeline's copies only; the others draw as usual.
+      const ownForced = forced === 'abort' && p !== faulty ? undefined : forced
       for (const r of this.renditions) {
-        // A forced fault replaces the random draw: no copy, or the one cut-off copy.
+        // A forced fault replaces the random draw: no copy, the one cut-off copy, or an upload
+        // stopped halfway.
         const fault =
-          forced === undefined
+          ownForced === undefined
             ? this.plan.segment(p, r.id, n, r.contentType)
-            : p === cutBy
-              ? { missing: false, lateMs: 0, defect: 'corrupt' as const, reported: undefined }
-              : { missing: true, lateMs: 0, defect: undefined, reported: undefined }
+            : ownForced === 'abort'
+              ? { missing: false, lateMs: 0, defect: undefined, reported: undefined }
+              : p === faulty
+                ? { missing: false, lateMs: 0, defect: 'corrupt' as const, reported: undefined }
+                : { missing: true, lateMs: 0, defect: undefined, reported: undefined }
         const path = segmentPath(r.id, n)
         const key = `${r.id}/${n}`
         let seg = this.#segments.get(key)
@@ -347,7 +369,7 @@ export class Simulation {
           defective: fault.defect !== undefined,
           fault: fault.defect ?? null,
           reported: fault.reported ?? null,
-          forced: forced ?? null,
+          forced: ownForced ?? null,
           lateMs: fault.lateMs,
           sentAt: null,
           answeredAt: null,
@@ -355,7 +377,7 @@ export class Simulation {
         }
         seg.copies[p] = copy
         if (fault.missing) {
-          stats.faults[forced === undefined ? 'missing' : 'gap']++
+          stats.faults[ownForced === undefined ? 'missing' : 'gap']++
           continue
         }
         if (fault.lateMs === 0) {
@@ -421,7 +443,7 @@ export class Simulation {
       ...(copy.fault === 'tfdt' ? { tfdtNumber: n + 1 } : {}),
     })
     if (copy.fault === 'corrupt') body = truncateSegment(body, 0.5)
-    if (copy.forced === 'cut') stats.faults.cut++
+    if (copy.forced === 'cut' || copy.forced === 'abort') stats.faults[copy.forced]++
     else if (copy.fault) stats.faults[copy.fault]++
     if (copy.lateMs > 0) stats.faults.late++
     const headers: Record<string, string> = {}
@@ -433,16 +455,29 @@ export class Simulation {
     // complete (k + 1) chunk durations after the segment's start, the last one at A(N). A late
     // copy is sent at once, as a packager catching up does.
     const start = this.#availableAt(n) - o.segmentDurationMs
-    const pieces = o.lowLatency
+    let pieces: Piece[] | undefined = o.lowLatency
       ? cmafChunks(body).map((bytes, k) => ({
           bytes,
           at: copy.lateMs > 0 ? 0 : start + Math.min(k + 1, chunks) * o.chunkMs,
         }))
       : undefined
+    if (pieces && copy.forced === 'abort') {
+      // Half of the chunks, then the connection closes when the next one would have been sent.
+      const sent = Math.ceil(pieces.length / 2)
+      pieces = [
+        ...pieces.slice(0, sent),
+        { bytes: new Uint8Array(0), at: pieces[sent]?.at ?? 0, abort: true },
+      ]
+    }
     const a = await this.#put(p, path, body, headers, pieces)
     copy.answeredAt = this.#now()
     copy.status = a.status
     copy.error = a.error
+    if (copy.forced === 'abort') {
+      // Stopped on purpose: no answer is expected, and the origin stores nothing of it.
+      if (a.status !== 0) this.#fail(`${p} PUT ${path}: an upload stopped halfway was answered ${a.status}`)
+      return
+    }
     if (a.status >= 200 && a.status < 300) {
       stats.segmentsOk++
       stats.latencies.push(a.ms)
@@ -566,6 +601,8 @@ function errorText(body: string): string {
 export interface Piece {
   readonly bytes: Uint8Array
   readonly at: number
+  /** Instead of writing: close the connection, leaving the body unfinished. */
+  readonly abort?: boolean
 }
 
 /**
@@ -584,6 +621,10 @@ async function writePieces(
     const wait = piece.at - now()
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
     if (req.destroyed) return
+    if (piece.abort) {
+      req.destroy(new Error('upload stopped halfway (--abort)'))
+      return
+    }
     req.write(piece.bytes)
   }
   onEnd()

@@ -38,9 +38,10 @@ export function buildReport(
       lateRate: options.lateRate,
       missingRate: options.missingRate,
       outages: options.outages,
-      /** `--gap` and `--cut`: when (ms after the start) and which segment number. */
+      /** `--gap`, `--cut` and `--abort`: when (ms after the start) and which segment number. */
       gaps: options.gapsMs.map((atMs) => ({ atMs, number: forcedNumber(options, result, atMs) })),
       cuts: options.cutsMs.map((atMs) => ({ atMs, number: forcedNumber(options, result, atMs) })),
+      aborts: options.abortsMs.map((atMs) => ({ atMs, number: forcedNumber(options, result, atMs) })),
     },
     timeSource: options.timeSource ?? null,
     errors: result.errors,

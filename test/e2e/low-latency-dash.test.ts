@@ -7,18 +7,33 @@
  * - Debian's ffmpeg 5.1 with `-ldash 1 -streaming 1` (docs/packagers.md), the channel learned
  *   from its MPD (availabilityTimeOffset, availabilityTimeComplete="false").
  * The player's own latency (`player.getCurrentLiveLatency()`) must be ≤ 3 s at the median,
- * with no stall longer than a segment and no player error.
+ * with no stall longer than a segment and no player error. Then the simulated channel again,
+ * with the preferred pipeline stopping its upload of some segments halfway (`--abort`): the
+ * player, cut off in the middle of those segments, goes on with the other pipeline's copy,
+ * and that complete copy is what is stored.
  *
- * About 2 min. The latency, stalls and the origin's answers are printed.
+ * About 3 min. The latency, stalls and the origin's answers are printed.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
+import type { Report } from '../../src/simulate/report.js'
 import type { CliOrigin } from '../helpers/cli.js'
 import { percentile } from '../helpers/http.js'
 import { startServe, startSimulate, type TestServe, type TestSimulate } from './cdn-services.js'
 import { type Proc, run, SOURCE } from './ffmpeg-encoders.js'
-import { launchChromium, openPlayer, readLog, startPageServer, summarize } from './player-pages.js'
+import {
+  launchChromium,
+  openPlayer,
+  type PageResponse,
+  readLog,
+  startPageServer,
+  summarize,
+} from './player-pages.js'
 
 const D = 2000
 const CHUNK_MS = 500
@@ -62,9 +77,15 @@ describe('low-latency DASH: dash.js plays a chunked channel through the origin',
 
   /**
    * Opens dash.js on `mpd` at `ast` + JOIN_AFTER_MS, watches it for WATCH_MS and checks the
-   * latency, stalls and errors; `output` adds the publisher's log to a failure.
+   * latency, stalls and errors; `output` adds the publisher's log to a failure. Returns the
+   * origin's answers the page got.
    */
-  async function watch(origin: CliOrigin, mpd: string, ast: number, output: () => string): Promise<void> {
+  async function watch(
+    origin: CliOrigin,
+    mpd: string,
+    ast: number,
+    output: () => string,
+  ): Promise<PageResponse[]> {
     await sleep(ast + JOIN_AFTER_MS - Date.now())
     const opened = await openPlayer(browser, pages.url, 'dashjs', mpd, origin.delivery, DASHJS_LOW_LATENCY)
     await sleep(WATCH_MS)
@@ -112,6 +133,7 @@ describe('low-latency DASH: dash.js plays a chunked channel through the origin',
     for (const stall of s.stalls) assert.ok(stall.ms <= D, `a stall of ${stall.ms} ms > D\n${context}`)
     assert.ok(s.lastCurrentTime - s.firstCurrentTime >= 20, `played too little media\n${context}`)
     assert.ok(inProgress > 0, `no segment was answered while in progress\n${context}`)
+    return opened.responses
   }
 
   it('a simulated LL channel: latency ≤ 3 s (p50, the player’s own), no stall over D, no error', {
@@ -136,6 +158,64 @@ describe('low-latency DASH: dash.js plays a chunked channel through the origin',
       current.output(),
     )
     await sim.stop()
+    await serve.stop()
+    sim = undefined
+    serve = undefined
+  })
+
+  it('a pipeline stops its uploads halfway: the player goes on with the other copy, which is stored', {
+    timeout: 180_000,
+  }, async () => {
+    serve = await startServe({ LIVEORIGIN_DELIVERY_WORKERS: '1' })
+    const origin = serve.origin
+    const channel = 'llabort'
+    const dir = mkdtempSync(join(tmpdir(), 'liveorigin-llabort-'))
+    const reportFile = join(dir, 'report.json')
+    // Segments due while the viewer watches, 8 s apart: east stops each upload after two of
+    // its four chunks, while the player reads it in progress.
+    const aborts = [14, 22, 30].map((s) => `${s}s`)
+    sim = startSimulate(origin, channel, [
+      ...['--delivery', origin.delivery, '--pipelines', 'east,west', '--report', reportFile],
+      ...['--segment-ms', String(D), '--duration', `${(JOIN_AFTER_MS + WATCH_MS) / 1000 + 8}s`],
+      ...['--low-latency', '--chunk-ms', String(CHUNK_MS), ...aborts.flatMap((t) => ['--abort', t])],
+    ])
+    const config = await sim.config()
+    const current = sim
+    try {
+      const responses = await watch(
+        origin,
+        `${origin.delivery}/${channel}/manifest.mpd`,
+        config.availabilityStartTime,
+        () => current.output(),
+      )
+      await sim.stop()
+      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Report
+      const aborted = report.segments.filter((s) => s.copies.east?.forced === 'abort')
+      assert.equal(aborted.length, aborts.length * report.renditions.length, current.output())
+      const cutOff: string[] = []
+      for (const seg of aborted) {
+        assert.equal(seg.copies.east!.status, 0, `${seg.path}: east's upload got no answer`)
+        // Stored: west's whole copy, east's half upload nowhere.
+        const res = await fetch(`${origin.delivery}/${channel}/${seg.path}`)
+        const body = Buffer.from(await res.arrayBuffer())
+        assert.equal(res.status, 200, seg.path)
+        assert.equal(res.headers.get('segment-pipeline'), 'west', seg.path)
+        assert.equal(createHash('sha256').update(body).digest('hex'), seg.copies.west!.sha256, seg.path)
+        // What the player got for it: a failed (cut-off) answer, then a whole one.
+        const got = responses.filter((r) => r.url.endsWith(`/${seg.path}`))
+        if (got.some((r) => r.status === 0))
+          cutOff.push(`${seg.path}: ${got.map((r) => `${r.status} ${r.pipeline}`).join(', ')}`)
+      }
+      console.log(`cut off mid-segment and continued: ${cutOff.join('; ') || 'none'}`)
+      // The player was reading east's upload when it stopped, at least once; it continued
+      // (no error, no stall over D: checked by watch).
+      assert.ok(
+        cutOff.length > 0,
+        `the player was never cut off by a stopped upload\n${current.output().slice(-2000)}`,
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
     await serve.stop()
     sim = undefined
     serve = undefined

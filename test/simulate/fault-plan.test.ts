@@ -145,23 +145,29 @@ describe('fault plan', () => {
       { index: 15, kind: 'gap' },
       { index: 20, kind: 'cut' },
     ])
-    assert.throws(() => plan({ gapsMs: [30_000], cutsMs: [30_500] }), /both a gap and a cut/)
+    assert.throws(() => plan({ gapsMs: [30_000], cutsMs: [30_500] }), /two forced faults: gap and cut/)
+    const aborts = plan({ abortsMs: [10_000], cutsMs: [12_000] })
+    assert.deepEqual(aborts.forcedFaults(), [
+      { index: 5, kind: 'abort' },
+      { index: 6, kind: 'cut' },
+    ])
+    assert.throws(() => plan({ cutsMs: [10_000], abortsMs: [11_000] }), /two forced faults: cut and abort/)
     assert.throws(() => plan({ gapsMs: [-1] }), RangeError)
   })
 
-  it('the cut-off copy comes from the first pipeline not in an outage when the segment is due', () => {
+  it('the cut-off or aborted copy comes from the first pipeline not in an outage when the segment is due', () => {
     // Segment index i is due (i + 1)·D after the start: index 9 at 20 s, index 19 at 40 s.
     const p = plan({ outages: [{ pipeline: 'east', fromMs: 20_000, toMs: 40_000 }] })
-    assert.equal(p.cutPipeline(8, ['east', 'west']), 'east')
-    assert.equal(p.cutPipeline(9, ['east', 'west']), 'west')
-    assert.equal(p.cutPipeline(18, ['east', 'west']), 'west')
-    assert.equal(p.cutPipeline(19, ['east', 'west']), 'east')
+    assert.equal(p.faultyPipeline(8, ['east', 'west']), 'east')
+    assert.equal(p.faultyPipeline(9, ['east', 'west']), 'west')
+    assert.equal(p.faultyPipeline(18, ['east', 'west']), 'west')
+    assert.equal(p.faultyPipeline(19, ['east', 'west']), 'east')
     const down = plan({
       outages: [
         { pipeline: 'east', fromMs: 0, toMs: 10_000 },
         { pipeline: 'west', fromMs: 0, toMs: 10_000 },
       ],
     })
-    assert.equal(down.cutPipeline(2, ['east', 'west']), undefined)
+    assert.equal(down.faultyPipeline(2, ['east', 'west']), undefined)
   })
 })

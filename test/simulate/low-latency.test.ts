@@ -26,6 +26,8 @@ interface Recorded {
   readonly headers: IncomingHttpHeaders
   readonly pieces: { at: number; bytes: Buffer }[]
   ended: number
+  /** The client closed the connection before the end of the body. */
+  aborted: boolean
 }
 
 describe('simulate --low-latency: chunked PUTs at real time', () => {
@@ -41,12 +43,16 @@ describe('simulate --low-latency: chunked PUTs at real time', () => {
         headers: req.headers,
         pieces: [],
         ended: 0,
+        aborted: false,
       }
       requests.push(rec)
       req.on('data', (c: Buffer) => rec.pieces.push({ at: Date.now(), bytes: c }))
       req.on('end', () => {
         rec.ended = Date.now()
         res.writeHead(201, { 'Content-Type': 'application/json' }).end('{}')
+      })
+      req.on('close', () => {
+        if (!req.complete) rec.aborted = true
       })
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -115,6 +121,45 @@ describe('simulate --low-latency: chunked PUTs at real time', () => {
       // Over time, not in one go: the first chunk was whole well before the last (1.5 s
       // apart when on time; a loaded machine may delay the first write by up to 1 s).
       assert.ok(whole.at(-1)! - whole[0]! >= 500, `${seg.path}: chunks at ${whole.map((t) => t - start)}`)
+    }
+  })
+
+  it('--abort: the first pipeline stops its upload halfway (half of the chunks, then the connection closes), the others send theirs whole', async () => {
+    const D = 2000
+    const options = parseSimulateArgs([
+      ...['--ingest', url, '--control', url, '--channel', 'llabort', '--pipelines', 'east,west'],
+      ...['--segment-ms', String(D), '--duration', '4s', '--start-number', '200'],
+      ...['--low-latency', '--chunk-ms', '500', '--abort', '2.5s'],
+    ])
+    const result = await new Simulation(options, renditions).run()
+    assert.equal(result.errors, 0, result.lastError ?? '')
+    const east = result.pipelines.find((p) => p.pipeline === 'east')!
+    const west = result.pipelines.find((p) => p.pipeline === 'west')!
+    assert.equal(east.faults.abort, renditions.length)
+    assert.equal(west.faults.abort, 0)
+    assert.equal(east.segmentsFailed + west.segmentsFailed, 0)
+    for (const seg of result.segments) {
+      const aborted = seg.number === 201
+      assert.equal(seg.copies.east!.forced, aborted ? 'abort' : null, seg.path)
+      assert.equal(seg.copies.west!.forced, null, seg.path)
+    }
+
+    const uploads = requests.filter(
+      (r) => r.path.startsWith('/llabort/seg-') && r.path.endsWith('-00201.m4s'),
+    )
+    assert.equal(uploads.length, 2 * renditions.length)
+    for (const up of uploads) {
+      const pipeline = up.headers['pipeline-id']
+      const received = Buffer.concat(up.pieces.map((p) => p.bytes))
+      if (pipeline === 'west') {
+        assert.ok(up.ended > 0 && !up.aborted, `${up.path} from west is whole`)
+        assert.equal(cmafChunks(received).length, 4)
+        continue
+      }
+      assert.equal(pipeline, 'east')
+      assert.ok(up.aborted && up.ended === 0, `${up.path} from east is stopped`)
+      // Two whole chunks of four arrived, nothing of the third.
+      assert.equal(cmafChunks(received).length, 2, `${up.path}: ${received.length} bytes`)
     }
   })
 })

@@ -36,6 +36,11 @@ describe('simulate options', () => {
     ])
     assert.deepEqual(o.gapsMs, [30_000, 43_000])
     assert.deepEqual(o.cutsMs, [40_000])
+    assert.deepEqual(o.abortsMs, [])
+    assert.deepEqual(
+      parseSimulateArgs(['--low-latency', '--abort', '20s', '--abort', '9s']).abortsMs,
+      [20_000, 9_000],
+    )
     assert.equal(o.timeSource, 'http://127.0.0.3:9000/.well-known/time')
     assert.equal(parseSimulateArgs(['--time-source', 'none']).timeSource, undefined)
     assert.equal(
@@ -129,6 +134,8 @@ describe('simulate options', () => {
       [['--gap', 'soon'], /^--gap: expected a time/],
       [['--cut', '2m'], /^--cut 2m: not before the end of the run \(--duration 120s\)/],
       [['--gap', '30s', '--cut', '31s'], /^--cut 31s: the same segment as --gap 30s/],
+      [['--low-latency', '--cut', '30s', '--abort', '31s'], /^--abort 31s: the same segment as --cut 30s/],
+      [['--abort', '30s'], /^--abort: only with --low-latency/],
       [['--delivery', 'x'], /^--delivery: not a URL/],
       [['--time-source', 'ftp://t'], /^--time-source: expected an http/],
       [['--bogus'], /^simulate: Unknown option '--bogus'/],
