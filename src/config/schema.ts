@@ -250,4 +250,13 @@ export const configSchema = z.object({
 })
 
 export type Config = z.infer<typeof configSchema>
+
+/** A role a process serves (docs/protocol.md#listeners-and-roles). */
+export type Role = 'ingest' | 'delivery' | 'control'
+
+/** The roles of `config`, `all` spelled out. */
+export function rolesOf(config: Pick<Config, 'roles'>): Role[] {
+  if (config.roles.includes('all')) return ['ingest', 'delivery', 'control']
+  return [...new Set(config.roles as Role[])]
+}
 export type TokenEntry = z.infer<typeof tokenEntry>

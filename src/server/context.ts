@@ -8,7 +8,7 @@
 import { createMemoryCache } from '../cache/memory.js'
 import type { CacheStore } from '../cache/types.js'
 import { ChannelRegistry } from '../channels/registry.js'
-import type { Config } from '../config/schema.js'
+import { type Config, rolesOf } from '../config/schema.js'
 import { type HeldObject, HoldTable } from '../delivery/holds.js'
 import type { CommitHooks } from '../ingest/deps.js'
 import type { ProgressSink } from '../ingest/in-progress.js'
@@ -123,9 +123,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     maxMasksPerChannel: config.control.maxMasksPerChannel,
   })
   await channels.poll()
-  const servesAll =
-    config.roles.includes('all') ||
-    (['ingest', 'delivery', 'control'] as const).every((r) => config.roles.includes(r))
+  const servesAll = rolesOf(config).length === 3
   const peersOn = config.peers.enabled ?? (config.storage.driver === 'cassandra' && servesAll)
   // Channels created or changed on other nodes (or other processes of a split fleet) reach
   // this process by polling the version record: no bus connects them.

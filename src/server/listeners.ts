@@ -4,6 +4,7 @@
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Role } from '../config/schema.js'
 import { type ControlOptions, controlErrorHeaders, createControlHandler } from '../control/handler.js'
 import { CORS, createDeliveryHandler } from '../delivery/handler.js'
 import { createListener, type ListenerOptions } from '../http/listener.js'
@@ -14,7 +15,7 @@ import { advertisedUrl } from '../peers/address.js'
 import { startSweeper } from '../storage/sweeper.js'
 import type { Context } from './context.js'
 
-export type Role = 'ingest' | 'delivery' | 'control'
+export type { Role }
 
 /** A listener could not bind its port (in use, not allowed): one line naming it. */
 export class ListenError extends Error {

@@ -11,7 +11,7 @@ import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry, Registry } from 'prom-client'
 import { checkExposure } from '../config/load.js'
-import type { Config } from '../config/schema.js'
+import { type Config, rolesOf } from '../config/schema.js'
 import { createLogger, type Logger } from '../observability/log.js'
 import { type Bus, broadcastBusEvent, createBus, relayBusMessage } from './bus.js'
 import { type Context, type ContextOptions, createContext } from './context.js'
@@ -22,11 +22,6 @@ export interface Running {
   /** Present when every role runs in this process. */
   readonly context: Context | undefined
   close(): Promise<void>
-}
-
-export function rolesOf(config: Config): Role[] {
-  if (config.roles.includes('all')) return ['ingest', 'delivery', 'control']
-  return [...new Set(config.roles as Role[])]
 }
 
 export function isSupervised(config: Config): boolean {
