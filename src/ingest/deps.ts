@@ -57,7 +57,7 @@ export interface IngestDeps {
   /** Init segments for inspection, and the write-through policy. */
   readonly reader: Pick<
     ObjectReader,
-    'candidates' | 'body' | 'writesThroughBodies' | 'committing' | 'replacing'
+    'candidates' | 'body' | 'writesThroughBodies' | 'delivers' | 'committing' | 'replacing'
   >
   readonly metrics: Pick<
     Metrics,

@@ -136,9 +136,11 @@ export function createUploads(ctx: IngestDeps): Uploads {
           : undefined
       const inspector = inspected ? new FragmentInspector({ init }) : undefined
       // Bytes are kept for what is learned from them (init segments, MPDs) and for the
-      // write-through to the cache tiers (the reader's policy), but never more than this
-      // upload's share of the budget: a larger body only streams to storage.
-      const keepAtMost = match.kind === 'media' && !inspected && !ctx.reader.writesThroughBodies ? 0 : hold
+      // write-through to the cache tiers (the reader's policy: media segments for the shared
+      // tier, or for this process's own readers), but never more than this upload's share of
+      // the budget: a larger body only streams to storage.
+      const keepsMedia = ctx.reader.writesThroughBodies || (inspected && ctx.reader.delivers)
+      const keepAtMost = match.kind === 'media' && !keepsMedia ? 0 : hold
       let kept: Buffer[] | undefined = keepAtMost > 0 ? [] : undefined
       let keptBytes = 0
       /** The whole body when it was kept (once it has all arrived). */

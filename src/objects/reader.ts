@@ -31,6 +31,11 @@ export interface MemoryTier {
 export interface ReaderOptions {
   /** Bodies larger than this are streamed from storage and not cached in memory. */
   maxCachedObjectBytes: number
+  /**
+   * Whether this process answers delivery requests (default true): a process that only
+   * ingests keeps no media segment it wrote in memory, since nothing of it reads them.
+   */
+  delivers?: boolean
 }
 
 const RECENT_LISTS = 10_000
@@ -275,10 +280,16 @@ export class ObjectReader {
    * The write-through policy for bodies: with a shared cache tier every new body small enough
    * to cache is worth keeping while it uploads (every node but the writer then serves it from
    * that tier); without one, only bodies the writer reads itself (init segments, manifests,
-   * inspected segments) are kept, and `written` puts those in memory.
+   * and media segments when this process also delivers) are kept, and `written` puts those
+   * in memory.
    */
   get writesThroughBodies(): boolean {
     return this.#shared !== undefined
+  }
+
+  /** Whether this process answers delivery requests (see `ReaderOptions.delivers`). */
+  get delivers(): boolean {
+    return this.#options.delivers ?? true
   }
 
   /**

@@ -72,6 +72,8 @@ export interface ContextOptions {
   now?: () => number
   /** Wraps the storage driver (tests count operations with it). */
   wrapDriver?: (driver: StorageDriver) => StorageDriver
+  /** Whether this process answers delivery requests (default: its roles say). */
+  delivers?: boolean
   defaultMetrics?: boolean
 }
 
@@ -113,6 +115,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const memory = createMemoryCache({ maxBytes: config.cache.memoryBytes })
   const reader = new ObjectReader(store, memory, shared, metrics, {
     maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
+    delivers: options.delivers ?? rolesOf(config).includes('delivery'),
   })
   const bus = options.bus ?? createBus()
   const channels = new ChannelRegistry(driver, config.channels, {

@@ -19,7 +19,7 @@ if (!assignment) {
 }
 const { spec, config } = assignment
 const log = createLogger(config.log.level, { role: spec.role })
-const ctx = await createContext(config, { bus: createBus(process), log })
+const ctx = await createContext(config, { bus: createBus(process), log, delivers: spec.role === 'delivery' })
 registry = ctx.metrics.registry
 
 let draining = false
