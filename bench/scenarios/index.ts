@@ -4,7 +4,7 @@
  */
 import { getCached } from './get-cached.js'
 import { getFuture } from './get-future.js'
-import { heldRelease } from './held-release.js'
+import { heldRelease, heldReleaseMany } from './held-release.js'
 import { ingestStorm } from './ingest-storm.js'
 import { llFirstByte } from './ll-first-byte.js'
 import { put } from './put.js'
@@ -16,6 +16,7 @@ export const scenarios: readonly Scenario[] = [
   getFuture,
   put,
   heldRelease,
+  heldReleaseMany,
   llFirstByte,
   ingestStorm,
   singleFlight,

@@ -284,12 +284,15 @@ async function answerObject(
 ): Promise<void> {
   if (ex.done) return
   ex.done = true
-  await sendObject(ex.ctx.reader, ex.req, ex.res, meta, {
-    ...CORS,
-    ...ttlHeaders(ttlMs),
-    ...heldHeaders(ex),
-    ...extra,
-  })
+  // A request that was held goes out with the others released with it: heads first.
+  await sendObject(
+    ex.ctx.reader,
+    ex.req,
+    ex.res,
+    meta,
+    { ...CORS, ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra },
+    ex.heldSince !== undefined,
+  )
 }
 
 /**

@@ -1,7 +1,10 @@
 /**
  * Sends a stored object: validators (`ETag`, `Last-Modified`), conditional requests (304),
  * a single byte range (206/416), HEAD without a body, and the body from memory or streamed
- * from storage.
+ * from storage. With `headFirst` (requests released together from a hold) the header block
+ * goes out at once and the body on the next turn of the event loop, so that every waiter
+ * released together gets its answer's head before any of them gets a whole body
+ * (docs/delivery.md#holds).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
@@ -16,6 +19,7 @@ export async function sendObject(
   res: ServerResponse,
   meta: ObjectMeta,
   headers: OutgoingHttpHeaders,
+  headFirst = false,
 ): Promise<number> {
   const answer = startAnswer(
     req,
@@ -31,7 +35,14 @@ export async function sendObject(
     const body = head ? undefined : await reader.body(meta)
     res.writeHead(status, out)
     if (!body) res.end()
-    else res.end(status === 206 ? body.subarray(start, end + 1) : body)
+    else {
+      const bytes = status === 206 ? body.subarray(start, end + 1) : body
+      if (!headFirst) res.end(bytes)
+      else {
+        res.flushHeaders()
+        setImmediate(() => res.end(bytes))
+      }
+    }
     return status
   }
   res.writeHead(status, out)
