@@ -8,6 +8,7 @@ import { heldRelease, heldReleaseMany } from './held-release.js'
 import { ingestStorm } from './ingest-storm.js'
 import { llFirstByte } from './ll-first-byte.js'
 import { put } from './put.js'
+import { ringHeldRelease, ringPut } from './ring.js'
 import { singleFlight } from './single-flight.js'
 import type { Scenario } from './types.js'
 
@@ -19,5 +20,7 @@ export const scenarios: readonly Scenario[] = [
   heldReleaseMany,
   llFirstByte,
   ingestStorm,
+  ringPut,
+  ringHeldRelease,
   singleFlight,
 ]

@@ -39,6 +39,8 @@ export interface ScenarioOutcome {
   rows: Row[]
   details: Record<string, unknown>
   notes: string[]
+  /** Why nothing was measured (e.g. no Cassandra ring given). */
+  skipped?: string
 }
 
 export interface Scenario {
