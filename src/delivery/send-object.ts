@@ -4,7 +4,7 @@
  * from storage. With `headFirst` (requests released together from a hold) the header block
  * goes out at once and the body on the next turn of the event loop, so that every waiter
  * released together gets its answer's head before any of them gets a whole body
- * (docs/delivery.md#holds).
+ * (docs/protocol.md#holds).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
