@@ -4,8 +4,9 @@
  * addressed by `BYTERANGE` are asked: a bounded range is answered 206 once its bytes have
  * arrived (at once when they have, held until they do), an open-ended range streams from
  * its start as chunks arrive, a range past what the upload ever sends gets the stored copy's
- * answer (416), and an upload that fails mid-range has its bounded range answered by another
- * copy and its open-ended range cut off.
+ * answer (416), an upload that fails mid-range has its bounded range answered by another
+ * copy and its open-ended range cut off, `If-Range` waits for the stored copy and several
+ * ranges are ignored.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -159,6 +160,31 @@ describe('a bounded range of a segment in progress', () => {
     assert.ok(done.body.equals(west[1]!))
     await westUp.send(west[2]!)
     assert.equal((await westUp.end()).status, 201)
+  })
+})
+
+describe('other range requests of a segment in progress', () => {
+  it('If-Range waits for the stored copy; several ranges are ignored: the whole answer in progress', async () => {
+    const n = next++
+    const segment = chunkedCopy(0, n, 'east', 2)
+    const chunks = cmafChunks(segment)
+    const upload = chunkedPut(putUrl(n), 'east')
+    await upload.send(chunks[0]!)
+    await arrived(chunks[0]!.length)
+    const several = streamedGet(url(n), { Range: 'bytes=0-9,20-29' })
+    assert.equal(await several.status, 200)
+    assert.equal((await several.headers)['segment-in-progress'], '?1')
+    assert.ok((await several.bytes(chunks[0]!.length)).equals(chunks[0]!))
+    const conditional = streamedGet(url(n), { Range: 'bytes=0-9', 'If-Range': '"an-old-etag"' })
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(conditional.received().length, 0)
+    await upload.send(chunks[1]!)
+    assert.equal((await upload.end()).status, 201)
+    // The stored copy's validator does not match: the whole stored copy (RFC 9110).
+    assert.equal(await conditional.status, 200)
+    assert.ok((await conditional.headers).etag)
+    assert.equal(sha256((await conditional.done).body), sha256(segment))
+    assert.equal(sha256((await several.done).body), sha256(segment))
   })
 })
 
