@@ -89,6 +89,8 @@ describe('low-latency HLS: hls.js plays parts of segments in progress through th
     const segments = opened.responses.filter((r) => /\/seg-[^/]*\.m4s$/.test(r.url))
     const ranged = segments.filter((r) => r.status === 206)
     const inProgress = ranged.filter((r) => r.inProgress).length
+    // How long the origin took to answer a part (request to response headers; held until its chunk).
+    const partMs = ranged.flatMap((r) => (r.ms >= 0 ? [r.ms] : [])).sort((a, b) => a - b)
     const statuses = new Map<number, number>()
     for (const r of opened.responses) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
     const text = [
@@ -99,7 +101,7 @@ describe('low-latency HLS: hls.js plays parts of segments in progress through th
         .filter((_, i) => i % 8 === 0)
         .map((l) => l.latency.toFixed(2))
         .join(' ')}`,
-      `  parts loaded: ${partsLoaded}; blocking playlist requests with _HLS_part: ${blocking.length}; segment answers ${segments.length}: ${ranged.length} × 206, ${inProgress} of them in progress`,
+      `  parts loaded: ${partsLoaded}; blocking playlist requests with _HLS_part: ${blocking.length}; segment answers ${segments.length}: ${ranged.length} × 206, ${inProgress} of them in progress; part answered after p50 ${percentile(partMs, 50)} ms, p90 ${percentile(partMs, 90)} ms, max ${partMs.at(-1)} ms`,
       `  stalls (clock still ≥ 500 ms): ${s.stalls.length}${s.stalls.length ? `, max ${Math.max(...s.stalls.map((x) => x.ms))} ms at ${s.stalls.map((x) => x.currentTime.toFixed(1)).join(', ')}` : ''}`,
       `  errors: ${s.errors.length}${s.errors.length ? `: ${s.errors.map((e) => `${e.code} ${e.message.slice(0, 120)}`).join(' | ')}` : ''}`,
       `  answers: ${[...statuses].map(([k, v]) => `${v}× ${k}`).join(', ')}`,
