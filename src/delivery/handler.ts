@@ -57,7 +57,8 @@ import type { HeldObject } from './holds.js'
 import type { PollTiming } from './poll-schedule.js'
 import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
-import { followable, sendInProgress } from './stream.js'
+import { sendInProgress } from './stream.js'
+import { bytesNeeded, progressRange, sendInProgressRange } from './stream-range.js'
 
 const ALLOW = ['GET', 'HEAD', 'OPTIONS']
 /**
@@ -297,8 +298,11 @@ async function answerObject(
 
 /**
  * Answers from the copy of segment N still uploading that selection follows, if there is one
- * (docs/delivery.md#segments-in-progress); false when there is none to follow. Its lifetime
- * is D, like a defective copy's: the stored copy replaces it in caches soon after.
+ * (docs/delivery.md#segments-in-progress); false when there is none to follow, or when the
+ * request asks a range only the stored copy can answer. Its lifetime is D, like a defective
+ * copy's: the stored copy replaces it in caches soon after. A byte range is answered once its
+ * bytes have arrived (docs/delivery.md#byte-ranges-in-progress); `retry` runs selection again
+ * when the upload ends before they do.
  */
 function answerInProgress(
   ex: Exchange,
@@ -306,9 +310,12 @@ function answerInProgress(
   path: string,
   n: number,
   cmsd: OutgoingHttpHeaders,
+  retry: () => Promise<void>,
 ): boolean {
   const { ctx } = ex
-  if (ex.done || !followable(ex.req)) return false
+  if (ex.done) return false
+  const range = progressRange(ex.req.headers)
+  if (range === 'stored') return false
   const cfg = channel.config!
   const copy = selectInProgress(ctx.inProgress.copies(channel.name, path), {
     pipelines: cfg.pipelines,
@@ -318,12 +325,22 @@ function answerInProgress(
   if (copy === undefined) return false
   ex.done = true
   ctx.metrics.selections.inc({ pipeline: copy.pipeline, outcome: 'in-progress' })
-  sendInProgress(ex.req, ex.res, ctx.inProgress, copy, {
+  const headers = (): OutgoingHttpHeaders => ({
     ...CORS,
     ...ttlHeaders(servedTtlMs(cfg, true)),
     ...heldHeaders(ex),
     ...cmsd,
     'Segment-Pipeline': copy.pipeline,
+  })
+  if (range === 'whole') {
+    sendInProgress(ex.req, ex.res, ctx.inProgress, copy, headers())
+    return true
+  }
+  if (copy.bytes < bytesNeeded(range)) ex.heldSince ??= ctx.now()
+  sendInProgressRange(ex.req, ex.res, ctx.inProgress, copy, range, headers, () => {
+    if (ex.res.destroyed) return
+    ex.done = false
+    retry().catch((err) => fail(ex, err))
   })
   return true
 }
@@ -460,7 +477,7 @@ async function serveSegment(
     for (;;) {
       const selection = selectCandidate(list, sctx)
       if (selection.kind === 'wait') {
-        if (answerInProgress(ex, channel, path, n, cmsd)) return
+        if (answerInProgress(ex, channel, path, n, cmsd, attempt)) return
         hold(ex, key, selection.untilMs, attempt, mark, timing)
         return
       }
@@ -492,7 +509,7 @@ async function serveSegment(
     }
     const d = segmentDecision(cfg, n, t, false)
     if (d.action === 'hold') {
-      if (answerInProgress(ex, channel, path, n, cmsd)) return
+      if (answerInProgress(ex, channel, path, n, cmsd, attempt)) return
       hold(ex, key, d.untilMs, attempt, mark, timing)
       return
     }

@@ -5,18 +5,13 @@
  * ends normally; when it fails, or commits defective, the answer is cut off (the connection
  * is closed without the last chunk of the transfer coding), so that neither a cache nor a
  * player takes the part for the whole, and the player's retry gets the copy selection picks
- * then. HEAD gets the same header block without a body.
+ * then. HEAD gets the same header block without a body. Byte ranges: `stream-range.ts`.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { InProgressBook, InProgressCopy } from '../objects/in-progress.js'
 
 /** Says that an answer carries a copy still uploading (RFC 9651 Boolean). */
 export const IN_PROGRESS_HEADER = 'Segment-In-Progress'
-
-/** Whether a request can be answered from a copy in progress: a byte range waits for the stored copy. */
-export function followable(req: IncomingMessage): boolean {
-  return req.headers.range === undefined
-}
 
 export function sendInProgress(
   req: IncomingMessage,

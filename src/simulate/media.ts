@@ -110,6 +110,11 @@ export function loadRenditions(dir = defaultAssetsDir()): SimRendition[] {
   })
 }
 
+/** The `free` box text of a pipeline's copy of segment `n` of rendition `id`: who made it. */
+export function copyLabel(pipeline: string, id: string, n: number): string {
+  return `liveorigin simulate: pipeline ${pipeline}, rendition ${id}, segment ${n}`
+}
+
 /** Decode time, in `timescale` ticks, where segment index `i` (N−S) starts. */
 export function segmentStart(i: number, segmentDurationMs: number, timescale: number): number {
   return Math.round((i * segmentDurationMs * timescale) / 1000)

@@ -89,9 +89,11 @@ Options:
   --delivery <url>         delivery listener players use (default http://127.0.0.1:8080)
   --time-source <url|none> the MPD's UTCTiming clock, urn:mpeg:dash:utc:http-iso:2014
                            (default <delivery>/.well-known/time); none = no UTCTiming
-  --low-latency            low-latency DASH: PUT each segment chunk by chunk as it is made
-                           (Transfer-Encoding: chunked), on a channel with lowLatency and
-                           availabilityTimeOffset = D - chunk duration
+  --low-latency            low-latency DASH and LL-HLS: PUT each segment chunk by chunk as it
+                           is made (Transfer-Encoding: chunked), on a channel with lowLatency
+                           and availabilityTimeOffset = D - chunk duration; the HLS media
+                           playlists are PUT after each chunk, listing it as a part (a byte
+                           range of its segment)
   --chunk-ms <ms>          CMAF chunk duration with --low-latency; divides --segment-ms
                            (default 500)
   --seed <text>            seed of the fault plan, to reproduce a run (default: random)

@@ -16,7 +16,8 @@ import {
   renderMediaPlaylist,
   renderMultivariantPlaylist,
 } from './hls.js'
-import { buildMediaSegment, type SimRendition } from './media.js'
+import { LowLatencyPlaylists } from './ll-hls-publisher.js'
+import { buildMediaSegment, copyLabel, type SimRendition } from './media.js'
 import { renderMpd } from './mpd.js'
 import type { SimulateOptions } from './options.js'
 
@@ -163,6 +164,8 @@ export class Simulation {
   #lastError: string | null = null
   #stopped = false
   #wake: (() => void) | undefined
+  /** With `lowLatency`: the LL-HLS media playlists, one per chunk (`ll-hls-publisher.ts`). */
+  #lowLatencyPlaylists: LowLatencyPlaylists | undefined
 
   constructor(options: SimulateOptions, renditions: readonly SimRendition[], clock: () => number = Date.now) {
     this.options = options
@@ -243,6 +246,7 @@ export class Simulation {
     this.#startedAt = this.#now()
     this.#ast = this.#startedAt
     this.#startNumber = o.startNumber ?? Math.floor(this.#startedAt / d)
+    if (o.lowLatency) this.#lowLatencyPlaylists = this.#newLowLatencyPlaylists()
     try {
       await this.#createChannel()
       for (const p of o.pipelines) {
@@ -434,11 +438,10 @@ export class Simulation {
       startNumber: this.#startNumber,
       segmentDurationMs: this.options.segmentDurationMs,
     }
-    const label = `liveorigin simulate: pipeline ${p}, rendition ${r.id}, segment ${n}`
     const o = this.options
     const chunks = o.lowLatency ? o.segmentDurationMs / o.chunkMs : 1
     let body = buildMediaSegment(r, timing, {
-      label,
+      label: copyLabel(p, r.id, n),
       chunks,
       ...(copy.fault === 'tfdt' ? { tfdtNumber: n + 1 } : {}),
     })
@@ -515,7 +518,9 @@ export class Simulation {
   async #publishManifests(p: string, lastNumber: number | null): Promise<void> {
     const o = this.options
     const work = [this.#publishMpd(p)]
-    if (lastNumber !== null) {
+    if (lastNumber !== null && this.#lowLatencyPlaylists) {
+      work.push(this.#lowLatencyPlaylists.publish(p, lastNumber))
+    } else if (lastNumber !== null) {
       for (const r of this.renditions) {
         const playlist = renderMediaPlaylist({
           availabilityStartTime: this.#ast,
@@ -527,11 +532,29 @@ export class Simulation {
         })
         work.push(this.#putOther(p, mediaPlaylistName(r.id), Buffer.from(playlist)))
       }
+    }
+    if (lastNumber !== null) {
       work.push(
         this.#putOther(p, MULTIVARIANT_PATH, Buffer.from(renderMultivariantPlaylist(this.renditions))),
       )
     }
     await Promise.all(work)
+  }
+
+  #newLowLatencyPlaylists(): LowLatencyPlaylists {
+    const o = this.options
+    return new LowLatencyPlaylists({
+      segmentDurationMs: o.segmentDurationMs,
+      chunkMs: o.chunkMs,
+      availabilityStartTime: this.#ast,
+      startNumber: this.#startNumber,
+      renditions: this.renditions,
+      segmentPath,
+      initPath,
+      now: this.#now,
+      live: (p) => !this.#stopped && !this.#down(p),
+      put: (p, path, body) => this.#putOther(p, path, body),
+    })
   }
 
   async #publishMpd(p: string): Promise<void> {

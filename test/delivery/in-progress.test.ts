@@ -3,7 +3,8 @@
  * sockets, with chunked PUTs of real fMP4 segments cut into CMAF chunks: a held GET gets each
  * chunk as it arrives, a GET that comes mid-upload gets the chunks so far then the rest, a
  * copy cut off or turning corrupt mid-segment cuts its readers off and their retry gets the
- * other pipeline's copy (which is what is stored), HEAD and ranges, and a channel that is not
+ * other pipeline's copy (which is what is stored), HEAD and a suffix range (the stored copy's),
+ * and a channel that is not
  * `lowLatency` answers as before.
  */
 import assert from 'node:assert/strict'
@@ -85,14 +86,23 @@ describe('a low-latency channel', () => {
     assert.equal((await head.headers)['segment-in-progress'], '?1')
     assert.equal((await head.headers)['content-length'], undefined)
     assert.equal((await head.done).body.length, 0)
-    // A byte range waits for the stored copy.
+    // A byte range whose bytes have arrived is answered from them (in-progress-ranges.test.ts);
+    // a suffix range needs the complete length: it waits for the stored copy.
     const ranged = streamedGet(url(ll, n), { Range: 'bytes=0-99' })
+    assert.equal(await ranged.status, 206)
+    assert.equal((await ranged.headers)['content-range'], 'bytes 0-99/*')
+    assert.ok((await ranged.done).body.equals(segment.subarray(0, 100)))
+    const suffix = streamedGet(url(ll, n), { Range: 'bytes=-100' })
     await upload.send(chunks[2]!)
     await upload.send(chunks[3]!)
     assert.equal((await upload.end()).status, 201)
     assert.equal(sha256((await reader.done).body), sha256(segment))
-    assert.equal(await ranged.status, 206)
-    assert.ok((await ranged.done).body.equals(segment.subarray(0, 100)))
+    assert.equal(await suffix.status, 206)
+    assert.equal(
+      (await suffix.headers)['content-range'],
+      `bytes ${segment.length - 100}-${segment.length - 1}/${segment.length}`,
+    )
+    assert.ok((await suffix.done).body.equals(segment.subarray(segment.length - 100)))
   })
 
   it('an upload cut off mid-segment cuts its readers off; their retry gets the other copy, which is stored', async () => {

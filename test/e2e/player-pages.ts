@@ -36,7 +36,7 @@ export type PlayerName = 'dashjs' | 'shaka' | 'hlsjs'
 /** One thing a page saw, in epoch ms (`Date.now()` in the page). */
 export interface PageEvent {
   readonly t: number
-  /** `video:<event>`, `dashjs:<event>` or `shaka:<event>`. */
+  /** `video:<event>`, `dashjs:<event>`, `shaka:<event>` or `hlsjs:<event>`. */
   readonly type: string
   readonly currentTime: number
   readonly detail?: unknown
@@ -60,11 +60,20 @@ export interface PageLog {
   /** Player errors (Shaka's severity, hls.js's `fatal`; dash.js has none: every error event counts). */
   readonly errors: Array<{ t: number; code: unknown; message: string; fatal: boolean }>
   /**
-   * dash.js only, every 250 ms once playing: `player.getCurrentLiveLatency()` (s), its
-   * target (`getTargetLiveDelay()`), the playback rate (catch-up), and whether the player ran
-   * in low-latency mode.
+   * dash.js and hls.js, every 250 ms once playing: the player's live latency (s; dash.js
+   * `getCurrentLiveLatency()`, hls.js `latency`), its target (`getTargetLiveDelay()`,
+   * `targetLatency`), the playback rate (catch-up), and whether the player ran in low-latency
+   * mode; hls.js also `wall`: how far the frame on screen is behind the wall clock (s), by the
+   * playlist's program date time (`playingDate`).
    */
-  readonly latencies: Array<{ t: number; latency: number; target: number; rate: number; lowLatency: boolean }>
+  readonly latencies: Array<{
+    t: number
+    latency: number
+    target: number
+    rate: number
+    lowLatency: boolean
+    wall?: number
+  }>
 }
 
 const PAGE_SCRIPT = {
@@ -110,14 +119,28 @@ const PAGE_SCRIPT = {
     })()
   `,
   hlsjs: `
-    const hls = new Hls({ debug: false })
+    const hls = new Hls(Object.assign({ debug: false }, SETTINGS ? JSON.parse(SETTINGS) : {}))
     hls.on(Hls.Events.ERROR, (_, data) => {
       log.error(data.details, String(data.type + ' ' + data.details + ' ' + (data.response ? data.response.code : '')).slice(0, 400), !!data.fatal)
     })
     hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}) })
+    // LL-HLS: each part hls.js loads (a part of a segment, not the whole segment).
+    hls.on(Hls.Events.FRAG_LOADED, (_, data) => {
+      if (data.part) log.event('hlsjs:part-loaded', { sn: data.frag.sn, part: data.part.index, type: data.frag.type })
+    })
     hls.loadSource(SRC)
     hls.attachMedia(video)
     log.loaded()
+    // hls.js's own latency (s behind the playlist's live edge) and its target, once playing.
+    setInterval(() => {
+      if (log.samples.length === 0 || video.paused) return
+      const latency = hls.latency
+      if (Number.isFinite(latency) && latency > 0) {
+        const date = hls.playingDate
+        const wall = date ? (Date.now() - date.getTime()) / 1000 : undefined
+        log.latencies.push({ t: Date.now(), latency, target: hls.targetLatency, rate: video.playbackRate, lowLatency: hls.lowLatencyMode, wall })
+      }
+    }, 250)
   `,
 } as const
 
@@ -227,7 +250,7 @@ export interface PageResponse {
 /**
  * Opens a page playing `src` (an MPD, or a multivariant playlist for hls.js) with `player`;
  * records every response from `originPrefix`. `settings`: dash.js settings applied before it
- * loads (`player.updateSettings`).
+ * loads (`player.updateSettings`), or hls.js's configuration (`new Hls(settings)`).
  */
 export async function openPlayer(
   browser: Browser,

@@ -2,7 +2,8 @@
  * Segments served while they upload when ingest and delivery run in separate processes
  * (docs/delivery.md#segments-in-progress): the chunks cross from the ingest process to the
  * delivery workers over the node's bus, a held GET gets the first chunk before the upload
- * ends, and an upload cut off mid-segment cuts the reader off in the worker too.
+ * ends, an upload cut off mid-segment cuts the reader off in the worker too, and byte ranges
+ * (LL-HLS parts, a preload hint) are answered there from the relayed chunks.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -88,4 +89,35 @@ it('an upload cut off mid-segment cuts the reader off; the retry gets the other 
   const h = await retry.headers
   assert.equal(h['segment-pipeline'], 'west')
   assert.equal(sha256((await retry.done).body), sha256(westCopy))
+})
+
+it('a delivery worker answers byte ranges from the relayed chunks: a part when its chunk arrives, a preload hint streamed', async () => {
+  const n = 22
+  const segment = chunkedCopy(0, n, 'east', 4)
+  const chunks = cmafChunks(segment)
+  const at = [0]
+  for (const c of chunks) at.push(at.at(-1)! + c.length)
+  const url = `${cli.delivery}/${channel}/${segmentPath(0, n)}`
+  const upload = chunkedPut(`${cli.ingest}/${channel}/${segmentPath(0, n)}`, 'east')
+  await upload.send(chunks[0]!)
+  const first = streamedGet(url)
+  await first.bytes(chunks[0]!.length)
+  const part1 = streamedGet(url, { Range: `bytes=${at[1]}-${at[2]! - 1}` })
+  const hint = streamedGet(url, { Range: `bytes=${at[2]}-` })
+  await new Promise((r) => setTimeout(r, 200))
+  assert.equal(part1.received().length, 0, 'part 1 waits for its chunk')
+  await upload.send(chunks[1]!)
+  assert.equal(await part1.status, 206)
+  assert.equal((await part1.headers)['content-range'], `bytes ${at[1]}-${at[2]! - 1}/*`)
+  assert.ok((await part1.done).body.equals(chunks[1]!))
+  assert.equal(hint.received().length, 0, 'the preload hint waits for its first byte')
+  await upload.send(chunks[2]!)
+  assert.equal(await hint.status, 206)
+  assert.ok((await hint.bytes(chunks[2]!.length)).equals(chunks[2]!))
+  await upload.send(chunks[3]!)
+  assert.equal((await upload.end()).status, 201)
+  const done = await hint.done
+  assert.equal(done.cut, false)
+  assert.equal(sha256(done.body), sha256(segment.subarray(at[2]!)))
+  assert.equal(sha256((await first.done).body), sha256(segment))
 })
