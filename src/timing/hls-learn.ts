@@ -234,6 +234,9 @@ export function learnFromMediaPlaylist(
     startNumber,
     media: numbered.media,
     ...(initialization === undefined ? {} : { initialization }),
+    // An LL-HLS playlist's parts are ranges of segments still uploading: only in-progress
+    // delivery serves them before the segment completes.
+    ...(playlist.partTargetMs === undefined ? {} : { lowLatency: true }),
     warnings,
     newest,
     anchor: dated ? 'program-date-time' : 'arrival',
@@ -250,7 +253,13 @@ export function learnFromMediaPlaylist(
 /** The fields of an HLS lesson a channel record keeps. */
 export type HlsRecord = Pick<
   LearnedChannel,
-  'type' | 'availabilityStartTime' | 'segmentDurationMs' | 'startNumber' | 'media' | 'initialization'
+  | 'type'
+  | 'availabilityStartTime'
+  | 'segmentDurationMs'
+  | 'startNumber'
+  | 'media'
+  | 'initialization'
+  | 'lowLatency'
 > & { readonly from: 'hls' }
 
 /**
@@ -397,8 +406,9 @@ function covers(general: string, specific: string, number: number): boolean {
  * The channel record after a media playlist's lesson, given what the channel learned from
  * HLS before (`previous`) and the rendition name of the playlist (from the multivariant
  * playlist, when known). Undefined when nothing changes beyond the re-learning tolerance:
- * same templates (or ones that already cover this rendition), the same D, S not lower, and
- * A(newest) within {@link relearnToleranceMs}.
+ * same templates (or ones that already cover this rendition), the same D, S not lower, the
+ * same `lowLatency` (set by a playlist with parts, kept after), and A(newest) within
+ * {@link relearnToleranceMs}.
  *
  * Templates: the first playlist's templates are taken; a playlist of another rendition whose
  * template differs in one word (`stream_0/…` vs `stream_1/…`, `video_…` vs `audio_…`) makes
@@ -432,12 +442,15 @@ export function nextHlsRecord(
   const d = lesson.segmentDurationMs
   const availableNewest = lesson.availabilityStartTime + (lesson.newest - lesson.startNumber + 1) * d
   const startNumber = Math.min(lesson.startNumber, previous?.startNumber ?? lesson.startNumber)
+  // Once one rendition's playlist has parts, the channel stays low latency.
+  const lowLatency = lesson.lowLatency === true || previous?.lowLatency === true
   const next: HlsRecord = {
     type: 'dynamic',
     availabilityStartTime: availableNewest - (lesson.newest - startNumber + 1) * d,
     segmentDurationMs: d,
     startNumber,
     ...templates,
+    ...(lowLatency ? { lowLatency } : {}),
     from: 'hls',
   }
   if (previous === undefined) return next
@@ -445,7 +458,8 @@ export function nextHlsRecord(
     previous.media === next.media &&
     previous.initialization === next.initialization &&
     previous.segmentDurationMs === d &&
-    previous.startNumber === startNumber
+    previous.startNumber === startNumber &&
+    (previous.lowLatency === true) === lowLatency
   if (!same) return next
   const before =
     previous.availabilityStartTime + (lesson.newest - previous.startNumber + 1) * previous.segmentDurationMs

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { cmafChunks } from '../../src/simulate/fmp4.js'
 import { chunkedCopy, chunkedPut, streamedGet } from '../helpers/chunked.js'
 import { createChannel, NO_SHEDDING, segmentPath, sha256 } from '../helpers/fixture-channel.js'
-import { waitFor } from '../helpers/http.js'
+import { put, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 let origin: TestOrigin
@@ -236,5 +236,46 @@ describe('an open-ended range of a segment in progress', () => {
     const cut = await hint.done
     assert.equal(cut.cut, true, 'cut off, not ended: nobody takes it for the whole range')
     assert.ok(cut.body.equals(chunks[1]!))
+  })
+})
+
+describe('a channel learned from an LL-HLS playlist', () => {
+  it('is low latency: its parts are answered from the upload in progress', async () => {
+    const channel = `llhls-${process.pid}`
+    const n = 30
+    const chunks = cmafChunks(chunkedCopy(0, n, 'east', 4))
+    const at = boundaries(chunks)
+    // Segment n − 1 complete, part 0 of n listed: without a date, A(n − 1) is the arrival,
+    // so n is due D later, inside the hold window.
+    const playlist = [
+      '#EXTM3U',
+      '#EXT-X-VERSION:9',
+      '#EXT-X-TARGETDURATION:1',
+      '#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.780',
+      '#EXT-X-PART-INF:PART-TARGET=0.260',
+      `#EXT-X-MEDIA-SEQUENCE:${n - 1}`,
+      '#EXT-X-MAP:URI="init-0.mp4"',
+      '#EXTINF:1.000,',
+      segmentPath(0, n - 1),
+      `#EXT-X-PART:DURATION=0.250,URI="${segmentPath(0, n)}",BYTERANGE="${at[1]}@0",INDEPENDENT=YES`,
+      `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${segmentPath(0, n)}",BYTERANGE-START=${at[1]}`,
+      '',
+    ].join('\n')
+    const learned = await put(origin, `/${channel}/0.m3u8`, playlist)
+    assert.equal(learned.status, 201)
+    const described = await fetch(`${origin.control}/api/v1/channels/${channel}`).then((r) => r.json())
+    assert.equal(described.source, 'hls')
+    assert.equal(described.config.lowLatency, true)
+    assert.equal(described.config.media, 'seg-0-$Number%05d$.m4s')
+    const upload = chunkedPut(`${origin.ingest}/${channel}/${segmentPath(0, n)}`, 'east')
+    await upload.send(chunks[0]!)
+    const part0 = streamedGet(`${origin.delivery}/${channel}/${segmentPath(0, n)}`, {
+      Range: `bytes=0-${at[1]! - 1}`,
+    })
+    assert.equal(await part0.status, 206, 'answered before the upload ends')
+    assert.equal((await part0.headers)['segment-in-progress'], '?1')
+    assert.ok((await part0.done).body.equals(chunks[0]!))
+    for (const c of chunks.slice(1)) await upload.send(c)
+    assert.equal((await upload.end()).status, 201)
   })
 })

@@ -162,6 +162,28 @@ describe('re-learning', () => {
   })
 })
 
+describe('LL-HLS', () => {
+  const parts = (text: string) =>
+    text
+      .replace('#EXT-X-MEDIA-SEQUENCE', '#EXT-X-PART-INF:PART-TARGET=0.540\n#EXT-X-MEDIA-SEQUENCE')
+      .replace(/\n*$/, '\n#EXT-X-PART:DURATION=0.520,URI="index5.m4s",BYTERANGE="1000@0",INDEPENDENT=YES\n')
+
+  it('a playlist with parts makes the channel low latency, and it stays so', () => {
+    const plain = media(fixture('fmp4/index.m3u8'), 'index.m3u8')
+    assert.equal(plain.lowLatency, undefined)
+    const ll = media(parts(fixture('fmp4/index.m3u8')), 'index.m3u8')
+    assert.equal(ll.lowLatency, true)
+    const first = nextHlsRecord(undefined, plain, undefined)!
+    assert.equal(first.lowLatency, undefined)
+    const low = nextHlsRecord(first, ll, undefined)
+    assert.equal(low?.lowLatency, true, 'parts re-write a channel that had none')
+    assert.equal(nextHlsRecord(low, ll, undefined), undefined)
+    // Another rendition's playlist without parts changes nothing.
+    assert.equal(nextHlsRecord(low, plain, undefined), undefined)
+    assert.equal(nextHlsRecord(undefined, ll, undefined)?.lowLatency, true)
+  })
+})
+
 describe('numbering and templates', () => {
   const playlist = (uris: string[], seq = 10, extinf = '2.0') =>
     `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:${seq}\n${uris.map((u) => `#EXTINF:${extinf},\n${u}`).join('\n')}\n`
