@@ -8,6 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto'
+import type { NodeFlight } from '../cache/node-flight.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import type { CacheStore } from '../cache/types.js'
 import { type CountTally, type Metrics, tallyOf } from '../observability/metrics.js'
@@ -36,6 +37,11 @@ export interface ReaderOptions {
    * ingests keeps no media segment it wrote in memory, since nothing of it reads them.
    */
   delivers?: boolean
+  /**
+   * Single flight with the other processes of the node (`serve`'s workers): a body this
+   * process lacks is read by one of them and handed to the others (`cache/node-flight.ts`).
+   */
+  nodeFlight?: NodeFlight
 }
 
 const RECENT_LISTS = 10_000
@@ -246,7 +252,10 @@ export class ObjectReader {
     return meta.size <= this.#options.maxCachedObjectBytes
   }
 
-  /** The whole body of a cacheable object: memory, shared tier, then storage (single flight). */
+  /**
+   * The whole body of a cacheable object: memory, shared tier, then storage (single flight in
+   * this process, and with the node's other processes when `nodeFlight` is given).
+   */
   body(meta: ObjectMeta): Promise<Buffer> {
     const key = bodyKey(meta.token)
     const hit = this.#memory.peek(key)
@@ -256,15 +265,20 @@ export class ObjectReader {
     }
     this.#memoryGets.miss.inc()
     return this.#bodies.do(key, async () => {
-      let bytes: Buffer | undefined
-      if (this.#shared) {
-        bytes = await this.#shared.get(key)
-        if (bytes && bytes.length !== meta.size) bytes = undefined
+      const fetch = async () => {
+        let bytes: Buffer | undefined
+        if (this.#shared) {
+          bytes = await this.#shared.get(key)
+          if (bytes && bytes.length !== meta.size) bytes = undefined
+        }
+        if (!bytes) {
+          this.#metrics.objectReads.inc()
+          bytes = await this.#store.readAll(meta)
+        }
+        return bytes
       }
-      if (!bytes) {
-        this.#metrics.objectReads.inc()
-        bytes = await this.#store.readAll(meta)
-      }
+      const node = this.#options.nodeFlight
+      const bytes = node ? await node.read(key, fetch, (b) => b.length === meta.size) : await fetch()
       await this.#memory.set(key, bytes, ttlOf(meta))
       return bytes
     })

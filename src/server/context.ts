@@ -5,7 +5,9 @@
  * narrow deps (`ingest/deps.ts`, `delivery/deps.ts`, `control/deps.ts`), which this
  * composition satisfies.
  */
+
 import { createMemoryCache } from '../cache/memory.js'
+import type { NodeFlight, NodeFlightOutcome } from '../cache/node-flight.js'
 import type { CacheStore } from '../cache/types.js'
 import { ChannelRegistry } from '../channels/registry.js'
 import { type Config, rolesOf } from '../config/schema.js'
@@ -15,7 +17,7 @@ import type { ProgressSink } from '../ingest/in-progress.js'
 import { InProgressBook } from '../objects/in-progress.js'
 import { ObjectReader } from '../objects/reader.js'
 import { createLogger, type Logger } from '../observability/log.js'
-import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { createMetrics, type Metrics, tallyOf } from '../observability/metrics.js'
 import { AdmissionController, isReadSample, LatencyWindow } from '../overload/admission.js'
 import { PeerNode } from '../peers/node.js'
 import { HealthBook } from '../selection/health-book.js'
@@ -75,6 +77,11 @@ export interface ContextOptions {
   /** Whether this process answers delivery requests (default: its roles say). */
   delivers?: boolean
   defaultMetrics?: boolean
+  /**
+   * Single flight of body reads with the node's other processes (a `serve` worker's, over
+   * IPC); `outcome` counts how each body was had.
+   */
+  nodeFlight?: (outcome: (o: NodeFlightOutcome) => void) => NodeFlight
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
@@ -116,6 +123,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const reader = new ObjectReader(store, memory, shared, metrics, {
     maxCachedObjectBytes: Math.min(16 * 1024 * 1024, Math.floor(config.cache.memoryBytes / 4)),
     delivers: options.delivers ?? rolesOf(config).includes('delivery'),
+    ...(options.nodeFlight ? { nodeFlight: options.nodeFlight(nodeOutcomes(metrics)) } : {}),
   })
   const bus = options.bus ?? createBus()
   const channels = new ChannelRegistry(driver, config.channels, {
@@ -247,4 +255,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
       await driver.close()
     },
   }
+}
+
+/**
+ * Counts bodies had through the node's single flight in `liveorigin_cache_operations_total`,
+ * tier `node`: `hit` when another process read it, `miss` when this one did.
+ */
+function nodeOutcomes(metrics: Metrics): (o: NodeFlightOutcome) => void {
+  const ops = tallyOf(metrics.cacheOps)
+  const hit = ops('node', 'get', 'hit')
+  const miss = ops('node', 'get', 'miss')
+  return (o) => (o === 'shared' ? hit : miss).inc()
 }

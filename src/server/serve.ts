@@ -10,6 +10,7 @@ import { createServer } from 'node:net'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry, Registry } from 'prom-client'
+import { NodeFlightBroker } from '../cache/node-flight.js'
 import { checkExposure } from '../config/load.js'
 import { type Config, rolesOf } from '../config/schema.js'
 import { createLogger, type Logger } from '../observability/log.js'
@@ -101,7 +102,8 @@ function workerEntry(): string {
 async function supervise(config: Config, log: Logger): Promise<Running> {
   // Workers accept their own connections (the supervisor is not in the data path).
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv })
+  // Advanced serialization: bodies handed between workers (node flight) travel as bytes.
+  cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv, serialization: 'advanced' })
 
   const ingestPort = config.ingest.port || (await freePort(config.host))
   const deliveryPort = config.delivery.port || (await freePort(config.host))
@@ -124,6 +126,8 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
    * (a new process needs about a second to start, more on a busy machine).
    */
   let standby: { worker: Worker; ready: boolean } | undefined
+  /** Single flight of body reads across the workers (`cache/node-flight.ts`). */
+  const reads = new NodeFlightBroker<Worker>()
   const onMessage = (worker: Worker, message: unknown) => {
     const tag = (message as { tag?: string } | null)?.tag
     if (tag === METRICS_RESPONSE) {
@@ -148,6 +152,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       listenFailures.set(worker.id, String((message as { message?: unknown }).message))
       return
     }
+    if (reads.handle(worker, message)) return
     relayBusMessage(message, worker, workers(), (e) => local.publish(e))
   }
   cluster.on('message', onMessage)
@@ -247,6 +252,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     })
   }
   const onExit = (worker: Worker, code: number, signal: string) => {
+    reads.gone(worker)
     const spec = specs.get(worker.id)
     specs.delete(worker.id)
     listening.delete(worker.id)

@@ -5,6 +5,7 @@
  * the bus) and listens only when the supervisor activates it, when the active one died.
  */
 import type { Registry } from 'prom-client'
+import { nodeFlightOverIpc } from '../cache/node-flight.js'
 import { createLogger } from '../observability/log.js'
 import { createBus } from './bus.js'
 import { createContext } from './context.js'
@@ -19,7 +20,12 @@ if (!assignment) {
 }
 const { spec, config } = assignment
 const log = createLogger(config.log.level, { role: spec.role })
-const ctx = await createContext(config, { bus: createBus(process), log, delivers: spec.role === 'delivery' })
+const ctx = await createContext(config, {
+  bus: createBus(process),
+  log,
+  delivers: spec.role === 'delivery',
+  nodeFlight: (outcome) => nodeFlightOverIpc(process, { outcome }),
+})
 registry = ctx.metrics.registry
 
 let draining = false

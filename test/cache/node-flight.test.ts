@@ -1,0 +1,171 @@
+/**
+ * Single flight across the processes of a node (src/cache/node-flight.ts), with the broker
+ * and its workers joined by message queues that copy each message as IPC does
+ * (`structuredClone`, asynchronously): the first asker leads and the others get its body;
+ * a lead that fails or whose process dies, a supervisor that does not answer, and a body of
+ * the wrong length send the waiters to read for themselves; a lead that reaches a process
+ * which stopped waiting is given up, which releases its waiters.
+ */
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { describe, it } from 'node:test'
+import {
+  type NodeFlight,
+  NodeFlightBroker,
+  type NodeFlightOutcome,
+  nodeFlightOverIpc,
+} from '../../src/cache/node-flight.js'
+
+const later = () => new Promise<void>((r) => setImmediate(r))
+
+interface Proc {
+  flight: NodeFlight
+  outcomes: NodeFlightOutcome[]
+  worker: { send(m: unknown): boolean; isConnected(): boolean }
+  /** Messages to the supervisor are kept here, not delivered, while it is set. */
+  held: unknown[] | undefined
+}
+
+function node(count: number, waitMs = 10_000): { broker: NodeFlightBroker; procs: Proc[] } {
+  const broker = new NodeFlightBroker()
+  const procs = Array.from({ length: count }, () => {
+    const channel = new EventEmitter()
+    const proc = { outcomes: [] as NodeFlightOutcome[], held: undefined } as Proc
+    proc.worker = {
+      send(m) {
+        const copy = structuredClone(m)
+        setImmediate(() => channel.emit('message', copy))
+        return true
+      },
+      isConnected: () => true,
+    }
+    const ipc = {
+      connected: true,
+      send(m: unknown) {
+        const copy = structuredClone(m)
+        if (proc.held) proc.held.push(copy)
+        else setImmediate(() => broker.handle(proc.worker, copy))
+        return true
+      },
+      on(event: 'message', listener: (m: unknown) => void) {
+        channel.on(event, listener)
+        return ipc
+      },
+    }
+    proc.flight = nodeFlightOverIpc(ipc as never, { waitMs, outcome: (o) => proc.outcomes.push(o) })
+    return proc
+  })
+  return { broker, procs }
+}
+
+/** A read that resolves when the test says so, counting its calls. */
+function gatedRead(bytes: Buffer) {
+  let open!: () => void
+  let fail!: (err: Error) => void
+  const gate = new Promise<void>((resolve, reject) => {
+    open = resolve
+    fail = reject
+  })
+  const read = {
+    calls: 0,
+    fetch: async () => {
+      read.calls++
+      await gate
+      return bytes
+    },
+    open,
+    fail,
+  }
+  return read
+}
+
+describe('single flight across processes', () => {
+  it('the first asker reads; the others get its bytes', async () => {
+    const { broker, procs } = node(3)
+    const body = Buffer.from('segment body')
+    const read = gatedRead(body)
+    const results = procs.map((p) => p.flight.read('b:t1', read.fetch))
+    await later()
+    await later()
+    read.open()
+    const got = await Promise.all(results)
+    assert.equal(read.calls, 1)
+    for (const b of got) assert.ok(b.equals(body))
+    assert.deepEqual(procs.flatMap((p) => p.outcomes).sort(), ['lead', 'shared', 'shared'])
+    assert.equal(broker.size, 0, 'the lease ends with the read')
+    // The next read of the key is a new flight.
+    const again = gatedRead(body)
+    again.open()
+    await procs[1]!.flight.read('b:t1', again.fetch)
+    assert.equal(again.calls, 1)
+    assert.deepEqual(procs[1]!.outcomes.at(-1), 'lead')
+  })
+
+  it('a lead that fails: its caller gets the error, the waiters read for themselves', async () => {
+    const { procs } = node(2)
+    const failing = gatedRead(Buffer.alloc(0))
+    const own = gatedRead(Buffer.from('own'))
+    own.open()
+    const first = procs[0]!.flight.read('b:t2', failing.fetch)
+    await later()
+    const second = procs[1]!.flight.read('b:t2', own.fetch)
+    await later()
+    await later()
+    failing.fail(new Error('storage timeout'))
+    await assert.rejects(first, /storage timeout/)
+    assert.ok((await second).equals(Buffer.from('own')))
+    assert.deepEqual(procs[1]!.outcomes, ['self'])
+  })
+
+  it('a lead whose process dies: the waiters read for themselves', async () => {
+    const { broker, procs } = node(2)
+    const stuck = gatedRead(Buffer.alloc(0))
+    const own = gatedRead(Buffer.from('own'))
+    own.open()
+    void procs[0]!.flight.read('b:t3', stuck.fetch)
+    await later()
+    const second = procs[1]!.flight.read('b:t3', own.fetch)
+    await later()
+    await later()
+    broker.gone(procs[0]!.worker)
+    assert.ok((await second).equals(Buffer.from('own')))
+    assert.equal(broker.size, 0)
+  })
+
+  it('a body of the wrong length is read again', async () => {
+    const { procs } = node(2)
+    const lead = gatedRead(Buffer.from('short'))
+    const own = gatedRead(Buffer.from('the right length'))
+    own.open()
+    const first = procs[0]!.flight.read('b:t4', lead.fetch)
+    await later()
+    const second = procs[1]!.flight.read('b:t4', own.fetch, (b) => b.length === 16)
+    await later()
+    await later()
+    lead.open()
+    await first
+    assert.equal((await second).toString(), 'the right length')
+    assert.deepEqual(procs[1]!.outcomes, ['self'])
+  })
+
+  it('a supervisor that does not answer: the process reads for itself after the wait; a late lead is given up', async () => {
+    const { broker, procs } = node(2, 50)
+    const p0 = procs[0]!
+    p0.held = []
+    const own = gatedRead(Buffer.from('own'))
+    own.open()
+    assert.ok((await p0.flight.read('b:t5', own.fetch)).equals(Buffer.from('own')))
+    assert.deepEqual(p0.outcomes, ['self'])
+    // Its ask arrives late and makes it the leader of a read it will not do; another process
+    // asks meanwhile and waits on that lead.
+    for (const m of p0.held) broker.handle(p0.worker, m)
+    p0.held = undefined
+    const other = gatedRead(Buffer.from('other'))
+    other.open()
+    const second = procs[1]!.flight.read('b:t5', other.fetch)
+    // The first process gives the lead up at once: the waiter reads for itself.
+    assert.equal((await second).toString(), 'other')
+    assert.deepEqual(procs[1]!.outcomes, ['self'])
+    assert.equal(broker.size, 0)
+  })
+})
