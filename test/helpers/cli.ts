@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
+import { waitFor } from './http.js'
 
 /** Ports `freePort` chooses from: below the kernel's ephemeral range and clear of the memcached zones'. */
 const PORT_RANGE = { first: 22_000, count: 10_000 }
@@ -146,4 +147,17 @@ export async function startCli(
     })
   })
   return origin
+}
+
+/** Waits until `/readyz` answers 200: every worker of a multi-process `serve` accepts. */
+export async function waitReady(origin: CliOrigin, timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    'every worker ready',
+    async () =>
+      (await fetch(`${origin.control}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200,
+    timeoutMs,
+  )
 }

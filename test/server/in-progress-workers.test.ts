@@ -12,9 +12,9 @@ import { join } from 'node:path'
 import { after, before, it } from 'node:test'
 import { cmafChunks } from '../../src/simulate/fmp4.js'
 import { chunkedCopy, chunkedPut, streamedGet } from '../helpers/chunked.js'
-import { type CliOrigin, startCli } from '../helpers/cli.js'
+import { type CliOrigin, startCli, waitReady } from '../helpers/cli.js'
 import { createChannel, segmentPath, sha256 } from '../helpers/fixture-channel.js'
-import { waitFor, waitForHeld } from '../helpers/http.js'
+import { waitForHeld } from '../helpers/http.js'
 import type { TestOrigin } from '../helpers/origin.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-llworkers-'))
@@ -27,15 +27,7 @@ before(async () => {
     LIVEORIGIN_DELIVERY_WORKERS: '2',
     LIVEORIGIN_LOG_LEVEL: 'info',
   })
-  await waitFor(
-    'every worker ready',
-    async () =>
-      (await fetch(`${cli.control}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      )) === 200,
-    120_000,
-  )
+  await waitReady(cli)
   // The fixture helpers use the listeners' addresses only.
   origin = { ingest: cli.ingest, delivery: cli.delivery, control: cli.control } as TestOrigin
   channel = await createChannel(origin, Date.now() - 10_000, {

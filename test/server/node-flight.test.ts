@@ -11,8 +11,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, it } from 'node:test'
-import { type CliOrigin, startCli } from '../helpers/cli.js'
-import { waitFor } from '../helpers/http.js'
+import { type CliOrigin, startCli, waitReady } from '../helpers/cli.js'
 import { metricValue } from '../helpers/origin.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-nodeflight-'))
@@ -20,15 +19,7 @@ let cli: CliOrigin
 
 before(async () => {
   cli = await startCli(['--data-dir', dataDir], { LIVEORIGIN_DELIVERY_WORKERS: '2' })
-  await waitFor(
-    'every worker ready',
-    async () =>
-      (await fetch(`${cli.control}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      )) === 200,
-    120_000,
-  )
+  await waitReady(cli)
 })
 after(async () => {
   cli?.child.kill('SIGTERM')
