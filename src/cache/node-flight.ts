@@ -2,27 +2,44 @@
  * Single flight across the processes of one node (docs/delivery.md#one-read-per-node): the
  * delivery workers of a `serve` each keep their own memory tier, so without this each would
  * read a body it lacks from the shared tier or storage, one read per worker. Before such a
- * read a worker asks the supervisor for the body's key: the first asker leads (it reads, then
- * hands the body to the supervisor), and every process that asks while the lead reads gets
- * the body from the supervisor instead of reading it. A lead that fails, or whose process
- * dies, sends its waiters to read for themselves; so does a supervisor that does not answer.
+ * read a worker asks the supervisor for the body's key: the first asker leads (it reads,
+ * answers its own requests, then writes the body to a file the supervisor named), and every
+ * process that asks while the lead reads, or up to `KEEP_MS` after, reads that file instead
+ * of storage. A lead that fails, or whose process dies, sends its waiters to read for
+ * themselves; so does a file that cannot be written or read, a body of the wrong length and
+ * a supervisor that does not answer.
  *
- * Bodies travel as bytes over the IPC channel (`serialization: 'advanced'` in `serve.ts`):
- * a 2 MiB body costs two copies through a socket pair and the supervisor, about a
- * millisecond on a quiet machine (docs/benchmarks.md), against a storage read per worker.
+ * The files live in a directory of the supervisor's in `/dev/shm` (memory) when there is
+ * one: handing a 2 MiB body over costs a write and a read of it, about 2 ms, where the same
+ * body through the IPC channel costs twice that (it is copied through the supervisor). The
+ * messages themselves are small.
  */
+
+import { mkdtempSync, readdirSync, rmSync, statSync, unlink } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export const NODE_FLIGHT_TAG = 'liveorigin:node-flight'
 
 /** How long a worker waits for the supervisor's answer before it reads for itself. */
 export const NODE_FLIGHT_WAIT_MS = 10_000
+/** How long a body read by one process stays available to the others, as a file. */
+export const KEEP_MS = 2_000
 
 /** Messages between a worker and the supervisor, tagged `NODE_FLIGHT_TAG`. */
-export type NodeFlightMessage = { readonly tag: typeof NODE_FLIGHT_TAG } & (
+export type NodeFlightMessage = {
+  readonly tag: typeof NODE_FLIGHT_TAG
+} & /** worker → supervisor: who reads `key`? */
+(
   | { readonly kind: 'ask'; readonly id: number; readonly key: string }
-  | { readonly kind: 'done'; readonly key: string; readonly body?: Uint8Array }
-  | { readonly kind: 'lead'; readonly id: number }
-  | { readonly kind: 'body'; readonly id: number; readonly body: Uint8Array }
+  /** leader → supervisor: the read of `key` ended; the body is in `file` (absent: it is not). */
+  | { readonly kind: 'done'; readonly key: string; readonly file?: string }
+  /** supervisor → worker: read it, then write it to `file`. */
+  | { readonly kind: 'lead'; readonly id: number; readonly file: string }
+  /** supervisor → worker: the body is in `file`. */
+  | { readonly kind: 'file'; readonly id: number; readonly file: string }
+  /** supervisor → worker: read it yourself. */
   | { readonly kind: 'self'; readonly id: number }
 )
 
@@ -30,7 +47,7 @@ function isNodeFlightMessage(m: unknown): m is NodeFlightMessage {
   return typeof m === 'object' && m !== null && (m as { tag?: unknown }).tag === NODE_FLIGHT_TAG
 }
 
-/** How a body a process lacked was had: read by it (`lead`, `self`) or handed over (`shared`). */
+/** How a body a process lacked was had: read by it (`lead`, `self`) or from another (`shared`). */
 export type NodeFlightOutcome = 'lead' | 'shared' | 'self'
 
 export interface NodeFlight {
@@ -74,43 +91,47 @@ export function nodeFlightOverIpc(
     read(key, fetch, valid = () => true) {
       const id = ++nextId
       return new Promise<Buffer>((resolve, reject) => {
-        const own = (outcome: NodeFlightOutcome) => {
-          options.outcome?.(outcome)
+        const own = () => {
+          options.outcome?.('self')
           fetch().then(resolve, reject)
         }
         const timer = setTimeout(() => {
           pending.delete(id)
-          own('self')
+          own()
         }, waitMs)
         pending.set(id, (m) => {
           pending.delete(id)
           clearTimeout(timer)
-          if (m.kind === 'body') {
-            const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)
-            if (valid(body)) {
+          if (m.kind === 'file') {
+            readFile(m.file).then((body) => {
+              if (!valid(body)) return own()
               options.outcome?.('shared')
               resolve(body)
-            } else own('self')
+            }, own)
           } else if (m.kind === 'lead') {
             options.outcome?.('lead')
             fetch().then(
               (body) => {
-                send({ tag: NODE_FLIGHT_TAG, kind: 'done', key, body })
                 resolve(body)
+                // The others wait for the file, not this process's answers.
+                writeFile(m.file, body).then(
+                  () => send({ tag: NODE_FLIGHT_TAG, kind: 'done', key, file: m.file }),
+                  () => send({ tag: NODE_FLIGHT_TAG, kind: 'done', key }),
+                )
               },
               (err: unknown) => {
                 send({ tag: NODE_FLIGHT_TAG, kind: 'done', key })
                 reject(err)
               },
             )
-          } else own('self')
+          } else own()
         })
         asked.set(id, key)
         if (!send({ tag: NODE_FLIGHT_TAG, kind: 'ask', id, key })) {
           asked.delete(id)
           pending.delete(id)
           clearTimeout(timer)
-          own('self')
+          own()
         }
       })
     },
@@ -123,23 +144,61 @@ export interface FlightWorker {
   isConnected(): boolean
 }
 
-/** The supervisor's side: who leads each key's read, and who waits for it. */
+interface Lease<W> {
+  leader: W
+  file: string
+  waiters: { worker: W; id: number }[]
+  /** Set once the leader is done: whether its file holds the body. */
+  written?: boolean
+}
+
+/**
+ * A directory for handed-over bodies, in memory (`/dev/shm`) when the system has it; those
+ * that supervisors no longer running left behind (killed with SIGKILL) are removed.
+ */
+export function flightDirectory(): string {
+  let parent = tmpdir()
+  try {
+    if (statSync('/dev/shm').isDirectory()) parent = '/dev/shm'
+  } catch {
+    // No /dev/shm (not Linux): the temporary directory.
+  }
+  for (const name of readdirSync(parent)) {
+    const pid = /^liveorigin-flight-(\d+)-/.exec(name)?.[1]
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(parent, name), { recursive: true, force: true })
+  }
+  return mkdtempSync(join(parent, `liveorigin-flight-${process.pid}-`))
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The supervisor's side: who leads each key's read, who waits for it, and its file. */
 export class NodeFlightBroker<W extends FlightWorker = FlightWorker> {
-  readonly #leases = new Map<string, { leader: W; waiters: { worker: W; id: number }[] }>()
+  readonly #leases = new Map<string, Lease<W>>()
+  readonly #dir: string
+  readonly #keepMs: number
+  #files = 0
+
+  constructor(dir: string, options: { keepMs?: number } = {}) {
+    this.#dir = dir
+    this.#keepMs = options.keepMs ?? KEEP_MS
+  }
 
   /** Handles a worker's message; false when it is not a node-flight message. */
   handle(worker: W, message: unknown): boolean {
     if (!isNodeFlightMessage(message)) return false
-    if (message.kind === 'ask') {
+    if (message.kind === 'ask') this.#ask(worker, message.id, message.key)
+    else if (message.kind === 'done') {
       const lease = this.#leases.get(message.key)
-      if (lease) lease.waiters.push({ worker, id: message.id })
-      else {
-        this.#leases.set(message.key, { leader: worker, waiters: [] })
-        this.#send(worker, { tag: NODE_FLIGHT_TAG, kind: 'lead', id: message.id })
-      }
-    } else if (message.kind === 'done') {
-      const lease = this.#leases.get(message.key)
-      if (lease?.leader === worker) this.#end(message.key, message.body)
+      if (lease?.leader === worker && lease.written === undefined)
+        this.#done(message.key, lease, message.file)
     }
     return true
   }
@@ -147,27 +206,56 @@ export class NodeFlightBroker<W extends FlightWorker = FlightWorker> {
   /** A worker exited: the reads it led end without a body, and it waits for nothing. */
   gone(worker: W): void {
     for (const [key, lease] of [...this.#leases]) {
-      if (lease.leader === worker) this.#end(key, undefined)
+      if (lease.leader === worker && lease.written === undefined) this.#done(key, lease, undefined)
       else lease.waiters = lease.waiters.filter((w) => w.worker !== worker)
     }
   }
 
-  /** Keys being read. */
+  /** Keys being read or kept. */
   get size(): number {
     return this.#leases.size
   }
 
-  #end(key: string, body: Uint8Array | undefined): void {
-    const lease = this.#leases.get(key)!
-    this.#leases.delete(key)
+  /** Removes the directory and every file in it. */
+  close(): void {
+    this.#leases.clear()
+    rmSync(this.#dir, { recursive: true, force: true })
+  }
+
+  #ask(worker: W, id: number, key: string): void {
+    const lease = this.#leases.get(key)
+    if (lease?.written === undefined && lease) {
+      lease.waiters.push({ worker, id })
+      return
+    }
+    if (lease?.written) {
+      this.#send(worker, { tag: NODE_FLIGHT_TAG, kind: 'file', id, file: lease.file })
+      return
+    }
+    const file = join(this.#dir, String(++this.#files))
+    this.#leases.set(key, { leader: worker, file, waiters: [] })
+    this.#send(worker, { tag: NODE_FLIGHT_TAG, kind: 'lead', id, file })
+  }
+
+  #done(key: string, lease: Lease<W>, file: string | undefined): void {
+    const written = file === lease.file
+    lease.written = written
     for (const w of lease.waiters) {
       this.#send(
         w.worker,
-        body
-          ? { tag: NODE_FLIGHT_TAG, kind: 'body', id: w.id, body }
+        written
+          ? { tag: NODE_FLIGHT_TAG, kind: 'file', id: w.id, file: lease.file }
           : { tag: NODE_FLIGHT_TAG, kind: 'self', id: w.id },
       )
     }
+    lease.waiters = []
+    const forget = () => {
+      if (this.#leases.get(key) === lease) this.#leases.delete(key)
+      unlink(lease.file, () => {})
+    }
+    // A body kept for later askers; a failed lead is forgotten at once (the next asker leads).
+    if (written) setTimeout(forget, this.#keepMs).unref()
+    else forget()
   }
 
   #send(worker: W, m: NodeFlightMessage): void {

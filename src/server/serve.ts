@@ -10,7 +10,7 @@ import { createServer } from 'node:net'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry, Registry } from 'prom-client'
-import { NodeFlightBroker } from '../cache/node-flight.js'
+import { flightDirectory, NodeFlightBroker } from '../cache/node-flight.js'
 import { checkExposure } from '../config/load.js'
 import { type Config, rolesOf } from '../config/schema.js'
 import { createLogger, type Logger } from '../observability/log.js'
@@ -102,8 +102,7 @@ function workerEntry(): string {
 async function supervise(config: Config, log: Logger): Promise<Running> {
   // Workers accept their own connections (the supervisor is not in the data path).
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  // Advanced serialization: bodies handed between workers (node flight) travel as bytes.
-  cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv, serialization: 'advanced' })
+  cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv })
 
   const ingestPort = config.ingest.port || (await freePort(config.host))
   const deliveryPort = config.delivery.port || (await freePort(config.host))
@@ -127,7 +126,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
    */
   let standby: { worker: Worker; ready: boolean } | undefined
   /** Single flight of body reads across the workers (`cache/node-flight.ts`). */
-  const reads = new NodeFlightBroker<Worker>()
+  const reads = new NodeFlightBroker<Worker>(flightDirectory())
   const onMessage = (worker: Worker, message: unknown) => {
     const tag = (message as { tag?: string } | null)?.tag
     if (tag === METRICS_RESPONSE) {
@@ -295,6 +294,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   } catch (err) {
     stopping = true
     for (const w of workers()) w.process.kill('SIGKILL')
+    reads.close()
     await listeners.close()
     await context.close()
     throw err
@@ -320,6 +320,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       await Promise.all(exits)
       cluster.off('message', onMessage)
       cluster.off('exit', onExit)
+      reads.close()
       await listeners.close()
       await context.close()
     },

@@ -1,14 +1,18 @@
 /**
  * Single flight across the processes of a node (src/cache/node-flight.ts), with the broker
  * and its workers joined by message queues that copy each message as IPC does
- * (`structuredClone`, asynchronously): the first asker leads and the others get its body;
+ * (`structuredClone`, asynchronously) and a real directory for the handed-over bodies: the
+ * first asker leads and the others, also those asking shortly after, read its file;
  * a lead that fails or whose process dies, a supervisor that does not answer, and a body of
  * the wrong length send the waiters to read for themselves; a lead that reaches a process
  * which stopped waiting is given up, which releases its waiters.
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import { describe, it } from 'node:test'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
 import {
   type NodeFlight,
   NodeFlightBroker,
@@ -26,8 +30,19 @@ interface Proc {
   held: unknown[] | undefined
 }
 
-function node(count: number, waitMs = 10_000): { broker: NodeFlightBroker; procs: Proc[] } {
-  const broker = new NodeFlightBroker()
+const dirs: string[] = []
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function node(
+  count: number,
+  waitMs = 10_000,
+  keepMs = 2_000,
+): { broker: NodeFlightBroker; procs: Proc[]; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'liveorigin-flight-test-'))
+  dirs.push(dir)
+  const broker = new NodeFlightBroker(dir, { keepMs })
   const procs = Array.from({ length: count }, () => {
     const channel = new EventEmitter()
     const proc = { outcomes: [] as NodeFlightOutcome[], held: undefined } as Proc
@@ -55,7 +70,7 @@ function node(count: number, waitMs = 10_000): { broker: NodeFlightBroker; procs
     proc.flight = nodeFlightOverIpc(ipc as never, { waitMs, outcome: (o) => proc.outcomes.push(o) })
     return proc
   })
-  return { broker, procs }
+  return { broker, procs, dir }
 }
 
 /** A read that resolves when the test says so, counting its calls. */
@@ -80,8 +95,8 @@ function gatedRead(bytes: Buffer) {
 }
 
 describe('single flight across processes', () => {
-  it('the first asker reads; the others get its bytes', async () => {
-    const { broker, procs } = node(3)
+  it('the first asker reads; the others get its bytes, also those asking shortly after', async () => {
+    const { broker, procs, dir } = node(3, 10_000, 200)
     const body = Buffer.from('segment body')
     const read = gatedRead(body)
     const results = procs.map((p) => p.flight.read('b:t1', read.fetch))
@@ -92,13 +107,39 @@ describe('single flight across processes', () => {
     assert.equal(read.calls, 1)
     for (const b of got) assert.ok(b.equals(body))
     assert.deepEqual(procs.flatMap((p) => p.outcomes).sort(), ['lead', 'shared', 'shared'])
-    assert.equal(broker.size, 0, 'the lease ends with the read')
-    // The next read of the key is a new flight.
+    // Kept for a while: a process asking now reads the file, not storage.
+    const late = gatedRead(body)
+    late.open()
+    assert.ok((await procs[1]!.flight.read('b:t1', late.fetch)).equals(body))
+    assert.equal(late.calls, 0)
+    assert.equal(procs[1]!.outcomes.at(-1), 'shared')
+    assert.equal(readdirSync(dir).length, 1)
+    // Then forgotten: the file is removed and the next asker leads a new read.
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(broker.size, 0)
+    assert.deepEqual(readdirSync(dir), [])
     const again = gatedRead(body)
     again.open()
-    await procs[1]!.flight.read('b:t1', again.fetch)
+    await procs[2]!.flight.read('b:t1', again.fetch)
     assert.equal(again.calls, 1)
-    assert.deepEqual(procs[1]!.outcomes.at(-1), 'lead')
+    assert.equal(procs[2]!.outcomes.at(-1), 'lead')
+  })
+
+  it('a body that cannot be written: the waiters read for themselves', async () => {
+    const { procs, dir } = node(2)
+    rmSync(dir, { recursive: true, force: true })
+    const lead = gatedRead(Buffer.from('lead'))
+    const own = gatedRead(Buffer.from('own'))
+    own.open()
+    const first = procs[0]!.flight.read('b:t7', lead.fetch)
+    await later()
+    const second = procs[1]!.flight.read('b:t7', own.fetch)
+    await later()
+    await later()
+    lead.open()
+    assert.equal((await first).toString(), 'lead', 'the leader answers with what it read')
+    assert.equal((await second).toString(), 'own')
+    assert.deepEqual(procs[1]!.outcomes, ['self'])
   })
 
   it('a lead that fails: its caller gets the error, the waiters read for themselves', async () => {
