@@ -27,19 +27,18 @@ export const NODE_FLIGHT_WAIT_MS = 10_000
 /** How long a body read by one process stays available to the others, as a file. */
 export const KEEP_MS = 2_000
 
-/** Messages between a worker and the supervisor, tagged `NODE_FLIGHT_TAG`. */
-export type NodeFlightMessage = {
-  readonly tag: typeof NODE_FLIGHT_TAG
-} & /** worker → supervisor: who reads `key`? */
-(
+/**
+ * Messages between a worker and the supervisor, tagged `NODE_FLIGHT_TAG`: `ask` (worker →
+ * supervisor: who reads `key`?), `done` (leader → supervisor: the read ended; the body is in
+ * `file`, or absent when it is not), `lead` (supervisor → worker: read it, then write it to
+ * `file`), `file` (supervisor → worker: the body is in `file`), `self` (supervisor → worker:
+ * read it yourself).
+ */
+export type NodeFlightMessage = { readonly tag: typeof NODE_FLIGHT_TAG } & (
   | { readonly kind: 'ask'; readonly id: number; readonly key: string }
-  /** leader → supervisor: the read of `key` ended; the body is in `file` (absent: it is not). */
   | { readonly kind: 'done'; readonly key: string; readonly file?: string }
-  /** supervisor → worker: read it, then write it to `file`. */
   | { readonly kind: 'lead'; readonly id: number; readonly file: string }
-  /** supervisor → worker: the body is in `file`. */
   | { readonly kind: 'file'; readonly id: number; readonly file: string }
-  /** supervisor → worker: read it yourself. */
   | { readonly kind: 'self'; readonly id: number }
 )
 
