@@ -263,7 +263,10 @@ describe('a channel learned from an LL-HLS playlist', () => {
     ].join('\n')
     const learned = await put(origin, `/${channel}/0.m3u8`, playlist)
     assert.equal(learned.status, 201)
-    const described = await fetch(`${origin.control}/api/v1/channels/${channel}`).then((r) => r.json())
+    const described = (await fetch(`${origin.control}/api/v1/channels/${channel}`).then((r) => r.json())) as {
+      source: string
+      config: { lowLatency?: boolean; media: string }
+    }
     assert.equal(described.source, 'hls')
     assert.equal(described.config.lowLatency, true)
     assert.equal(described.config.media, 'seg-0-$Number%05d$.m4s')
