@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import {
   closeSync,
+  existsSync,
   fstatSync,
   mkdirSync,
   openSync,
@@ -31,6 +32,34 @@ export interface Child {
   tail(bytes?: number): string
   /** Copies the last `bytes` (default 256 KiB) of its log to `file`, creating the directory. */
   keepTail(file: string, bytes?: number): void
+}
+
+/** How much of a server's log is kept in `.bench/logs/` (the last 256 KiB). */
+export const LOG_TAIL_BYTES = 256 * 1024
+
+/** The last `bytes` of `file` ('' when it cannot be read). */
+export function fileTail(file: string, bytes: number): string {
+  try {
+    const fd = openSync(file, 'r')
+    try {
+      const size = fstatSync(fd).size
+      const len = Math.min(size, bytes)
+      const buf = Buffer.alloc(len)
+      readSync(fd, buf, 0, len, size - len)
+      return buf.toString('utf8')
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return ''
+  }
+}
+
+/** Copies the last `bytes` of `from` to `to`, creating its directory; nothing when `from` is absent. */
+export function keepFileTail(from: string, to: string, bytes: number): void {
+  if (!existsSync(from)) return
+  mkdirSync(dirname(to), { recursive: true })
+  writeFileSync(to, fileTail(from, bytes))
 }
 
 /** Starts `command` with `args`, output appended to `logFile`. */
@@ -62,22 +91,7 @@ export function startChild(
     throw new Error(`could not start ${command}`)
   }
   const pid = proc.pid
-  const tail = (bytes = 2000): string => {
-    try {
-      const fd = openSync(options.logFile, 'r')
-      try {
-        const size = fstatSync(fd).size
-        const len = Math.min(size, bytes)
-        const buf = Buffer.alloc(len)
-        readSync(fd, buf, 0, len, size - len)
-        return buf.toString('utf8')
-      } finally {
-        closeSync(fd)
-      }
-    } catch {
-      return ''
-    }
-  }
+  const tail = (bytes = 2000): string => fileTail(options.logFile, bytes)
   return {
     pid,
     process: proc,
@@ -85,9 +99,8 @@ export function startChild(
     exited,
     hasExited: () => done,
     tail,
-    keepTail(file, bytes = 256 * 1024) {
-      mkdirSync(dirname(file), { recursive: true })
-      writeFileSync(file, tail(bytes))
+    keepTail(file, bytes = LOG_TAIL_BYTES) {
+      keepFileTail(options.logFile, file, bytes)
     },
     async stop(signal = 'SIGTERM', graceMs = 5000) {
       if (done && groupMembers(pid).length === 0) return

@@ -12,10 +12,10 @@
  *   is on the same tmpfs as the root: a PUT is a RAM write plus a rename.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
-import { type Child, startChild, waitFor } from './child.js'
+import { type Child, keepFileTail, LOG_TAIL_BYTES, startChild, waitFor } from './child.js'
 import { onCleanup } from './cleanup.js'
 import { LOG_DIR } from './paths.js'
 import { freePort } from './ports.js'
@@ -90,6 +90,8 @@ http {
   open_file_cache max=100000 inactive=60s;
   open_file_cache_valid 60s;
   open_file_cache_errors on;
+  # A 404 is not an error here: without this, each one writes a line to the error log.
+  log_not_found off;
 
   client_max_body_size 64m;
   client_body_buffer_size 4m;
@@ -146,12 +148,7 @@ export async function startNginx(options: NginxOptions = {}): Promise<NginxServe
   const stop = onCleanup('nginx', async () => {
     // SIGTERM is nginx's fast shutdown; the master takes its workers down with it.
     await child.stop('SIGTERM', 5000)
-    try {
-      mkdirSync(LOG_DIR, { recursive: true })
-      copyFileSync(join(prefix, 'error.log'), join(LOG_DIR, `nginx-${child.pid}-error.log`))
-    } catch {
-      // no error log written: nothing to keep
-    }
+    keepFileTail(join(prefix, 'error.log'), join(LOG_DIR, `nginx-${child.pid}-error.log`), LOG_TAIL_BYTES)
     removeDirs()
   })
   const url = `http://${host}:${port}`

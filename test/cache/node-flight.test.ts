@@ -67,7 +67,10 @@ function node(
         return ipc
       },
     }
-    proc.flight = nodeFlightOverIpc(ipc as never, { waitMs, outcome: (o) => proc.outcomes.push(o) })
+    proc.flight = nodeFlightOverIpc(ipc as never, {
+      waitMs,
+      outcome: (o) => proc.outcomes.push(o),
+    })
     return proc
   })
   return { broker, procs, dir }
@@ -123,6 +126,34 @@ describe('single flight across processes', () => {
     await procs[2]!.flight.read('b:t1', again.fetch)
     assert.equal(again.calls, 1)
     assert.equal(procs[2]!.outcomes.at(-1), 'lead')
+  })
+
+  it('the leader hands the body over after its own answer heads and before their bodies', async () => {
+    const { procs } = node(1)
+    const order: string[] = []
+    const ipc = procs[0]!
+    ipc.held = []
+    const read = gatedRead(Buffer.from('segment body'))
+    read.open()
+    const answered = ipc.flight.read('b:t9', read.fetch).then(() => {
+      // What a delivery worker does with a released request: the head now, the body on a later turn.
+      order.push('head')
+      setImmediate(() => order.push('body'))
+    })
+    // The ask reaches the broker; the lead comes back.
+    const ask = ipc.held.shift()
+    ipc.held = undefined
+    procs[0]!.worker.send({ ...(ask as object), kind: 'lead', file: join(tmpdir(), 'unused') })
+    // The leader's message that the body is in its file, noted when it is sent.
+    const sent: unknown[] = []
+    sent.push = (...messages: unknown[]) => {
+      if (messages.some((m) => (m as { kind?: string }).kind === 'done')) order.push('handed over')
+      return Array.prototype.push.apply(sent, messages)
+    }
+    ipc.held = sent
+    await answered
+    for (let i = 0; i < 5; i++) await later()
+    assert.deepEqual(order, ['head', 'handed over', 'body'])
   })
 
   it('a body that cannot be written: the waiters read for themselves', async () => {
