@@ -148,7 +148,11 @@ export async function startNginx(options: NginxOptions = {}): Promise<NginxServe
   const stop = onCleanup('nginx', async () => {
     // SIGTERM is nginx's fast shutdown; the master takes its workers down with it.
     await child.stop('SIGTERM', 5000)
-    keepFileTail(join(prefix, 'error.log'), join(LOG_DIR, `nginx-${child.pid}-error.log`), LOG_TAIL_BYTES)
+    try {
+      keepFileTail(join(prefix, 'error.log'), join(LOG_DIR, `nginx-${child.pid}-error.log`), LOG_TAIL_BYTES)
+    } catch {
+      // The log is kept as a courtesy: its directory not being writable does not stop the cleanup.
+    }
     removeDirs()
   })
   const url = `http://${host}:${port}`

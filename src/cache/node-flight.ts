@@ -5,9 +5,9 @@
  * read a worker asks the supervisor for the body's key: the first asker leads (it reads,
  * sends its own answers' heads, and writes the body to a file the supervisor named before
  * their bodies go out), and every process that asks while the lead reads, or up to `KEEP_MS`
- * after, reads that file instead of storage. A lead that fails, or whose process dies, sends its waiters to read for
- * themselves; so does a file that cannot be written or read, a body of the wrong length and
- * a supervisor that does not answer.
+ * after, reads that file instead of storage. A lead that fails, or whose process dies, sends
+ * its waiters to read for themselves; so does a file that cannot be written or read, a body
+ * of the wrong length and a supervisor that does not answer.
  *
  * The files live in a directory of the supervisor's in `/dev/shm` (memory) when there is
  * one: handing a 2 MiB body over costs a write and a read of it, 2 to 4 ms, where the same

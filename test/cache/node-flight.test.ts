@@ -67,10 +67,7 @@ function node(
         return ipc
       },
     }
-    proc.flight = nodeFlightOverIpc(ipc as never, {
-      waitMs,
-      outcome: (o) => proc.outcomes.push(o),
-    })
+    proc.flight = nodeFlightOverIpc(ipc as never, { waitMs, outcome: (o) => proc.outcomes.push(o) })
     return proc
   })
   return { broker, procs, dir }
@@ -129,7 +126,7 @@ describe('single flight across processes', () => {
   })
 
   it('the leader hands the body over after its own answer heads and before their bodies', async () => {
-    const { procs } = node(1)
+    const { procs, dir } = node(1)
     const order: string[] = []
     const ipc = procs[0]!
     ipc.held = []
@@ -143,7 +140,7 @@ describe('single flight across processes', () => {
     // The ask reaches the broker; the lead comes back.
     const ask = ipc.held.shift()
     ipc.held = undefined
-    procs[0]!.worker.send({ ...(ask as object), kind: 'lead', file: join(tmpdir(), 'unused') })
+    procs[0]!.worker.send({ ...(ask as object), kind: 'lead', file: join(dir, 'lead') })
     // The leader's message that the body is in its file, noted when it is sent.
     const sent: unknown[] = []
     sent.push = (...messages: unknown[]) => {
