@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   }
 
   let bare: BareServer | undefined
-  if (options.bareWorkers > 0 && chosen.some((s) => s.baseline)) {
+  if (options.bareWorkers > 0 && chosen.some((s) => s.baseline || s.bareReference)) {
     try {
       bare = await startBare({ workers: options.bareWorkers })
       servers.bare = `pid ${bare.pid}, ${bare.workers} worker(s), bench/bare/server.ts`

@@ -13,6 +13,10 @@
  *   missing path: 404 with a 1 s lifetime.
  * - `PUT /api/v1/channels/<name>` (`segmentDurationMs`, `availabilityStartTime`, optional
  *   `startNumber`): the timing that 404 lifetime needs.
+ * - A GET of a missing segment of a known channel due within two segment durations is held
+ *   until the segment's PUT (in any worker) and answered with it: every held request's head
+ *   first, then their bodies on the next turn, as the origin releases held requests; 404 when
+ *   it is not PUT within two segment durations.
  *
  * `--workers N` (default: one per core, as the origin's delivery processes) runs N processes
  * on the same port (node:cluster); a PUT stored by one is relayed through the primary to the
@@ -52,7 +56,12 @@ const MAX_FUTURE_404_S = 3600
 const SEGMENT_PATH = /^\/([^/]+)\/([^/]+)\/(\d+)\.m4s$/
 const CHANNEL_PATH = /^\/api\/v1\/channels\/([^/]+)$/
 
+/** A missing segment due within this many segment durations is held (and for as long). */
+const HOLD_SEGMENTS = 2
+
 const objects = new Map<string, Stored>()
+/** Held GETs by path, with the timer that answers them 404. */
+const held = new Map<string, { waiting: Set<ServerResponse>; timer: NodeJS.Timeout }>()
 const channels = new Map<string, Timing>()
 let generation = 0
 
@@ -80,6 +89,61 @@ function notFoundMaxAge(path: string): number {
   const n = Number(m[3])
   const availableAt = timing.availabilityStartTime + (n - timing.startNumber + 1) * timing.segmentDurationMs
   return Math.max(1, Math.min(MAX_FUTURE_404_S, Math.ceil((availableAt - Date.now()) / 1000)))
+}
+
+/** How long to hold a GET of missing `path` (ms); undefined when it is not held. */
+function holdFor(path: string): number | undefined {
+  const m = SEGMENT_PATH.exec(path)
+  const timing = m && channels.get(m[1]!)
+  if (!m || !timing) return undefined
+  const n = Number(m[3])
+  const availableAt = timing.availabilityStartTime + (n - timing.startNumber + 1) * timing.segmentDurationMs
+  const window = HOLD_SEGMENTS * timing.segmentDurationMs
+  return availableAt - Date.now() <= window ? window : undefined
+}
+
+function hold(path: string, res: ServerResponse, ms: number): void {
+  let entry = held.get(path)
+  if (!entry) {
+    const waiting = new Set<ServerResponse>()
+    const timer = setTimeout(() => {
+      held.delete(path)
+      for (const r of waiting) sendJson(r, 404, 1, 'NOT_FOUND', 'segment not found')
+    }, ms)
+    entry = { waiting, timer }
+    held.set(path, entry)
+  }
+  const { waiting } = entry
+  waiting.add(res)
+  res.once('close', () => waiting.delete(res))
+}
+
+/** Answers every GET held for `path`: all heads, then all bodies on the next turn. */
+function release(path: string, stored: Stored): void {
+  const entry = held.get(path)
+  if (!entry) return
+  held.delete(path)
+  clearTimeout(entry.timer)
+  const waiting = [...entry.waiting]
+  for (const res of waiting) {
+    res.writeHead(200, {
+      ...servedHeaders(stored),
+      'Content-Type': stored.contentType,
+      'Content-Length': stored.body.length,
+    })
+    res.flushHeaders()
+  }
+  setImmediate(() => {
+    for (const res of waiting) res.end(res.req.method === 'HEAD' ? undefined : stored.body)
+  })
+}
+
+function servedHeaders(stored: Stored) {
+  return {
+    'Cache-Control': `max-age=${SERVED_MAX_AGE_S}`,
+    ETag: stored.etag,
+    'Last-Modified': stored.lastModified,
+  }
 }
 
 function relay(message: Relay): void {
@@ -155,20 +219,19 @@ function putObject(req: IncomingMessage, res: ServerResponse, path: string): voi
     res.writeHead(existed ? 204 : 201, { ETag: stored.etag, 'Content-Length': 0 })
     res.end()
     relay({ tag: 'bare:object', path, stored })
+    release(path, stored)
   })
 }
 
 function get(req: IncomingMessage, res: ServerResponse, path: string): void {
   const stored = objects.get(path)
   if (!stored) {
-    sendJson(res, 404, notFoundMaxAge(path), 'NOT_FOUND', 'segment not found')
+    const ms = holdFor(path)
+    if (ms !== undefined) hold(path, res, ms)
+    else sendJson(res, 404, notFoundMaxAge(path), 'NOT_FOUND', 'segment not found')
     return
   }
-  const headers = {
-    'Cache-Control': `max-age=${SERVED_MAX_AGE_S}`,
-    ETag: stored.etag,
-    'Last-Modified': stored.lastModified,
-  }
+  const headers = servedHeaders(stored)
   if (req.headers['if-none-match'] === stored.etag) {
     res.writeHead(304, headers)
     res.end()
@@ -210,10 +273,9 @@ function apply(message: Relay): void {
   if (message.tag === 'bare:object') {
     const s = message.stored
     // The advanced serialization hands a Buffer over as a Uint8Array.
-    objects.set(message.path, {
-      ...s,
-      body: Buffer.from(s.body.buffer, s.body.byteOffset, s.body.byteLength),
-    })
+    const stored = { ...s, body: Buffer.from(s.body.buffer, s.body.byteOffset, s.body.byteLength) }
+    objects.set(message.path, stored)
+    release(message.path, stored)
   } else if (message.tag === 'bare:channel') {
     channels.set(message.name, message.timing)
   }

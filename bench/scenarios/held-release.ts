@@ -6,10 +6,12 @@
  * was answered before the PUT's acknowledgement arrived). Answer bodies are not read, so that
  * reading one 2 MiB body does not delay noticing the next answer. Two variants: a few GETs
  * per round (`--hold-gets`, 16; target p99 ≤ 20 ms) and 2,000 per round (3 rounds; target:
- * all answered ≤ 100 ms after the acknowledgement, p99).
+ * all answered ≤ 100 ms after the acknowledgement, p99). The bare node reference is measured
+ * the same way in alternating rounds: its workers hold the GETs and answer them from the
+ * PUT's buffer (relayed to the other worker), heads first, with nothing else to do.
  */
 import { request } from 'undici'
-import { burstGet, type HeadAnswer } from '../lib/burst.js'
+import { burstGet } from '../lib/burst.js'
 import { summarize } from '../lib/percentile.js'
 import { type Row, row } from '../lib/report.js'
 import { forNumber } from '../lib/segment.js'
@@ -35,6 +37,7 @@ function heldReleaseScenario(v: Variant): Scenario {
     title: v.title,
     spec: v.spec,
     baseline: false,
+    bareReference: true,
     run: (ctx) => runHeldRelease(ctx, v),
   }
 }
@@ -60,85 +63,95 @@ export const heldReleaseMany = heldReleaseScenario({
   targetMs: 100,
 })
 
+/** Where a round's GETs and PUT go: the origin, or the bare node reference. */
+interface Target {
+  readonly name: 'liveorigin' | 'bare'
+  readonly host: string
+  readonly port: number
+  /** Base URL of PUTs. */
+  readonly putUrl: string
+  readonly putHeaders: Record<string, string>
+}
+
+/** What one target's rounds measured. */
+interface Measured {
+  delays: number[]
+  statusCounts: Record<string, number>
+  notHeld: number
+  putFailures: number
+  early: number
+}
+
 async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): Promise<ScenarioOutcome> {
   const o = ctx.origin
   if (!o) throw new Error(`needs liveorigin: ${ctx.originUnavailable ?? 'not running'}`)
-  const { progress, options } = ctx
+  const { progress, options, bare } = ctx
   const gets = v.gets ?? options.holdGets
   const rounds = v.rounds ?? options.holdRounds
-  const CHANNEL = v.channel
   const notes: string[] = []
   const t = startedAgo(ctx.now(), ctx.media.durationMs, 500)
-  await o.createChannel(CHANNEL, {
+  await o.createChannel(v.channel, {
     segmentDurationMs: t.durationMs,
     availabilityStartTime: t.ast,
     pipelines: ['east'],
   })
-  const host = new URL(o.deliveryUrl).hostname
-  const delays: number[] = []
-  const statusCounts: Record<string, number> = {}
-  let notHeld = 0
-  let putFailures = 0
-  progress.begin(`${v.id}/liveorigin`)
-  for (let round = 0; round < rounds; round++) {
-    let n = 0
-    let path = ''
-    let putStarted = false
-    let ackAt = 0
-    const early: HeadAnswer[] = []
-    const burst = await burstGet({
-      host,
+  const targets: Target[] = [
+    {
+      name: 'liveorigin',
+      host: new URL(o.deliveryUrl).hostname,
       port: o.ports.delivery,
-      count: gets,
-      headersOnly: true,
-      path: () => {
-        n = liveEdge(t, ctx.now()) + 1
-        path = `/${CHANNEL}/r${round}/${n}.m4s`
-        return path
-      },
-      onSent: async () => {
-        await new Promise((r) => setTimeout(r, v.settleMs))
-        putStarted = true
-        const res = await request(`${o.ingestUrl}${path}`, {
-          method: 'PUT',
-          body: forNumber(ctx.media, n),
-          headers: { 'content-type': 'video/mp4', ...PIPELINE_HEADERS },
-        })
-        ackAt = performance.now()
-        await res.body.text()
-        if (res.statusCode < 200 || res.statusCode >= 300) putFailures++
-      },
-    })
-    for (const [status, count] of Object.entries(burst.statusCounts)) {
-      statusCounts[status] = (statusCounts[status] ?? 0) + count
-    }
-    for (const a of burst.answers) {
-      if (!/ht=\d/.test(a.headers['cmsd-dynamic'] ?? '')) notHeld++
-      if (a.status !== 200) continue
-      if (!putStarted) early.push(a)
-      else delays.push(a.at - ackAt)
-    }
-    if (early.length > 0) notes.push(`round ${round}: ${early.length} GETs answered before the PUT was sent`)
-    progress.update({
-      requests: (round + 1) * gets,
-      detail: `round ${round + 1}/${rounds}`,
+      putUrl: o.ingestUrl,
+      putHeaders: { 'content-type': 'video/mp4', ...PIPELINE_HEADERS },
+    },
+  ]
+  if (bare) {
+    await bare.createChannel(v.channel, { segmentDurationMs: t.durationMs, availabilityStartTime: t.ast })
+    const url = new URL(bare.url)
+    targets.push({
+      name: 'bare',
+      host: url.hostname,
+      port: Number(url.port),
+      putUrl: bare.url,
+      putHeaders: { 'content-type': 'video/mp4' },
     })
   }
-  if (delays.length === 0)
-    throw new Error(`no held GET was answered with the segment: ${JSON.stringify(statusCounts)}`)
-  const s = summarize(delays)
-  progress.end(`${s.count} releases, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms`)
-  if (notHeld > 0) notes.push(`${notHeld} answers carried no CMSD-Dynamic ht= (not reported as held)`)
-  if (putFailures > 0) notes.push(`${putFailures} PUTs failed`)
-  if (Object.keys(statusCounts).some((k) => k !== '200')) {
-    notes.push(`held GETs answered with other statuses: ${JSON.stringify(statusCounts)}`)
+  const measured = new Map<Target['name'], Measured>(
+    targets.map((x) => [x.name, { delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 }]),
+  )
+  progress.begin(`${v.id}/${targets.map((x) => x.name).join('+')}`)
+  for (let round = 0; round < rounds; round++) {
+    // The order alternates, so that neither always runs on a machine the other just loaded.
+    const order = round % 2 === 0 ? targets : [...targets].reverse()
+    for (const target of order) await heldRound(ctx, v, t, target, round, gets, measured.get(target.name)!)
+    progress.update({ requests: (round + 1) * gets * targets.length, detail: `round ${round + 1}/${rounds}` })
   }
+  const mine = measured.get('liveorigin')!
+  if (mine.delays.length === 0)
+    throw new Error(`no held GET was answered with the segment: ${JSON.stringify(mine.statusCounts)}`)
+  const s = summarize(mine.delays)
+  const theirs = measured.get('bare')
+  const b = theirs && theirs.delays.length > 0 ? summarize(theirs.delays) : undefined
+  progress.end(
+    `${s.count} releases, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms` +
+      (b ? `; bare node p50 ${b.p50.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms` : ''),
+  )
+  for (const [name, m] of measured) {
+    const who = name === 'bare' ? 'bare node: ' : ''
+    if (m.early > 0) notes.push(`${who}${m.early} GETs answered before the PUT was sent`)
+    if (name === 'liveorigin' && m.notHeld > 0)
+      notes.push(`${m.notHeld} answers carried no CMSD-Dynamic ht= (not reported as held)`)
+    if (m.putFailures > 0) notes.push(`${who}${m.putFailures} PUTs failed`)
+    if (Object.keys(m.statusCounts).some((k) => k !== '200'))
+      notes.push(`${who}held GETs answered with other statuses: ${JSON.stringify(m.statusCounts)}`)
+  }
+  if (bare && !b) notes.push('bare node answered no held GET with the segment')
   const rows: Row[] = [
-    row({ metric: 'release after PUT ack, p50', unit: 'ms', origin: s.p50 }),
+    row({ metric: 'release after PUT ack, p50', unit: 'ms', origin: s.p50, ...(b ? { bare: b.p50 } : {}) }),
     row({
       metric: 'release after PUT ack, p99',
       unit: 'ms',
       origin: s.p99,
+      ...(b ? { bare: b.p99 } : {}),
       target: { on: 'origin', op: '<=', value: v.targetMs },
     }),
   ]
@@ -146,11 +159,62 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
     rows,
     details: {
       releaseMs: s,
-      statusCounts,
+      ...(b ? { bareReleaseMs: b, bareStatusCounts: theirs!.statusCounts } : {}),
+      statusCounts: mine.statusCounts,
       rounds,
       getsPerRound: gets,
       settleMs: v.settleMs,
     },
     notes,
   }
+}
+
+/** One round on one target: `gets` held GETs of the next segment, then its PUT. */
+async function heldRound(
+  ctx: Parameters<Scenario['run']>[0],
+  v: Variant,
+  t: ReturnType<typeof startedAgo>,
+  target: Target,
+  round: number,
+  gets: number,
+  into: Measured,
+): Promise<void> {
+  let n = 0
+  let path = ''
+  let putStarted = false
+  let ackAt = 0
+  let early = 0
+  const burst = await burstGet({
+    host: target.host,
+    port: target.port,
+    count: gets,
+    headersOnly: true,
+    path: () => {
+      n = liveEdge(t, ctx.now()) + 1
+      path = `/${v.channel}/${target.name}-r${round}/${n}.m4s`
+      return path
+    },
+    onSent: async () => {
+      await new Promise((r) => setTimeout(r, v.settleMs))
+      putStarted = true
+      const res = await request(`${target.putUrl}${path}`, {
+        method: 'PUT',
+        body: forNumber(ctx.media, n),
+        headers: target.putHeaders,
+      })
+      ackAt = performance.now()
+      await res.body.text()
+      if (res.statusCode < 200 || res.statusCode >= 300) into.putFailures++
+    },
+  })
+  for (const [status, count] of Object.entries(burst.statusCounts)) {
+    into.statusCounts[status] = (into.statusCounts[status] ?? 0) + count
+  }
+  for (const a of burst.answers) {
+    if (!/ht=\d/.test(a.headers['cmsd-dynamic'] ?? '')) into.notHeld++
+    if (a.status !== 200) continue
+    if (!putStarted) early++
+    else into.delays.push(a.at - ackAt)
+  }
+  into.early += early
 }

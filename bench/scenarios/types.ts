@@ -51,6 +51,8 @@ export interface Scenario {
   readonly spec: string
   /** Whether the scenario measures nginx and bare node too (otherwise it is origin-only). */
   readonly baseline: boolean
+  /** Whether an origin-only scenario measures bare node too (nginx has no equivalent). */
+  readonly bareReference?: boolean
   run(ctx: BenchContext): Promise<ScenarioOutcome>
 }
 

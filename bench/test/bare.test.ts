@@ -98,3 +98,38 @@ test('bad channel configs and other methods get a JSON 4xx naming the problem', 
   assert.equal(del.headers.allow, 'GET, HEAD, PUT')
   assert.match(JSON.parse(del.text).error.message, /DELETE/)
 })
+
+test('a GET of the next segment is held until its PUT, in every worker, and answered with it', async () => {
+  const durationMs = 500
+  const now = Date.now()
+  // Segment 1 became available 100 ms ago: segment 2 is the next.
+  await bare.createChannel('hold', {
+    segmentDurationMs: durationMs,
+    availabilityStartTime: now - durationMs - 100,
+  })
+  // Both workers must know the channel before the GETs: a worker that does not answers 404 at once.
+  for (let i = 0; i < 20; i++) {
+    const probe = await freshGet('/hold/v/1000.m4s')
+    assert.notEqual(probe.headers['cache-control'], 'max-age=1')
+  }
+  const order: string[] = []
+  const gets = Array.from({ length: 8 }, () =>
+    freshGet('/hold/v/2.m4s').then((got) => {
+      order.push('answer')
+      return got
+    }),
+  )
+  await new Promise((r) => setTimeout(r, 100))
+  order.push('put')
+  const put = await putOrThrow(`${bare.url}/hold/v/2.m4s`, body)
+  for (const got of await Promise.all(gets)) {
+    assert.equal(got.status, 200)
+    assert.ok(got.body.equals(body))
+    assert.equal(got.headers.etag, put.headers.etag)
+  }
+  assert.deepEqual(order, ['put', ...gets.map(() => 'answer')])
+  // Not PUT: 404 once the hold (two segment durations) ends.
+  const missing = await freshGet('/hold/v/3.m4s')
+  assert.equal(missing.status, 404)
+  assert.equal(missing.headers['content-type'], 'application/json')
+})

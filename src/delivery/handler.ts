@@ -53,7 +53,7 @@ import {
 } from '../timing/schedule.js'
 import { compilePathMatcher } from '../timing/template.js'
 import type { DeliveryDeps } from './deps.js'
-import type { HeldObject } from './holds.js'
+import type { HeldObject, Release } from './holds.js'
 import type { PollTiming } from './poll-schedule.js'
 import { sendBytes } from './send-bytes.js'
 import { sendObject } from './send-object.js'
@@ -283,17 +283,47 @@ async function answerObject(
   ttlMs: number,
   extra: OutgoingHttpHeaders,
 ): Promise<void> {
+  await answerStored(ex, meta, answerHeaders(ttlMs, extra))
+}
+
+/** The headers of an answer with a stored copy, but those of the request (`heldHeaders`). */
+function answerHeaders(ttlMs: number, extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  return { ...CORS, ...ttlHeaders(ttlMs), ...extra }
+}
+
+async function answerStored(ex: Exchange, meta: ObjectMeta, headers: OutgoingHttpHeaders): Promise<void> {
   if (ex.done) return
   ex.done = true
   // A request that was held goes out with the others released with it: heads first.
+  const held = ex.heldSince !== undefined
   await sendObject(
     ex.ctx.reader,
     ex.req,
     ex.res,
     meta,
-    { ...CORS, ...ttlHeaders(ttlMs), ...heldHeaders(ex), ...extra },
-    ex.heldSince !== undefined,
+    held ? { ...headers, ...heldHeaders(ex) } : headers,
+    held,
   )
+}
+
+/** A stored copy selection chose for a segment, with the headers of its answers. */
+interface Selected {
+  readonly meta: ObjectMeta
+  readonly outcome: 'valid' | 'defective'
+  readonly headers: OutgoingHttpHeaders
+}
+
+/**
+ * What selection chose for the requests of one release (docs/protocol.md#holds): the first
+ * of them to run decides and the others answer with the same copy and headers, so that a
+ * release costs one selection, not one per waiter. Undefined when the first did not answer
+ * with a stored copy (a substitute, a hold, an error): then each decides for itself.
+ */
+const releaseSelections = new WeakMap<Release, Promise<Selected | undefined>>()
+
+function answerSelected(ex: Exchange, s: Selected): Promise<void> {
+  ex.ctx.metrics.selections.inc({ pipeline: s.meta.pipeline, outcome: s.outcome })
+  return answerStored(ex, s.meta, s.headers)
 }
 
 /**
@@ -356,7 +386,7 @@ function hold(
   ex: Exchange,
   key: HeldObject,
   deadline: number,
-  retry: () => Promise<void>,
+  retry: (release?: Release) => Promise<void>,
   mark: number,
   timing: PollTiming = {},
 ): void {
@@ -384,14 +414,14 @@ function hold(
   const remove = ctx.holds.add(
     key,
     deadline,
-    (reason) => {
+    (reason, release) => {
       ctx.metrics.held.dec()
       ctx.metrics.holdDuration.observe(
         { outcome: reason === 'commit' ? 'released' : 'timeout' },
         (performance.now() - since) / 1000,
       )
       ex.res.off('close', onClose)
-      retry().catch((err) => fail(ex, err))
+      retry(release).catch((err) => fail(ex, err))
     },
     timing,
   )
@@ -468,8 +498,23 @@ async function serveSegment(
   const graceUntil = selectionDeadline(cfg, n)
   // Polling starts when the segment becomes requestable (A(N) − ATO: in progress on LL channels).
   const timing: PollTiming = { dueAt: requestableAt(cfg, n), graceUntil }
-  const attempt = async (): Promise<void> => {
+  const attempt = async (release?: Release): Promise<void> => {
     if (ex.done) return
+    // Released with others: the first decides for all of them.
+    let decide: ((s: Selected | undefined) => void) | undefined
+    if (release !== undefined) {
+      const decided = releaseSelections.get(release)
+      const s = decided && (await decided)
+      if (s) return answerSelected(ex, s)
+      if (!decided) releaseSelections.set(release, new Promise((resolve) => (decide = resolve)))
+    }
+    try {
+      await decideSegment(decide)
+    } finally {
+      decide?.(undefined)
+    }
+  }
+  const decideSegment = async (decide: ((s: Selected) => void) | undefined): Promise<void> => {
     const t = ctx.now()
     const mark = ctx.reader.mark()
     let list = await ctx.reader.candidates(channel.name, path, LIST_REUSE_MS)
@@ -501,10 +546,15 @@ async function serveSegment(
         answerSubstitute(ex, moved, servedTtlMs(cfg, true), cmsd, 'defective')
         return
       }
-      ctx.metrics.selections.inc({ pipeline: meta.pipeline, outcome: defective ? 'defective' : 'valid' })
       const extra: OutgoingHttpHeaders = { ...cmsd, 'Segment-Pipeline': meta.pipeline }
       if (defective) extra['Segment-Defects'] = meta.defects
-      await answerObject(ex, meta, servedTtlMs(cfg, defective), extra)
+      const selected: Selected = {
+        meta,
+        outcome: defective ? 'defective' : 'valid',
+        headers: answerHeaders(servedTtlMs(cfg, defective), extra),
+      }
+      decide?.(selected)
+      await answerSelected(ex, selected)
       return
     }
     const d = segmentDecision(cfg, n, t, false)

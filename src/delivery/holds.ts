@@ -4,8 +4,9 @@
  * schedule of `poll-schedule.ts`: from the moment the object is due, backing off); a commit
  * releases them all at once. A waiter whose client goes away is removed immediately.
  *
- * The table does not answer requests: it calls each waiter's `wake` with the reason, and the
- * delivery handler re-resolves the object once for all of them (single flight).
+ * The table does not answer requests: it calls each waiter's `wake` with the reason and, for
+ * a commit, the release they share (one object per release, its identity only), on which the
+ * delivery handler decides once for all of them what to answer.
  */
 
 import {
@@ -25,11 +26,16 @@ export interface HeldObject {
   readonly path: string
 }
 
+/** The requests woken by one commit share one: it names the release, and holds nothing. */
+export type Release = object
+
+export type Wake = (reason: WakeReason, release?: Release) => void
+
 export interface Waiter {
   readonly object: HeldObject
   readonly deadline: number
   readonly since: number
-  wake(reason: WakeReason): void
+  wake: Wake
 }
 
 interface Entry {
@@ -104,12 +110,7 @@ export class HoldTable {
    * Adds a waiter; returns a function that removes it (idempotent). `timing` (when the object
    * is due) sets when polling starts; the first waiter of an object sets it for all.
    */
-  add(
-    object: HeldObject,
-    deadline: number,
-    wake: (reason: WakeReason) => void,
-    timing: PollTiming = {},
-  ): () => boolean {
+  add(object: HeldObject, deadline: number, wake: Wake, timing: PollTiming = {}): () => boolean {
     const key = keyOf(object)
     let entry = this.#entries.get(key)
     if (!entry) {
@@ -141,7 +142,8 @@ export class HoldTable {
     this.#drop(key, entry)
     const woken = [...entry.waiters]
     this.#count -= woken.length
-    for (const w of woken) w.wake('commit')
+    const release: Release = {}
+    for (const w of woken) w.wake('commit', release)
     return woken.length
   }
 
