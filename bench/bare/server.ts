@@ -81,25 +81,27 @@ function sendJson(res: ServerResponse, status: number, maxAgeS: number, code: st
   res.end(body)
 }
 
-/** Lifetime of a 404 for `path`: until the segment's availability time when its channel is known. */
-function notFoundMaxAge(path: string): number {
-  const m = SEGMENT_PATH.exec(path)
-  const timing = m && channels.get(m[1]!)
-  if (!m || !timing) return 1
-  const n = Number(m[3])
-  const availableAt = timing.availabilityStartTime + (n - timing.startNumber + 1) * timing.segmentDurationMs
-  return Math.max(1, Math.min(MAX_FUTURE_404_S, Math.ceil((availableAt - Date.now()) / 1000)))
-}
-
-/** How long to hold a GET of missing `path` (ms); undefined when it is not held. */
-function holdFor(path: string): number | undefined {
+/** When the segment at `path` is due, and its channel's D; undefined for other paths and unknown channels. */
+function dueOf(path: string): { availableAt: number; durationMs: number } | undefined {
   const m = SEGMENT_PATH.exec(path)
   const timing = m && channels.get(m[1]!)
   if (!m || !timing) return undefined
   const n = Number(m[3])
   const availableAt = timing.availabilityStartTime + (n - timing.startNumber + 1) * timing.segmentDurationMs
-  const window = HOLD_SEGMENTS * timing.segmentDurationMs
-  return availableAt - Date.now() <= window ? window : undefined
+  return { availableAt, durationMs: timing.segmentDurationMs }
+}
+
+/** Lifetime of a 404 of a missing segment: until it is due when its channel is known, else 1 s. */
+function notFoundMaxAge(due: ReturnType<typeof dueOf>): number {
+  if (!due) return 1
+  return Math.max(1, Math.min(MAX_FUTURE_404_S, Math.ceil((due.availableAt - Date.now()) / 1000)))
+}
+
+/** How long to hold a GET of a missing segment (ms); undefined when it is not held. */
+function holdFor(due: ReturnType<typeof dueOf>): number | undefined {
+  if (!due) return undefined
+  const window = HOLD_SEGMENTS * due.durationMs
+  return due.availableAt - Date.now() <= window ? window : undefined
 }
 
 function hold(path: string, res: ServerResponse, ms: number): void {
@@ -226,9 +228,10 @@ function putObject(req: IncomingMessage, res: ServerResponse, path: string): voi
 function get(req: IncomingMessage, res: ServerResponse, path: string): void {
   const stored = objects.get(path)
   if (!stored) {
-    const ms = holdFor(path)
+    const due = dueOf(path)
+    const ms = holdFor(due)
     if (ms !== undefined) hold(path, res, ms)
-    else sendJson(res, 404, notFoundMaxAge(path), 'NOT_FOUND', 'segment not found')
+    else sendJson(res, 404, notFoundMaxAge(due), 'NOT_FOUND', 'segment not found')
     return
   }
   const headers = servedHeaders(stored)

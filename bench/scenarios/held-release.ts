@@ -183,7 +183,6 @@ async function heldRound(
   let path = ''
   let putStarted = false
   let ackAt = 0
-  let early = 0
   const burst = await burstGet({
     host: target.host,
     port: target.port,
@@ -213,8 +212,7 @@ async function heldRound(
   for (const a of burst.answers) {
     if (!/ht=\d/.test(a.headers['cmsd-dynamic'] ?? '')) into.notHeld++
     if (a.status !== 200) continue
-    if (!putStarted) early++
+    if (!putStarted) into.early++
     else into.delays.push(a.at - ackAt)
   }
-  into.early += early
 }
