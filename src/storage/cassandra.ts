@@ -174,12 +174,22 @@ function rowToMeta(row: Row): ObjectMeta {
   }
 }
 
-/** Whether the driver gave up because every coordinator it tried let its timeout pass. */
-function everyHostTimedOut(err: unknown): boolean {
-  if (err instanceof cassandra.errors.OperationTimedOutError) return true
+/**
+ * Whether the driver gave up only because coordinators were slow: at least one let the
+ * profile's timeout pass, and every other one was already known to be down (skipped) or lost
+ * its connection. That is a ring with a node just killed and the others busy, which the
+ * default timeout rides out; any answer from Cassandra itself (unavailable, write timeout,
+ * a bad statement) is final.
+ */
+export function onlySlowOrDownHosts(err: unknown): boolean {
+  const timedOut = (e: unknown) => e instanceof cassandra.errors.OperationTimedOutError
+  if (timedOut(err)) return true
   if (!(err instanceof cassandra.errors.NoHostAvailableError)) return false
   const inner = Object.values((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {})
-  return inner.length > 0 && inner.every((e) => e instanceof cassandra.errors.OperationTimedOutError)
+  // The driver records a host it skipped as down with a string, not an error.
+  const down = (e: unknown) =>
+    typeof e === 'string' || (e as { isSocketError?: unknown } | null)?.isSocketError === true
+  return inner.some(timedOut) && inner.every((e) => timedOut(e) || down(e))
 }
 
 /** One line saying why a request failed (the driver's own messages span several lines). */
@@ -388,9 +398,10 @@ export function createCassandraDriver(given: CassandraDriverOptions): StorageDri
         return await c.execute(query, params, { executionProfile: profile })
       } catch (err) {
         // The profile's short timeouts are there to leave a stalled coordinator, not to fail a
-        // statement that every coordinator is merely slow to answer (an overloaded ring): once
-        // more, with the default timeout (`requestTimeoutMs`) and at LOCAL_QUORUM.
-        if (!everyHostTimedOut(err)) throw err
+        // statement that every coordinator is merely slow to answer (an overloaded ring, or one
+        // that just lost a node): once more, with the default timeout (`requestTimeoutMs`) and
+        // at LOCAL_QUORUM.
+        if (!onlySlowOrDownHosts(err)) throw err
         return await c.execute(query, params)
       } finally {
         hedges[profile === CHUNK_READ_QUORUM ? 'chunkRead' : (profile as CassandraProfileName)].record(

@@ -563,8 +563,8 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     await sleep(3 * D)
     const n = await stream.nextPublish(20)
     const killedAt = Date.now()
+    ringNodeDown = true // before the kill: \`after\` restarts the node whatever happens from here
     await killCassandraNode(3)
-    ringNodeDown = true
     note(
       t,
       `Cassandra node 3 killed 20 ms after segment ${n} was due (load average ${loadavg()[0]?.toFixed(1)})`,
@@ -610,8 +610,8 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     const up1 = await nodeCounters(a)
     await stream.nextPublish(20)
     const down0 = await nodeCounters(a)
-    await killMemcachedZone('a')
     zoneDown = true
+    await killMemcachedZone('a')
     await sleep(6 * D)
     const down1 = await nodeCounters(a)
     await startMemcachedZone('a')

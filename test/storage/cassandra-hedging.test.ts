@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import cassandra from 'cassandra-driver'
+import { onlySlowOrDownHosts } from '../../src/storage/cassandra.js'
 import { HedgeDelay, ProfileHedgingPolicy, p99 } from '../../src/storage/cassandra-hedging.js'
 
 /** A hedge delay fed `samples` (floor 75 ms, timeout 800 ms: at most 400 ms). */
@@ -56,5 +58,31 @@ describe('cassandra hedging', () => {
     assert.deepEqual(next([{ query: 'SELECT a' }]), [-1, -1, -1], 'batches')
     const off = new ProfileHedgingPolicy(profiles, delays, 0)
     assert.equal(off.newPlan('ks', 'SELECT a').nextExecution(), -1)
+  })
+
+  it('sends a statement once more with the long timeout only when coordinators were slow, not when Cassandra said no', () => {
+    const { NoHostAvailableError, OperationTimedOutError, ResponseError } = cassandra.errors
+    const timeout = (host: string) =>
+      new OperationTimedOutError(`The host ${host} did not reply before timeout 800 ms`, host)
+    // What the driver throws when a connection closes under a statement.
+    const closed = Object.assign(new Error('Socket was closed'), { isSocketError: true })
+    const noHost = (inner: Record<string, unknown>) =>
+      new NoHostAvailableError(inner as Record<string, Error>)
+    assert.equal(onlySlowOrDownHosts(timeout('127.0.0.1:9042')), true)
+    assert.equal(onlySlowOrDownHosts(noHost({ a: timeout('a'), b: timeout('b') })), true)
+    // A node just killed: the driver skips it as down, or its socket closes mid-statement.
+    assert.equal(
+      onlySlowOrDownHosts(noHost({ a: timeout('a'), b: timeout('b'), c: 'Host considered as DOWN' })),
+      true,
+    )
+    assert.equal(onlySlowOrDownHosts(noHost({ a: timeout('a'), c: closed })), true)
+    // Nothing slow: every host is down, which a longer timeout does not help.
+    assert.equal(onlySlowOrDownHosts(noHost({ a: 'Host considered as DOWN', c: closed })), false)
+    assert.equal(onlySlowOrDownHosts(noHost({})), false)
+    // An answer from Cassandra is final.
+    const unavailable = new ResponseError(0x1000, 'Cannot achieve consistency level LOCAL_QUORUM')
+    assert.equal(onlySlowOrDownHosts(noHost({ a: timeout('a'), b: unavailable })), false)
+    assert.equal(onlySlowOrDownHosts(unavailable), false)
+    assert.equal(onlySlowOrDownHosts(new Error('other')), false)
   })
 })
