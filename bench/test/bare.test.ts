@@ -28,6 +28,20 @@ async function freshGet(path: string, headers: Record<string, string> = {}) {
   }
 }
 
+/**
+ * Waits until both workers know a channel just created: it reaches the other worker through
+ * the primary, after the answer. A worker that does not know it answers a segment's 404 with
+ * a 1 s lifetime; 20 fresh connections in a row (spread over both workers) must not.
+ */
+async function untilEveryWorkerKnows(path: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  for (let known = 0; known < 20; ) {
+    const got = await freshGet(path)
+    known = got.headers['cache-control'] === 'max-age=1' ? 0 : known + 1
+    assert.ok(Date.now() < deadline, `every worker knows the channel of ${path} within 5 s`)
+  }
+}
+
 test('a stored segment is served by every worker with its length, ETag and lifetime', async () => {
   const first = await putOrThrow(`${bare.url}/ch/v/1.m4s`, body)
   assert.equal(first.status, 201)
@@ -66,10 +80,8 @@ test('a future segment of a known channel is a JSON 404 that lives until it is d
   const now = Date.now()
   await bare.createChannel('fut', { segmentDurationMs: 2000, availabilityStartTime: now })
   // Segment 1000 is due at AST + 1000 × 2 s = 2000 s from now.
-  let got = await freshGet('/fut/v/1000.m4s')
-  for (let i = 0; i < 50 && got.headers['cache-control'] === 'max-age=1'; i++) {
-    got = await freshGet('/fut/v/1000.m4s')
-  }
+  await untilEveryWorkerKnows('/fut/v/1000.m4s')
+  const got = await freshGet('/fut/v/1000.m4s')
   assert.equal(got.status, 404)
   assert.equal(got.headers['content-type'], 'application/json')
   assert.deepEqual(JSON.parse(got.body.toString()), {
@@ -108,10 +120,7 @@ test('a GET of the next segment is held until its PUT, in every worker, and answ
     availabilityStartTime: now - durationMs - 100,
   })
   // Both workers must know the channel before the GETs: a worker that does not answers 404 at once.
-  for (let i = 0; i < 20; i++) {
-    const probe = await freshGet('/hold/v/1000.m4s')
-    assert.notEqual(probe.headers['cache-control'], 'max-age=1')
-  }
+  await untilEveryWorkerKnows('/hold/v/1000.m4s')
   const order: string[] = []
   const gets = Array.from({ length: 8 }, () =>
     freshGet('/hold/v/2.m4s').then((got) => {
