@@ -11,7 +11,7 @@ import type { Channel } from '../channels/registry.js'
 import { errors, type LiveOriginError } from '../errors.js'
 import { cacheControlFor } from '../http/cache-control.js'
 import type { Exchange as RequestExchange } from '../http/listener.js'
-import { parseObjectName } from '../http/names.js'
+import { type ObjectName, parseObjectName } from '../http/names.js'
 import {
   checkMethod,
   prepareError,
@@ -51,7 +51,7 @@ import {
   servedTtlMs,
   UNKNOWN_CHANNEL_TTL_MS,
 } from '../timing/schedule.js'
-import { compilePathMatcher } from '../timing/template.js'
+import { compilePathMatcher, type PathMatch } from '../timing/template.js'
 import type { DeliveryDeps } from './deps.js'
 import type { HeldObject, Release } from './holds.js'
 import type { PollTiming } from './poll-schedule.js'
@@ -102,20 +102,51 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
   const inFlight = levelOf(ctx.metrics.inFlight)
   const timingAnswers = tallyOf(ctx.metrics.timingAnswers)
   const shedLog = new ShedLog(ctx.log)
-  return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
-    const started = exchange.started
-    let klass: RequestClass = 'live'
-    /** Whether this request counts among the DVR requests in progress (`overload.maxDvrInFlight`). */
+
+  /**
+   * A request whose answer takes storage, a hold or a stream: counted in progress (and among
+   * the DVR requests admitted) until it finishes or its client leaves. The per-request state
+   * and listeners are made here, not for the answers decided in the request's first tick.
+   */
+  function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    started: number,
+    klass: RequestClass,
+    channel: Channel,
+    name: ObjectName,
+    match: PathMatch,
+  ): void {
+    inFlight(klass).inc()
+    // Whether this request counts among the DVR requests in progress (`overload.maxDvrInFlight`).
     let counted = false
-    // The lifecycle counts the answer; what is left here is the in-flight and admission books.
-    const finish = (_status: number) => {
+    if (sheddable(match)) {
+      ctx.admission.begin(klass)
+      counted = klass === 'dvr'
+    }
+    const finish = () => {
       inFlight(klass).dec()
       if (counted) ctx.admission.end(klass)
     }
+    const ex: Exchange = { ctx, req, res, started, klass, heldSince: undefined, done: false }
+    res.once('finish', finish)
+    res.once('close', () => {
+      if (!res.writableFinished) finish()
+    })
+    let work: Promise<void>
+    if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.rendition, match.number)
+    else if (match.kind === 'init') work = serveInit(ex, channel, name.path)
+    else if (match.kind === 'manifest') work = serveManifest(ex, channel, name.path, match.format, name.query)
+    else work = serveOther(ex, channel, name.path)
+    work.catch((err) => fail(ex, err))
+  }
+
+  // The lifecycle counts every answer; the in-flight gauge and the admission books count only
+  // the requests \`serve\` takes on. What is answered here is written in this tick.
+  return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
     try {
       checkMethod(req, ALLOW)
       if (req.method === 'OPTIONS') {
-        inFlight(klass).inc()
         res.writeHead(204, {
           ...CORS,
           ...ttlHeaders(86_400_000),
@@ -124,43 +155,36 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
           'Access-Control-Max-Age': '86400',
         })
         res.end()
-        finish(204)
         return
       }
       const url = req.url ?? '/'
       if (url === TIME_PATH || url.startsWith(`${TIME_PATH}?`)) {
-        inFlight(klass).inc()
         sendTime(req, res, ctx.now())
-        finish(200)
         return
       }
       const name = parseObjectName(url, true)
       const channel = ctx.channels.get(name.channel)
       if (!channel) {
-        inFlight(klass).inc()
         sendError(req, res, errors.unknownChannel(name.channel), {
           ...CORS,
           ...ttlHeaders(UNKNOWN_CHANNEL_TTL_MS),
         })
-        finish(404)
         return
       }
       const match = (channel.matcher ?? manifestsOnly).match(name.path)
       const now = ctx.now()
-      klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
+      const klass = classifyRead(match, channel.config, now, ctx.config.delivery.liveEdgeSegments)
       exchange.klass = klass
       // A refusal and the answers timing decides are written in this tick: they never count in
       // progress, nor among the DVR requests admitted.
-      if (sheddable(match)) {
-        if (!ctx.admission.admit(klass)) {
-          ctx.metrics.shed.inc({ class: klass })
-          shedLog.shed(klass, {
-            pressure: ctx.admission.state.reading,
-            dvrInFlight: ctx.admission.dvrInFlight,
-          })
-          shed(req, res, klass)
-          return
-        }
+      if (sheddable(match) && !ctx.admission.admit(klass)) {
+        ctx.metrics.shed.inc({ class: klass })
+        shedLog.shed(klass, {
+          pressure: ctx.admission.state.reading,
+          dvrInFlight: ctx.admission.dvrInFlight,
+        })
+        shed(req, res, klass)
+        return
       }
       if (match.kind === 'media') {
         // Answers segment timing decides without storage are written at once (no storage read).
@@ -177,29 +201,11 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
           return
         }
       }
-      inFlight(klass).inc()
-      if (sheddable(match)) {
-        ctx.admission.begin(klass)
-        counted = klass === 'dvr'
-      }
-      const ex: Exchange = { ctx, req, res, started, klass, heldSince: undefined, done: false }
-      res.once('finish', () => finish(res.statusCode))
-      res.once('close', () => {
-        if (!res.writableFinished) finish(499)
-      })
-      let work: Promise<void>
-      if (match.kind === 'media') work = serveSegment(ex, channel, name.path, match.rendition, match.number)
-      else if (match.kind === 'init') work = serveInit(ex, channel, name.path)
-      else if (match.kind === 'manifest')
-        work = serveManifest(ex, channel, name.path, match.format, name.query)
-      else work = serveOther(ex, channel, name.path)
-      work.catch((err) => fail(ex, err))
+      serve(req, res, exchange.started, klass, channel, name, match)
     } catch (err) {
       const e = toLiveOriginError(err)
       if (e.code === errors.internal.code) ctx.log.error({ err, url: req.url }, 'delivery failed')
-      inFlight(klass).inc()
       sendError(req, res, e, CORS)
-      finish(e.status)
     }
   }
 }

@@ -55,53 +55,77 @@ export interface ListenerOptions {
   readonly completeAfterClientEnd?: boolean
 }
 
+/**
+ * One request's {@link Exchange}. The id and the logger child are made when something reads
+ * them (most answers never log); a class rather than an object literal, so that a request
+ * allocates no getter functions.
+ */
+class RequestExchange implements Exchange {
+  readonly started = performance.now()
+  #id: string | undefined
+  #log: Logger | undefined
+  readonly #listenerLog: Logger
+  constructor(
+    public klass: string,
+    listenerLog: Logger,
+  ) {
+    this.#listenerLog = listenerLog
+  }
+  get id(): string {
+    this.#id ??= nextRequestId()
+    return this.#id
+  }
+  get log(): Logger {
+    this.#log ??= this.#listenerLog.child({ reqId: this.id })
+    return this.#log
+  }
+}
+
+/** Where a response keeps its request's exchange, for the listener's one `close` handler. */
+const EXCHANGE = Symbol('liveorigin.exchange')
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: RequestExchange }
+
 /** An HTTP server whose every request goes through the one lifecycle. */
 export function createListener(options: ListenerOptions): Server {
   const { role, handler, log, defaultClass } = options
   const requests = tallyOf(options.metrics.requests)
   const duration = observeTally(options.metrics.requestDuration, role)
+  // 'close' follows every answer, complete ('finish' first) or not: a client that left before
+  // the answer was complete is counted as nginx does, 499. One function for every response
+  // (it finds the request's exchange on it): no closure per request.
+  function closed(this: TrackedResponse): void {
+    const exchange = this[EXCHANGE]
+    if (!exchange) return
+    const status = this.writableFinished ? this.statusCode : 499
+    requests(role, exchange.klass, String(status)).inc()
+    const ms = performance.now() - exchange.started
+    duration.observe(ms / 1000)
+    if (log.isLevelEnabled('debug')) {
+      exchange.log.debug(
+        { method: this.req.method, url: this.req.url, status, ms: Math.round(ms) },
+        'request',
+      )
+    }
+  }
+  const fail = (req: IncomingMessage, res: ServerResponse, exchange: Exchange, err: unknown) => {
+    const e: LiveOriginError = toLiveOriginError(err)
+    if (e.status >= 500)
+      exchange.log.error({ err, method: req.method, url: req.url }, `${role} request failed`)
+    sendError(req, res, e, options.errorHeaders)
+  }
   const server = createServer(
     { maxHeaderSize: options.maxHeaderBytes, keepAliveTimeout: 65_000, requestTimeout: 0 },
-    (req, res) => {
+    (req, res: TrackedResponse) => {
       toOriginForm(req)
-      // The id and the logger child are made when something reads them (most answers never log).
-      let id: string | undefined
-      let child: Logger | undefined
-      const exchange: Exchange = {
-        get id() {
-          id ??= nextRequestId()
-          return id
-        },
-        started: performance.now(),
-        klass: defaultClass,
-        get log() {
-          child ??= log.child({ reqId: this.id })
-          return child
-        },
-      }
+      const exchange = new RequestExchange(defaultClass, log)
       if (options.requestIdHeader) res.setHeader('X-Request-Id', exchange.id)
-      // 'close' follows every answer, complete ('finish' first) or not: a client that left
-      // before the answer was complete is counted as nginx does, 499.
-      res.once('close', () => {
-        const status = res.writableFinished ? res.statusCode : 499
-        requests(role, exchange.klass, String(status)).inc()
-        const ms = performance.now() - exchange.started
-        duration.observe(ms / 1000)
-        if (log.isLevelEnabled('debug')) {
-          exchange.log.debug({ method: req.method, url: req.url, status, ms: Math.round(ms) }, 'request')
-        }
-      })
-      const fail = (err: unknown) => {
-        const e: LiveOriginError = toLiveOriginError(err)
-        if (e.status >= 500)
-          exchange.log.error({ err, method: req.method, url: req.url }, `${role} request failed`)
-        sendError(req, res, e, options.errorHeaders)
-      }
+      res[EXCHANGE] = exchange
+      res.on('close', closed)
       try {
         const work = handler(req, res, exchange)
-        if (work) work.catch(fail)
+        if (work) work.catch((err: unknown) => fail(req, res, exchange, err))
       } catch (err) {
-        fail(err)
+        fail(req, res, exchange, err)
       }
     },
   )
