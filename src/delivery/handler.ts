@@ -142,7 +142,7 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
   }
 
   // The lifecycle counts every answer; the in-flight gauge and the admission books count only
-  // the requests \`serve\` takes on. What is answered here is written in this tick.
+  // the requests `serve` takes on. What is answered here is written in this tick.
   return (req: IncomingMessage, res: ServerResponse, exchange: RequestExchange): void => {
     try {
       checkMethod(req, ALLOW)

@@ -84,7 +84,7 @@ describe('cassandra ring: a node killed with kill -9', contactPoints ? {} : { sk
 
     // kill -9 while writes are in flight. The writes' outcome is taken at once, so that a
     // failed write fails this test rather than the run (an unhandled rejection); the node is
-    // marked down before it is killed, so that \`after\` restarts it whatever happens here.
+    // marked down before it is killed, so that `after` restarts it whatever happens here.
     const writing = writeSome(10).then(
       () => undefined,
       (err: unknown) => err,

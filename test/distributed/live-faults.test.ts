@@ -563,7 +563,7 @@ describe('a live stream through two origin nodes, with faults', skip, () => {
     await sleep(3 * D)
     const n = await stream.nextPublish(20)
     const killedAt = Date.now()
-    ringNodeDown = true // before the kill: \`after\` restarts the node whatever happens from here
+    ringNodeDown = true // before the kill: `after` restarts the node whatever happens from here
     await killCassandraNode(3)
     note(
       t,
