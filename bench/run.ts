@@ -71,7 +71,7 @@ async function main(): Promise<number> {
 
   let nginx: NginxServer | undefined
   const servers: Record<string, unknown> = {}
-  if (chosen.some((s) => s.baseline)) {
+  if (chosen.some((s) => s.baseline || s.neighbours)) {
     try {
       nginx = await startNginx({ workers: options.nginxWorkers })
       servers.nginx = `pid ${nginx.pid}, worker_processes ${nginx.workers}, root on tmpfs ${nginx.root}`
@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   }
 
   let bare: BareServer | undefined
-  if (options.bareWorkers > 0 && chosen.some((s) => s.baseline || s.bareReference)) {
+  if (options.bareWorkers > 0 && chosen.some((s) => s.baseline || s.bareReference || s.neighbours)) {
     try {
       bare = await startBare({ workers: options.bareWorkers })
       servers.bare = `pid ${bare.pid}, ${bare.workers} worker(s), bench/bare/server.ts`

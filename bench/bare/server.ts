@@ -22,7 +22,13 @@
  * on the same port (node:cluster); a PUT stored by one is relayed through the primary to the
  * others right after its answer.
  *
+ * `--ingest-port P` adds one more process, on its own port, as the origin's ingest process:
+ * a PUT sent there is stored and answered by that process and relayed to the N others, which
+ * then answer the GETs held for it. That is the shape of an origin that keeps its writes in
+ * a process of their own. Objects PUT on the workers' port are not copied to it.
+ *
  * Usage: node --import tsx bench/bare/server.ts --port <p> [--host 127.0.0.1] [--workers N]
+ *   [--ingest-port P]
  */
 import cluster from 'node:cluster'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -290,25 +296,40 @@ function main(): void {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string' },
       workers: { type: 'string', default: String(availableParallelism()) },
+      'ingest-port': { type: 'string' },
     },
   })
   const port = Number(values.port)
   const workers = Number(values.workers)
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`--port: bad port ${values.port}`)
+  const ingestPort = values['ingest-port'] === undefined ? undefined : Number(values['ingest-port'])
+  const validPort = (p: number) => Number.isInteger(p) && p > 0 && p <= 65535
+  if (!validPort(port)) throw new Error(`--port: bad port ${values.port}`)
+  if (ingestPort !== undefined && !validPort(ingestPort))
+    throw new Error(`--ingest-port: bad port ${values['ingest-port']}`)
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: bad count ${values.workers}`)
 
-  if (cluster.isPrimary && workers > 1) {
+  if (cluster.isPrimary && (workers > 1 || ingestPort !== undefined)) {
     // Each worker accepts its own connections, as the origin's delivery processes do.
     cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ serialization: 'advanced' })
+    const processes = workers + (ingestPort === undefined ? 0 : 1)
     let listening = 0
     for (let i = 0; i < workers; i++) cluster.fork()
+    // The ingest process serves PUTs only in the benchmark: objects are not copied to it.
+    const ingest =
+      ingestPort === undefined ? undefined : cluster.fork({ BARE_LISTEN_PORT: String(ingestPort) })
     cluster.on('listening', () => {
-      if (++listening === workers) process.stdout.write(`bare node ready: ${workers} workers on ${port}\n`)
+      if (++listening === processes)
+        process.stdout.write(
+          `bare node ready: ${workers} workers on ${port}` +
+            (ingestPort === undefined ? '\n' : `, ingest on ${ingestPort}\n`),
+        )
     })
     cluster.on('message', (from, message: Relay) => {
       for (const w of Object.values(cluster.workers ?? {})) {
-        if (w && w !== from && w.isConnected()) w.send(message)
+        if (!w || w === from || !w.isConnected()) continue
+        if (w === ingest && message.tag === 'bare:object') continue
+        w.send(message)
       }
     })
     cluster.on('exit', (w, code, signal) => {
@@ -325,7 +346,9 @@ function main(): void {
   }
   if (cluster.isWorker) process.on('message', apply)
   const server = createServer({ keepAliveTimeout: 65_000 }, handle)
-  server.listen({ host: values.host, port }, () => {
+  // The ingest process listens on its own port (`--ingest-port`), the others on `--port`.
+  const listenPort = Number(process.env.BARE_LISTEN_PORT ?? port)
+  server.listen({ host: values.host, port: listenPort }, () => {
     if (!cluster.isWorker) process.stdout.write(`bare node ready: 1 worker on ${port}\n`)
   })
   const stop = () => {

@@ -15,7 +15,10 @@ import { freePort } from './ports.js'
 export const BARE_MAIN = join(REPO_ROOT, 'bench', 'bare', 'server.ts')
 
 export interface BareServer {
+  /** Where GETs go: the worker processes' port. */
   readonly url: string
+  /** Where PUTs go: the port of its ingest process, apart from the workers (as the origin's). */
+  readonly ingestUrl: string
   readonly pid: number
   readonly workers: number
   /** Gives it a channel's timing (for the lifetime of 404s of future segments). */
@@ -31,6 +34,7 @@ export interface BareServer {
 export async function startBare(options: { workers: number; host?: string }): Promise<BareServer> {
   const host = options.host ?? '127.0.0.1'
   const port = await freePort(host)
+  const ingestPort = await freePort(host)
   const logDir = mkdtempSync(join(tmpdir(), 'liveorigin-bench-bare-'))
   const child = startChild(
     process.execPath,
@@ -44,6 +48,8 @@ export async function startBare(options: { workers: number; host?: string }): Pr
       String(port),
       '--workers',
       String(options.workers),
+      '--ingest-port',
+      String(ingestPort),
     ],
     { logFile: join(logDir, 'bare.log'), cwd: REPO_ROOT, env: { ...process.env, NODE_ENV: 'production' } },
   )
@@ -64,11 +70,13 @@ export async function startBare(options: { workers: number; host?: string }): Pr
     await stop()
     throw err
   }
+  const ingestUrl = `http://${host}:${ingestPort}`
   return {
     url,
+    ingestUrl,
     pid: child.pid,
     workers: options.workers,
-    createChannel: (name, timing) => putChannel(url, name, timing),
+    createChannel: (name, timing) => putChannel(ingestUrl, name, timing),
     stop,
   }
 }

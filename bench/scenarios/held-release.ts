@@ -7,8 +7,11 @@
  * reading one 2 MiB body does not delay noticing the next answer. Two variants: a few GETs
  * per round (`--hold-gets`, 16; target p99 ≤ 20 ms) and 2,000 per round (3 rounds; target:
  * all answered ≤ 100 ms after the acknowledgement, p99). The bare node reference is measured
- * the same way in alternating rounds: its workers hold the GETs and answer them from the
- * PUT's buffer (relayed to the other worker), heads first, with nothing else to do.
+ * the same way in alternating rounds, twice: with the PUT sent to its ingest process, which
+ * relays the body to the workers holding the GETs (the origin's shape: ingest in a process
+ * of its own), and with the PUT sent to one of those workers, which answers its own waiters
+ * at once and relays the body to the other. Either way its workers answer from the PUT's
+ * buffer, heads first, with nothing else to do.
  */
 import { request } from 'undici'
 import { burstGet } from '../lib/burst.js'
@@ -65,7 +68,8 @@ export const heldReleaseMany = heldReleaseScenario({
 
 /** Where a round's GETs and PUT go: the origin, or the bare node reference. */
 interface Target {
-  readonly name: 'liveorigin' | 'bare'
+  /** `bare`: the PUT to bare node's ingest process; `bare-shared`: to one of its workers. */
+  readonly name: 'liveorigin' | 'bare' | 'bare-shared'
   readonly host: string
   readonly port: number
   /** Base URL of PUTs. */
@@ -107,36 +111,57 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
   if (bare) {
     await bare.createChannel(v.channel, { segmentDurationMs: t.durationMs, availabilityStartTime: t.ast })
     const url = new URL(bare.url)
-    targets.push({
-      name: 'bare',
-      host: url.hostname,
-      port: Number(url.port),
-      putUrl: bare.url,
-      putHeaders: { 'content-type': 'video/mp4' },
-    })
+    for (const [name, putUrl] of [
+      ['bare', bare.ingestUrl],
+      ['bare-shared', bare.url],
+    ] as const) {
+      targets.push({
+        name,
+        host: url.hostname,
+        port: Number(url.port),
+        putUrl,
+        putHeaders: { 'content-type': 'video/mp4' },
+      })
+    }
   }
   const measured = new Map<Target['name'], Measured>(
     targets.map((x) => [x.name, { delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 }]),
   )
   progress.begin(`${v.id}/${targets.map((x) => x.name).join('+')}`)
+  // One round each, not measured, as the load phases have their warm-up: a release runs the
+  // same code every segment in service, and the first one a process runs is its coldest.
+  const warmup = (): Measured => ({ delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 })
+  for (const target of targets) await heldRound(ctx, v, t, target, 'w', gets, warmup())
   for (let round = 0; round < rounds; round++) {
-    // The order alternates, so that neither always runs on a machine the other just loaded.
-    const order = round % 2 === 0 ? targets : [...targets].reverse()
-    for (const target of order) await heldRound(ctx, v, t, target, round, gets, measured.get(target.name)!)
+    // The order rotates, so that none always runs on a machine another one just loaded.
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
+    for (const target of order)
+      await heldRound(ctx, v, t, target, `r${round}`, gets, measured.get(target.name)!)
     progress.update({ requests: (round + 1) * gets * targets.length, detail: `round ${round + 1}/${rounds}` })
   }
   const mine = measured.get('liveorigin')!
   if (mine.delays.length === 0)
     throw new Error(`no held GET was answered with the segment: ${JSON.stringify(mine.statusCounts)}`)
   const s = summarize(mine.delays)
+  const summaryOf = (name: Target['name']) => {
+    const m = measured.get(name)
+    return m && m.delays.length > 0 ? summarize(m.delays) : undefined
+  }
   const theirs = measured.get('bare')
-  const b = theirs && theirs.delays.length > 0 ? summarize(theirs.delays) : undefined
+  const b = summaryOf('bare')
+  const shared = summaryOf('bare-shared')
   progress.end(
     `${s.count} releases, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms` +
-      (b ? `; bare node p50 ${b.p50.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms` : ''),
+      (b ? `; bare node p50 ${b.p50.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms` : '') +
+      (shared ? `; PUT to a worker p50 ${shared.p50.toFixed(2)} ms, p99 ${shared.p99.toFixed(2)} ms` : ''),
   )
+  const whose: Record<Target['name'], string> = {
+    liveorigin: '',
+    bare: 'bare node: ',
+    'bare-shared': 'bare node, PUT to a worker: ',
+  }
   for (const [name, m] of measured) {
-    const who = name === 'bare' ? 'bare node: ' : ''
+    const who = whose[name]
     if (m.early > 0) notes.push(`${who}${m.early} GETs answered before the PUT was sent`)
     if (name === 'liveorigin' && m.notHeld > 0)
       notes.push(`${m.notHeld} answers carried no CMSD-Dynamic ht= (not reported as held)`)
@@ -155,11 +180,27 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
       target: { on: 'origin', op: '<=', value: v.targetMs },
     }),
   ]
+  if (shared)
+    rows.push(
+      row({
+        metric: 'release after PUT ack, p50, bare node with the PUT to a worker',
+        unit: 'ms',
+        bare: shared.p50,
+      }),
+      row({
+        metric: 'release after PUT ack, p99, bare node with the PUT to a worker',
+        unit: 'ms',
+        bare: shared.p99,
+      }),
+    )
   return {
     rows,
     details: {
       releaseMs: s,
       ...(b ? { bareReleaseMs: b, bareStatusCounts: theirs!.statusCounts } : {}),
+      ...(shared
+        ? { bareSharedReleaseMs: shared, bareSharedStatusCounts: measured.get('bare-shared')!.statusCounts }
+        : {}),
       statusCounts: mine.statusCounts,
       rounds,
       getsPerRound: gets,
@@ -169,13 +210,13 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
   }
 }
 
-/** One round on one target: `gets` held GETs of the next segment, then its PUT. */
+/** One round (`round` names it in the paths) on one target: `gets` held GETs of the next segment, then its PUT. */
 async function heldRound(
   ctx: Parameters<Scenario['run']>[0],
   v: Variant,
   t: ReturnType<typeof startedAgo>,
   target: Target,
-  round: number,
+  round: string,
   gets: number,
   into: Measured,
 ): Promise<void> {
@@ -190,7 +231,7 @@ async function heldRound(
     headersOnly: true,
     path: () => {
       n = liveEdge(t, ctx.now()) + 1
-      path = `/${v.channel}/${target.name}-r${round}/${n}.m4s`
+      path = `/${v.channel}/${target.name}-${round}/${n}.m4s`
       return path
     },
     onSent: async () => {

@@ -53,6 +53,8 @@ export interface Scenario {
   readonly baseline: boolean
   /** Whether an origin-only scenario measures bare node too (nginx has no equivalent). */
   readonly bareReference?: boolean
+  /** Whether an origin-only scenario loads nginx and bare node as the origin's neighbours. */
+  readonly neighbours?: boolean
   run(ctx: BenchContext): Promise<ScenarioOutcome>
 }
 

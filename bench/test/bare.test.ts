@@ -111,16 +111,30 @@ test('bad channel configs and other methods get a JSON 4xx naming the problem', 
   assert.match(JSON.parse(del.text).error.message, /DELETE/)
 })
 
-test('a GET of the next segment is held until its PUT, in every worker, and answered with it', async () => {
+/**
+ * A channel of 500 ms segments whose segment 1 became available 100 ms ago (segment 2 is the
+ * next), known to every worker: a worker that does not know it answers 404 at once.
+ */
+async function channelAtItsSecondSegment(name: string): Promise<void> {
   const durationMs = 500
-  const now = Date.now()
-  // Segment 1 became available 100 ms ago: segment 2 is the next.
-  await bare.createChannel('hold', {
+  await bare.createChannel(name, {
     segmentDurationMs: durationMs,
-    availabilityStartTime: now - durationMs - 100,
+    availabilityStartTime: Date.now() - durationMs - 100,
   })
-  // Both workers must know the channel before the GETs: a worker that does not answers 404 at once.
-  await untilEveryWorkerKnows('/hold/v/1000.m4s')
+  await untilEveryWorkerKnows(`/${name}/v/1000.m4s`)
+}
+
+/** Every held GET was answered 200 with the PUT's body and ETag. */
+function answeredWith(answers: Awaited<ReturnType<typeof freshGet>>[], etag: string | undefined): void {
+  for (const got of answers) {
+    assert.equal(got.status, 200)
+    assert.ok(got.body.equals(body))
+    assert.equal(got.headers.etag, etag)
+  }
+}
+
+test('a GET of the next segment is held until its PUT, in every worker, and answered with it', async () => {
+  await channelAtItsSecondSegment('hold')
   const order: string[] = []
   const gets = Array.from({ length: 8 }, () =>
     freshGet('/hold/v/2.m4s').then((got) => {
@@ -131,14 +145,25 @@ test('a GET of the next segment is held until its PUT, in every worker, and answ
   await new Promise((r) => setTimeout(r, 100))
   order.push('put')
   const put = await putOrThrow(`${bare.url}/hold/v/2.m4s`, body)
-  for (const got of await Promise.all(gets)) {
-    assert.equal(got.status, 200)
-    assert.ok(got.body.equals(body))
-    assert.equal(got.headers.etag, put.headers.etag)
-  }
+  answeredWith(await Promise.all(gets), put.headers.etag)
   assert.deepEqual(order, ['put', ...gets.map(() => 'answer')])
   // Not PUT: 404 once the hold (two segment durations) ends.
   const missing = await freshGet('/hold/v/3.m4s')
   assert.equal(missing.status, 404)
   assert.equal(missing.headers['content-type'], 'application/json')
+})
+
+test('a PUT to the ingest process is stored there and releases the GETs held by the workers', async () => {
+  await channelAtItsSecondSegment('ingest')
+  assert.notEqual(bare.ingestUrl, bare.url)
+  const gets = Array.from({ length: 8 }, () => freshGet('/ingest/v/2.m4s'))
+  await new Promise((r) => setTimeout(r, 100))
+  const put = await putOrThrow(`${bare.ingestUrl}/ingest/v/2.m4s`, body)
+  assert.equal(put.status, 201)
+  answeredWith(await Promise.all(gets), put.headers.etag)
+  // The ETag names the ingest process, which no GET on the workers' port reaches.
+  const mine = await request(`${bare.ingestUrl}/ingest/v/2.m4s`)
+  assert.equal(mine.statusCode, 200)
+  assert.equal(mine.headers.etag, put.headers.etag)
+  await mine.body.arrayBuffer()
 })

@@ -190,3 +190,21 @@ test('writeReport writes both files and updateDoc replaces only the marked block
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a value that measured nothing (NaN) is shown as a dash and never meets its target', () => {
+  const r = row({
+    metric: 'resident memory per held request, with its connection',
+    unit: 'bytes',
+    origin: Number.NaN,
+    target: { on: 'origin', op: '<=', value: 10 * 1024 },
+  })
+  assert.equal(r.pass, undefined)
+  assert.equal(formatValue(r.origin, 'bytes'), '—')
+  const met = row({
+    metric: 'm',
+    unit: 'bytes',
+    origin: 2048,
+    target: { on: 'origin', op: '<=', value: 10 * 1024 },
+  })
+  assert.equal(met.pass, true)
+})
