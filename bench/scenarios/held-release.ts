@@ -6,12 +6,12 @@
  * was answered before the PUT's acknowledgement arrived). Answer bodies are not read, so that
  * reading one 2 MiB body does not delay noticing the next answer. Two variants: a few GETs
  * per round (`--hold-gets`, 16; target p99 ≤ 20 ms) and 2,000 per round (3 rounds; target:
- * all answered ≤ 100 ms after the acknowledgement, p99). The bare node reference is measured
- * the same way in alternating rounds, twice: with the PUT sent to its ingest process, which
- * relays the body to the workers holding the GETs (the origin's shape: ingest in a process
- * of its own), and with the PUT sent to one of those workers, which answers its own waiters
- * at once and relays the body to the other. Either way its workers answer from the PUT's
- * buffer, heads first, with nothing else to do.
+ * all answered ≤ 100 ms after the acknowledgement, p99), after one warm-up round each. The
+ * bare node reference is measured the same way in rotating rounds, twice: with the PUT sent
+ * to its ingest process, which relays the body to the workers holding the GETs (the origin's
+ * shape: ingest in a process of its own), and with the PUT sent to one of those workers,
+ * which answers its own waiters at once and relays the body to the other. Either way its
+ * workers answer from the PUT's buffer, heads first, with nothing else to do.
  */
 import { request } from 'undici'
 import { burstGet } from '../lib/burst.js'
@@ -124,14 +124,12 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
       })
     }
   }
-  const measured = new Map<Target['name'], Measured>(
-    targets.map((x) => [x.name, { delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 }]),
-  )
+  const nothingYet = (): Measured => ({ delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 })
+  const measured = new Map<Target['name'], Measured>(targets.map((x) => [x.name, nothingYet()]))
   progress.begin(`${v.id}/${targets.map((x) => x.name).join('+')}`)
   // One round each, not measured, as the load phases have their warm-up: a release runs the
   // same code every segment in service, and the first one a process runs is its coldest.
-  const warmup = (): Measured => ({ delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 })
-  for (const target of targets) await heldRound(ctx, v, t, target, 'w', gets, warmup())
+  for (const target of targets) await heldRound(ctx, v, t, target, 'w', gets, nothingYet())
   for (let round = 0; round < rounds; round++) {
     // The order rotates, so that none always runs on a machine another one just loaded.
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
