@@ -7,7 +7,7 @@
 import { type InitInfo, parseInit } from '../media/fmp4.js'
 import type { ObjectReader } from '../objects/reader.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
-import { renderInitPath } from '../timing/template.js'
+import { initPathOf } from '../timing/template.js'
 
 const MAX_ENTRIES = 4096
 
@@ -25,14 +25,18 @@ export class InitBook {
     this.#set(`${channel}/${path}/${pipeline}`, { token, info: safeParse(bytes) })
   }
 
-  /** The init segment of `rendition` as `pipeline` (else any pipeline) stored it; undefined when none. */
+  /**
+   * The init segment of `rendition` as `pipeline` (else any pipeline) stored it; undefined
+   * when none, or when the init template uses a value the rendition's segments do not name.
+   */
   async get(
     channel: string,
     cfg: ChannelConfig,
     rendition: string,
     pipeline: string,
   ): Promise<InitInfo | undefined> {
-    const path = renderInitPath(cfg, rendition)
+    const path = initPathOf(cfg, rendition)
+    if (path === undefined) return undefined
     const key = `${channel}/${path}/${pipeline}`
     const known = this.#book.get(key)
     if (known) return known.info

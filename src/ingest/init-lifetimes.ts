@@ -21,7 +21,7 @@ import type { ObjectStore } from '../storage/object-store.js'
 import type { ObjectMeta, StorageDriver } from '../storage/types.js'
 import type { ChannelConfig } from '../timing/channel-config.js'
 import { extendedInitExpiry } from '../timing/schedule.js'
-import { renderInitPath } from '../timing/template.js'
+import { initPathOf } from '../timing/template.js'
 
 const MAX_ENTRIES = 4096
 
@@ -147,7 +147,9 @@ export class InitLifetimes {
     segmentExpires: number,
     now: number,
   ): Promise<void> {
-    return this.#extend(channel, renderInitPath(cfg, rendition), cfg, pipeline, segmentExpires, now)
+    const path = initPathOf(cfg, rendition)
+    if (path === undefined) return Promise.resolve()
+    return this.#extend(channel, path, cfg, pipeline, segmentExpires, now)
   }
 
   /** Extends (channel, path)'s copy of `pipeline` when it would expire before `segmentExpires`. */

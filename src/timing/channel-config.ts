@@ -47,6 +47,8 @@ export const MAX_DVR_WINDOW_MS = 30 * 24 * HOUR_MS
 export const DEFAULT_DVR_WINDOW_MS = 4 * HOUR_MS
 export const DEFAULT_MEDIA_TEMPLATE = '$RepresentationID$/$Number$.m4s'
 export const DEFAULT_INIT_TEMPLATE = '$RepresentationID$/init.mp4'
+/** The init template of a channel whose media template has no `$RepresentationID$`. */
+export const DEFAULT_SINGLE_INIT_TEMPLATE = 'init.mp4'
 // Latest instant a JS Date can hold.
 const MAX_EPOCH_MS = 8.64e15
 const MAX_PIPELINES = 64
@@ -174,6 +176,15 @@ function templateProblem(value: string, kind: 'media' | 'initialization'): strin
   return undefined
 }
 
+/** The identifier the init template uses and the media template lacks, if any. */
+function initNeedsMore(media: string, initialization: string): string | undefined {
+  const m = compileTemplate(media)
+  const i = compileTemplate(initialization)
+  if (i.hasRepresentation && !m.hasRepresentation) return '$RepresentationID$'
+  if (i.hasBandwidth && !m.hasBandwidth) return '$Bandwidth$'
+  return undefined
+}
+
 const availabilityStartTime = z.unknown().transform((v, ctx): number | undefined => {
   if (v === undefined) return undefined
   if (typeof v === 'number') {
@@ -296,12 +307,26 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
   if (availabilityTimeOffsetMs > d) {
     throw fail('availabilityTimeOffsetMs', `must not exceed segmentDurationMs (${d})`)
   }
+  const media = values.media ?? DEFAULT_MEDIA_TEMPLATE
+  const initialization =
+    values.initialization ??
+    (compileTemplate(media).hasRepresentation ? DEFAULT_INIT_TEMPLATE : DEFAULT_SINGLE_INIT_TEMPLATE)
+  // A segment's init segment is named from the segment's path. An MPD may still pair such
+  // templates (one Representation per SegmentTemplate): its segments are then checked without
+  // their init segment, which is not kept alive by them (docs/timing.md#channel-configuration).
+  const unnamed = values.initialization === undefined ? undefined : initNeedsMore(media, initialization)
+  if (unnamed !== undefined && source('initialization') === 'explicit') {
+    throw fail(
+      'initialization',
+      `uses ${unnamed}, which the media template does not: a segment's path must name its init segment`,
+    )
+  }
   return {
     segmentDurationMs: d,
     availabilityStartTime: ast,
     startNumber: values.startNumber ?? 1,
-    media: values.media ?? DEFAULT_MEDIA_TEMPLATE,
-    initialization: values.initialization ?? DEFAULT_INIT_TEMPLATE,
+    media,
+    initialization,
     pipelines: values.pipelines ?? [],
     dvrWindowMs,
     holdWindowMs: values.holdWindowMs ?? d,

@@ -17,11 +17,12 @@ export type TemplatePart =
 export type PathMatch =
   | {
       readonly kind: 'media'
+      /** The rendition as one string, see {@link renditionKey}. */
       readonly rendition: string
       /**
        * The segment number, or `NaN` when the path has the shape of the media template but
        * holds a number the template cannot produce (wrong zero-padding width, a superfluous
-       * leading zero, a number past 2^53 − 1). `segmentDecision()` answers NaN with 404 and
+       * leading zero, a number past 2^53 − 1; the same for its `$Bandwidth$`). `segmentDecision()` answers NaN with 404 and
        * the DVR-window TTL, as docs/protocol.md#delivery asks.
        */
       readonly number: number
@@ -42,6 +43,23 @@ export interface ChannelTemplates {
 }
 
 const MAX_WIDTH = 16
+
+/**
+ * The rendition a path names, as one string: its `$RepresentationID$` value (empty when the
+ * template has none), then `@` and its `$Bandwidth$` value when the template has one
+ * (`video@800000`, or `@800000` without `$RepresentationID$`). `@` is not a path character,
+ * so the two parts never mix, and {@link renditionValues} splits them again.
+ */
+export function renditionKey(representation: string, bandwidth: number | undefined): string {
+  return bandwidth === undefined ? representation : `${representation}@${bandwidth}`
+}
+
+/** The template values a {@link renditionKey} holds. */
+export function renditionValues(key: string): { rendition: string; bandwidth: number | undefined } {
+  const at = key.lastIndexOf('@')
+  if (at === -1) return { rendition: key, bandwidth: undefined }
+  return { rendition: key.slice(0, at), bandwidth: Number(key.slice(at + 1)) }
+}
 
 /**
  * Splits a template into literals and identifiers. Supports `$RepresentationID$`,
@@ -111,12 +129,19 @@ export function parseTemplate(template: string): TemplatePart[] {
 export interface CompiledTemplate {
   readonly template: string
   readonly parts: readonly TemplatePart[]
-  /** Anchored pattern; group 1 is the rendition (if the template has one), then the number. */
+  /** Anchored pattern with one group for each of the rendition, the number and the first bandwidth. */
   readonly pattern: RegExp
   readonly hasRepresentation: boolean
   readonly hasNumber: boolean
+  readonly hasBandwidth: boolean
   /** Zero-padding width of `$Number$` (0 = none). */
   readonly numberWidth: number
+  /** Zero-padding width of the first `$Bandwidth$` (0 = none). */
+  readonly bandwidthWidth: number
+  /** Group of `pattern` holding `$RepresentationID$`, `$Number$`, the first `$Bandwidth$` (0 = none). */
+  readonly groups: { readonly representation: number; readonly number: number; readonly bandwidth: number }
+  /** True when `$Bandwidth$` appears more than once (every occurrence must then hold the same value). */
+  readonly bandwidthRepeats: boolean
   /** Fixed text every matching path starts with, and ends with (fast rejection). */
   readonly prefix: string
   readonly suffix: string
@@ -134,7 +159,11 @@ export function compileTemplate(template: string): CompiledTemplate {
   let hasRepresentation = false
   let hasNumber = false
   let numberWidth = 0
+  let bandwidthWidth = 0
+  let bandwidthRepeats = false
   let representationFirst = false
+  let group = 0
+  const groups = { representation: 0, number: 0, bandwidth: 0 }
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!
     switch (p.kind) {
@@ -150,15 +179,25 @@ export function compileTemplate(template: string): CompiledTemplate {
         // every digit after the last non-digit (`video12` is video, 12) and an id made of
         // digits still matches what the template renders (`02` is 0, 2).
         source += parts[i + 1]?.kind === 'number' ? '([^/]+?)' : '([^/]+)'
+        groups.representation = ++group
         break
       case 'number':
         if (hasNumber) throw new TypeError(`$Number$ appears more than once in ${template}`)
         hasNumber = true
         numberWidth = p.width
         source += '(\\d+)'
+        groups.number = ++group
         break
       case 'bandwidth':
-        source += '\\d+'
+        if (groups.bandwidth !== 0) {
+          // Only the first is captured; the match checks that the path renders back.
+          bandwidthRepeats = true
+          source += '\\d+'
+          break
+        }
+        bandwidthWidth = p.width
+        source += '(\\d+)'
+        groups.bandwidth = ++group
         break
     }
   }
@@ -173,7 +212,11 @@ export function compileTemplate(template: string): CompiledTemplate {
     pattern: new RegExp(source),
     hasRepresentation,
     hasNumber,
+    hasBandwidth: groups.bandwidth !== 0,
     numberWidth,
+    bandwidthWidth,
+    groups,
+    bandwidthRepeats,
     prefix,
     suffix,
     representationFirst,
@@ -251,6 +294,23 @@ function manifestOf(path: string): PathMatch | undefined {
 
 const templateCache = new Map<string, CompiledTemplate>()
 
+/**
+ * The path of the init segment of `rendition` (a {@link renditionKey}), or undefined when the
+ * init template uses a value the key lacks: then no init segment goes with the rendition's
+ * segments (an MPD may pair a media template without `$RepresentationID$` with an init
+ * template that has it).
+ */
+export function initPathOf(
+  cfg: Pick<ChannelTemplates, 'initialization'>,
+  rendition: string,
+): string | undefined {
+  const t = cachedTemplate(cfg.initialization)
+  const values = renditionValues(rendition)
+  if (t.hasRepresentation && values.rendition === '') return undefined
+  if (t.hasBandwidth && values.bandwidth === undefined) return undefined
+  return renderTemplate(t, values)
+}
+
 /** Compiles with a small cache, for the render helpers (configs hold few distinct templates). */
 function cachedTemplate(template: string): CompiledTemplate {
   let t = templateCache.get(template)
@@ -283,12 +343,16 @@ export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatch
   const mPrefix = media.prefix
   const mSuffix = media.suffix
   const mWidth = media.numberWidth
-  const mHasRep = media.hasRepresentation
-  const repFirst = media.representationFirst
+  const mRep = media.groups.representation
+  const mNumber = media.groups.number
+  const mBandwidth = media.groups.bandwidth
+  const mBandwidthWidth = media.bandwidthWidth
+  const mRepeats = media.bandwidthRepeats
   const iPattern = init.pattern
   const iPrefix = init.prefix
   const iSuffix = init.suffix
-  const iHasRep = init.hasRepresentation
+  const iRep = init.groups.representation
+  const iBandwidth = init.groups.bandwidth
   // Stryker disable next-line ConditionalExpression: without the fast path the regex gives the same answer
   const onlyPart = init.parts.length === 1 ? init.parts[0] : undefined
   // An init template without identifiers is one fixed path: compare strings, skip the regex.
@@ -303,9 +367,17 @@ export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatch
       if (path.startsWith(mPrefix) && path.endsWith(mSuffix)) {
         const m = mPattern.exec(path)
         if (m !== null) {
-          const rendition = mHasRep ? (repFirst ? m[1]! : m[2]!) : ''
-          const digits = mHasRep ? (repFirst ? m[2]! : m[1]!) : m[1]!
-          return { kind: 'media', rendition, number: parseTemplateNumber(digits, mWidth) }
+          const representation = mRep === 0 ? '' : m[mRep]!
+          let number = parseTemplateNumber(m[mNumber]!, mWidth)
+          if (mBandwidth === 0) return { kind: 'media', rendition: representation, number }
+          const bandwidth = parseTemplateNumber(m[mBandwidth]!, mBandwidthWidth)
+          const rendition = renditionKey(representation, Number.isNaN(bandwidth) ? undefined : bandwidth)
+          // A bandwidth the template cannot write, or repeated with another value: no segment.
+          if (Number.isNaN(bandwidth)) number = Number.NaN
+          else if (mRepeats && !Number.isNaN(number) && renderMediaPath(cfg, rendition, number) !== path) {
+            number = Number.NaN
+          }
+          return { kind: 'media', rendition, number }
         }
       }
       // Stryker disable next-line ConditionalExpression: without the fast path the regex gives the same answer
@@ -313,7 +385,11 @@ export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatch
       // Stryker disable next-line ConditionalExpression,LogicalOperator: prefix and suffix only reject early; the anchored regex decides
       if (path.startsWith(iPrefix) && path.endsWith(iSuffix)) {
         const m = iPattern.exec(path)
-        if (m !== null) return { kind: 'init', rendition: iHasRep ? m[1]! : '' }
+        if (m !== null) {
+          const representation = iRep === 0 ? '' : m[iRep]!
+          if (iBandwidth === 0) return { kind: 'init', rendition: representation }
+          return { kind: 'init', rendition: renditionKey(representation, Number(m[iBandwidth]!)) }
+        }
       }
       return OTHER
     },
@@ -321,8 +397,9 @@ export function compilePathMatcher(cfg: ChannelTemplates | undefined): PathMatch
 }
 
 /**
- * The path of media segment `number` of `rendition` under the channel's template (what a
- * packager would PUT). `bandwidth` is needed only when the template has `$Bandwidth$`.
+ * The path of media segment `number` of `rendition` (a {@link renditionKey}, as the matcher
+ * gives it) under the channel's template: what a packager would PUT. `bandwidth`, when
+ * given, stands for the one in the key.
  */
 export function renderMediaPath(
   cfg: Pick<ChannelTemplates, 'media'>,
@@ -330,14 +407,27 @@ export function renderMediaPath(
   number: number,
   bandwidth?: number,
 ): string {
-  return renderTemplate(cachedTemplate(cfg.media), { rendition, number, bandwidth })
+  const values = renditionValues(rendition)
+  return renderTemplate(cachedTemplate(cfg.media), {
+    rendition: values.rendition,
+    number,
+    bandwidth: bandwidth ?? values.bandwidth,
+  })
 }
 
-/** The path of the init segment of `rendition` under the channel's template. */
+/**
+ * The path of the init segment of `rendition` (a {@link renditionKey}) under the channel's
+ * template. Throws a `TypeError` when the init template uses a value the key lacks (an init
+ * template with `$RepresentationID$` and a media template without it).
+ */
 export function renderInitPath(
   cfg: Pick<ChannelTemplates, 'initialization'>,
   rendition: string,
   bandwidth?: number,
 ): string {
-  return renderTemplate(cachedTemplate(cfg.initialization), { rendition, bandwidth })
+  const values = renditionValues(rendition)
+  return renderTemplate(cachedTemplate(cfg.initialization), {
+    rendition: values.rendition,
+    bandwidth: bandwidth ?? values.bandwidth,
+  })
 }

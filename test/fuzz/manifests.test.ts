@@ -385,8 +385,12 @@ describe('fuzz: channel JSON', () => {
           )
           if (config) {
             const matcher = bounded('compilePathMatcher', () => compilePathMatcher(config), []).value!
-            const media = renderMediaPath(config, 'v', config.startNumber)
-            assert.equal(matcher.match(media).kind, 'media', media)
+            // A packager's path for rendition v at 800 kbit/s (when the template names a bandwidth):
+            // the matcher names it, and the rendition it gives renders the same path back.
+            const media = renderMediaPath(config, 'v', config.startNumber, 800_000)
+            const match = matcher.match(media)
+            assert.ok(match.kind === 'media', media)
+            assert.equal(renderMediaPath(config, match.rendition, match.number), media)
           }
         },
       ),

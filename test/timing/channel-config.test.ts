@@ -230,6 +230,50 @@ describe('parseChannelConfig', () => {
     // The default R = 2·D must fit the DVR window too.
     badConfig(() => parseChannelConfig({ ...minimal, dvrWindowMs: 3999 }), 'lateAllowanceMs')
   })
+
+  it('needs the init template to use only values the media template holds', () => {
+    const needsId = badConfig(
+      () =>
+        parseChannelConfig({
+          ...minimal,
+          media: 'seg-$Number$.m4s',
+          initialization: 'init-$RepresentationID$.mp4',
+        }),
+      'initialization',
+    )
+    assert.match(needsId, /uses \$RepresentationID\$, which the media template does not/)
+    const needsBandwidth = badConfig(
+      () =>
+        parseChannelConfig({
+          ...minimal,
+          media: '$RepresentationID$/$Number$.m4s',
+          initialization: 'i-$Bandwidth$.mp4',
+        }),
+      'initialization',
+    )
+    assert.match(needsBandwidth, /uses \$Bandwidth\$/)
+    // Fewer values than the media template is fine: one init segment for several renditions.
+    assert.equal(
+      parseChannelConfig({
+        ...minimal,
+        media: '$RepresentationID$_$Bandwidth$/$Number$.m4s',
+        initialization: 'init.mp4',
+      }).initialization,
+      'init.mp4',
+    )
+  })
+
+  it('defaults to one init segment when the media template names no rendition', () => {
+    assert.equal(parseChannelConfig({ ...minimal, media: 'seg-$Number$.m4s' }).initialization, 'init.mp4')
+    assert.equal(
+      parseChannelConfig({ ...minimal, media: '$Bandwidth$/$Number$.m4s' }).initialization,
+      'init.mp4',
+    )
+    assert.equal(
+      parseChannelConfig({ ...minimal, media: 'v-$RepresentationID$/$Number$.m4s' }).initialization,
+      '$RepresentationID$/init.mp4',
+    )
+  })
 })
 
 describe('validateChannelConfigInput', () => {
@@ -315,6 +359,17 @@ describe('mergeChannelConfig', () => {
   it('refuses a bad explicit field even when the MPD has a good one', () => {
     const msg = badConfig(() => mergeChannelConfig(learned, { segmentDurationMs: -1 }), 'segmentDurationMs')
     assert.doesNotMatch(msg, /learned/)
+  })
+
+  it('keeps an init template from the MPD that needs more than the media paths hold', () => {
+    // One Representation per SegmentTemplate makes this valid DASH: the MPD is not refused.
+    const single = { ...learned, media: 'seg-$Number$.m4s' }
+    assert.equal(mergeChannelConfig(single, undefined).initialization, 'init-$RepresentationID$.m4s')
+    // The operator's own init template is held to the rule.
+    badConfig(
+      () => mergeChannelConfig(single, { initialization: 'i-$RepresentationID$.mp4' }),
+      'initialization',
+    )
   })
 
   it('needs D and AST from one side or the other', () => {

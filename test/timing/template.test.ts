@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import {
   compilePathMatcher,
   compileTemplate,
+  initPathOf,
   parseTemplate,
   parseTemplateNumber,
   renderInitPath,
@@ -122,9 +123,12 @@ describe('compilePathMatcher', () => {
       media: '$RepresentationID$_$Bandwidth$/$Number$.m4s',
       initialization: '$RepresentationID$_$Bandwidth$/init.mp4',
     })
-    assert.deepEqual(bw.match('v1_3000000/5.m4s'), { kind: 'media', rendition: 'v1', number: 5 })
-    assert.deepEqual(bw.match('v1_3000000/init.mp4'), { kind: 'init', rendition: 'v1' })
+    // The bandwidth is part of the rendition: it names the init segment and earlier segments.
+    assert.deepEqual(bw.match('v1_3000000/5.m4s'), { kind: 'media', rendition: 'v1@3000000', number: 5 })
+    assert.deepEqual(bw.match('v1_3000000/init.mp4'), { kind: 'init', rendition: 'v1@3000000' })
     assert.deepEqual(bw.match('v1_abc/5.m4s'), { kind: 'other' })
+    // A bandwidth the template cannot write names no segment.
+    assert.deepEqual(bw.match('v1_03000000/5.m4s'), { kind: 'media', rendition: 'v1', number: Number.NaN })
 
     const numFirst = compilePathMatcher({
       media: '$Number$-$RepresentationID$.m4s',
@@ -269,7 +273,7 @@ describe('compilePathMatcher edges', () => {
 
   it('names an init segment without a rendition when the init template has other identifiers', () => {
     const m = compilePathMatcher({ media: '$Number$.m4s', initialization: 'init-$Bandwidth$.mp4' })
-    assert.deepEqual(m.match('init-500.mp4'), { kind: 'init', rendition: '' })
+    assert.deepEqual(m.match('init-500.mp4'), { kind: 'init', rendition: '@500' })
     assert.deepEqual(m.match('init-x.mp4'), { kind: 'other' })
   })
 
@@ -345,6 +349,46 @@ describe('renderMediaPath / renderInitPath', () => {
       }
       assert.ok(media > 50, `only ${media} media-shaped paths generated`)
     }
+  })
+
+  it('renders back every rendition the matcher names, the bandwidth included', () => {
+    for (const c of [
+      { media: '$Bandwidth$/$Number%05d$.m4s', initialization: '$Bandwidth$/init.mp4' },
+      {
+        media: '$RepresentationID$_$Bandwidth%08d$/$Number$.m4s',
+        initialization: '$RepresentationID$/init.mp4',
+      },
+      { media: '$Bandwidth$/s-$Bandwidth$-$Number$.m4s', initialization: 'init.mp4' },
+    ]) {
+      const m = compilePathMatcher(c)
+      for (const [bandwidth, n] of [
+        [800_000, 1],
+        [64_000, 123_456],
+      ] as const) {
+        const path = renderMediaPath(c, 'v', n, bandwidth)
+        const r = m.match(path)
+        assert.ok(r.kind === 'media', path)
+        assert.equal(r.number, n)
+        assert.equal(renderMediaPath(c, r.rendition, r.number), path)
+        assert.equal(renderInitPath(c, r.rendition), renderInitPath(c, 'v', bandwidth))
+      }
+    }
+    // Every $Bandwidth$ of a path must hold the same value.
+    const twice = compilePathMatcher({
+      media: '$Bandwidth$/s-$Bandwidth$-$Number$.m4s',
+      initialization: 'i.mp4',
+    })
+    assert.deepEqual(twice.match('5/s-6-1.m4s'), { kind: 'media', rendition: '@5', number: Number.NaN })
+  })
+
+  it('names no init segment for a rendition its segments do not identify', () => {
+    assert.equal(initPathOf({ initialization: 'init-$RepresentationID$.mp4' }, ''), undefined)
+    assert.equal(initPathOf({ initialization: 'init-$Bandwidth$.mp4' }, 'v'), undefined)
+    assert.equal(
+      initPathOf({ initialization: 'init-$RepresentationID$-$Bandwidth$.mp4' }, 'v@96000'),
+      'init-v-96000.mp4',
+    )
+    assert.equal(initPathOf({ initialization: 'init.mp4' }, 'v@96000'), 'init.mp4')
   })
 
   it('says which value is missing', () => {
