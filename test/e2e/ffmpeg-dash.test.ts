@@ -4,6 +4,10 @@
  *
  * - ffmpeg's own DASH muxer with no custom header, in open mode: every object it stores is
  *   pipeline `default`.
+ * - The same muxer naming its segments and init segments by `$Bandwidth$`: the origin learns
+ *   the templates from its MPD, takes every PUT, tells the two renditions apart by bandwidth
+ *   and checks each segment against its own init segment (the last, one second long of two,
+ *   is found short).
  * - Two redundant encoders (`scripts/encoder.sh`, epoch-locked numbering) with HTTP Basic
  *   identity, the second started over 3 s after the first: for every segment number both
  *   pipelines' copies carry the same `tfdt` (read back from the origin, one pipeline masked at
@@ -64,6 +68,65 @@ describe('ffmpeg DASH with no custom header, open mode', () => {
       assert.ok(missing.length < 2, `missing: ${missing.join(' ')}`)
       console.log(
         `ffmpeg DASH, open mode, no header: ${names.length - missing.length} objects stored, all pipeline default${missing.length ? `; cut off by ffmpeg: ${missing.join(' ')}` : ''}`,
+      )
+    } finally {
+      await origin.close()
+    }
+  })
+})
+
+describe('ffmpeg DASH naming segments by $Bandwidth$', () => {
+  it('every PUT taken, renditions told apart by bandwidth, segments checked against their init segments', {
+    timeout: 120_000,
+  }, async () => {
+    const origin = await startOrigin()
+    try {
+      const ffmpeg = run('ffmpeg', [
+        '-hide_banner',
+        ...SOURCE,
+        '-t',
+        '7',
+        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '500k', '-g', '50', '-keyint_min', '50'],
+        ...['-sc_threshold', '0', '-c:a', 'aac', '-b:a', '64k'],
+        ...['-f', 'dash', '-seg_duration', '2', '-method', 'PUT'],
+        ...[
+          '-init_seg_name',
+          'init-$Bandwidth$.m4s',
+          '-media_seg_name',
+          'chunk-$Bandwidth$-$Number%05d$.m4s',
+        ],
+        `${origin.ingest}/by-bandwidth/manifest.mpd`,
+      ])
+      assert.equal(await ffmpeg.exited, 0, ffmpeg.output())
+      assert.doesNotMatch(ffmpeg.output(), /HTTP error|Server returned/, ffmpeg.output())
+      const r = await fetch(`${origin.control}/api/v1/channels/by-bandwidth/status`)
+      const status = (await r.json()) as {
+        config: { media: string; initialization: string }
+        timeline: {
+          rendition: string
+          segments: { number: number; copies: { defects: string }[] }[]
+        }[]
+      }
+      assert.equal(status.config.media, 'chunk-$Bandwidth$-$Number%05d$.m4s')
+      assert.equal(status.config.initialization, 'init-$Bandwidth$.m4s')
+      assert.deepEqual(status.timeline.map((t) => t.rendition).sort(), ['@500000', '@64000'])
+      for (const t of status.timeline) {
+        const bandwidth = t.rendition.slice(1)
+        for (const n of [1, 2, 3]) {
+          const s = t.segments.find((x) => x.number === n)
+          assert.equal(s?.copies[0]?.defects, '', `${t.rendition} ${n}: ${JSON.stringify(s)}`)
+          const g = await fetch(
+            `${origin.delivery}/by-bandwidth/chunk-${bandwidth}-${String(n).padStart(5, '0')}.m4s`,
+          )
+          await g.arrayBuffer()
+          assert.equal(g.status, 200)
+        }
+        // The stream ends one second into segment 4: only its init segment's timescale tells.
+        const last = t.segments.find((x) => x.number === 4)
+        assert.match(last?.copies[0]?.defects ?? '', /^short;/, `${t.rendition} 4: ${JSON.stringify(last)}`)
+      }
+      console.log(
+        `ffmpeg DASH by $Bandwidth$: renditions ${status.timeline.map((t) => t.rendition).join(', ')}`,
       )
     } finally {
       await origin.close()
