@@ -161,7 +161,7 @@ test('a PUT to the ingest process is stored there and releases the GETs held by 
   const put = await putOrThrow(`${bare.ingestUrl}/ingest/v/2.m4s`, body)
   assert.equal(put.status, 201)
   answeredWith(await Promise.all(gets), put.headers.etag)
-  // The ETag names the ingest process, which no GET on the workers' port reaches.
+  // The ingest process keeps what it stored and serves it on its own port too.
   const mine = await request(`${bare.ingestUrl}/ingest/v/2.m4s`)
   assert.equal(mine.statusCode, 200)
   assert.equal(mine.headers.etag, put.headers.etag)
