@@ -311,9 +311,10 @@ function resolve(values: ChannelConfigPatch, source: (field: keyof ChannelConfig
   const initialization =
     values.initialization ??
     (compileTemplate(media).hasRepresentation ? DEFAULT_INIT_TEMPLATE : DEFAULT_SINGLE_INIT_TEMPLATE)
-  // A segment's init segment is named from the segment's path. An MPD may still pair such
-  // templates (one Representation per SegmentTemplate): its segments are then checked without
-  // their init segment, which is not kept alive by them (docs/timing.md#channel-configuration).
+  // A segment's init segment is found from the segment's path, so an operator's init template
+  // may use only the media template's identifiers. An MPD may pair others (one Representation
+  // per SegmentTemplate): its segments are then checked without their init segment, which they
+  // do not keep alive (docs/timing.md#channel-configuration).
   const unnamed = values.initialization === undefined ? undefined : initNeedsMore(media, initialization)
   if (unnamed !== undefined && source('initialization') === 'explicit') {
     throw fail(

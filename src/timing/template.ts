@@ -21,9 +21,9 @@ export type PathMatch =
       readonly rendition: string
       /**
        * The segment number, or `NaN` when the path has the shape of the media template but
-       * holds a number the template cannot produce (wrong zero-padding width, a superfluous
-       * leading zero, a number past 2^53 − 1; the same for its `$Bandwidth$`). `segmentDecision()` answers NaN with 404 and
-       * the DVR-window TTL, as docs/protocol.md#delivery asks.
+       * holds a number (or a `$Bandwidth$`) the template cannot produce: wrong zero-padding
+       * width, a superfluous leading zero, a number past 2^53 − 1. `segmentDecision()`
+       * answers NaN with 404 and the DVR-window TTL, as docs/protocol.md#delivery asks.
        */
       readonly number: number
     }
