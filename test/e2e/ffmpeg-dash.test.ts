@@ -30,20 +30,26 @@ import {
   startRedundantChannel,
 } from './ffmpeg-encoders.js'
 
+/** ffmpeg's DASH muxer PUTting 7 s of the test source to `url`; `extra`: more output options. */
+function ffmpegDash(url: string, extra: readonly string[] = []): ReturnType<typeof run> {
+  return run('ffmpeg', [
+    '-hide_banner',
+    ...SOURCE,
+    '-t',
+    '7',
+    ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '50', '-keyint_min', '50', '-sc_threshold', '0'],
+    ...['-c:a', 'aac', '-b:a', '64k'],
+    ...['-f', 'dash', '-seg_duration', '2', '-method', 'PUT'],
+    ...extra,
+    url,
+  ])
+}
+
 describe('ffmpeg DASH with no custom header, open mode', () => {
   it('stores every segment, init segment and MPD as pipeline default', { timeout: 120_000 }, async () => {
     const origin = await startOrigin()
     try {
-      const ffmpeg = run('ffmpeg', [
-        '-hide_banner',
-        ...SOURCE,
-        '-t',
-        '7',
-        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '50', '-keyint_min', '50', '-sc_threshold', '0'],
-        ...['-c:a', 'aac', '-b:a', '64k'],
-        ...['-f', 'dash', '-seg_duration', '2', '-method', 'PUT'],
-        `${origin.ingest}/plain/manifest.mpd`,
-      ])
+      const ffmpeg = ffmpegDash(`${origin.ingest}/plain/manifest.mpd`)
       assert.equal(await ffmpeg.exited, 0, ffmpeg.output())
       const written = [...ffmpeg.output().matchAll(/Opening '[^']*\/plain\/([^']+)' for writing/g)].map(
         (m) => m[1]!,
@@ -81,21 +87,14 @@ describe('ffmpeg DASH naming segments by $Bandwidth$', () => {
   }, async () => {
     const origin = await startOrigin()
     try {
-      const ffmpeg = run('ffmpeg', [
-        '-hide_banner',
-        ...SOURCE,
-        '-t',
-        '7',
-        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '500k', '-g', '50', '-keyint_min', '50'],
-        ...['-sc_threshold', '0', '-c:a', 'aac', '-b:a', '64k'],
-        ...['-f', 'dash', '-seg_duration', '2', '-method', 'PUT'],
+      const ffmpeg = ffmpegDash(`${origin.ingest}/by-bandwidth/manifest.mpd`, [
+        ...['-b:v', '500k'],
         ...[
           '-init_seg_name',
           'init-$Bandwidth$.m4s',
           '-media_seg_name',
           'chunk-$Bandwidth$-$Number%05d$.m4s',
         ],
-        `${origin.ingest}/by-bandwidth/manifest.mpd`,
       ])
       assert.equal(await ffmpeg.exited, 0, ffmpeg.output())
       assert.doesNotMatch(ffmpeg.output(), /HTTP error|Server returned/, ffmpeg.output())
