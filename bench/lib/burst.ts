@@ -37,6 +37,8 @@ export interface BurstResult {
   statusCounts: Record<string, number>
   /** Milliseconds from the write to the end of each answer. */
   latenciesMs: number[]
+  /** `performance.now()` at the end of each answer that was not an error (its last byte, or its head with `headersOnly`). */
+  endedAt: number[]
   bytes: number
   connectMs: number
   /** First error seen, for the report. */
@@ -100,6 +102,7 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
   const statusCounts: Record<string, number> = {}
   if (errors.length > 0) statusCounts.error = errors.length
   const latenciesMs: number[] = []
+  const endedAt: number[] = []
   const heads: HeadAnswer[] = []
   let bytes = 0
   let done = 0
@@ -118,7 +121,11 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
           if (settled) return
           settled = true
           statusCounts[status] = (statusCounts[status] ?? 0) + 1
-          if (status !== 'error') latenciesMs.push(performance.now() - start)
+          if (status !== 'error') {
+            const now = performance.now()
+            latenciesMs.push(now - start)
+            endedAt.push(now)
+          }
           done++
           s.destroy()
           resolve()
@@ -163,7 +170,7 @@ export async function burstGet(o: BurstOptions): Promise<BurstResult> {
     clearInterval(timer)
     for (const s of sockets) s.destroy()
   }
-  const result: BurstResult = { statusCounts, latenciesMs, bytes, connectMs, answers: heads }
+  const result: BurstResult = { statusCounts, latenciesMs, endedAt, bytes, connectMs, answers: heads }
   if (errors[0] !== undefined) result.firstError = errors[0]
   return result
 }

@@ -4,7 +4,9 @@
  * each, which the origin holds; then the segment is PUT. The measure is the time from the
  * PUT's 2xx reaching the client to each held GET's answer head reaching it (negative: the GET
  * was answered before the PUT's acknowledgement arrived). Answer bodies are not read, so that
- * reading one 2 MiB body does not delay noticing the next answer. Two variants: a few GETs
+ * reading one 2 MiB body does not delay noticing the next answer; rounds of their own, after
+ * those, read every answer whole and time its last byte (`wholeRounds`: the few GETs only, as
+ * 2,000 bodies are 4 GB). Two variants: a few GETs
  * per round (`--hold-gets`, 16; target p99 ≤ 20 ms) and 2,000 per round (3 rounds; target:
  * all answered ≤ 100 ms after the acknowledgement, p99), after one warm-up round each. The
  * bare node reference is measured the same way in rotating rounds, twice: with the PUT sent
@@ -29,6 +31,8 @@ interface Variant {
   /** GETs held per round and rounds (undefined: `--hold-gets`, `--hold-rounds`). */
   readonly gets?: number
   readonly rounds?: number
+  /** Rounds that read the answers whole, after the measured ones (0: none). */
+  readonly wholeRounds: number
   /** Time given to the held GETs to reach the origin before the PUT. */
   readonly settleMs: number
   readonly targetMs: number
@@ -50,6 +54,7 @@ export const heldRelease = heldReleaseScenario({
   title: 'Held GETs released by the PUT of the awaited segment',
   spec: 'Held request released ≤ 20 ms (p99) after the PUT is acknowledged',
   channel: 'bench-hold',
+  wholeRounds: 10,
   settleMs: 100,
   targetMs: 20,
 })
@@ -61,6 +66,7 @@ export const heldReleaseMany = heldReleaseScenario({
   channel: 'bench-hold-many',
   gets: 2000,
   rounds: 3,
+  wholeRounds: 0,
   // 2,000 connections take longer to open and reach the hold than 16.
   settleMs: 1500,
   targetMs: 100,
@@ -80,6 +86,8 @@ interface Target {
 /** What one target's rounds measured. */
 interface Measured {
   delays: number[]
+  /** From the acknowledgement to the last byte of each answer, in the rounds that read them whole. */
+  wholeDelays: number[]
   statusCounts: Record<string, number>
   notHeld: number
   putFailures: number
@@ -124,7 +132,14 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
       })
     }
   }
-  const nothingYet = (): Measured => ({ delays: [], statusCounts: {}, notHeld: 0, putFailures: 0, early: 0 })
+  const nothingYet = (): Measured => ({
+    delays: [],
+    wholeDelays: [],
+    statusCounts: {},
+    notHeld: 0,
+    putFailures: 0,
+    early: 0,
+  })
   const measured = new Map<Target['name'], Measured>(targets.map((x) => [x.name, nothingYet()]))
   progress.begin(`${v.id}/${targets.map((x) => x.name).join('+')}`)
   // One round each, not measured, as the load phases have their warm-up: a release runs the
@@ -137,6 +152,15 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
       await heldRound(ctx, v, t, target, `r${round}`, gets, measured.get(target.name)!)
     progress.update({ requests: (round + 1) * gets * targets.length, detail: `round ${round + 1}/${rounds}` })
   }
+  for (let round = 0; round < v.wholeRounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
+    for (const target of order)
+      await heldRound(ctx, v, t, target, `b${round}`, gets, measured.get(target.name)!, true)
+    progress.update({
+      requests: (rounds + round + 1) * gets * targets.length,
+      detail: `whole answers, round ${round + 1}/${v.wholeRounds}`,
+    })
+  }
   const mine = measured.get('liveorigin')!
   if (mine.delays.length === 0)
     throw new Error(`no held GET was answered with the segment: ${JSON.stringify(mine.statusCounts)}`)
@@ -145,8 +169,14 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
     const m = measured.get(name)
     return m && m.delays.length > 0 ? summarize(m.delays) : undefined
   }
+  const wholeOf = (name: Target['name']) => {
+    const m = measured.get(name)
+    return m && m.wholeDelays.length > 0 ? summarize(m.wholeDelays) : undefined
+  }
   const theirs = measured.get('bare')
   const b = summaryOf('bare')
+  const whole = wholeOf('liveorigin')
+  const bareWhole = wholeOf('bare')
   const shared = summaryOf('bare-shared')
   progress.end(
     `${s.count} releases, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms` +
@@ -178,6 +208,21 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
       target: { on: 'origin', op: '<=', value: v.targetMs },
     }),
   ]
+  if (whole)
+    rows.push(
+      row({
+        metric: 'whole answer after PUT ack, p50',
+        unit: 'ms',
+        origin: whole.p50,
+        ...(bareWhole ? { bare: bareWhole.p50 } : {}),
+      }),
+      row({
+        metric: 'whole answer after PUT ack, p99',
+        unit: 'ms',
+        origin: whole.p99,
+        ...(bareWhole ? { bare: bareWhole.p99 } : {}),
+      }),
+    )
   if (shared)
     rows.push(
       row({
@@ -195,6 +240,8 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
     rows,
     details: {
       releaseMs: s,
+      ...(whole ? { wholeAnswerMs: whole, wholeRounds: v.wholeRounds } : {}),
+      ...(bareWhole ? { bareWholeAnswerMs: bareWhole } : {}),
       ...(b ? { bareReleaseMs: b, bareStatusCounts: theirs!.statusCounts } : {}),
       ...(shared
         ? { bareSharedReleaseMs: shared, bareSharedStatusCounts: measured.get('bare-shared')!.statusCounts }
@@ -208,7 +255,11 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
   }
 }
 
-/** One round (`round` names it in the paths) on one target: `gets` held GETs of the next segment, then its PUT. */
+/**
+ * One round (`round` names it in the paths) on one target: `gets` held GETs of the next
+ * segment, then its PUT. With `whole`, every answer is read to its last byte, whose time goes
+ * to `wholeDelays`; otherwise each answer's head is timed (`delays`) and its body not read.
+ */
 async function heldRound(
   ctx: Parameters<Scenario['run']>[0],
   v: Variant,
@@ -217,6 +268,7 @@ async function heldRound(
   round: string,
   gets: number,
   into: Measured,
+  whole = false,
 ): Promise<void> {
   let n = 0
   let path = ''
@@ -226,7 +278,7 @@ async function heldRound(
     host: target.host,
     port: target.port,
     count: gets,
-    headersOnly: true,
+    headersOnly: !whole,
     path: () => {
       n = liveEdge(t, ctx.now()) + 1
       path = `/${v.channel}/${target.name}-${round}/${n}.m4s`
@@ -247,6 +299,13 @@ async function heldRound(
   })
   for (const [status, count] of Object.entries(burst.statusCounts)) {
     into.statusCounts[status] = (into.statusCounts[status] ?? 0) + count
+  }
+  if (whole) {
+    // Timed only when every answer was a 200 (an answer's status is not kept with its end).
+    const all200 = Object.keys(burst.statusCounts).every((k) => k === '200')
+    if (!putStarted) into.early += burst.endedAt.length
+    else if (all200) for (const at of burst.endedAt) into.wholeDelays.push(at - ackAt)
+    return
   }
   for (const a of burst.answers) {
     if (!/ht=\d/.test(a.headers['cmsd-dynamic'] ?? '')) into.notHeld++

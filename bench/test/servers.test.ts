@@ -188,6 +188,30 @@ test('burstGet with headersOnly records when each answer head arrived, without t
   }
 })
 
+test('burstGet reading whole answers records when each one ended, after its last byte', async () => {
+  let firstBodyWrite = Number.POSITIVE_INFINITY
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Length': body.length })
+    res.flushHeaders()
+    // The body goes out on a later turn than the head: an answer's end is timed after it.
+    setTimeout(() => {
+      firstBodyWrite = Math.min(firstBodyWrite, performance.now())
+      res.end(body)
+    }, 20)
+  })
+  const port = await listen(server)
+  try {
+    const r = await burstGet({ host: '127.0.0.1', port, path: '/x', count: 4 })
+    assert.deepEqual(r.statusCounts, { '200': 4 })
+    assert.equal(r.endedAt.length, 4)
+    assert.ok(r.bytes > 4 * body.length, 'the bodies were read')
+    for (const at of r.endedAt) assert.ok(at > firstBodyWrite, 'timed after the body, not at the head')
+    assert.equal(r.answers.length, 0, 'heads are timed only with headersOnly')
+  } finally {
+    server.close()
+  }
+})
+
 test('parseHead reads the status and lower-cased headers', () => {
   assert.deepEqual(parseHead('HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-A: b: c'), {
     status: 404,

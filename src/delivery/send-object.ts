@@ -2,9 +2,11 @@
  * Sends a stored object: validators (`ETag`, `Last-Modified`), conditional requests (304),
  * a single byte range (206/416), HEAD without a body, and the body from memory or streamed
  * from storage. With `headFirst` (requests released together from a hold) the header block
- * goes out at once and the body on the next turn of the event loop, so that every waiter
- * released together gets its answer's head before any of them gets a whole body
- * (docs/protocol.md#holds).
+ * goes out at once, before the body is read, and the body on a later turn of the event loop,
+ * so that every waiter released together gets its answer's head as soon as selection has
+ * chosen the copy, before any of them gets a whole body (docs/protocol.md#holds). A body that
+ * then cannot be read ends the connection short of its `Content-Length`, as a body streamed
+ * from storage does: no cache keeps such an answer.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
@@ -32,17 +34,27 @@ export async function sendObject(
   const head = req.method === 'HEAD'
 
   if (reader.cacheable(meta)) {
-    const body = head ? undefined : await reader.body(meta)
-    res.writeHead(status, out)
-    if (!body) res.end()
-    else {
-      const bytes = status === 206 ? body.subarray(start, end + 1) : body
-      if (!headFirst) res.end(bytes)
-      else {
-        res.flushHeaders()
-        setImmediate(() => res.end(bytes))
-      }
+    if (head) {
+      res.writeHead(status, out)
+      res.end()
+      return status
     }
+    if (headFirst) {
+      res.writeHead(status, out)
+      res.flushHeaders()
+    }
+    let body: Buffer
+    try {
+      body = await reader.body(meta)
+    } catch (err) {
+      if (headFirst) res.destroy()
+      throw err
+    }
+    const bytes = status === 206 ? body.subarray(start, end + 1) : body
+    if (!headFirst) {
+      res.writeHead(status, out)
+      res.end(bytes)
+    } else setImmediate(() => res.end(bytes))
     return status
   }
   res.writeHead(status, out)
