@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { type IncomingMessage, request } from 'node:http'
 import { after, before, it } from 'node:test'
+import { wrapDriver } from '../../src/storage/instrumented.js'
 import type { StorageDriver } from '../../src/storage/types.js'
 import { createChannel, FakeClock, get, put, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
@@ -27,26 +28,19 @@ let failing = false
 let origin: TestOrigin
 
 function gatedDriver(driver: StorageDriver): StorageDriver {
-  return new Proxy(driver, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver)
-      if (prop === 'getChunk') {
-        return async (token: string, index: number) => {
-          const g = gate
-          if (g) {
-            readsWaiting++
-            try {
-              await g.promise
-            } finally {
-              readsWaiting--
-            }
-          }
-          if (failing) throw new Error('chunk read failed on purpose')
-          return target.getChunk(token, index)
-        }
+  return wrapDriver(driver, async (op, call) => {
+    if (op !== 'getChunk') return call()
+    const g = gate
+    if (g) {
+      readsWaiting++
+      try {
+        await g.promise
+      } finally {
+        readsWaiting--
       }
-      return typeof v === 'function' ? v.bind(target) : v
-    },
+    }
+    if (failing) throw new Error('chunk read failed on purpose')
+    return call()
   })
 }
 
