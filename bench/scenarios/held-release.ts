@@ -145,16 +145,15 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
   // One round each, not measured, as the load phases have their warm-up: a release runs the
   // same code every segment in service, and the first one a process runs is its coldest.
   for (const target of targets) await heldRound(ctx, v, t, target, 'w', gets, nothingYet())
+  // The order rotates, so that none always runs on a machine another one just loaded.
+  const orderOf = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!)
   for (let round = 0; round < rounds; round++) {
-    // The order rotates, so that none always runs on a machine another one just loaded.
-    const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
-    for (const target of order)
+    for (const target of orderOf(round))
       await heldRound(ctx, v, t, target, `r${round}`, gets, measured.get(target.name)!)
     progress.update({ requests: (round + 1) * gets * targets.length, detail: `round ${round + 1}/${rounds}` })
   }
   for (let round = 0; round < v.wholeRounds; round++) {
-    const order = targets.map((_, i) => targets[(i + round) % targets.length]!)
-    for (const target of order)
+    for (const target of orderOf(round))
       await heldRound(ctx, v, t, target, `b${round}`, gets, measured.get(target.name)!, true)
     progress.update({
       requests: (rounds + round + 1) * gets * targets.length,
@@ -165,18 +164,14 @@ async function runHeldRelease(ctx: Parameters<Scenario['run']>[0], v: Variant): 
   if (mine.delays.length === 0)
     throw new Error(`no held GET was answered with the segment: ${JSON.stringify(mine.statusCounts)}`)
   const s = summarize(mine.delays)
-  const summaryOf = (name: Target['name']) => {
+  const summaryOf = (name: Target['name'], of: (m: Measured) => number[] = (m) => m.delays) => {
     const m = measured.get(name)
-    return m && m.delays.length > 0 ? summarize(m.delays) : undefined
-  }
-  const wholeOf = (name: Target['name']) => {
-    const m = measured.get(name)
-    return m && m.wholeDelays.length > 0 ? summarize(m.wholeDelays) : undefined
+    return m && of(m).length > 0 ? summarize(of(m)) : undefined
   }
   const theirs = measured.get('bare')
   const b = summaryOf('bare')
-  const whole = wholeOf('liveorigin')
-  const bareWhole = wholeOf('bare')
+  const whole = summaryOf('liveorigin', (m) => m.wholeDelays)
+  const bareWhole = summaryOf('bare', (m) => m.wholeDelays)
   const shared = summaryOf('bare-shared')
   progress.end(
     `${s.count} releases, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms` +
