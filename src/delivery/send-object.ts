@@ -12,8 +12,12 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { startAnswer } from '../http/representation.js'
+import { cutShort } from '../http/respond.js'
 import type { ObjectReader } from '../objects/reader.js'
 import type { ObjectMeta } from '../storage/types.js'
+
+/** How an answer cut short because its body could not be read from storage is counted. */
+const STORAGE_FAILED = 503
 
 export async function sendObject(
   reader: Pick<ObjectReader, 'cacheable' | 'body' | 'stream'>,
@@ -47,7 +51,7 @@ export async function sendObject(
     try {
       body = await reader.body(meta)
     } catch (err) {
-      if (headFirst) res.destroy()
+      if (headFirst) cutShort(res, STORAGE_FAILED)
       throw err
     }
     const bytes = status === 206 ? body.subarray(start, end + 1) : body
@@ -62,6 +66,22 @@ export async function sendObject(
     res.end()
     return status
   }
-  await pipeline(Readable.from(reader.stream(meta, { start, end })), res)
+  await pipeline(Readable.from(cutShortOnFailure(reader.stream(meta, { start, end }), res)), res)
   return status
+}
+
+/**
+ * The body's pieces; a read that fails cuts the answer short as a storage failure while the
+ * connection is still open (a client that left ends the pieces without a failure).
+ */
+async function* cutShortOnFailure(
+  pieces: AsyncIterable<Buffer>,
+  res: ServerResponse,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* pieces
+  } catch (err) {
+    cutShort(res, STORAGE_FAILED)
+    throw err
+  }
 }

@@ -12,8 +12,9 @@
  * is cut off, as a whole answer in progress is.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { cutShort } from '../http/respond.js'
 import type { Follower, InProgressBook, InProgressCopy } from '../objects/in-progress.js'
-import { IN_PROGRESS_HEADER } from './stream.js'
+import { IN_PROGRESS_HEADER, UPLOAD_FAILED } from './stream.js'
 
 /** A range of a copy in progress: bytes start…end, or start… to wherever the upload ends. */
 export type ProgressRange =
@@ -120,7 +121,7 @@ export function sendInProgressRange(
       finish()
       if (!started) process.nextTick(reselect)
       else if (complete) res.end()
-      else res.destroy()
+      else cutShort(res, UPLOAD_FAILED)
     },
   }
   // The bytes so far go out as one write.

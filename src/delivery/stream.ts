@@ -8,10 +8,14 @@
  * then. HEAD gets the same header block without a body. Byte ranges: `stream-range.ts`.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { cutShort } from '../http/respond.js'
 import type { InProgressBook, InProgressCopy } from '../objects/in-progress.js'
 
 /** Says that an answer carries a copy still uploading (RFC 9651 Boolean). */
 export const IN_PROGRESS_HEADER = 'Segment-In-Progress'
+
+/** How an answer in progress cut off (its upload failed or committed defective) is counted. */
+export const UPLOAD_FAILED = 502
 
 export function sendInProgress(
   req: IncomingMessage,
@@ -38,7 +42,7 @@ export function sendInProgress(
       ended = true
       res.off('close', onClose)
       if (complete) res.end()
-      else res.destroy()
+      else cutShort(res, UPLOAD_FAILED)
     },
   })
   process.nextTick(() => res.uncork())

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net'
 import { errors, type LiveOriginError } from '../errors.js'
 import { type Logger, nextRequestId } from '../observability/log.js'
 import { type Metrics, observeTally, tallyOf } from '../observability/metrics.js'
-import { sendError, toLiveOriginError } from './respond.js'
+import { CUT_STATUS, sendError, toLiveOriginError } from './respond.js'
 
 /** What the lifecycle knows of one request, handed to its handler. */
 export interface Exchange {
@@ -83,7 +83,7 @@ class RequestExchange implements Exchange {
 
 /** Where a response keeps its request's exchange, for the listener's one `close` handler. */
 const EXCHANGE = Symbol('liveorigin.exchange')
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: RequestExchange }
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: RequestExchange; [CUT_STATUS]?: number }
 
 /** An HTTP server whose every request goes through the one lifecycle. */
 export function createListener(options: ListenerOptions): Server {
@@ -91,12 +91,13 @@ export function createListener(options: ListenerOptions): Server {
   const requests = tallyOf(options.metrics.requests)
   const duration = observeTally(options.metrics.requestDuration, role)
   // 'close' follows every answer, complete ('finish' first) or not: a client that left before
-  // the answer was complete is counted as nginx does, 499. One function for every response
-  // (it finds the request's exchange on it): no closure per request.
+  // the answer was complete is counted as nginx does, 499; an answer the origin cut short
+  // (`cutShort`) with the status it was given. One function for every response (it finds
+  // the request's exchange on it): no closure per request.
   function closed(this: TrackedResponse): void {
     const exchange = this[EXCHANGE]
     if (!exchange) return
-    const status = this.writableFinished ? this.statusCode : 499
+    const status = this.writableFinished ? this.statusCode : (this[CUT_STATUS] ?? 499)
     requests(role, exchange.klass, String(status)).inc()
     const ms = performance.now() - exchange.started
     duration.observe(ms / 1000)

@@ -18,6 +18,22 @@ export function toLiveOriginError(err: unknown): LiveOriginError {
   return isLiveOriginError(err) ? err : errors.internal()
 }
 
+/** Where a response cut short by the origin keeps the status its request is counted with. */
+export const CUT_STATUS = Symbol('liveorigin.cutStatus')
+
+/**
+ * Ends an answer whose head has gone out but whose body the origin cannot finish (storage
+ * failed, the upload it streamed failed): the connection is closed short of the body, which
+ * no cache keeps, and the request is counted with `status` rather than as a client that left
+ * (499): 503 when storage failed, 502 when the upload did (docs/architecture.md#one-request-lifecycle).
+ * A connection the client has already closed stays a 499.
+ */
+export function cutShort(res: ServerResponse, status: number): void {
+  if (!res.destroyed && res.socket?.destroyed === false)
+    (res as ServerResponse & { [CUT_STATUS]?: number })[CUT_STATUS] ??= status
+  res.destroy()
+}
+
 const bodies = new Map<string, string>()
 /** The JSON body of an error; the few distinct ones a busy listener sends are kept. */
 function errorBody(err: LiveOriginError): string {
@@ -62,7 +78,7 @@ export function sendPreparedError(
   head: string[],
 ): void {
   if (res.headersSent) {
-    res.destroy()
+    cutShort(res, prepared.status)
     return
   }
   for (const h of prepared.tail) head.push(h)
@@ -78,7 +94,7 @@ export function sendError(
   extraHeaders: OutgoingHttpHeaders = {},
 ): void {
   if (res.headersSent) {
-    res.destroy()
+    cutShort(res, err.status)
     return
   }
   const body = errorBody(err)

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { cmafChunks } from '../../src/simulate/fmp4.js'
 import { chunkedCopy, chunkedPut, streamedGet } from '../helpers/chunked.js'
 import { createChannel, NO_SHEDDING, segmentPath, sha256 } from '../helpers/fixture-channel.js'
-import { put, waitFor } from '../helpers/http.js'
+import { metric, put, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 let origin: TestOrigin
@@ -232,10 +232,15 @@ describe('an open-ended range of a segment in progress', () => {
     await arrived(at[2]!)
     const hint = streamedGet(url(n), { Range: `bytes=${at[1]}-` })
     await hint.bytes(chunks[1]!.length)
+    const counted = (status: string) =>
+      metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
+    const was502 = await counted('502')
     upload.abort()
     const cut = await hint.done
     assert.equal(cut.cut, true, 'cut off, not ended: nobody takes it for the whole range')
     assert.ok(cut.body.equals(chunks[1]!))
+    // Counted as the failed upload it is, not as a player that left.
+    await waitFor('the cut answer to be counted', async () => (await counted('502')) > was502)
   })
 })
 

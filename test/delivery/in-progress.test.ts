@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { cmafChunks } from '../../src/simulate/fmp4.js'
 import { chunkedCopy, chunkedPut, streamedGet } from '../helpers/chunked.js'
 import { createChannel, get, NO_SHEDDING, segmentPath, sha256 } from '../helpers/fixture-channel.js'
-import { waitFor, waitForHeld } from '../helpers/http.js'
+import { metric, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 let origin: TestOrigin
@@ -120,10 +120,17 @@ describe('a low-latency channel', () => {
     await westUp.send(west[0]!)
     await eastUp.send(east[1]!)
     await reader.bytes(east[0]!.length + east[1]!.length)
+    const was502 = await metric(origin, 'liveorigin_requests_total', { role: 'delivery', status: '502' })
     eastUp.abort()
     const cut = await reader.done
     assert.equal(cut.cut, true, 'the answer is cut off, not ended: no cache or player takes it as whole')
     assert.equal(cut.body.length, east[0]!.length + east[1]!.length)
+    // Counted as the failed upload it is, not as a player that left.
+    await waitFor(
+      'the cut answer to be counted',
+      async () =>
+        (await metric(origin, 'liveorigin_requests_total', { role: 'delivery', status: '502' })) > was502,
+    )
     // The player asks again: west is followed from its start.
     const retry = streamedGet(url(ll, n))
     assert.equal((await retry.headers)['segment-pipeline'], 'west')

@@ -2,8 +2,9 @@
  * A held request's answer head goes out as soon as its release has chosen the copy, before
  * the body is read (docs/protocol.md#holds): with the storage driver's chunk reads held shut,
  * every released GET has its 200 and its headers, and its body follows once the read ends.
- * A body that cannot be read then ends each connection short of its `Content-Length`, and the
- * next GET, not held, is answered whole once storage reads again. The origin lists its roles
+ * A body that cannot be read then ends each connection short of its `Content-Length`, counted
+ * as a 503 (not as a client that left), and the next GET, not held, is answered whole once
+ * storage reads again. The origin lists its roles
  * one by one, so that the release reads the body from storage (one read for all waiters).
  */
 import assert from 'node:assert/strict'
@@ -12,7 +13,7 @@ import { type IncomingMessage, request } from 'node:http'
 import { after, before, it } from 'node:test'
 import { wrapDriver } from '../../src/storage/instrumented.js'
 import type { StorageDriver } from '../../src/storage/types.js'
-import { createChannel, FakeClock, get, put, waitFor, waitForHeld } from '../helpers/http.js'
+import { createChannel, FakeClock, get, metric, put, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
@@ -123,6 +124,9 @@ it('released GETs get their heads while the body is still being read, then the w
 it('a body that cannot be read after the heads ends each connection short; the next GET is whole', async () => {
   const body = randomBytes(64 * 1024)
   clock.set(A(11) - 1000)
+  const counted = (status: string) =>
+    metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
+  const [was503, was499] = [await counted('503'), await counted('499')]
   const gets = Array.from({ length: WAITERS }, () => heldGet('/ch/v/11.ts'))
   await waitForHeld(origin, WAITERS)
   closeGate()
@@ -136,6 +140,10 @@ it('a body that cannot be read after the heads ends each connection short; the n
     assert.equal(complete, false, 'an answer whose body could not be read does not end as if whole')
     assert.ok(bytes.length < body.length)
   }
+  // Counted as the storage failure they are, not as clients that left.
+  await waitFor('the cut answers to be counted', async () => (await counted('503')) >= was503 + WAITERS)
+  assert.equal(await counted('503'), was503 + WAITERS)
+  assert.equal(await counted('499'), was499)
   failing = false
   const again = await get(origin, '/ch/v/11.ts')
   assert.equal(again.status, 200)

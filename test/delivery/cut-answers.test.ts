@@ -1,0 +1,131 @@
+/**
+ * An answer the origin cuts short after its head (its body could not be read from storage) is
+ * counted in `liveorigin_requests_total` as the 503 it is, not as a client that left (499);
+ * a client that does leave mid-body is still a 499 (docs/architecture.md#one-request-lifecycle).
+ * The object is larger than the memory tier keeps, so its body is streamed from storage chunk
+ * by chunk after the head has gone out.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
+import { after, before, it } from 'node:test'
+import { wrapDriver } from '../../src/storage/instrumented.js'
+import type { StorageDriver } from '../../src/storage/types.js'
+import { createChannel, FakeClock, get, metric, put, waitFor } from '../helpers/http.js'
+import { startOrigin, type TestOrigin } from '../helpers/origin.js'
+
+const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
+const D = 2000
+const A = (n: number) => AST + n * D
+const clock = new FakeClock(A(10) + 500)
+const CHUNK = 64 * 1024
+/** Eight chunks; the memory tier keeps objects up to a quarter of its 256 KiB. */
+const BODY = randomBytes(8 * CHUNK)
+
+/** While `gate` is set, the chunk reads after its first `passes` wait for it, then fail while `failing`. */
+let passes = 0
+let gate: { promise: Promise<void>; open: () => void } | undefined
+let readsWaiting = 0
+let failing = false
+let origin: TestOrigin
+
+function gatedDriver(driver: StorageDriver): StorageDriver {
+  return wrapDriver(driver, async (op, call) => {
+    if (op !== 'getChunk') return call()
+    const g = gate
+    if (g && passes-- <= 0) {
+      readsWaiting++
+      try {
+        await g.promise
+      } finally {
+        readsWaiting--
+      }
+    }
+    if (failing) throw new Error('chunk read failed on purpose')
+    return call()
+  })
+}
+
+function closeGate(after: number): void {
+  let open = () => {}
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  gate = { promise, open }
+  passes = after
+}
+
+function openGate(): void {
+  gate?.open()
+  gate = undefined
+}
+
+const counted = (status: string) => metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
+
+/** A GET that reports its status, the bytes it received and whether the body ended whole; `leave` closes it. */
+function streamedGet(path: string) {
+  let leave = () => {}
+  let received = 0
+  const done = new Promise<{ status: number; bytes: number; complete: boolean }>((resolve, reject) => {
+    const req = request(`${origin.delivery}${path}`, { agent: false }, (res) => {
+      res.on('data', (c: Buffer) => {
+        received += c.length
+      })
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, bytes: received, complete: res.complete }))
+    })
+    leave = () => req.destroy()
+    req.on('error', (err) => (received > 0 ? undefined : reject(err)))
+    req.end()
+  })
+  return { done, leave: () => leave(), received: () => received }
+}
+
+before(async () => {
+  origin = await startOrigin(
+    { 'cache.memoryBytes': 4 * CHUNK, 'storage.chunkSize': CHUNK },
+    { now: clock.now, wrapDriver: gatedDriver },
+  )
+  await createChannel(origin, 'ch', {
+    media: '$RepresentationID$/$Number$.ts',
+    segmentDurationMs: D,
+    availabilityStartTime: AST,
+  })
+  assert.equal((await put(origin, '/ch/v/10.ts', BODY)).status, 201)
+})
+after(() => openGate())
+after(() => origin.close())
+
+it('a body that fails to stream from storage after the head is counted as a 503, not a 499', async () => {
+  const [was503, was499] = [await counted('503'), await counted('499')]
+  closeGate(4)
+  const answer = streamedGet('/ch/v/10.ts')
+  await waitFor('the read of the fifth chunk to wait', () => readsWaiting > 0)
+  failing = true
+  openGate()
+  const { status, bytes, complete } = await answer.done
+  failing = false
+  assert.equal(status, 200, 'the head went out before the read failed')
+  assert.equal(complete, false, 'the answer does not end as if whole')
+  assert.ok(bytes < BODY.length)
+  await waitFor('the cut answer to be counted', async () => (await counted('503')) > was503)
+  assert.equal(await counted('503'), was503 + 1)
+  assert.equal(await counted('499'), was499, 'not counted as a client that left')
+  const again = await get(origin, '/ch/v/10.ts')
+  assert.equal(again.status, 200)
+  assert.ok(again.body.equals(BODY), 'nothing stored was lost')
+})
+
+it('a client that leaves mid-body is still counted as a 499', async () => {
+  const [was503, was499] = [await counted('503'), await counted('499')]
+  closeGate(4)
+  const answer = streamedGet('/ch/v/10.ts')
+  await waitFor('the first bytes and the read of the fifth chunk waiting', () => {
+    return answer.received() > 0 && readsWaiting > 0
+  })
+  answer.leave()
+  await waitFor('the request to be counted', async () => (await counted('499')) > was499)
+  openGate()
+  assert.equal(await counted('499'), was499 + 1)
+  assert.equal(await counted('503'), was503, 'a client that left is not a storage failure')
+  assert.equal((await answer.done).complete, false)
+})
