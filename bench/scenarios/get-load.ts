@@ -7,7 +7,7 @@ import type { Answer } from '../lib/http.js'
 import { combineLoads, type LoadResult, runLoad } from '../lib/load.js'
 import { type Row, row, type Target, type Unit } from '../lib/report.js'
 import type { EdgePath } from '../lib/timing.js'
-import { alternate, type BenchContext, type Contender, side } from './types.js'
+import { alternate, type BenchContext, type Contender, roundSpreadNote, side } from './types.js'
 
 /** What every load phase of a scenario asks for. */
 export interface GetPhase {
@@ -97,6 +97,13 @@ export async function compareGets(
     const combined = combineLoads(rounds)
     results[key] = combined
     details[key] = { combined, rounds }
+    const spread = roundSpreadNote(
+      name,
+      'answers/s',
+      rounds.map((r) => r.expectedPerSec),
+      'req/s',
+    )
+    if (spread) notes.push(spread)
   }
   if (!results.nginx && !results.origin && !results.bare)
     throw new Error(notes.join('; ') || 'nothing measured')

@@ -15,6 +15,7 @@ import {
   type BenchContext,
   type Contender,
   PIPELINE_HEADERS,
+  roundSpreadNote,
   type Scenario,
   type ScenarioOutcome,
   side,
@@ -139,6 +140,15 @@ export const put: Scenario = {
       })
     }
     const runs = await alternate(rounds, contenders, notes)
+    for (const [name, measured] of Object.entries(runs)) {
+      const spread = roundSpreadNote(
+        name === 'bare' ? 'bare node' : name,
+        'PUT p50',
+        measured.map((m) => m.summary.p50),
+        'ms',
+      )
+      if (spread) notes.push(spread)
+    }
     const nginx = runs.nginx && combinePuts(runs.nginx)
     const origin = runs.liveorigin && combinePuts(runs.liveorigin)
     const bareRuns = runs.bare && combinePuts(runs.bare)

@@ -114,3 +114,28 @@ export async function alternate<T>(
   for (const name of failed) delete out[name as Contender<T>['name']]
   return out
 }
+
+/**
+ * Beyond this factor between one server's best and worst round of a scenario, the machine's
+ * speed changed while it ran (docs/benchmarks.md#reading-the-numbers).
+ */
+export const ROUND_SPREAD_LIMIT = 2
+
+/**
+ * A note when one server's rounds of a scenario disagree by more than {@link ROUND_SPREAD_LIMIT}
+ * × (`values`: its `what` in each round, in `unit`): the ratios of such a scenario say less than
+ * they seem, since the rotation spreads a change of speed over the servers only on average.
+ */
+export function roundSpreadNote(
+  name: string,
+  what: string,
+  values: readonly number[],
+  unit: string,
+): string | undefined {
+  if (values.length < 2) return undefined
+  const lo = Math.min(...values)
+  const hi = Math.max(...values)
+  if (!(lo > 0) || hi / lo <= ROUND_SPREAD_LIMIT) return undefined
+  const shown = values.map((v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3)))
+  return `${name}: ${what} ${(hi / lo).toFixed(1)} × apart between rounds (${shown.join(', ')} ${unit}): the machine's speed changed during the scenario; compare its ratios with another run`
+}

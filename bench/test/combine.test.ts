@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { combineLoads, type LoadResult } from '../lib/load.js'
-import { alternate } from '../scenarios/types.js'
+import { alternate, ROUND_SPREAD_LIMIT, roundSpreadNote } from '../scenarios/types.js'
 
 function run(requests: number, bytes: number, durationSec: number, p99: number): LoadResult {
   return {
@@ -86,4 +86,17 @@ test('alternate rotates three contenders so that each takes every place', async 
     const places = [0, 1, 2].map((r) => order.slice(3 * r, 3 * r + 3).indexOf(`${name}${r}`))
     assert.deepEqual([...places].sort(), [0, 1, 2], `${name} took places ${places}`)
   }
+})
+
+test('roundSpreadNote names a server whose rounds differ by more than the limit, and only then', () => {
+  assert.equal(roundSpreadNote('nginx', 'PUT p50', [1.63, 1.63 * ROUND_SPREAD_LIMIT], 'ms'), undefined)
+  assert.equal(roundSpreadNote('nginx', 'PUT p50', [16.5], 'ms'), undefined, 'one round has no spread')
+  assert.equal(roundSpreadNote('nginx', 'PUT p50', [0, 16.5], 'ms'), undefined, 'no rate of nothing')
+  const note = roundSpreadNote('nginx', 'PUT p50', [1.63, 16.48], 'ms')
+  assert.ok(note)
+  assert.match(note, /^nginx: PUT p50 10\.1 × apart between rounds \(1\.63, 16\.5 ms\)/)
+  assert.match(
+    roundSpreadNote('bare node', 'answers/s', [68_556, 20_100], 'req/s') ?? '',
+    /68,556, 20,100 req\/s/,
+  )
 })
