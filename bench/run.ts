@@ -11,6 +11,7 @@ import { type BenchOptions, parseBenchArgs, USAGE } from './lib/args.js'
 import { type BareServer, startBare } from './lib/bare.js'
 import { cleanupAll, cleanupOnSignals } from './lib/cleanup.js'
 import { loadAverage, machineInfo } from './lib/machine.js'
+import { msPerMib, touchMemory } from './lib/memory.js'
 import { type NginxServer, startNginx } from './lib/nginx.js'
 import { ensureBuilt, type OriginServer, startOrigin } from './lib/origin.js'
 import { LOG_DIR, REPO_ROOT } from './lib/paths.js'
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
   cleanupOnSignals()
   const progress = createProgress()
   const machine = machineInfo()
+  if (options.warmMib > 0) machine.warmMib = options.warmMib
   const chosen = scenarios.filter((s) => options.only.length === 0 || options.only.includes(s.id))
   const runStart = performance.now()
   progress.log(`liveorigin bench: ${chosen.map((s) => s.id).join(', ')}`)
@@ -177,6 +179,21 @@ async function main(): Promise<number> {
   const reports: ScenarioReport[] = []
   for (const [i, s] of chosen.entries()) {
     progress.log(`\n== ${s.id}: ${s.title}`)
+    const unavailable = s.unavailable?.()
+    if (unavailable) {
+      reports.push({
+        id: s.id,
+        title: s.title,
+        spec: s.spec,
+        rows: [],
+        details: {},
+        notes: [],
+        skipped: unavailable,
+        elapsedSec: 0,
+      })
+      progress.log(`  skipped: ${unavailable}`)
+      continue
+    }
     if (options.cpuProf && i > 0 && !originUnavailable) {
       // A fresh origin per scenario: its profile covers that scenario only.
       profileDir = profileFor(s.id)
@@ -185,6 +202,15 @@ async function main(): Promise<number> {
       } catch (err) {
         origin = undefined
         progress.log(`  liveorigin could not restart: ${(err as Error).message}`)
+      }
+    }
+    if (options.warmMib > 0) {
+      try {
+        const touch = await touchMemory(options.warmMib)
+        machine.memoryTouchMsPerMib = [...(machine.memoryTouchMsPerMib ?? []), msPerMib(touch)]
+        progress.log(`  touched ${touch.mib} MiB of memory in ${Math.round(touch.ms)} ms (--warm-mib)`)
+      } catch (err) {
+        progress.log(`  memory not touched: ${(err as Error).message}`)
       }
     }
     const t0 = performance.now()
@@ -253,6 +279,7 @@ async function main(): Promise<number> {
       modes: options.modes.map((m) => `${m.label}=${m.args.join(' ')}`).join('; '),
       nginxWorkers: options.nginxWorkers,
       bareWorkers: options.bareWorkers,
+      warmMib: options.warmMib,
       cpuProf: options.cpuProf,
       elapsedSec: Math.round((performance.now() - runStart) / 100) / 10,
     },

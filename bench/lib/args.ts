@@ -48,6 +48,8 @@ export interface BenchOptions {
   nginxWorkers: number | 'auto'
   /** Processes of the bare node:http reference; 0: not run. */
   bareWorkers: number
+  /** MiB of memory touched (and freed) before each scenario; 0: none (bench/lib/memory.ts). */
+  warmMib: number
   /** Run every origin under `node --cpu-prof`, one profile directory per scenario. */
   cpuProf: boolean
   /** Where the profiles go (`<dir>/<scenario>/`). */
@@ -90,6 +92,9 @@ server on this machine and writes bench/results/latest.json and latest.md.
   --nginx-workers <n|auto>  nginx worker_processes (default auto)
   --bare-workers <n>        processes of the bare node:http reference (default: one
                             per core, as the origin's delivery workers; 0: not run)
+  --warm-mib <n>            MiB of memory touched in a child process before each
+                            scenario, so that the servers' writes find pages the
+                            host has supplied already (default 4096; 0: none)
   --cpu-prof                run the origin under node --cpu-prof, restarted for each
                             scenario; profiles in <profile-dir>/<scenario>/
   --profile-dir <dir>       where --cpu-prof keeps them (default bench/results/profiles)
@@ -155,6 +160,7 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
     'origin-data-dir': { type: 'string' },
     'nginx-workers': { type: 'string' },
     'bare-workers': { type: 'string' },
+    'warm-mib': { type: 'string' },
     'cpu-prof': { type: 'boolean' },
     'profile-dir': { type: 'string' },
     out: { type: 'string' },
@@ -224,6 +230,7 @@ export function parseBenchArgs(argv: readonly string[], knownScenarios: readonly
     originDataParent: values['origin-data-dir'] ?? '/dev/shm',
     nginxWorkers: workers === 'auto' ? 'auto' : Number(workers),
     bareWorkers: Math.round(positive('bare-workers', values['bare-workers'], cpus().length, true)),
+    warmMib: Math.round(positive('warm-mib', values['warm-mib'], 4096, true)),
     cpuProf: values['cpu-prof'] ?? false,
     profileDir: values['profile-dir'] ?? 'bench/results/profiles',
     outDir: values.out ?? 'bench/results',

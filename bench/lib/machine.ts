@@ -23,6 +23,13 @@ export interface MachineInfo {
   loadAverageEnd?: [number, number, number]
   /** ISO-8601 start of the run. */
   date: string
+  /**
+   * Milliseconds per MiB of each memory warm-up, in the order of the scenarios
+   * (`--warm-mib`, bench/lib/memory.ts): the first says how dear fresh memory was.
+   */
+  memoryTouchMsPerMib?: number[]
+  /** MiB each warm-up touched. */
+  warmMib?: number
 }
 
 function cpuModel(): string {

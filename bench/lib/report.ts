@@ -122,7 +122,22 @@ export function renderMachine(m: MachineInfo): string {
     `- OS: ${m.os}, kernel ${m.kernel}`,
     `- Node.js ${m.node}, nginx ${m.nginx}`,
     `- Date: ${m.date}; load average (1/5/15 min) at start: ${m.loadAverage.join(' / ')}${m.loadAverageEnd ? `, at end: ${m.loadAverageEnd.join(' / ')}` : ''}`,
+    ...memoryTouchLine(m),
   ].join('\n')
+}
+
+/** How dear touching memory was before each scenario (`--warm-mib`), when it was done. */
+function memoryTouchLine(m: MachineInfo): string[] {
+  const t = m.memoryTouchMsPerMib
+  if (!t || t.length === 0 || !m.warmMib) return []
+  const rest = t.slice(1)
+  const later =
+    rest.length === 0
+      ? ''
+      : `, ${Math.min(...rest)}–${Math.max(...rest)} ms per MiB before the ${rest.length} others`
+  return [
+    `- Memory touched before each scenario: ${m.warmMib} MiB, ${t[0]} ms per MiB before the first${later}`,
+  ]
 }
 
 /** The results as Markdown: machine note, settings, one table, then per-scenario notes. */

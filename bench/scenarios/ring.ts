@@ -35,16 +35,13 @@ function ringMissing(): string | undefined {
   return undefined
 }
 
-const skipped = (why: string): ScenarioOutcome => ({ rows: [], details: {}, notes: [], skipped: why })
-
 export const ringPut: Scenario = {
   id: 'ring-put',
   title: 'PUT of a 2 MiB segment through a node on a 3-node Cassandra ring',
   spec: 'PUT on a 3-node Cassandra ring on loopback: p99 ≤ 60 ms',
   baseline: false,
+  unavailable: ringMissing,
   async run(ctx): Promise<ScenarioOutcome> {
-    const missing = ringMissing()
-    if (missing) return skipped(missing)
     const { progress } = ctx
     const node = await startOriginNode({
       name: 'bench',
@@ -140,9 +137,8 @@ export const ringHeldRelease: Scenario = {
   title: 'GETs held on one node released by PUTs on another, on the ring',
   spec: 'Held request released ≤ 60 ms (p99) after the PUT is acknowledged, across nodes',
   baseline: false,
+  unavailable: ringMissing,
   async run(ctx): Promise<ScenarioOutcome> {
-    const missing = ringMissing()
-    if (missing) return skipped(missing)
     const { progress } = ctx
     const keyPrefix = `bench:${randomUUID().slice(0, 8)}:`
     const channel = `ringhold${randomUUID().slice(0, 8)}`

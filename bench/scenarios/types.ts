@@ -55,6 +55,8 @@ export interface Scenario {
   readonly bareReference?: boolean
   /** Whether an origin-only scenario loads nginx and bare node as the origin's neighbours. */
   readonly neighbours?: boolean
+  /** Why the scenario cannot run on this machine (e.g. no Cassandra ring given): it is reported skipped. */
+  readonly unavailable?: () => string | undefined
   run(ctx: BenchContext): Promise<ScenarioOutcome>
 }
 

@@ -167,6 +167,23 @@ test('markdown has the machine note, the table and the notes', () => {
   )
   assert.match(md, /\| put \| skipped: needs liveorigin \|/)
   assert.match(md, /- get-cached: a note/)
+  assert.doesNotMatch(md, /Memory touched/, 'no warm-up, no line')
+})
+
+test('the machine note says how dear the memory warm-ups before the scenarios were', () => {
+  const warmed = {
+    ...report(),
+    machine: { ...machine, warmMib: 4096, memoryTouchMsPerMib: [7.84, 2.1, 2.52, 2.3] },
+  }
+  assert.match(
+    renderMarkdown(warmed),
+    /- Memory touched before each scenario: 4096 MiB, 7\.84 ms per MiB before the first, 2\.1–2\.52 ms per MiB before the 3 others/,
+  )
+  const once = { ...report(), machine: { ...machine, warmMib: 64, memoryTouchMsPerMib: [3] } }
+  assert.match(
+    renderMarkdown(once),
+    /- Memory touched before each scenario: 64 MiB, 3 ms per MiB before the first\n/,
+  )
 })
 
 test('writeReport writes both files and updateDoc replaces only the marked block', () => {
