@@ -9,8 +9,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import { after, before, it } from 'node:test'
-import { wrapDriver } from '../../src/storage/instrumented.js'
-import type { StorageDriver } from '../../src/storage/types.js'
+import { ChunkReadGate } from '../helpers/chunk-gate.js'
 import { createChannel, FakeClock, get, metric, put, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
@@ -22,43 +21,8 @@ const CHUNK = 64 * 1024
 /** Eight chunks; the memory tier keeps objects up to a quarter of its 256 KiB. */
 const BODY = randomBytes(8 * CHUNK)
 
-/** While `gate` is set, the chunk reads after its first `passes` wait for it, then fail while `failing`. */
-let passes = 0
-let gate: { promise: Promise<void>; open: () => void } | undefined
-let readsWaiting = 0
-let failing = false
+const gate = new ChunkReadGate()
 let origin: TestOrigin
-
-function gatedDriver(driver: StorageDriver): StorageDriver {
-  return wrapDriver(driver, async (op, call) => {
-    if (op !== 'getChunk') return call()
-    const g = gate
-    if (g && passes-- <= 0) {
-      readsWaiting++
-      try {
-        await g.promise
-      } finally {
-        readsWaiting--
-      }
-    }
-    if (failing) throw new Error('chunk read failed on purpose')
-    return call()
-  })
-}
-
-function closeGate(after: number): void {
-  let open = () => {}
-  const promise = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  gate = { promise, open }
-  passes = after
-}
-
-function openGate(): void {
-  gate?.open()
-  gate = undefined
-}
 
 const counted = (status: string) => metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
 
@@ -83,7 +47,7 @@ function streamedGet(path: string) {
 before(async () => {
   origin = await startOrigin(
     { 'cache.memoryBytes': 4 * CHUNK, 'storage.chunkSize': CHUNK },
-    { now: clock.now, wrapDriver: gatedDriver },
+    { now: clock.now, wrapDriver: gate.wrap },
   )
   await createChannel(origin, 'ch', {
     media: '$RepresentationID$/$Number$.ts',
@@ -92,18 +56,18 @@ before(async () => {
   })
   assert.equal((await put(origin, '/ch/v/10.ts', BODY)).status, 201)
 })
-after(() => openGate())
+after(() => gate.open())
 after(() => origin.close())
 
 it('a body that fails to stream from storage after the head is counted as a 503, not a 499', async () => {
   const [was503, was499] = [await counted('503'), await counted('499')]
-  closeGate(4)
+  gate.close(4)
   const answer = streamedGet('/ch/v/10.ts')
-  await waitFor('the read of the fifth chunk to wait', () => readsWaiting > 0)
-  failing = true
-  openGate()
+  await waitFor('the read of the fifth chunk to wait', () => gate.waiting > 0)
+  gate.failing = true
+  gate.open()
   const { status, bytes, complete } = await answer.done
-  failing = false
+  gate.failing = false
   assert.equal(status, 200, 'the head went out before the read failed')
   assert.equal(complete, false, 'the answer does not end as if whole')
   assert.ok(bytes < BODY.length)
@@ -117,14 +81,14 @@ it('a body that fails to stream from storage after the head is counted as a 503,
 
 it('a client that leaves mid-body is still counted as a 499', async () => {
   const [was503, was499] = [await counted('503'), await counted('499')]
-  closeGate(4)
+  gate.close(4)
   const answer = streamedGet('/ch/v/10.ts')
   await waitFor('the first bytes and the read of the fifth chunk waiting', () => {
-    return answer.received() > 0 && readsWaiting > 0
+    return answer.received() > 0 && gate.waiting > 0
   })
   answer.leave()
   await waitFor('the request to be counted', async () => (await counted('499')) > was499)
-  openGate()
+  gate.open()
   assert.equal(await counted('499'), was499 + 1)
   assert.equal(await counted('503'), was503, 'a client that left is not a storage failure')
   assert.equal((await answer.done).complete, false)

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { type IncomingMessage, request } from 'node:http'
 import { after, before, it } from 'node:test'
-import { wrapDriver } from '../../src/storage/instrumented.js'
-import type { StorageDriver } from '../../src/storage/types.js'
+import { ChunkReadGate } from '../helpers/chunk-gate.js'
 import { createChannel, FakeClock, get, metric, put, waitFor, waitForHeld } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
@@ -22,36 +21,8 @@ const A = (n: number) => AST + n * D
 const clock = new FakeClock(A(10) - 1000)
 const WAITERS = 8
 
-/** Chunk reads wait for `gate` while it is set (`readsWaiting` counts them), and fail while `failing`. */
-let gate: { promise: Promise<void>; open: () => void } | undefined
-let readsWaiting = 0
-let failing = false
+const gate = new ChunkReadGate()
 let origin: TestOrigin
-
-function gatedDriver(driver: StorageDriver): StorageDriver {
-  return wrapDriver(driver, async (op, call) => {
-    if (op !== 'getChunk') return call()
-    const g = gate
-    if (g) {
-      readsWaiting++
-      try {
-        await g.promise
-      } finally {
-        readsWaiting--
-      }
-    }
-    if (failing) throw new Error('chunk read failed on purpose')
-    return call()
-  })
-}
-
-function closeGate(): void {
-  let open = () => {}
-  const promise = new Promise<void>((resolve) => {
-    open = resolve
-  })
-  gate = { promise, open }
-}
 
 interface HeldGet {
   /** Resolves with the answer's head, before its body. */
@@ -89,7 +60,7 @@ async function headsOf(gets: readonly HeldGet[]): Promise<IncomingMessage[]> {
 before(async () => {
   origin = await startOrigin(
     { roles: ['ingest', 'delivery', 'control'] },
-    { now: clock.now, wrapDriver: gatedDriver },
+    { now: clock.now, wrapDriver: gate.wrap },
   )
   await createChannel(origin, 'ch', {
     media: '$RepresentationID$/$Number$.ts',
@@ -103,18 +74,17 @@ it('released GETs get their heads while the body is still being read, then the w
   const body = randomBytes(64 * 1024)
   const gets = Array.from({ length: WAITERS }, () => heldGet('/ch/v/10.ts'))
   await waitForHeld(origin, WAITERS)
-  closeGate()
+  gate.close()
   assert.equal((await put(origin, '/ch/v/10.ts', body)).status, 201)
   const heads = await headsOf(gets)
-  assert.ok(readsWaiting > 0, 'the body read is still waiting when every head has arrived')
+  assert.ok(gate.waiting > 0, 'the body read is still waiting when every head has arrived')
   for (const res of heads) {
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-length'], String(body.length))
     assert.equal(res.headers['segment-pipeline'], 'east')
     assert.match(String(res.headers['cmsd-dynamic']), /ht=\d+/)
   }
-  gate!.open()
-  gate = undefined
+  gate.open()
   for (const { bytes, complete } of await Promise.all(gets.map((g) => g.body))) {
     assert.ok(complete, 'the body ended whole')
     assert.ok(bytes.equals(body))
@@ -129,13 +99,12 @@ it('a body that cannot be read after the heads ends each connection short; the n
   const [was503, was499] = [await counted('503'), await counted('499')]
   const gets = Array.from({ length: WAITERS }, () => heldGet('/ch/v/11.ts'))
   await waitForHeld(origin, WAITERS)
-  closeGate()
+  gate.close()
   assert.equal((await put(origin, '/ch/v/11.ts', body)).status, 201)
   await headsOf(gets)
-  await waitFor('the body read to start', () => readsWaiting > 0)
-  failing = true
-  gate!.open()
-  gate = undefined
+  await waitFor('the body read to start', () => gate.waiting > 0)
+  gate.failing = true
+  gate.open()
   for (const { bytes, complete } of await Promise.all(gets.map((g) => g.body))) {
     assert.equal(complete, false, 'an answer whose body could not be read does not end as if whole')
     assert.ok(bytes.length < body.length)
@@ -144,7 +113,7 @@ it('a body that cannot be read after the heads ends each connection short; the n
   await waitFor('the cut answers to be counted', async () => (await counted('503')) >= was503 + WAITERS)
   assert.equal(await counted('503'), was503 + WAITERS)
   assert.equal(await counted('499'), was499)
-  failing = false
+  gate.failing = false
   const again = await get(origin, '/ch/v/11.ts')
   assert.equal(again.status, 200)
   assert.ok(again.body.equals(body))
