@@ -1,14 +1,17 @@
 /**
  * An answer the origin cuts short after its head (its body could not be read from storage) is
  * counted in `liveorigin_requests_total` as the 503 it is, not as a client that left (499);
- * a client that does leave mid-body is still a 499 (docs/architecture.md#one-request-lifecycle).
+ * a client that does leave mid-body is still a 499, and no error in the origin's log
+ * (docs/architecture.md#one-request-lifecycle).
  * The object is larger than the memory tier keeps, so its body is streamed from storage chunk
  * by chunk after the head has gone out.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
+import { Writable } from 'node:stream'
 import { after, before, it } from 'node:test'
+import { pino } from 'pino'
 import { ChunkReadGate } from '../helpers/chunk-gate.js'
 import { createChannel, FakeClock, get, metric, put, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
@@ -23,6 +26,17 @@ const BODY = randomBytes(8 * CHUNK)
 
 const gate = new ChunkReadGate()
 let origin: TestOrigin
+/** The origin's error log lines, parsed. */
+const errorsLogged: Array<Record<string, unknown>> = []
+const log = pino(
+  { level: 'error' },
+  new Writable({
+    write(chunk, _enc, done) {
+      errorsLogged.push(JSON.parse(String(chunk)) as Record<string, unknown>)
+      done()
+    },
+  }),
+)
 
 const counted = (status: string) => metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
 
@@ -47,7 +61,7 @@ function streamedGet(path: string) {
 before(async () => {
   origin = await startOrigin(
     { 'cache.memoryBytes': 4 * CHUNK, 'storage.chunkSize': CHUNK },
-    { now: clock.now, wrapDriver: gate.wrap },
+    { now: clock.now, wrapDriver: gate.wrap, log },
   )
   await createChannel(origin, 'ch', {
     media: '$RepresentationID$/$Number$.ts',
@@ -74,13 +88,19 @@ it('a body that fails to stream from storage after the head is counted as a 503,
   await waitFor('the cut answer to be counted', async () => (await counted('503')) > was503)
   assert.equal(await counted('503'), was503 + 1)
   assert.equal(await counted('499'), was499, 'not counted as a client that left')
+  assert.deepEqual(
+    errorsLogged.map((e) => [e.msg, (e.err as { code?: string } | undefined)?.code]),
+    [['delivery failed', 'LIVEORIGIN_ERR_STORAGE_UNAVAILABLE']],
+    'the storage failure is logged as an error, once',
+  )
   const again = await get(origin, '/ch/v/10.ts')
   assert.equal(again.status, 200)
   assert.ok(again.body.equals(BODY), 'nothing stored was lost')
 })
 
-it('a client that leaves mid-body is still counted as a 499', async () => {
+it('a client that leaves mid-body is still counted as a 499, and logs no error', async () => {
   const [was503, was499] = [await counted('503'), await counted('499')]
+  const logged = errorsLogged.length
   gate.close(4)
   const answer = streamedGet('/ch/v/10.ts')
   await waitFor('the first bytes and the read of the fifth chunk waiting', () => {
@@ -91,5 +111,8 @@ it('a client that leaves mid-body is still counted as a 499', async () => {
   gate.open()
   assert.equal(await counted('499'), was499 + 1)
   assert.equal(await counted('503'), was503, 'a client that left is not a storage failure')
+  const again = await get(origin, '/ch/v/10.ts')
+  assert.ok(again.body.equals(BODY))
+  assert.equal(errorsLogged.length, logged, 'nor an error of the origin to log')
   assert.equal((await answer.done).complete, false)
 })
