@@ -211,9 +211,6 @@ export function createDeliveryHandler(ctx: DeliveryDeps) {
 }
 
 function fail(ex: Exchange, err: unknown): void {
-  // The client left while its body streamed: nobody to answer, nothing gone wrong here.
-  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE' && ex.res.destroyed)
-    return
   const e: LiveOriginError = toLiveOriginError(err)
   const internal = e.code === errors.internal.code
   if (internal || e.code === errors.storageUnavailable.code)
