@@ -179,12 +179,11 @@ async function main(): Promise<number> {
   const reports: ScenarioReport[] = []
   for (const [i, s] of chosen.entries()) {
     progress.log(`\n== ${s.id}: ${s.title}`)
+    const base = { id: s.id, title: s.title, spec: s.spec }
     const unavailable = s.unavailable?.()
     if (unavailable) {
       reports.push({
-        id: s.id,
-        title: s.title,
-        spec: s.spec,
+        ...base,
         rows: [],
         details: {},
         notes: [],
@@ -214,7 +213,6 @@ async function main(): Promise<number> {
       }
     }
     const t0 = performance.now()
-    const base = { id: s.id, title: s.title, spec: s.spec }
     if (options.cpuProf && profileDir)
       progress.log(`  liveorigin under --cpu-prof, profiles in ${profileDir}`)
     if (!s.baseline && !origin) {

@@ -9,11 +9,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
-import { Writable } from 'node:stream'
 import { after, before, it } from 'node:test'
-import { pino } from 'pino'
 import { ChunkReadGate } from '../helpers/chunk-gate.js'
 import { createChannel, FakeClock, get, metric, put, waitFor } from '../helpers/http.js'
+import { capturedLog } from '../helpers/log-capture.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const AST = Date.UTC(2026, 0, 1, 12, 0, 0)
@@ -27,16 +26,7 @@ const BODY = randomBytes(8 * CHUNK)
 const gate = new ChunkReadGate()
 let origin: TestOrigin
 /** The origin's error log lines, parsed. */
-const errorsLogged: Array<Record<string, unknown>> = []
-const log = pino(
-  { level: 'error' },
-  new Writable({
-    write(chunk, _enc, done) {
-      errorsLogged.push(JSON.parse(String(chunk)) as Record<string, unknown>)
-      done()
-    },
-  }),
-)
+const { log, lines: errorsLogged } = capturedLog('error')
 
 const counted = (status: string) => metric(origin, 'liveorigin_requests_total', { role: 'delivery', status })
 

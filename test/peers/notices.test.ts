@@ -11,10 +11,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { pino } from 'pino'
 import { createChannel, get, metric, put, request, waitFor, waitForHeld } from '../helpers/http.js'
+import { capturedLog } from '../helpers/log-capture.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const TOKEN = 'control-secret-1'
@@ -57,7 +56,7 @@ function postNotice(origin: TestOrigin, body: string, headers: Record<string, st
 describe('commit notices between origin nodes', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-peers-'))
   const ast = Date.now() - 10 * D
-  const warnings: Array<Record<string, unknown>> = []
+  const { log, lines: warnings } = capturedLog('warn')
   let a: TestOrigin
   let b: TestOrigin
   let c: TestOrigin
@@ -70,15 +69,6 @@ describe('commit notices between origin nodes', () => {
   }
 
   before(async () => {
-    const log = pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk, _enc, done) {
-          warnings.push(JSON.parse(String(chunk)) as Record<string, unknown>)
-          done()
-        },
-      }),
-    )
     a = await startOrigin(overrides, { dataDir, log })
     // Created before B starts, so that B loads it at start-up. Segments are held up to a
     // minute before they are due and a minute after, so that only a notice releases them.
