@@ -61,7 +61,12 @@ export interface IngestDeps {
   >
   readonly metrics: Pick<
     Metrics,
-    'requests' | 'requestDuration' | 'uploadsRefused' | 'uploadBytesReserved' | 'uploadsInProgress'
+    | 'requests'
+    | 'requestDuration'
+    | 'uploadsRefused'
+    | 'uploadBytesReserved'
+    | 'uploadsInProgress'
+    | 'uploadPhase'
   >
   readonly log: Logger
   /** Clock of every timing decision (epoch ms). */

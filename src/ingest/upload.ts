@@ -239,7 +239,11 @@ export function createUploads(ctx: IngestDeps): Uploads {
         log.error({ err, channel: channelName, path, pipeline: pipelineId }, 'storage write failed')
         throw errors.storageUnavailable((err as Error).message ?? 'write failed')
       }
-      const { meta, replaced } = result
+      const { meta, replaced, phases } = result
+      ctx.metrics.uploadPhase.observe({ phase: 'receive' }, phases.receiveMs / 1000)
+      ctx.metrics.uploadPhase.observe({ phase: 'store' }, phases.storeMs / 1000)
+      ctx.metrics.uploadPhase.observe({ phase: 'commit' }, phases.commitMs / 1000)
+      const announcing = performance.now()
       if (replaced) ctx.reader.replacing(meta, replaced)
       const bytes = keptBody()
       kept = undefined
@@ -266,6 +270,7 @@ export function createUploads(ctx: IngestDeps): Uploads {
       })
       // After the commit's bus event: a reader that comes now is given the stored copy.
       progress?.end(meta.defects === '')
+      ctx.metrics.uploadPhase.observe({ phase: 'announce' }, (performance.now() - announcing) / 1000)
 
       if (template && match.kind === 'media') {
         // After the answer's work, not before it: the init segment and the manifests outlive

@@ -184,6 +184,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       ['role'] as const,
     ),
     uploadsInProgress: gauge('liveorigin_uploads_in_progress', 'Uploads being received.', []),
+    uploadPhase: histogram(
+      'liveorigin_upload_phase_seconds',
+      'Time a stored upload spent in each phase before its answer: receive (the body, to its last byte), store (the chunks still being written after it), commit (the commit record, durable), announce (the commit told to readers and cache tiers).',
+      latencyBuckets,
+      ['phase'] as const,
+    ),
     uploadBytesReserved: gauge(
       'liveorigin_upload_bytes_reserved',
       'Bytes of ingest.maxInFlightBytes reserved by uploads in progress.',

@@ -66,6 +66,18 @@ export interface WriteOptions {
 export interface WriteResult {
   readonly meta: ObjectMeta
   readonly replaced: ObjectMeta | undefined
+  /** Where the write's time went, in ms (docs/architecture.md#the-path-of-a-put). */
+  readonly phases: WritePhases
+}
+
+/** The phases of one write, in ms; together they are its whole duration. */
+export interface WritePhases {
+  /** From the call to the body's last byte. */
+  readonly receiveMs: number
+  /** From the last byte until every chunk is stored. */
+  readonly storeMs: number
+  /** From then until the commit record is durable (the defects, `beforeCommit`, the commit). */
+  readonly commitMs: number
 }
 
 /** An inclusive byte range, as in an HTTP `Range: bytes=start-end`. */
@@ -132,6 +144,8 @@ export class ObjectStore {
     const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY
     const { signal, onData } = opts
     signal?.throwIfAborted()
+    const startedAt = performance.now()
+    let receivedAt = startedAt
 
     const token = randomUUID()
     const chunkSize = this.chunkSize
@@ -207,6 +221,7 @@ export class ObjectStore {
         pendingBytes += piece.byteLength
         while (pendingBytes >= chunkSize) await dispatch(take(chunkSize))
       }
+      receivedAt = performance.now()
       if (pendingBytes > 0) await dispatch(take(pendingBytes))
       while (inFlight.size > 0) await Promise.race(inFlight)
       if (failure) throw failure.error
@@ -224,6 +239,7 @@ export class ObjectStore {
       if (abortListener) signal?.removeEventListener('abort', abortListener)
     }
 
+    const storedAt = performance.now()
     const defects = typeof opts.defects === 'function' ? await opts.defects() : (opts.defects ?? '')
     const meta: ObjectMeta = {
       channel: key.channel,
@@ -251,7 +267,12 @@ export class ObjectStore {
     // landed (a timeout in a distributed store), and then its chunks must stay. They expire.
     const replaced = await this.driver.commit(meta, opts.writeOnce ? { writeOnce: true } : undefined)
     if (replaced && replaced.token !== token) this.#deleteLater(replaced.token, replaced.chunks)
-    return { meta, replaced: replaced?.token === token ? undefined : replaced }
+    const phases: WritePhases = {
+      receiveMs: receivedAt - startedAt,
+      storeMs: storedAt - receivedAt,
+      commitMs: performance.now() - storedAt,
+    }
+    return { meta, replaced: replaced?.token === token ? undefined : replaced, phases }
   }
 
   /**
