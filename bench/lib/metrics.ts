@@ -68,3 +68,22 @@ export function diffCounts(
   }
   return out
 }
+
+/**
+ * Mean of a histogram by one label between two scrapes, in ms (the histogram is in seconds):
+ * `{ [value]: { count, meanMs } }` for every value observed in between.
+ */
+export function histogramMeans(
+  before: readonly Sample[],
+  after: readonly Sample[],
+  name: string,
+  label: string,
+): Record<string, { count: number; meanMs: number }> {
+  const counts = diffCounts(sumBy(before, `${name}_count`, label), sumBy(after, `${name}_count`, label))
+  const sums = diffCounts(sumBy(before, `${name}_sum`, label), sumBy(after, `${name}_sum`, label))
+  const out: Record<string, { count: number; meanMs: number }> = {}
+  for (const [key, count] of Object.entries(counts)) {
+    if (count > 0) out[key] = { count, meanMs: ((sums[key] ?? 0) / count) * 1000 }
+  }
+  return out
+}

@@ -4,6 +4,8 @@
  * origin). The servers (nginx, liveorigin, the bare node reference) take turns (see `alternate`); each server's latencies are pooled over
  * its rounds. Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
  */
+
+import { histogramMeans, type Sample } from '../lib/metrics.js'
 import type { OriginServer } from '../lib/origin.js'
 import { type Summary, summarize } from '../lib/percentile.js'
 import { type PutLoopResult, putLoop } from '../lib/put-loop.js'
@@ -36,7 +38,7 @@ export async function measurePuts(
   origin: string,
   prefix: string,
   count: number,
-  extra: { maxMs?: number; warmup?: boolean } = {},
+  extra: { maxMs?: number; warmup?: boolean; beforeMeasured?: () => Promise<void> } = {},
 ): Promise<Measured> {
   const { progress } = ctx
   const body = forNumber(ctx.media, 1)
@@ -51,6 +53,7 @@ export async function measurePuts(
       progress,
     })
   }
+  await extra.beforeMeasured?.()
   progress.begin(label)
   const loop = await putLoop({
     origin,
@@ -103,6 +106,47 @@ function combinePuts(runs: readonly Measured[]): Measured {
   return { summary: summarize(latenciesMs), loop }
 }
 
+const UPLOAD_PHASE = 'liveorigin_upload_phase_seconds'
+const PHASES = ['receive', 'store', 'commit', 'announce'] as const
+
+/** Mean ms per upload phase over the rounds' scrapes (the phases the origin reports). */
+export function uploadPhases(
+  scrapes: ReadonlyArray<{ before: Sample[]; after: Sample[] }>,
+): Record<string, number> {
+  const total: Record<string, { count: number; ms: number }> = {}
+  for (const { before, after } of scrapes) {
+    for (const [phase, { count, meanMs }] of Object.entries(
+      histogramMeans(before, after, UPLOAD_PHASE, 'phase'),
+    )) {
+      const t = total[phase] ?? { count: 0, ms: 0 }
+      total[phase] = { count: t.count + count, ms: t.ms + meanMs * count }
+    }
+  }
+  const out: Record<string, number> = {}
+  for (const phase of PHASES) {
+    const t = total[phase]
+    if (t && t.count > 0) out[phase] = t.ms / t.count
+  }
+  return out
+}
+
+/**
+ * Where liveorigin's mean PUT went, by the origin's own phases, and what is left of the mean
+ * the client saw (parsing the request, the answer, the connection). Undefined when the origin
+ * reported no phases (an older build).
+ */
+export function phaseNote(
+  phases: Record<string, number>,
+  latenciesMs: readonly number[],
+): string | undefined {
+  const known = PHASES.filter((p) => phases[p] !== undefined)
+  if (known.length === 0 || latenciesMs.length === 0) return undefined
+  const mean = latenciesMs.reduce((a, b) => a + b, 0) / latenciesMs.length
+  const inside = known.reduce((a, p) => a + phases[p]!, 0)
+  const parts = known.map((p) => `${p} ${phases[p]!.toFixed(2)} ms`).join(', ')
+  return `liveorigin's mean PUT ${mean.toFixed(2)} ms by the origin's phases (${UPLOAD_PHASE}): ${parts}; the other ${(mean - inside).toFixed(2)} ms are the request's head, the answer and the connection`
+}
+
 export const put: Scenario = {
   id: 'put',
   title: 'PUT of a 2 MiB segment, one keep-alive connection, sequential',
@@ -123,12 +167,23 @@ export const put: Scenario = {
       })
     }
     const o = ctx.origin
+    // The origin's own account of its measured PUTs, phase by phase (its /metrics around each round).
+    const phaseScrapes: Array<{ before: Sample[]; after: Sample[] }> = []
     if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
     else if (await side('liveorigin', notes, () => createPutChannel(ctx, o).then(() => true))) {
       contenders.push({
         name: 'liveorigin',
-        measure: (r) =>
-          measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}-`, count, { warmup: r === 0 }),
+        measure: async (r) => {
+          let before: Sample[] = []
+          const measured = await measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}-`, count, {
+            warmup: r === 0,
+            beforeMeasured: async () => {
+              before = await o.metrics()
+            },
+          })
+          phaseScrapes.push({ before, after: await o.metrics() })
+          return measured
+        },
       })
     }
     const bare = ctx.bare
@@ -171,6 +226,12 @@ export const put: Scenario = {
         statusCounts: bareRuns.loop.statusCounts,
         failures: bareRuns.loop.failures,
       }
+    }
+    if (origin && phaseScrapes.length > 0) {
+      const phases = uploadPhases(phaseScrapes)
+      details.originPhasesMs = phases
+      const note = phaseNote(phases, origin.loop.latenciesMs)
+      if (note) notes.push(note)
     }
     if (!nginx && !origin && !bareRuns) throw new Error(notes.join('; ') || 'nothing measured')
     for (const [name, m] of [

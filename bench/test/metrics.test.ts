@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { diffCounts, parseMetrics, sumBy, sumMetric } from '../lib/metrics.js'
+import { diffCounts, histogramMeans, parseMetrics, sumBy, sumMetric } from '../lib/metrics.js'
+import { phaseNote, uploadPhases } from '../scenarios/put.js'
 import { heldNow, isReadOp } from '../scenarios/single-flight.js'
 
 const text = `# HELP liveorigin_storage_operations_total Storage operations.
@@ -43,4 +44,43 @@ test('read operations and held gauges are recognised', () => {
   assert.ok(!isReadOp('deleteChunks'))
   assert.equal(heldNow(parseMetrics(text)), 42)
   assert.equal(heldNow(parseMetrics('liveorigin_requests_total 3')), undefined)
+})
+
+test('histogram means by label between two scrapes, in ms', () => {
+  const scrape = (receive: [number, number], commit: [number, number]) =>
+    parseMetrics(`liveorigin_upload_phase_seconds_bucket{phase="receive",le="0.001"} 0
+liveorigin_upload_phase_seconds_sum{phase="receive"} ${receive[0]}
+liveorigin_upload_phase_seconds_count{phase="receive"} ${receive[1]}
+liveorigin_upload_phase_seconds_sum{phase="commit"} ${commit[0]}
+liveorigin_upload_phase_seconds_count{phase="commit"} ${commit[1]}
+`)
+  const means = histogramMeans(
+    scrape([1, 10], [0.5, 10]),
+    scrape([1.03, 20], [0.5, 10]),
+    'liveorigin_upload_phase_seconds',
+    'phase',
+  )
+  assert.deepEqual(Object.keys(means), ['receive'], 'a phase with nothing new is left out')
+  assert.equal(means.receive!.count, 10)
+  assert.ok(Math.abs(means.receive!.meanMs - 3) < 1e-9)
+})
+
+test('PUT phases pooled over rounds, and the note naming what is left of the mean', () => {
+  const scrape = (receive: [number, number], store: [number, number]) =>
+    parseMetrics(`liveorigin_upload_phase_seconds_sum{phase="receive"} ${receive[0]}
+liveorigin_upload_phase_seconds_count{phase="receive"} ${receive[1]}
+liveorigin_upload_phase_seconds_sum{phase="store"} ${store[0]}
+liveorigin_upload_phase_seconds_count{phase="store"} ${store[1]}
+`)
+  // Round 1: 10 PUTs, receive 2 ms each; round 2: 30 PUTs, receive 1 ms each. Store 0.5 ms.
+  const phases = uploadPhases([
+    { before: scrape([0, 0], [0, 0]), after: scrape([0.02, 10], [0.005, 10]) },
+    { before: scrape([0.02, 10], [0.005, 10]), after: scrape([0.05, 40], [0.02, 40]) },
+  ])
+  assert.deepEqual(Object.keys(phases), ['receive', 'store'])
+  assert.ok(Math.abs(phases.receive! - 1.25) < 1e-9)
+  assert.ok(Math.abs(phases.store! - 0.5) < 1e-9)
+  const note = phaseNote(phases, [2, 3, 4])
+  assert.match(note ?? '', /mean PUT 3\.00 ms .*receive 1\.25 ms, store 0\.50 ms; the other 1\.25 ms/)
+  assert.equal(phaseNote({}, [1]), undefined, 'no note from an origin that reports no phases')
 })
