@@ -5,6 +5,7 @@
  * that clock with its channel, and metric reads.
  */
 import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { metricValue, startOrigin, type TestOrigin } from './origin.js'
 
@@ -173,4 +174,29 @@ export function summary(values: readonly number[]): string {
   const s = [...values].sort((a, b) => a - b)
   const f = (v: number) => v.toFixed(2)
   return `n=${s.length} min=${f(s[0]!)} p50=${f(percentile(s, 50))} p90=${f(percentile(s, 90))} max=${f(s[s.length - 1]!)}`
+}
+
+/** A raw connection: write, and collect everything the origin answers until it closes. */
+export function rawConnection(url: string): {
+  socket: Socket
+  answer: Promise<string>
+  head: Promise<string>
+} {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  let out = ''
+  let gotHead: (text: string) => void = () => {}
+  const head = new Promise<string>((resolve) => {
+    gotHead = resolve
+  })
+  const answer = new Promise<string>((resolve) => {
+    socket.on('data', (d) => {
+      out += d.toString('latin1')
+      if (out.includes('\r\n\r\n')) gotHead(out)
+    })
+    socket.on('error', () => resolve(out))
+    socket.on('close', () => resolve(out))
+  })
+  void answer.then(gotHead)
+  return { socket, answer, head }
 }

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errorOf } from '../helpers/errors.js'
-import { metric, waitFor } from '../helpers/http.js'
+import { metric, rawConnection, waitFor } from '../helpers/http.js'
 import { startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const MPD = readFileSync(new URL('../fixtures/dash/manifest-live.mpd', import.meta.url), 'utf8')
@@ -67,27 +67,6 @@ function rawPut(
     req.end(body, flushedResolve)
   })
   return { answered, flushed }
-}
-
-/** A raw connection: write, and collect everything the origin answers until it closes. */
-function rawConnection(url: string): { socket: Socket; answer: Promise<string>; head: Promise<string> } {
-  const { port } = new URL(url)
-  const socket = connect(Number(port), '127.0.0.1')
-  let out = ''
-  let gotHead: (text: string) => void = () => {}
-  const head = new Promise<string>((resolve) => {
-    gotHead = resolve
-  })
-  const answer = new Promise<string>((resolve) => {
-    socket.on('data', (d) => {
-      out += d.toString('latin1')
-      if (out.includes('\r\n\r\n')) gotHead(out)
-    })
-    socket.on('error', () => resolve(out))
-    socket.on('close', () => resolve(out))
-  })
-  void answer.then(gotHead)
-  return { socket, answer, head }
 }
 
 async function stored(origin: TestOrigin, path: string): Promise<number> {

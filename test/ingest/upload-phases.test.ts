@@ -4,10 +4,9 @@
  * whose body is held back spends that time receiving; a refused upload is not timed.
  */
 import assert from 'node:assert/strict'
-import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { metric, metrics, waitFor } from '../helpers/http.js'
+import { metric, metrics, rawConnection, waitFor } from '../helpers/http.js'
 import { metricValue, startOrigin, type TestOrigin } from '../helpers/origin.js'
 
 const PHASES = ['receive', 'store', 'commit', 'announce'] as const
@@ -15,15 +14,7 @@ const HELD_MS = 300
 
 /** Sends a PUT's head and the first half of its body, then the rest after `holdMs`; resolves to the answer's status line. */
 async function heldPut(origin: TestOrigin, path: string, body: Buffer, holdMs: number): Promise<string> {
-  const socket = connect(Number(new URL(origin.ingest).port), '127.0.0.1')
-  let answer = ''
-  const answered = new Promise<string>((resolve, reject) => {
-    socket.on('data', (d) => {
-      answer += d.toString('latin1')
-      if (answer.includes('\r\n\r\n')) resolve(answer.split('\r\n')[0]!)
-    })
-    socket.on('error', reject)
-  })
+  const { socket, head } = rawConnection(origin.ingest)
   socket.write(
     `PUT ${path} HTTP/1.1\r\nHost: x\r\nPipeline-Id: east\r\nContent-Length: ${body.length}\r\n\r\n`,
   )
@@ -35,7 +26,7 @@ async function heldPut(origin: TestOrigin, path: string, body: Buffer, holdMs: n
   await sleep(holdMs)
   socket.write(body.subarray(body.length / 2))
   try {
-    return await answered
+    return (await head).split('\r\n')[0]!
   } finally {
     socket.destroy()
   }
