@@ -11,9 +11,10 @@
  * `expiresAt`, the same as the object's): `sweep` or the store's TTL collects them.
  */
 
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errors } from '../errors.js'
+import { contentHash } from './content-hash.js'
 import type { ObjectKey, ObjectMeta, StorageDriver } from './types.js'
 
 /** Options of an `ObjectStore`. */
@@ -149,7 +150,7 @@ export class ObjectStore {
 
     const token = randomUUID()
     const chunkSize = this.chunkSize
-    const hash = createHash('sha256')
+    const hash = await contentHash()
     const inFlight = new Set<Promise<void>>()
     let failure: { error: unknown } | undefined
     let dispatched = 0
@@ -249,7 +250,7 @@ export class ObjectStore {
       size,
       chunkSize,
       chunks: dispatched,
-      etag: `"${hash.digest('base64url')}"`,
+      etag: hash.etag(),
       contentType: opts.contentType,
       committedAt: this.#now(),
       expiresAt: opts.expiresAt,

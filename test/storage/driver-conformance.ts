@@ -7,13 +7,14 @@
  */
 
 import assert from 'node:assert/strict'
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { errors, isLiveOriginError } from '../../src/errors.js'
 import { wrapDriver } from '../../src/storage/instrumented.js'
 import { ObjectStore } from '../../src/storage/object-store.js'
 import type { ObjectKey, ObjectMeta, StorageDriver } from '../../src/storage/types.js'
+import { xxh64Etag } from '../helpers/xxh64.js'
 
 export interface DriverConformanceOptions {
   /** Tests to skip, by exact title, each with the reason. */
@@ -43,10 +44,6 @@ export async function* bodyOf(data: Uint8Array, pieceSize = 700): AsyncGenerator
     yield data.subarray(i, Math.min(data.byteLength, i + pieceSize))
     await Promise.resolve()
   }
-}
-
-export function sha256Etag(data: Uint8Array): string {
-  return `"${createHash('sha256').update(data).digest('base64url')}"`
 }
 
 async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -438,7 +435,7 @@ export function driverConformance(
           assert.equal(replaced, undefined)
           assert.equal(meta.size, size)
           assert.equal(meta.chunks, Math.ceil(size / chunkSize))
-          assert.equal(meta.etag, sha256Etag(data))
+          assert.equal(meta.etag, xxh64Etag(data))
           const [listed] = await objects.list(key.channel, key.path)
           assert.deepEqual(listed, meta)
           assert.equal(listed?.defects, size === 1 ? 'short' : '')
