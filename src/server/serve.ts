@@ -94,6 +94,23 @@ async function freePort(host: string): Promise<number> {
   })
 }
 
+/**
+ * V8's initial old-generation size for the workers, in MiB. A worker's heap holds little
+ * (its objects are small; bodies live outside it, in buffers), and on a heap that small V8
+ * starts a full collection every few uploads of 2 MiB, paid inside them; room for 64 MiB from
+ * the start removes those (docs/benchmarks.md#the-put-phase-by-phase). Node's own
+ * `--initial-old-space-size` or `--initial-heap-size`, given to `liveorigin serve` or in
+ * `NODE_OPTIONS`, wins.
+ */
+export const WORKER_INITIAL_OLD_SPACE_MIB = 64
+
+/** The workers' Node.js flags: the supervisor's own, with the heap's initial size unless set. */
+export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
+  const sized = /(^|\s)--initial-(old-space|heap)-size\b/
+  if ([...execArgv, nodeOptions].some((a) => sized.test(a))) return [...execArgv]
+  return [...execArgv, `--initial-old-space-size=${WORKER_INITIAL_OLD_SPACE_MIB}`]
+}
+
 function workerEntry(): string {
   const here = fileURLToPath(import.meta.url)
   return here.replace(/serve\.(ts|js)$/, (_m, ext) => `worker-main.${ext}`)
@@ -102,7 +119,10 @@ function workerEntry(): string {
 async function supervise(config: Config, log: Logger): Promise<Running> {
   // Workers accept their own connections (the supervisor is not in the data path).
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: workerEntry(), execArgv: process.execArgv })
+  cluster.setupPrimary({
+    exec: workerEntry(),
+    execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS),
+  })
 
   const ingestPort = config.ingest.port || (await freePort(config.host))
   const deliveryPort = config.delivery.port || (await freePort(config.host))

@@ -1,6 +1,7 @@
 /**
  * The multi-process `serve`: readiness that waits for every worker's listener, worker
- * configuration passed over IPC (no token in any worker's environment), and a port that
+ * configuration passed over IPC (no token in any worker's environment), the workers' Node.js
+ * flags (the heap's initial size added, unless given), and a port that
  * cannot be bound reported in one line with exit code 2.
  */
 import assert from 'node:assert/strict'
@@ -10,6 +11,7 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
+import { workerExecArgv } from '../../src/server/serve.js'
 import { freePort, spawnCli } from '../helpers/cli.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-workers-'))
@@ -89,6 +91,9 @@ it('/readyz answers 200 only once ingest and every delivery worker accept; no wo
     assert.ok(!env.includes(INGEST_TOKEN), `worker ${pid}'s environment holds the ingest token`)
     assert.ok(!env.includes(CONTROL_TOKEN), `worker ${pid}'s environment holds the control token`)
     assert.ok(!/LIVEORIGIN_(INGEST_TOKENS|CONTROL_TOKEN)=/.test(env))
+    // The workers' heap starts with room (docs/overload.md).
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    assert.ok(argv.includes('--initial-old-space-size=64'), `worker ${pid}: ${argv.join(' ')}`)
   }
   origin.child.kill('SIGTERM')
   assert.equal(await origin.exited, 0)
@@ -159,4 +164,12 @@ it('when the ingest worker dies, the standby ingest worker (started before) take
   assert.equal((await fetch(`http://127.0.0.1:${ports.control}/readyz`)).status, 200)
   origin.child.kill('SIGTERM')
   assert.equal(await origin.exited, 0)
+})
+
+it("the workers' heap starts at 64 MiB of old space unless Node.js is given a size of its own", () => {
+  assert.deepEqual(workerExecArgv(['--import', 'tsx']), ['--import', 'tsx', '--initial-old-space-size=64'])
+  assert.deepEqual(workerExecArgv(['--initial-old-space-size=256']), ['--initial-old-space-size=256'])
+  assert.deepEqual(workerExecArgv(['--initial-heap-size=512']), ['--initial-heap-size=512'])
+  assert.deepEqual(workerExecArgv([], '--max-old-space-size=4096 --initial-old-space-size=32'), [])
+  assert.deepEqual(workerExecArgv([], '--max-old-space-size=4096'), ['--initial-old-space-size=64'])
 })
