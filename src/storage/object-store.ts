@@ -5,6 +5,11 @@
  * finally writes one commit record that makes the object visible at once. A body that fails,
  * is aborted or grows past its limit commits nothing, and its chunks are deleted.
  *
+ * Chunks are cut into buffers this store reuses once a driver has acknowledged their write
+ * (at most `chunkConcurrency` of them kept spare): fresh memory for every chunk costs the
+ * kernel's page faults, ten times the copy itself (docs/storage.md). A chunk whose write failed
+ * keeps its buffer; a driver may still hold it.
+ *
  * When a commit replaces (or `remove` deletes) an object, its chunks are not deleted at once:
  * a reader may be streaming them. They are deleted `replacedGraceMs` later by a timer of this
  * process. A process that dies before then leaves them to the store's expiry (their
@@ -114,6 +119,8 @@ export class ObjectStore {
   readonly #now: () => number
   readonly #pendingDeletes = new Map<string, { count: number; timer: NodeJS.Timeout }>()
   readonly #runningDeletes = new Set<Promise<void>>()
+  /** Chunk-sized buffers whose writes were acknowledged, to cut the next chunks into. */
+  readonly #spare: Buffer[] = []
 
   constructor(driver: StorageDriver, options: ObjectStoreOptions = {}) {
     if (typeof driver !== 'object' || driver === null || typeof driver.commit !== 'function') {
@@ -158,13 +165,14 @@ export class ObjectStore {
     let pending: Uint8Array[] = []
     let pendingBytes = 0
 
-    const dispatch = async (data: Uint8Array) => {
+    const dispatch = async ([data, buffer]: [Uint8Array, Buffer | undefined]) => {
       while (inFlight.size >= this.chunkConcurrency) await Promise.race(inFlight)
       if (failure) throw failure.error
       const index = dispatched++
       const run: Promise<void> = this.#putChunk(token, index, data, opts.expiresAt).then(
         () => {
           inFlight.delete(run)
+          if (buffer && this.#spare.length < this.chunkConcurrency) this.#spare.push(buffer)
         },
         (error: unknown) => {
           inFlight.delete(run)
@@ -173,15 +181,17 @@ export class ObjectStore {
       )
       inFlight.add(run)
     }
-    // Cut exactly `n` bytes off the front of the pending pieces.
-    const take = (n: number): Uint8Array => {
+    // Cut exactly `n` bytes off the front of the pending pieces: the chunk, and the reusable
+    // buffer it was copied into (none when it is a piece as it came, or small).
+    const take = (n: number): [Uint8Array, Buffer | undefined] => {
       const first = pending[0]!
       if (first.byteLength === n) {
         pending.shift()
         pendingBytes -= n
-        return first
+        return [first, undefined]
       }
-      const out = Buffer.allocUnsafe(n)
+      const buffer = n > chunkSize / 2 ? (this.#spare.pop() ?? Buffer.allocUnsafe(chunkSize)) : undefined
+      const out = buffer ? buffer.subarray(0, n) : Buffer.allocUnsafe(n)
       let filled = 0
       while (filled < n) {
         const piece = pending[0]!
@@ -192,7 +202,7 @@ export class ObjectStore {
         else pending[0] = piece.subarray(used)
       }
       pendingBytes -= n
-      return out
+      return [out, buffer]
     }
 
     const iterator = body[Symbol.asyncIterator]()

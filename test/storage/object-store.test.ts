@@ -209,6 +209,48 @@ describe('ObjectStore streaming', () => {
     }
   })
 
+  it('cuts chunks into buffers reused once their writes are acknowledged, never while a driver may hold them', async () => {
+    const chunkSize = 4096
+    // The buffer under each chunk written, by write and index; the third write's first chunk fails.
+    const seen: ArrayBufferLike[][] = [[], [], [], []]
+    let current = 0
+    const watched: StorageDriver = {
+      ...driver,
+      putChunk: async (token, index, data, expiresAt) => {
+        seen[current]![index] = data.buffer
+        if (current === 2 && index === 0) throw new Error('chunk write refused')
+        await driver.putChunk(token, index, data, expiresAt)
+      },
+    }
+    const objects = new ObjectStore(watched, { chunkSize, chunkConcurrency: 1, retries: 0 })
+    const bodies = [0, 1, 2, 3].map((i) => patternBytes(Math.floor(chunkSize * 2.75), 40 + i))
+    const metas = []
+    for (const [i, data] of bodies.entries()) {
+      current = i
+      const write = objects.write(
+        { channel: 'reuse', path: `v/${i}.m4s`, pipeline: 'a' },
+        bodyOf(data, 1000),
+        {
+          contentType: 'video/mp4',
+          expiresAt: 0,
+        },
+      )
+      if (i === 2) await assert.rejects(write, /chunk write refused/)
+      else metas.push((await write).meta)
+    }
+    // Every object reads back as written, the last chunk (¾ of one) included.
+    for (const [k, meta] of metas.entries()) {
+      assert.deepEqual(await objects.readAll(meta), bodies[[0, 1, 3][k]!])
+    }
+    // Later chunks went into the buffers of earlier ones.
+    assert.ok(
+      seen[1]!.some((b) => seen[0]!.includes(b)),
+      'buffers reused',
+    )
+    // The buffer of the refused chunk is never handed out again.
+    assert.ok(!seen[3]!.includes(seen[2]![0]!), 'a refused chunk kept its buffer')
+  })
+
   it('rejects bad options with a TypeError naming the option', () => {
     assert.throws(() => new ObjectStore(driver, { chunkSize: 0 }), {
       name: 'TypeError',
