@@ -99,15 +99,14 @@ async function freePort(host: string): Promise<number> {
  * (its objects are small; bodies live outside it, in buffers), and on a heap that small V8
  * starts a full collection every few uploads of 2 MiB, paid inside them; room for 64 MiB from
  * the start removes those (docs/benchmarks.md#the-put-phase-by-phase). Node's own
- * `--initial-old-space-size` or `--initial-heap-size`, given to `liveorigin serve` or in
- * `NODE_OPTIONS`, wins.
+ * `--initial-old-space-size` or `--initial-heap-size`, given to the process that runs
+ * `liveorigin serve` (Node.js refuses both in `NODE_OPTIONS`), wins.
  */
 export const WORKER_INITIAL_OLD_SPACE_MIB = 64
 
 /** The workers' Node.js flags: the supervisor's own, with the heap's initial size unless set. */
-export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
-  const sized = /(^|\s)--initial-(old-space|heap)-size\b/
-  if ([...execArgv, nodeOptions].some((a) => sized.test(a))) return [...execArgv]
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  if (execArgv.some((a) => /^--initial-(old-space|heap)-size\b/.test(a))) return [...execArgv]
   return [...execArgv, `--initial-old-space-size=${WORKER_INITIAL_OLD_SPACE_MIB}`]
 }
 
@@ -121,7 +120,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
   cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({
     exec: workerEntry(),
-    execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS),
+    execArgv: workerExecArgv(process.execArgv),
   })
 
   const ingestPort = config.ingest.port || (await freePort(config.host))
