@@ -1,6 +1,6 @@
 /**
  * The ETag of stored bytes: XXH64 of the body, seed 0, as 16 hexadecimal digits in quotes
- * (docs/storage.md, "Objects"). Equal bytes get equal ETags on every node and pipeline; the
+ * (docs/storage.md#objectstore). Equal bytes get equal ETags on every node and pipeline; the
  * hash runs at memory speed (about 0.15 ms per 2 MiB against 1.1 ms for SHA-256 on the
  * benchmark machine, docs/benchmarks.md), so the PUT pays little for it while the body
  * arrives. It names a version of an object for caches (`If-None-Match`, `If-Range`); it is

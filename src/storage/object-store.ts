@@ -7,8 +7,8 @@
  *
  * Chunks are cut into buffers this store reuses once a driver has acknowledged their write
  * (at most `chunkConcurrency` of them kept spare): fresh memory for every chunk costs the
- * kernel's page faults, ten times the copy itself (docs/storage.md). A chunk whose write failed
- * keeps its buffer; a driver may still hold it.
+ * kernel's page faults, ten times the copy itself (docs/storage.md). A chunk any attempt of
+ * whose write failed keeps its buffer; a driver may still hold it.
  *
  * When a commit replaces (or `remove` deletes) an object, its chunks are not deleted at once:
  * a reader may be streaming them. They are deleted `replacedGraceMs` later by a timer of this
@@ -170,9 +170,9 @@ export class ObjectStore {
       if (failure) throw failure.error
       const index = dispatched++
       const run: Promise<void> = this.#putChunk(token, index, data, opts.expiresAt).then(
-        () => {
+        (firstTry) => {
           inFlight.delete(run)
-          if (buffer && this.#spare.length < this.chunkConcurrency) this.#spare.push(buffer)
+          if (buffer && firstTry && this.#spare.length < this.chunkConcurrency) this.#spare.push(buffer)
         },
         (error: unknown) => {
           inFlight.delete(run)
@@ -399,11 +399,12 @@ export class ObjectStore {
     this.#runningDeletes.add(p)
   }
 
-  async #putChunk(token: string, index: number, data: Uint8Array, expiresAt: number): Promise<void> {
+  /** Writes a chunk, retried; resolves to whether the first attempt took it. */
+  async #putChunk(token: string, index: number, data: Uint8Array, expiresAt: number): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.driver.putChunk(token, index, data, expiresAt)
-        return
+        return attempt === 0
       } catch (error) {
         if (attempt >= this.#retries) throw error
         await sleep(this.#retryDelayMs * 2 ** attempt)

@@ -212,18 +212,24 @@ describe('ObjectStore streaming', () => {
   it('cuts chunks into buffers reused once their writes are acknowledged, never while a driver may hold them', async () => {
     const chunkSize = 4096
     // The buffer under each chunk written, by write and index; the third write's first chunk fails.
-    const seen: ArrayBufferLike[][] = [[], [], [], []]
+    const seen: ArrayBufferLike[][] = [[], [], [], [], []]
     let current = 0
+    let retried = false
     const watched: StorageDriver = {
       ...driver,
       putChunk: async (token, index, data, expiresAt) => {
         seen[current]![index] = data.buffer
         if (current === 2 && index === 0) throw new Error('chunk write refused')
+        // The fourth write's first chunk is refused once, then taken on its retry.
+        if (current === 3 && index === 0 && !retried) {
+          retried = true
+          throw new Error('chunk write refused once')
+        }
         await driver.putChunk(token, index, data, expiresAt)
       },
     }
-    const objects = new ObjectStore(watched, { chunkSize, chunkConcurrency: 1, retries: 0 })
-    const bodies = [0, 1, 2, 3].map((i) => patternBytes(Math.floor(chunkSize * 2.75), 40 + i))
+    const objects = new ObjectStore(watched, { chunkSize, chunkConcurrency: 1, retries: 1, retryDelayMs: 0 })
+    const bodies = [0, 1, 2, 3, 4].map((i) => patternBytes(Math.floor(chunkSize * 2.75), 40 + i))
     const metas = []
     for (const [i, data] of bodies.entries()) {
       current = i
@@ -235,20 +241,23 @@ describe('ObjectStore streaming', () => {
           expiresAt: 0,
         },
       )
-      if (i === 2) await assert.rejects(write, /chunk write refused/)
+      if (i === 2) await assert.rejects(write, /chunk write refused$/)
       else metas.push((await write).meta)
     }
     // Every object reads back as written, the last chunk (¾ of one) included.
     for (const [k, meta] of metas.entries()) {
-      assert.deepEqual(await objects.readAll(meta), bodies[[0, 1, 3][k]!])
+      assert.deepEqual(await objects.readAll(meta), bodies[[0, 1, 3, 4][k]!])
     }
     // Later chunks went into the buffers of earlier ones.
     assert.ok(
       seen[1]!.some((b) => seen[0]!.includes(b)),
       'buffers reused',
     )
-    // The buffer of the refused chunk is never handed out again.
-    assert.ok(!seen[3]!.includes(seen[2]![0]!), 'a refused chunk kept its buffer')
+    // The buffer of a refused chunk, or of one refused once and taken on its retry, is never
+    // handed out again.
+    const after = (w: number, i: number) => [...seen[w]!.slice(i + 1), ...seen.slice(w + 1).flat()]
+    assert.ok(!after(2, 0).includes(seen[2]![0]!), 'a refused chunk kept its buffer')
+    assert.ok(!after(3, 0).includes(seen[3]![0]!), 'a chunk retried kept its buffer')
   })
 
   it('rejects bad options with a TypeError naming the option', () => {
