@@ -36,10 +36,3 @@ export async function contentHash(): Promise<ContentHash> {
     etag: () => `"${state.digest().toString(16).padStart(16, '0')}"`,
   }
 }
-
-/** The quoted ETag of `bytes`. */
-export async function contentEtag(bytes: Uint8Array): Promise<string> {
-  const hash = await contentHash()
-  hash.update(bytes)
-  return hash.etag()
-}

@@ -7,8 +7,8 @@
  *
  * Chunks are cut into buffers this store reuses once a driver has acknowledged their write
  * (at most `chunkConcurrency` of them kept spare): fresh memory for every chunk costs the
- * kernel's page faults, ten times the copy itself (docs/storage.md). A chunk any attempt of
- * whose write failed keeps its buffer; a driver may still hold it.
+ * kernel's page faults, ten times the copy itself (docs/storage.md). A chunk whose write
+ * failed on any attempt keeps its buffer; a driver may still hold it.
  *
  * When a commit replaces (or `remove` deletes) an object, its chunks are not deleted at once:
  * a reader may be streaming them. They are deleted `replacedGraceMs` later by a timer of this

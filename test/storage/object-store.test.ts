@@ -255,9 +255,9 @@ describe('ObjectStore streaming', () => {
     )
     // The buffer of a refused chunk, or of one refused once and taken on its retry, is never
     // handed out again.
-    const after = (w: number, i: number) => [...seen[w]!.slice(i + 1), ...seen.slice(w + 1).flat()]
-    assert.ok(!after(2, 0).includes(seen[2]![0]!), 'a refused chunk kept its buffer')
-    assert.ok(!after(3, 0).includes(seen[3]![0]!), 'a chunk retried kept its buffer')
+    const later = (w: number, i: number) => [...seen[w]!.slice(i + 1), ...seen.slice(w + 1).flat()]
+    assert.ok(!later(2, 0).includes(seen[2]![0]!), 'a refused chunk kept its buffer')
+    assert.ok(!later(3, 0).includes(seen[3]![0]!), 'a chunk retried kept its buffer')
   })
 
   it('rejects bad options with a TypeError naming the option', () => {
