@@ -22,17 +22,25 @@
  * on the same port (node:cluster); a PUT stored by one is relayed through the primary to the
  * others right after its answer.
  *
+ * `--write-dir D`: a PUT of an object sent with the header `Bare-Write: file` is written to a
+ * new file in D instead, as its body arrives (one synchronous write per piece, as nginx writes
+ * a request body to its temporary file), synced and closed before the 201; it is not kept in
+ * memory, relayed or served. The least a Node.js origin that stores what it receives does,
+ * without hashing, chunking or a database.
+ *
  * `--ingest-port P` adds one more process, on its own port, as the origin's ingest process:
  * a PUT sent there is stored and answered by that process and relayed to the N others, which
  * then answer the GETs held for it. That is the shape of an origin that keeps its writes in
  * a process of their own. Objects PUT on the workers' port are not copied to it.
  *
  * Usage: node --import tsx bench/bare/server.ts --port <p> [--host 127.0.0.1] [--workers N]
- *   [--ingest-port P]
+ *   [--ingest-port P] [--write-dir D]
  */
 import cluster from 'node:cluster'
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
 interface Stored {
@@ -70,6 +78,8 @@ const objects = new Map<string, Stored>()
 const held = new Map<string, { waiting: Set<ServerResponse>; timer: NodeJS.Timeout }>()
 const channels = new Map<string, Timing>()
 let generation = 0
+/** `--write-dir`: where bodies sent with `Bare-Write: file` are written (none: refused). */
+let writeDir: string | undefined
 
 function contentTypeOf(path: string): string {
   if (path.endsWith('.m4s') || path.endsWith('.mp4')) return 'video/mp4'
@@ -178,6 +188,48 @@ function readBody(req: IncomingMessage, res: ServerResponse, done: (body: Buffer
   })
 }
 
+/**
+ * `Bare-Write: file`: the body goes to a new file in `--write-dir` as it arrives, one
+ * synchronous write per piece, and is synced before the 201. Nothing is kept in memory or
+ * relayed: what is measured is receiving and storing, as nginx does.
+ */
+function putToFile(req: IncomingMessage, res: ServerResponse): void {
+  if (writeDir === undefined) {
+    sendJson(res, 400, 0, 'NO_WRITE_DIR', 'Bare-Write: file needs --write-dir')
+    req.resume()
+    return
+  }
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+    req.resume()
+    return
+  }
+  const name = `${process.pid}-${(++generation).toString(36)}`
+  const fd = openSync(join(writeDir, name), 'w')
+  let size = 0
+  let open = true
+  const close = () => {
+    if (open) closeSync(fd)
+    open = false
+  }
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (open && size <= MAX_BODY_BYTES) writeSync(fd, chunk)
+  })
+  req.on('close', close)
+  req.on('end', () => {
+    if (size > MAX_BODY_BYTES) {
+      close()
+      sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+      return
+    }
+    fdatasyncSync(fd)
+    close()
+    res.writeHead(201, { ETag: `"${name}"`, 'Content-Length': 0 })
+    res.end()
+  })
+}
+
 function putChannel(req: IncomingMessage, res: ServerResponse, name: string): void {
   readBody(req, res, (body) => {
     let timing: Timing
@@ -262,6 +314,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     case 'PUT': {
       const channel = CHANNEL_PATH.exec(path)
       if (channel) putChannel(req, res, decodeURIComponent(channel[1]!))
+      else if (req.headers['bare-write'] === 'file') putToFile(req, res)
       else putObject(req, res, path)
       return
     }
@@ -297,8 +350,10 @@ function main(): void {
       port: { type: 'string' },
       workers: { type: 'string', default: String(availableParallelism()) },
       'ingest-port': { type: 'string' },
+      'write-dir': { type: 'string' },
     },
   })
+  writeDir = values['write-dir']
   const port = Number(values.port)
   const workers = Number(values.workers)
   const ingestPort = values['ingest-port'] === undefined ? undefined : Number(values['ingest-port'])

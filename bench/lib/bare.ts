@@ -21,6 +21,10 @@ export interface BareServer {
   readonly ingestUrl: string
   readonly pid: number
   readonly workers: number
+  /** Where it writes the bodies of PUTs sent with `writeHeaders` (on tmpfs by default). */
+  readonly writeDir: string
+  /** Headers of a PUT whose body it also writes to a file as it arrives (`--write-dir`). */
+  readonly writeHeaders: Readonly<Record<string, string>>
   /** Gives it a channel's timing (for the lifetime of 404s of future segments). */
   createChannel(
     name: string,
@@ -31,11 +35,17 @@ export interface BareServer {
 }
 
 /** Starts the reference server with `workers` processes and waits until every one listens. */
-export async function startBare(options: { workers: number; host?: string }): Promise<BareServer> {
+export async function startBare(options: {
+  workers: number
+  host?: string
+  /** Parent of the directory PUT bodies are written to on request (default `/dev/shm`, as nginx's root). */
+  ramDir?: string
+}): Promise<BareServer> {
   const host = options.host ?? '127.0.0.1'
   const port = await freePort(host)
   const ingestPort = await freePort(host)
   const logDir = mkdtempSync(join(tmpdir(), 'liveorigin-bench-bare-'))
+  const writeDir = mkdtempSync(join(options.ramDir ?? '/dev/shm', 'liveorigin-bench-bare-files-'))
   const child = startChild(
     process.execPath,
     [
@@ -50,6 +60,8 @@ export async function startBare(options: { workers: number; host?: string }): Pr
       String(options.workers),
       '--ingest-port',
       String(ingestPort),
+      '--write-dir',
+      writeDir,
     ],
     { logFile: join(logDir, 'bare.log'), cwd: REPO_ROOT, env: { ...process.env, NODE_ENV: 'production' } },
   )
@@ -57,6 +69,7 @@ export async function startBare(options: { workers: number; host?: string }): Pr
     await child.stop('SIGTERM', 5000)
     child.keepTail(join(LOG_DIR, `bare-${child.pid}.log`))
     rmSync(logDir, { recursive: true, force: true })
+    rmSync(writeDir, { recursive: true, force: true })
   })
   const url = `http://${host}:${port}`
   try {
@@ -76,6 +89,8 @@ export async function startBare(options: { workers: number; host?: string }): Pr
     ingestUrl,
     pid: child.pid,
     workers: options.workers,
+    writeDir,
+    writeHeaders: { 'Bare-Write': 'file' },
     createChannel: (name, timing) => putChannel(ingestUrl, name, timing),
     stop,
   }

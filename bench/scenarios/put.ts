@@ -24,6 +24,8 @@ import {
 } from './types.js'
 
 const CHANNEL = 'bench-put'
+/** Contenders as the report names them. */
+const LABELS: Record<string, string> = { bare: 'bare node', 'bare-file': 'bare node writing to a file' }
 const WARMUP_PUTS = 20
 
 interface Measured {
@@ -38,10 +40,17 @@ export async function measurePuts(
   origin: string,
   prefix: string,
   count: number,
-  extra: { maxMs?: number; warmup?: boolean; beforeMeasured?: () => Promise<void> } = {},
+  extra: {
+    maxMs?: number
+    warmup?: boolean
+    beforeMeasured?: () => Promise<void>
+    /** Headers besides the pipeline's. */
+    headers?: Readonly<Record<string, string>>
+  } = {},
 ): Promise<Measured> {
   const { progress } = ctx
   const body = forNumber(ctx.media, 1)
+  const headers = { ...PIPELINE_HEADERS, ...extra.headers }
   if (extra.warmup !== false) {
     progress.begin(`${label} warm-up`)
     await putLoop({
@@ -49,7 +58,7 @@ export async function measurePuts(
       path: (i) => `/${CHANNEL}/${prefix}w${i}/1.m4s`,
       body: () => body,
       count: WARMUP_PUTS,
-      headers: PIPELINE_HEADERS,
+      headers,
       progress,
     })
   }
@@ -60,7 +69,7 @@ export async function measurePuts(
     path: (i) => `/${CHANNEL}/${prefix}${i}/1.m4s`,
     body: () => body,
     count,
-    headers: PIPELINE_HEADERS,
+    headers,
     progress,
     ...(extra.maxMs === undefined ? {} : { maxMs: extra.maxMs }),
   })
@@ -193,11 +202,21 @@ export const put: Scenario = {
         measure: (r) =>
           measurePuts(ctx, `put/bare #${r + 1}`, bare.url, `r${r}-`, count, { warmup: r === 0 }),
       })
+      // The same server writing each body to a file as it arrives, as nginx does: what storing
+      // the bytes at all adds on this machine, before any hashing, chunking or database.
+      contenders.push({
+        name: 'bare-file',
+        measure: (r) =>
+          measurePuts(ctx, `put/bare writing #${r + 1}`, bare.url, `f${r}-`, count, {
+            warmup: r === 0,
+            headers: bare.writeHeaders,
+          }),
+      })
     }
     const runs = await alternate(rounds, contenders, notes)
     for (const [name, measured] of Object.entries(runs)) {
       const spread = roundSpreadNote(
-        name === 'bare' ? 'bare node' : name,
+        LABELS[name] ?? name,
         'PUT p50',
         measured.map((m) => m.summary.p50),
         'ms',
@@ -207,6 +226,7 @@ export const put: Scenario = {
     const nginx = runs.nginx && combinePuts(runs.nginx)
     const origin = runs.liveorigin && combinePuts(runs.liveorigin)
     const bareRuns = runs.bare && combinePuts(runs.bare)
+    const bareFile = runs['bare-file'] && combinePuts(runs['bare-file'])
     if (nginx)
       details.nginx = {
         ...nginx.summary,
@@ -227,6 +247,18 @@ export const put: Scenario = {
         failures: bareRuns.loop.failures,
       }
     }
+    if (bareFile) {
+      details.bareWritingFile = {
+        ...bareFile.summary,
+        statusCounts: bareFile.loop.statusCounts,
+        failures: bareFile.loop.failures,
+      }
+    }
+    if (origin && bareFile && bareRuns) {
+      notes.push(
+        `liveorigin's PUT p50 is ${(origin.summary.p50 / bareFile.summary.p50).toFixed(2)} × bare node's writing the body to a file (${(origin.summary.p50 / bareRuns.summary.p50).toFixed(2)} × bare node's keeping it in memory only)`,
+      )
+    }
     if (origin && phaseScrapes.length > 0) {
       const phases = uploadPhases(phaseScrapes)
       details.originPhasesMs = phases
@@ -238,6 +270,7 @@ export const put: Scenario = {
       ['nginx', nginx],
       ['liveorigin', origin],
       ['bare node', bareRuns],
+      [LABELS['bare-file']!, bareFile],
     ] as const) {
       if (m && m.loop.failures > 0)
         notes.push(`${name}: ${m.loop.failures} PUTs failed, first: ${m.loop.firstFailure}`)
@@ -260,6 +293,22 @@ export const put: Scenario = {
         target: { on: 'origin', op: '<=', value: 10 },
       }),
     ]
+    if (bareFile) {
+      for (const [p, v] of [
+        ['p50', bareFile.summary.p50],
+        ['p99', bareFile.summary.p99],
+      ] as const) {
+        const n = nginx?.summary[p]
+        rows.push(
+          row({
+            metric: `PUT latency ${p}, bare node writing the body to a file`,
+            unit: 'ms',
+            bare: v,
+            ...(n === undefined ? {} : { nginx: n, ratio: v / n, ratioOf: 'bare node writing/nginx' }),
+          }),
+        )
+      }
+    }
     return { rows, details, notes }
   },
 }

@@ -78,7 +78,8 @@ export async function side<T>(name: string, notes: string[], fn: () => Promise<T
 
 /** One server measured by a comparison scenario. */
 export interface Contender<T> {
-  name: 'nginx' | 'liveorigin' | 'bare'
+  /** `bare-file`: bare node writing each PUT's body to a file as it arrives (`put` only). */
+  name: 'nginx' | 'liveorigin' | 'bare' | 'bare-file'
   /** Measures one round (0-based). */
   measure: (round: number) => Promise<T>
 }

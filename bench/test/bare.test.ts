@@ -1,5 +1,7 @@
 // The bare node:http reference against real sockets: what it stores, serves and refuses.
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { Agent, request } from 'undici'
 import { type BareServer, startBare } from '../lib/bare.js'
@@ -166,4 +168,18 @@ test('a PUT to the ingest process is stored there and releases the GETs held by 
   assert.equal(mine.statusCode, 200)
   assert.equal(mine.headers.etag, put.headers.etag)
   await mine.body.arrayBuffer()
+})
+
+test('a PUT sent with the write header is also written whole to a file of its own; others are not', async () => {
+  const files = () => new Set(readdirSync(bare.writeDir))
+  const before = files()
+  await putOrThrow(`${bare.url}/ch/w/1.m4s`, body)
+  assert.deepEqual(files(), before, 'a plain PUT writes no file')
+  const other = Buffer.from(body).reverse()
+  const stored = await putOrThrow(`${bare.url}/ch/w/2.m4s`, other, { ...bare.writeHeaders })
+  assert.equal(stored.status, 201)
+  const added = [...files()].filter((f) => !before.has(f))
+  assert.equal(added.length, 1, 'one new file')
+  // Written and synced before the answer: whole by the time the client has it.
+  assert.ok(readFileSync(join(bare.writeDir, added[0]!)).equals(other))
 })
