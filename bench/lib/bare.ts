@@ -23,7 +23,7 @@ export interface BareServer {
   readonly workers: number
   /** Where it writes the bodies of PUTs sent with `writeHeaders` (on tmpfs by default). */
   readonly writeDir: string
-  /** Headers of a PUT whose body it also writes to a file as it arrives (`--write-dir`). */
+  /** Headers of a PUT whose body it writes to a file as it arrives instead of keeping it (`--write-dir`). */
   readonly writeHeaders: Readonly<Record<string, string>>
   /** Gives it a channel's timing (for the lifetime of 404s of future segments). */
   createChannel(

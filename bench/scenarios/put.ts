@@ -1,8 +1,9 @@
 /**
  * Scenario 3: PUT of a 2 MiB segment over one keep-alive connection, sequentially, a fresh path
  * each time (segment 1 of a new rendition, so every upload is a valid, new segment for the
- * origin). The servers (nginx, liveorigin, the bare node reference) take turns (see `alternate`); each server's latencies are pooled over
- * its rounds. Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
+ * origin). The servers (nginx, liveorigin, the bare node reference, and that reference writing
+ * each body to a file as it arrives) take turns (see `alternate`); each server's latencies are
+ * pooled over its rounds. Targets: origin p50 ≤ 2 × nginx p50, origin p99 ≤ 10 ms.
  */
 
 import { histogramMeans, type Sample } from '../lib/metrics.js'
