@@ -168,10 +168,15 @@ function relay(message: Relay): void {
   if (cluster.isWorker) process.send?.(message)
 }
 
+/** 413 for a body over `MAX_BODY_BYTES`. */
+function bodyTooLarge(res: ServerResponse): void {
+  sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+}
+
 function readBody(req: IncomingMessage, res: ServerResponse, done: (body: Buffer) => void): void {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > MAX_BODY_BYTES) {
-    sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+    bodyTooLarge(res)
     req.resume()
     return
   }
@@ -182,8 +187,7 @@ function readBody(req: IncomingMessage, res: ServerResponse, done: (body: Buffer
     chunks.push(chunk)
   })
   req.on('end', () => {
-    if (size > MAX_BODY_BYTES)
-      sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+    if (size > MAX_BODY_BYTES) bodyTooLarge(res)
     else done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
   })
 }
@@ -200,7 +204,7 @@ function putToFile(req: IncomingMessage, res: ServerResponse): void {
     return
   }
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+    bodyTooLarge(res)
     req.resume()
     return
   }
@@ -220,7 +224,7 @@ function putToFile(req: IncomingMessage, res: ServerResponse): void {
   req.on('end', () => {
     if (size > MAX_BODY_BYTES) {
       close()
-      sendJson(res, 413, 0, 'BODY_TOO_LARGE', `body larger than ${MAX_BODY_BYTES} bytes`)
+      bodyTooLarge(res)
       return
     }
     fdatasyncSync(fd)

@@ -35,17 +35,13 @@ export interface BareServer {
 }
 
 /** Starts the reference server with `workers` processes and waits until every one listens. */
-export async function startBare(options: {
-  workers: number
-  host?: string
-  /** Parent of the directory PUT bodies are written to on request (default `/dev/shm`, as nginx's root). */
-  ramDir?: string
-}): Promise<BareServer> {
+export async function startBare(options: { workers: number; host?: string }): Promise<BareServer> {
   const host = options.host ?? '127.0.0.1'
   const port = await freePort(host)
   const ingestPort = await freePort(host)
   const logDir = mkdtempSync(join(tmpdir(), 'liveorigin-bench-bare-'))
-  const writeDir = mkdtempSync(join(options.ramDir ?? '/dev/shm', 'liveorigin-bench-bare-files-'))
+  // On tmpfs, as nginx's root: the bodies it is asked to write go to RAM, as nginx's do.
+  const writeDir = mkdtempSync(join('/dev/shm', 'liveorigin-bench-bare-files-'))
   const child = startChild(
     process.execPath,
     [

@@ -97,6 +97,11 @@ export async function createPutChannel(
   })
 }
 
+/** What `latest.json` keeps of one server's PUTs. */
+function detailsOf(m: Measured): Record<string, unknown> {
+  return { ...m.summary, statusCounts: m.loop.statusCounts, failures: m.loop.failures }
+}
+
 /** The rounds of one server as one sample: latencies pooled, percentiles over all of them. */
 function combinePuts(runs: readonly Measured[]): Measured {
   const latenciesMs = runs.flatMap((r) => r.loop.latenciesMs)
@@ -228,33 +233,10 @@ export const put: Scenario = {
     const origin = runs.liveorigin && combinePuts(runs.liveorigin)
     const bareRuns = runs.bare && combinePuts(runs.bare)
     const bareFile = runs['bare-file'] && combinePuts(runs['bare-file'])
-    if (nginx)
-      details.nginx = {
-        ...nginx.summary,
-        statusCounts: nginx.loop.statusCounts,
-        failures: nginx.loop.failures,
-      }
-    if (origin) {
-      details.origin = {
-        ...origin.summary,
-        statusCounts: origin.loop.statusCounts,
-        failures: origin.loop.failures,
-      }
-    }
-    if (bareRuns) {
-      details.bare = {
-        ...bareRuns.summary,
-        statusCounts: bareRuns.loop.statusCounts,
-        failures: bareRuns.loop.failures,
-      }
-    }
-    if (bareFile) {
-      details.bareWritingFile = {
-        ...bareFile.summary,
-        statusCounts: bareFile.loop.statusCounts,
-        failures: bareFile.loop.failures,
-      }
-    }
+    if (nginx) details.nginx = detailsOf(nginx)
+    if (origin) details.origin = detailsOf(origin)
+    if (bareRuns) details.bare = detailsOf(bareRuns)
+    if (bareFile) details.bareWritingFile = detailsOf(bareFile)
     if (origin && bareFile && bareRuns) {
       notes.push(
         `liveorigin's PUT p50 is ${(origin.summary.p50 / bareFile.summary.p50).toFixed(2)} × bare node's writing the body to a file (${(origin.summary.p50 / bareRuns.summary.p50).toFixed(2)} × bare node's keeping it in memory only)`,
@@ -270,7 +252,7 @@ export const put: Scenario = {
     for (const [name, m] of [
       ['nginx', nginx],
       ['liveorigin', origin],
-      ['bare node', bareRuns],
+      [LABELS.bare!, bareRuns],
       [LABELS['bare-file']!, bareFile],
     ] as const) {
       if (m && m.loop.failures > 0)
