@@ -89,13 +89,14 @@ export interface Contender<T> {
  * liveorigin, bare; then liveorigin, bare, nginx; then bare, nginx, liveorigin; with two
  * contenders: they alternate), so that every contender takes every place in turn and a change
  * in the shared machine's background load during the scenario does not favour one of them. A
- * contender that fails is dropped with a note; the others go on. Returns each contender's
- * results by name.
+ * contender that fails is dropped with a note; the others go on. `beforeEach` runs before every
+ * contender's round. Returns each contender's results by name.
  */
 export async function alternate<T>(
   rounds: number,
   contenders: ReadonlyArray<Contender<T>>,
   notes: string[],
+  beforeEach?: () => Promise<unknown>,
 ): Promise<Partial<Record<Contender<T>['name'], T[]>>> {
   const out: Partial<Record<Contender<T>['name'], T[]>> = {}
   const failed = new Set<string>()
@@ -104,6 +105,7 @@ export async function alternate<T>(
     const order = [...contenders.slice(k), ...contenders.slice(0, k)]
     for (const c of order) {
       if (failed.has(c.name)) continue
+      await beforeEach?.()
       const r = await side(c.name, notes, () => c.measure(round))
       if (r === undefined) {
         failed.add(c.name)

@@ -100,3 +100,31 @@ test('roundSpreadNote names a server whose rounds differ by more than the limit,
     /68,556, 20,100 req\/s/,
   )
 })
+
+test('alternate runs beforeEach before every round of every contender still measured', async () => {
+  const order: string[] = []
+  await alternate(
+    2,
+    [
+      {
+        name: 'nginx',
+        measure: async (r) => {
+          order.push(`n${r}`)
+          return r
+        },
+      },
+      {
+        name: 'bare',
+        measure: async (r) => {
+          order.push(`b${r}`)
+          throw new Error('down')
+        },
+      },
+    ],
+    [],
+    async () => {
+      order.push('touch')
+    },
+  )
+  assert.deepEqual(order, ['touch', 'n0', 'touch', 'b0', 'touch', 'n1'])
+})
