@@ -37,6 +37,11 @@ export interface Row {
   target?: Target
   /** Whether the target is met; absent when there is no target or nothing to check. */
   pass?: boolean
+  /**
+   * Why this run cannot judge the target (the rounds of a server it compares disagreed): the
+   * values stand, `pass` is left out and the table says "not judged".
+   */
+  doubt?: string
 }
 
 export interface ScenarioReport {
@@ -74,7 +79,7 @@ export function row(r: Row): Row {
   if (out.ratioBare === undefined && out.origin !== undefined && out.bare !== undefined && out.bare !== 0) {
     out.ratioBare = out.origin / out.bare
   }
-  if (out.target) {
+  if (out.target && out.doubt === undefined) {
     const v = out.target.on === 'origin' ? out.origin : out[out.target.on]
     if (v !== undefined && Number.isFinite(v)) {
       out.pass = out.target.op === '>=' ? v >= out.target.value : v <= out.target.value
@@ -166,7 +171,7 @@ export function renderMarkdown(report: BenchReport): string {
     for (const r of s.rows) {
       const ratio = r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)} (${r.ratioOf ?? 'liveorigin/nginx'})`
       const ratioBare = r.ratioBare === undefined ? '—' : `${r.ratioBare.toFixed(2)} (liveorigin/bare node)`
-      const met = r.pass === undefined ? '' : r.pass ? 'yes' : '**no**'
+      const met = r.doubt !== undefined ? 'not judged' : r.pass === undefined ? '' : r.pass ? 'yes' : '**no**'
       const values = [r.origin, r.nginx, r.bare].map((v) => formatValue(v, r.unit)).join(' | ')
       lines.push(
         `| ${cell(s.id)} | ${cell(r.metric)} | ${values} | ${ratio} | ${ratioBare} | ${formatTarget(r.target, r.unit)} | ${met} |`,

@@ -7,7 +7,7 @@ import type { Answer } from '../lib/http.js'
 import { combineLoads, type LoadResult, runLoad } from '../lib/load.js'
 import { type Row, row, type Target, type Unit } from '../lib/report.js'
 import type { EdgePath } from '../lib/timing.js'
-import { alternate, type BenchContext, type Contender, roundSpreadNote, side } from './types.js'
+import { alternate, type BenchContext, type Contender, ratioDoubt, roundSpreadNote, side } from './types.js'
 
 /** What every load phase of a scenario asks for. */
 export interface GetPhase {
@@ -56,6 +56,8 @@ export interface GetResults {
   nginx: LoadResult | undefined
   origin: LoadResult | undefined
   bare: LoadResult | undefined
+  /** Servers (`nginx`, `liveorigin`, `bare`) whose rounds disagreed ({@link roundSpreadNote}). */
+  unsteady: Set<string>
 }
 
 const SIDES = [
@@ -90,7 +92,7 @@ export async function compareGets(
     }
   }
   const runs = await alternate(ctx.options.rounds, contenders, notes)
-  const results: GetResults = { nginx: undefined, origin: undefined, bare: undefined }
+  const results: GetResults = { nginx: undefined, origin: undefined, bare: undefined, unsteady: new Set() }
   for (const [name, key] of SIDES) {
     const rounds = runs[name]
     if (!rounds) continue
@@ -103,7 +105,10 @@ export async function compareGets(
       rounds.map((r) => r.expectedPerSec),
       'req/s',
     )
-    if (spread) notes.push(spread)
+    if (spread) {
+      notes.push(spread)
+      results.unsteady.add(name)
+    }
   }
   if (!results.nginx && !results.origin && !results.bare)
     throw new Error(notes.join('; ') || 'nothing measured')
@@ -128,6 +133,7 @@ export function compareRow(
   target?: Target,
 ): Row {
   const { nginx, origin, bare } = results
+  const doubt = ratioDoubt(target, results.unsteady)
   return row({
     metric,
     unit,
@@ -135,5 +141,6 @@ export function compareRow(
     ...(nginx ? { nginx: pick(nginx) } : {}),
     ...(bare ? { bare: pick(bare) } : {}),
     ...(target ? { target } : {}),
+    ...(doubt === undefined ? {} : { doubt }),
   })
 }

@@ -13,7 +13,7 @@ import { histogramMeans, type Sample } from '../lib/metrics.js'
 import type { OriginServer } from '../lib/origin.js'
 import { type Summary, summarize } from '../lib/percentile.js'
 import { type PutLoopResult, putLoop } from '../lib/put-loop.js'
-import { type Row, row } from '../lib/report.js'
+import { type Row, row, type Target } from '../lib/report.js'
 import { forNumber } from '../lib/segment.js'
 import { startedAgo } from '../lib/timing.js'
 import {
@@ -21,6 +21,7 @@ import {
   type BenchContext,
   type Contender,
   PIPELINE_HEADERS,
+  ratioDoubt,
   roundSpreadNote,
   type Scenario,
   type ScenarioOutcome,
@@ -31,6 +32,7 @@ const CHANNEL = 'bench-put'
 /** Contenders as the report names them. */
 const LABELS: Record<string, string> = { bare: 'bare node', 'bare-file': 'bare node writing to a file' }
 const WARMUP_PUTS = 20
+const P50_TARGET: Target = { on: 'ratio', op: '<=', value: 2 }
 
 interface Measured {
   summary: Summary
@@ -245,6 +247,8 @@ export const put: Scenario = {
       notes,
       roundMib > 0 ? () => touchMemory(roundMib) : undefined,
     )
+    /** Servers whose rounds disagreed: a ratio with one of them judges nothing. */
+    const unsteady = new Set<string>()
     for (const [name, measured] of Object.entries(runs)) {
       const spread = roundSpreadNote(
         LABELS[name] ?? name,
@@ -252,7 +256,10 @@ export const put: Scenario = {
         measured.map((m) => m.summary.p50),
         'ms',
       )
-      if (spread) notes.push(spread)
+      if (spread) {
+        notes.push(spread)
+        unsteady.add(name)
+      }
     }
     const nginx = runs.nginx && combinePuts(runs.nginx)
     const origin = runs.liveorigin && combinePuts(runs.liveorigin)
@@ -283,6 +290,7 @@ export const put: Scenario = {
       if (m && m.loop.failures > 0)
         notes.push(`${name}: ${m.loop.failures} PUTs failed, first: ${m.loop.firstFailure}`)
     }
+    const p50Doubt = ratioDoubt(P50_TARGET, unsteady)
     const rows: Row[] = [
       row({
         metric: 'PUT latency p50',
@@ -290,7 +298,8 @@ export const put: Scenario = {
         ...(origin ? { origin: origin.summary.p50 } : {}),
         ...(nginx ? { nginx: nginx.summary.p50 } : {}),
         ...(bareRuns ? { bare: bareRuns.summary.p50 } : {}),
-        target: { on: 'ratio', op: '<=', value: 2 },
+        target: P50_TARGET,
+        ...(p50Doubt === undefined ? {} : { doubt: p50Doubt }),
       }),
       row({
         metric: 'PUT latency p99',

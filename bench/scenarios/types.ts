@@ -7,7 +7,7 @@ import type { BareServer } from '../lib/bare.js'
 import type { NginxServer } from '../lib/nginx.js'
 import type { OriginServer } from '../lib/origin.js'
 import type { ProgressLine } from '../lib/progress.js'
-import type { Row } from '../lib/report.js'
+import type { Row, Target } from '../lib/report.js'
 import type { MediaFixture } from '../lib/segment.js'
 
 /** What every scenario may use. */
@@ -131,6 +131,20 @@ export const ROUND_SPREAD_LIMIT = 2
  * × (`values`: its `what` in each round, in `unit`): the ratios of such a scenario say less than
  * they seem, since the rotation spreads a change of speed over the servers only on average.
  */
+/**
+ * The `doubt` of a row whose target compares servers (`ratio`: liveorigin and nginx;
+ * `ratioBare`: liveorigin and bare node) when one of them is in `unsteady` (its rounds
+ * disagreed, {@link roundSpreadNote}); undefined otherwise.
+ */
+export function ratioDoubt(target: Target | undefined, unsteady: ReadonlySet<string>): string | undefined {
+  if (!target || target.on === 'origin') return undefined
+  const compared = target.on === 'ratio' ? ['liveorigin', 'nginx'] : ['liveorigin', 'bare']
+  const off = compared
+    .filter((name) => unsteady.has(name))
+    .map((name) => (name === 'bare' ? 'bare node' : name))
+  return off.length === 0 ? undefined : `the rounds of ${off.join(' and ')} disagree`
+}
+
 export function roundSpreadNote(
   name: string,
   what: string,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { combineLoads, type LoadResult } from '../lib/load.js'
-import { alternate, ROUND_SPREAD_LIMIT, roundSpreadNote } from '../scenarios/types.js'
+import { alternate, ROUND_SPREAD_LIMIT, ratioDoubt, roundSpreadNote } from '../scenarios/types.js'
 
 function run(requests: number, bytes: number, durationSec: number, p99: number): LoadResult {
   return {
@@ -127,4 +127,19 @@ test('alternate runs beforeEach before every round of every contender still meas
     },
   )
   assert.deepEqual(order, ['touch', 'n0', 'touch', 'b0', 'touch', 'n1'])
+})
+
+test('ratioDoubt names only the unsteady servers that a ratio target compares', () => {
+  const ratio = { on: 'ratio', op: '<=', value: 2 } as const
+  const ratioBare = { on: 'ratioBare', op: '>=', value: 0.8 } as const
+  assert.equal(ratioDoubt(ratio, new Set()), undefined)
+  assert.equal(ratioDoubt(ratio, new Set(['bare', 'bare-file'])), undefined)
+  assert.equal(ratioDoubt(ratio, new Set(['nginx'])), 'the rounds of nginx disagree')
+  assert.equal(ratioDoubt(ratioBare, new Set(['nginx'])), undefined)
+  assert.equal(
+    ratioDoubt(ratioBare, new Set(['bare', 'liveorigin'])),
+    'the rounds of liveorigin and bare node disagree',
+  )
+  assert.equal(ratioDoubt({ on: 'origin', op: '<=', value: 10 }, new Set(['liveorigin'])), undefined)
+  assert.equal(ratioDoubt(undefined, new Set(['liveorigin'])), undefined)
 })

@@ -225,3 +225,15 @@ test('a value that measured nothing (NaN) is shown as a dash and never meets its
   })
   assert.equal(met.pass, true)
 })
+
+test('a row in doubt keeps its values and ratios, and its target is not judged', () => {
+  const doubted = row({ ...future404, doubt: 'the rounds of bare node disagree' })
+  assert.equal(doubted.ratioBare, 0.75)
+  assert.equal(doubted.pass, undefined)
+  const r = report()
+  r.scenarios[0]!.rows.push(doubted)
+  assert.match(
+    renderMarkdown(r),
+    /\| answers 404 \| 30,000 req\/s \| 100,000 req\/s \| 40,000 req\/s \| 0\.30 \(liveorigin\/nginx\) \| 0\.75 \(liveorigin\/bare node\) \| ratio to bare node ≥ 0\.8 \| not judged \|/,
+  )
+})
