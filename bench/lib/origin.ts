@@ -112,7 +112,7 @@ function tail(text: string, lines = 15): string {
 /**
  * The role of each process of an origin by PID, from its JSON log: the supervisor is
  * `supervisorPid`; each worker logs `worker listening` with its role, and the supervisor logs
- * `standby ingest worker ready` with the standby's PID (the last `pid` key of that line).
+ * `standby ingest worker ready` with the standby's PID (`workerPid`).
  * Exported for the tests.
  */
 export function rolesFromLog(log: string, supervisorPid: number): Map<number, string> {
@@ -121,9 +121,14 @@ export function rolesFromLog(log: string, supervisorPid: number): Map<number, st
     const standby = line.includes('standby ingest worker ready')
     if (!standby && !line.includes('worker listening')) continue
     try {
-      const entry = JSON.parse(line) as { pid?: unknown; role?: unknown; standby?: unknown }
-      if (standby && typeof entry.pid === 'number') {
-        if (!roles.has(entry.pid)) roles.set(entry.pid, 'ingest-standby')
+      const entry = JSON.parse(line) as {
+        pid?: unknown
+        workerPid?: unknown
+        role?: unknown
+        standby?: unknown
+      }
+      if (standby && typeof entry.workerPid === 'number') {
+        if (!roles.has(entry.workerPid)) roles.set(entry.workerPid, 'ingest-standby')
       } else if (typeof entry.pid === 'number' && typeof entry.role === 'string') {
         roles.set(entry.pid, entry.standby ? `${entry.role}-standby` : entry.role)
       }

@@ -50,9 +50,9 @@ test('a busy function is found with its file:line and most of the busy time', ()
 test('roles come from the origin log, the standby from the supervisor line', () => {
   const log = [
     '{"level":30,"pid":100,"role":"main","msg":"liveorigin listening"}',
-    '{"level":30,"pid":101,"role":"ingest","role":"ingest","port":1,"msg":"worker listening"}',
-    '{"level":30,"pid":102,"role":"delivery","role":"delivery","port":2,"msg":"worker listening"}',
-    '{"level":30,"pid":100,"role":"main","pid":103,"msg":"standby ingest worker ready"}',
+    '{"level":30,"pid":101,"role":"ingest","port":1,"msg":"worker listening"}',
+    '{"level":30,"pid":102,"role":"delivery","port":2,"msg":"worker listening"}',
+    '{"level":30,"pid":100,"role":"main","workerPid":103,"msg":"standby ingest worker ready"}',
     'not json, worker listening',
   ].join('\n')
   assert.deepEqual([...rolesFromLog(log, 100)].sort(), [

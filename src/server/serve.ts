@@ -162,7 +162,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     if (tag === STANDBY_READY) {
       if (standby?.worker === worker) {
         standby.ready = true
-        log.info({ pid: worker.process.pid }, 'standby ingest worker ready')
+        log.info({ workerPid: worker.process.pid }, 'standby ingest worker ready')
       }
       return
     }
@@ -230,7 +230,7 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     // channel closed after `isConnected()` said yes). The worker's 'exit' restarts it; the
     // failed message must not take the supervisor, and every other worker, down with it.
     worker.on('error', (err) =>
-      log.warn({ err, role: spec.role, pid: worker.process.pid }, 'a message to a worker failed'),
+      log.warn({ err, workerRole: spec.role, workerPid: worker.process.pid }, 'a message to a worker failed'),
     )
     forked?.(worker)
     if (spec.role === 'delivery' && config.delivery.niceness > 0 && worker.process.pid !== undefined) {
@@ -282,7 +282,13 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
       specs.get(next.worker.id)!.standby = false
       next.worker.send({ tag: ACTIVATE })
       log.warn(
-        { role: spec.role, pid: worker.process.pid, code, signal, standby: next.worker.process.pid },
+        {
+          workerRole: spec.role,
+          workerPid: worker.process.pid,
+          code,
+          signal,
+          standbyPid: next.worker.process.pid,
+        },
         'ingest worker died; the standby took over',
       )
       setTimeout(startStandby, 100).unref()
@@ -290,11 +296,17 @@ async function supervise(config: Config, log: Logger): Promise<Running> {
     }
     if (spec.standby) {
       if (standby?.worker === worker) standby = undefined
-      log.warn({ pid: worker.process.pid, code, signal }, 'standby ingest worker died; starting a new one')
+      log.warn(
+        { workerPid: worker.process.pid, code, signal },
+        'standby ingest worker died; starting a new one',
+      )
       setTimeout(startStandby, 100).unref()
       return
     }
-    log.warn({ role: spec.role, pid: worker.process.pid, code, signal }, 'worker died; starting a new one')
+    log.warn(
+      { workerRole: spec.role, workerPid: worker.process.pid, code, signal },
+      'worker died; starting a new one',
+    )
     setTimeout(() => {
       if (!stopping) fork(spec).catch((err) => log.error({ err }, 'worker restart failed'))
     }, 100).unref()

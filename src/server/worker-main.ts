@@ -64,4 +64,5 @@ try {
   )
   await new Promise(() => {})
 }
-log.info({ role: spec.role, port: spec.port, ...(spec.standby ? { standby: true } : {}) }, 'worker listening')
+// `role` and `pid` come from the logger's bindings: a key logged twice is ambiguous JSON.
+log.info({ port: spec.port, ...(spec.standby ? { standby: true } : {}) }, 'worker listening')

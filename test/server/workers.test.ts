@@ -132,11 +132,14 @@ it('when the ingest worker dies, the standby ingest worker (started before) take
       .output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg: string; pid: number; role?: string; standby?: boolean })
+      .map(
+        (l) =>
+          JSON.parse(l) as { msg: string; pid: number; workerPid?: number; role?: string; standby?: boolean },
+      )
   const deadline = Date.now() + 120_000 // as startCli: the standby starts from the sources too, slow on a busy machine
   while (!logLines().some((l) => l.msg === 'standby ingest worker ready') && Date.now() < deadline)
     await sleep(50)
-  const standbyPid = logLines().find((l) => l.msg === 'standby ingest worker ready')?.pid
+  const standbyPid = logLines().find((l) => l.msg === 'standby ingest worker ready')?.workerPid
   assert.ok(standbyPid, origin.output())
   const active = logLines().find((l) => l.msg === 'worker listening' && l.role === 'ingest')!.pid
   assert.notEqual(active, standbyPid)
@@ -162,6 +165,19 @@ it('when the ingest worker dies, the standby ingest worker (started before) take
     'the standby, not a new process, serves ingest',
   )
   assert.equal((await fetch(`http://127.0.0.1:${ports.control}/readyz`)).status, 200)
+  // The supervisor's lines about a worker name it apart from the supervisor's own pid and role
+  // (JSON.parse keeps the last of two equal keys; other readers keep the first or refuse).
+  const died = logLines().find((l) => l.msg === 'ingest worker died; the standby took over') as
+    | { pid: number; workerPid?: number; standbyPid?: number }
+    | undefined
+  assert.deepEqual([died?.workerPid, died?.standbyPid], [active, standbyPid])
+  assert.notEqual(died?.pid, active)
+  for (const line of origin
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))) {
+    for (const key of ['"pid":', '"role":']) assert.ok(line.split(key).length <= 2, `${key} twice in ${line}`)
+  }
   origin.child.kill('SIGTERM')
   assert.equal(await origin.exited, 0)
 })
