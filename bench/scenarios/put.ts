@@ -19,6 +19,7 @@ import { startedAgo } from '../lib/timing.js'
 import {
   alternate,
   type BenchContext,
+  CONTENDER_LABELS,
   type Contender,
   PIPELINE_HEADERS,
   ratioDoubt,
@@ -29,8 +30,6 @@ import {
 } from './types.js'
 
 const CHANNEL = 'bench-put'
-/** Contenders as the report names them. */
-const LABELS: Record<string, string> = { bare: 'bare node', 'bare-file': 'bare node writing to a file' }
 const WARMUP_PUTS = 20
 const P50_TARGET: Target = { on: 'ratio', op: '<=', value: 2 }
 
@@ -251,7 +250,7 @@ export const put: Scenario = {
     const unsteady = new Set<string>()
     for (const [name, measured] of Object.entries(runs)) {
       const spread = roundSpreadNote(
-        LABELS[name] ?? name,
+        CONTENDER_LABELS[name] ?? name,
         'PUT p50',
         measured.map((m) => m.summary.p50),
         'ms',
@@ -284,8 +283,8 @@ export const put: Scenario = {
     for (const [name, m] of [
       ['nginx', nginx],
       ['liveorigin', origin],
-      [LABELS.bare!, bareRuns],
-      [LABELS['bare-file']!, bareFile],
+      [CONTENDER_LABELS.bare!, bareRuns],
+      [CONTENDER_LABELS['bare-file']!, bareFile],
     ] as const) {
       if (m && m.loop.failures > 0)
         notes.push(`${name}: ${m.loop.failures} PUTs failed, first: ${m.loop.firstFailure}`)

@@ -84,6 +84,12 @@ export interface Contender<T> {
   measure: (round: number) => Promise<T>
 }
 
+/** Contenders as reports name them (`nginx` and `liveorigin` as they are). */
+export const CONTENDER_LABELS: Readonly<Record<string, string>> = {
+  bare: 'bare node',
+  'bare-file': 'bare node writing to a file',
+}
+
 /**
  * Measures the contenders in `rounds` rounds, rotating the order by one each round (nginx,
  * liveorigin, bare; then liveorigin, bare, nginx; then bare, nginx, liveorigin; with two
@@ -131,20 +137,6 @@ export const ROUND_SPREAD_LIMIT = 2
  * × (`values`: its `what` in each round, in `unit`): the ratios of such a scenario say less than
  * they seem, since the rotation spreads a change of speed over the servers only on average.
  */
-/**
- * The `doubt` of a row whose target compares servers (`ratio`: liveorigin and nginx;
- * `ratioBare`: liveorigin and bare node) when one of them is in `unsteady` (its rounds
- * disagreed, {@link roundSpreadNote}); undefined otherwise.
- */
-export function ratioDoubt(target: Target | undefined, unsteady: ReadonlySet<string>): string | undefined {
-  if (!target || target.on === 'origin') return undefined
-  const compared = target.on === 'ratio' ? ['liveorigin', 'nginx'] : ['liveorigin', 'bare']
-  const off = compared
-    .filter((name) => unsteady.has(name))
-    .map((name) => (name === 'bare' ? 'bare node' : name))
-  return off.length === 0 ? undefined : `the rounds of ${off.join(' and ')} disagree`
-}
-
 export function roundSpreadNote(
   name: string,
   what: string,
@@ -157,4 +149,16 @@ export function roundSpreadNote(
   if (!(lo > 0) || hi / lo <= ROUND_SPREAD_LIMIT) return undefined
   const shown = values.map((v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3)))
   return `${name}: ${what} ${(hi / lo).toFixed(1)} × apart between rounds (${shown.join(', ')} ${unit}): the machine's speed changed during the scenario; compare its ratios with another run`
+}
+
+/**
+ * The `doubt` of a row whose target compares servers (`ratio`: liveorigin and nginx;
+ * `ratioBare`: liveorigin and bare node) when one of them is in `unsteady` (its rounds
+ * disagreed, {@link roundSpreadNote}); undefined otherwise.
+ */
+export function ratioDoubt(target: Target | undefined, unsteady: ReadonlySet<string>): string | undefined {
+  if (!target || target.on === 'origin') return undefined
+  const compared = target.on === 'ratio' ? ['liveorigin', 'nginx'] : ['liveorigin', 'bare']
+  const off = compared.filter((name) => unsteady.has(name)).map((name) => CONTENDER_LABELS[name] ?? name)
+  return off.length === 0 ? undefined : `the rounds of ${off.join(' and ')} disagree`
 }
