@@ -1,5 +1,6 @@
 /**
- * Resident memory of a process group (the origin and any workers it forks), from /proc.
+ * Resident memory of a process group (the origin and any workers it forks), and the page
+ * faults of one process, from /proc.
  */
 import { readFileSync } from 'node:fs'
 import { groupMembers } from './child.js'
@@ -16,4 +17,20 @@ export function groupRss(pgid: number): number {
     }
   }
   return sum
+}
+
+/**
+ * Minor page faults a live process (every thread of it) has taken so far: field 10 of
+ * `/proc/<pid>/stat`, after the command name (which may hold spaces). Undefined when the
+ * process is gone or there is no /proc.
+ */
+export function minorFaults(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const faults = Number(fields[7])
+    return Number.isSafeInteger(faults) ? faults : undefined
+  } catch {
+    return undefined
+  }
 }

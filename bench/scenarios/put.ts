@@ -14,6 +14,7 @@ import type { OriginServer } from '../lib/origin.js'
 import { type Summary, summarize } from '../lib/percentile.js'
 import { type PutLoopResult, putLoop } from '../lib/put-loop.js'
 import { type Row, row, type Target } from '../lib/report.js'
+import { minorFaults } from '../lib/rss.js'
 import { forNumber } from '../lib/segment.js'
 import { startedAgo } from '../lib/timing.js'
 import {
@@ -199,18 +200,28 @@ export const put: Scenario = {
     const o = ctx.origin
     // The origin's own account of its measured PUTs, phase by phase (its /metrics around each round).
     const phaseScrapes: Array<{ before: Sample[]; after: Sample[] }> = []
+    // And the ingest worker's page faults over the measured PUTs (docs/benchmarks.md#freed-memory-kept).
+    const faults = { count: 0, puts: 0 }
     if (!o) notes.push(`liveorigin not measured: ${ctx.originUnavailable ?? 'not running'}`)
     else if (await side('liveorigin', notes, () => createPutChannel(ctx, o).then(() => true))) {
       contenders.push({
         name: 'liveorigin',
         measure: async (r) => {
           let before: Sample[] = []
+          const ingest = [...o.roles()].find(([, role]) => role === 'ingest')?.[0]
+          let faultsBefore: number | undefined
           const measured = await measurePuts(ctx, `put/liveorigin #${r + 1}`, o.ingestUrl, `r${r}`, count, {
             warmup: r === 0,
             beforeMeasured: async () => {
               before = await o.metrics()
+              faultsBefore = ingest === undefined ? undefined : minorFaults(ingest)
             },
           })
+          const faultsAfter = ingest === undefined ? undefined : minorFaults(ingest)
+          if (faultsBefore !== undefined && faultsAfter !== undefined) {
+            faults.count += faultsAfter - faultsBefore
+            faults.puts += measured.loop.latenciesMs.length
+          }
           phaseScrapes.push({ before, after: await o.metrics() })
           return measured
         },
@@ -278,6 +289,12 @@ export const put: Scenario = {
       details.originPhasesMs = phases
       const note = phaseNote(phases, origin.loop.latenciesMs)
       if (note) notes.push(note)
+    }
+    if (origin && faults.puts > 0) {
+      details.ingestFaultsPerPut = faults.count / faults.puts
+      notes.push(
+        `liveorigin's ingest worker took ${Math.round(faults.count / faults.puts)} minor page faults per measured PUT (/proc/<pid>/stat)`,
+      )
     }
     if (!nginx && !origin && !bareRuns) throw new Error(notes.join('; ') || 'nothing measured')
     for (const [name, m] of [

@@ -1,7 +1,8 @@
 /**
  * The multi-process `serve`: readiness that waits for every worker's listener, worker
  * configuration passed over IPC (no token in any worker's environment), the workers' Node.js
- * flags (the heap's initial size added, unless given), and a port that
+ * flags (the heap's initial size added, unless given) and glibc's malloc settings in their
+ * environment (unless the supervisor's has some), and a port that
  * cannot be bound reported in one line with exit code 2.
  */
 import assert from 'node:assert/strict'
@@ -11,7 +12,7 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
-import { workerExecArgv } from '../../src/server/serve.js'
+import { WORKER_MALLOC_TUNABLES, workerEnv, workerExecArgv } from '../../src/server/serve.js'
 import { freePort, spawnCli } from '../helpers/cli.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'liveorigin-workers-'))
@@ -94,6 +95,13 @@ it('/readyz answers 200 only once ingest and every delivery worker accept; no wo
     // The workers' heap starts with room (docs/overload.md).
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
     assert.ok(argv.includes('--initial-old-space-size=64'), `worker ${pid}: ${argv.join(' ')}`)
+    // Freed memory stays in the worker for its next chunks (docs/overload.md). glibc, reading
+    // the variable at start, may leave a NUL for each ':' in the process's original environment.
+    const tunables = process.env.GLIBC_TUNABLES ?? WORKER_MALLOC_TUNABLES
+    assert.ok(
+      `:${env.replaceAll('\0', ':')}`.includes(`:GLIBC_TUNABLES=${tunables}:`),
+      `worker ${pid}: no GLIBC_TUNABLES=${tunables}`,
+    )
   }
   origin.child.kill('SIGTERM')
   assert.equal(await origin.exited, 0)
@@ -190,4 +198,17 @@ it("the workers' heap starts at 64 MiB of old space unless Node.js is given a si
     '--max-old-space-size=4096',
     '--initial-old-space-size=64',
   ])
+})
+
+it("the workers' environment has glibc's malloc settings unless the supervisor's has some, and no setting", () => {
+  const env = workerEnv({ PATH: '/usr/bin', LIVEORIGIN_INGEST_TOKENS: '{}' })
+  assert.equal(env.GLIBC_TUNABLES, WORKER_MALLOC_TUNABLES)
+  assert.match(
+    WORKER_MALLOC_TUNABLES,
+    /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+$/,
+  )
+  assert.ok('LIVEORIGIN_INGEST_TOKENS' in env && env.LIVEORIGIN_INGEST_TOKENS === undefined)
+  // The operator's own value, even an empty one, is inherited as it is.
+  assert.ok(!('GLIBC_TUNABLES' in workerEnv({ GLIBC_TUNABLES: '' })))
+  assert.ok(!('GLIBC_TUNABLES' in workerEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })))
 })
