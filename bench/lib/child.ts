@@ -144,6 +144,20 @@ export async function waitFor(
   throw new Error(options.describe())
 }
 
+/**
+ * The fields of `/proc/<pid>/stat` after the parenthesised command name (which may hold spaces
+ * and parentheses): state ppid pgrp … (`proc(5)`'s field 3 is index 0). Undefined when the
+ * process is gone or there is no /proc.
+ */
+export function procStatFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
 /** PIDs of live processes whose process group is `pgid` (read from /proc). */
 export function groupMembers(pgid: number): number[] {
   const out: number[] = []
@@ -155,14 +169,9 @@ export function groupMembers(pgid: number): number[] {
   }
   for (const name of entries) {
     if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      // Fields after the parenthesised command name: state ppid pgrp …
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (fields[0] !== 'Z' && Number(fields[2]) === pgid) out.push(Number(name))
-    } catch {
-      // exited while we looked
-    }
+    // Undefined: exited while we looked.
+    const fields = procStatFields(name)
+    if (fields && fields[0] !== 'Z' && Number(fields[2]) === pgid) out.push(Number(name))
   }
   return out
 }

@@ -3,7 +3,7 @@
  * faults of one process, from /proc.
  */
 import { readFileSync } from 'node:fs'
-import { groupMembers } from './child.js'
+import { groupMembers, procStatFields } from './child.js'
 
 /** Sum of VmRSS (bytes) of every live process in group `pgid`. */
 export function groupRss(pgid: number): number {
@@ -25,12 +25,8 @@ export function groupRss(pgid: number): number {
  * process is gone or there is no /proc.
  */
 export function minorFaults(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const faults = Number(fields[7])
-    return Number.isSafeInteger(faults) ? faults : undefined
-  } catch {
-    return undefined
-  }
+  const fields = procStatFields(pid)
+  if (fields === undefined) return undefined
+  const faults = Number(fields[7])
+  return Number.isSafeInteger(faults) ? faults : undefined
 }
